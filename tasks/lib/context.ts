@@ -1,0 +1,58 @@
+// The small context every library function takes instead of azure-pipelines-task-lib, so the
+// library runs (and is tested) without an agent. `tasks/lib/pipeline` implements it for the agent;
+// `test/support/context.ts` implements it for tests.
+
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  debug(message: string): void;
+  /** A collapsible group in the pipeline log around `fn`. */
+  group<T>(title: string, fn: () => Promise<T>): Promise<T>;
+}
+
+export interface TaskContext extends Logger {
+  /**
+   * Registers a secret so the agent masks it. Implementations also register each line of a
+   * multi-line value and the base64 forms, so no encoding of it can leak.
+   */
+  setSecret(value: string): void;
+  /** Sets an output variable of the step (`isOutput=true`). */
+  output(name: string, value: string): void;
+  /** Uploads a file as (part of) a pipeline artifact. */
+  uploadArtifact(artifactName: string, path: string): void;
+  /** Adds a Markdown file to the run's summary tab. */
+  uploadSummary(path: string): void;
+  /** Publishes test results (`##vso[results.publish]`). */
+  publishTestResults(options: { format: string; files: string[]; title?: string; mergeResults?: boolean }): void;
+  /** A folder for this run's temporary files (the agent's temp directory). */
+  readonly tempDir: string;
+  /** Pipeline variables such as Build.BuildNumber; undefined when not set. */
+  variable(name: string): string | undefined;
+  /** Aborted when the agent cancels the job (SIGINT/SIGTERM). */
+  readonly signal: AbortSignal;
+}
+
+/** Every form in which a secret could be printed: the value, its lines, and their base64. */
+export function secretForms(value: string): string[] {
+  const forms = new Set<string>();
+  const add = (s: string) => {
+    if (s.trim().length > 0) forms.add(s);
+  };
+  const parts = [value, ...value.split(/\r?\n/)];
+  for (const part of parts) {
+    add(part);
+    if (part.length >= 4) {
+      add(Buffer.from(part).toString('base64'));
+      add(Buffer.from(part).toString('base64url'));
+    }
+  }
+  return [...forms].filter((s) => !/[\r\n]/.test(s));
+}
+
+/**
+ * Neutralises Azure Pipelines logging commands (`##vso[…]`, `##[…]`) in text that comes from
+ * containers or tools, so a process we run cannot set variables or complete the task.
+ */
+export function sanitizeOutput(text: string): string {
+  return text.replace(/##(?=(vso)?\[)/gi, '#\u200b#');
+}

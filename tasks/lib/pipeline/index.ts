@@ -1,0 +1,200 @@
+// The one adapter over azure-pipelines-task-lib. Nothing else imports task-lib: the library takes
+// a TaskContext and plain options. Import the `/task` entry (the package root pulls in mock code).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as tl from 'azure-pipelines-task-lib/task';
+import { TaskContext, secretForms, sanitizeOutput } from '../context';
+import { InputError, OuterLoopError, errorMessage } from '../errors';
+
+/** A service connection as the agent hands it over (`ENDPOINT_URL_*`, `ENDPOINT_AUTH_*`, `ENDPOINT_DATA_*`). */
+export interface EndpointInfo {
+  id: string;
+  /** The task input that named it, for error messages. */
+  input: string;
+  url: string;
+  scheme: string;
+  auth: Record<string, string>;
+  data: Record<string, string>;
+}
+
+/** Typed access to the task's inputs; every error names the input. */
+export class TaskInputs {
+  string(name: string, options: { required?: boolean; default?: string } = {}): string | undefined {
+    const value = tl.getInput(name, false)?.trim();
+    if (value) return value;
+    if (options.required) throw new InputError(`Input '${name}' is required but was not set.`);
+    return options.default;
+  }
+
+  required(name: string): string {
+    return this.string(name, { required: true }) as string;
+  }
+
+  bool(name: string, defaultValue: boolean): boolean {
+    const value = this.string(name);
+    if (value === undefined) return defaultValue;
+    if (/^(true|yes|1)$/i.test(value)) return true;
+    if (/^(false|no|0)$/i.test(value)) return false;
+    throw new InputError(`Input '${name}' must be true or false, not '${value}'.`);
+  }
+
+  int(name: string, options: { default: number; min?: number; max?: number }): number {
+    const value = this.string(name);
+    if (value === undefined) return options.default;
+    const n = Number(value);
+    const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = options;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new InputError(`Input '${name}' must be a whole number from ${min} to ${max}, not '${value}'.`);
+    }
+    return n;
+  }
+
+  /** A multi-line or comma-separated list; blank entries and `#` comments dropped. */
+  list(name: string): string[] {
+    return splitList(this.string(name) ?? '');
+  }
+
+  /** Multi-line `KEY=VALUE` pairs (the value may contain `=`). */
+  keyValues(name: string): Record<string, string> {
+    return parseKeyValues(this.string(name) ?? '', name);
+  }
+
+  /** A path input; task-lib resolves an unset path input to the sources folder, so treat that as unset. */
+  path(name: string, options: { required?: boolean; default?: string; mustExist?: boolean } = {}): string | undefined {
+    const value = this.string(name, { required: options.required, default: options.default });
+    if (value === undefined || isDefaultDirectory(value)) return options.default;
+    if (options.mustExist && !fs.existsSync(value)) {
+      throw new InputError(`Input '${name}': '${value}' does not exist. Check the path (relative paths start at the working directory).`);
+    }
+    return value;
+  }
+
+  /** The service connection an input names, or undefined when the input is empty. */
+  endpoint(name: string): EndpointInfo | undefined {
+    const id = this.string(name);
+    if (!id) return undefined;
+    const url = tl.getEndpointUrl(id, true);
+    const authorization = tl.getEndpointAuthorization(id, true);
+    if (url === undefined && authorization === undefined) {
+      throw new InputError(`Input '${name}': service connection '${id}' was not found. Check that the pipeline is authorised to use it.`);
+    }
+    const prefix = `ENDPOINT_DATA_${id.toUpperCase()}_`;
+    const data: Record<string, string> = {};
+    for (const [key, value] of Object.entries(process.env)) {
+      if (key.toUpperCase().startsWith(prefix) && value !== undefined) data[key.slice(prefix.length).toLowerCase()] = value;
+    }
+    const auth: Record<string, string> = {};
+    for (const [key, value] of Object.entries(authorization?.parameters ?? {})) auth[key.toLowerCase()] = value;
+    return { id, input: name, url: url ?? '', scheme: authorization?.scheme ?? '', auth, data };
+  }
+}
+
+export function splitList(text: string): string[] {
+  return text
+    .split(/[\r\n,]+/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0 && !s.startsWith('#'));
+}
+
+export function parseKeyValues(text: string, inputName: string): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw new InputError(`Input '${inputName}': '${line}' is not KEY=VALUE. Write one KEY=VALUE per line.`);
+    result[line.slice(0, eq).trim()] = line.slice(eq + 1);
+  }
+  return result;
+}
+
+function isDefaultDirectory(value: string): boolean {
+  const defaults = ['System.DefaultWorkingDirectory', 'Build.SourcesDirectory'].map((v) => tl.getVariable(v));
+  return defaults.some((d) => d !== undefined && d.replace(/[\\/]+$/, '') === value.replace(/[\\/]+$/, ''));
+}
+
+class AgentContext implements TaskContext {
+  readonly tempDir: string;
+  readonly signal: AbortSignal;
+
+  constructor(signal: AbortSignal) {
+    this.tempDir = tl.getVariable('Agent.TempDirectory') ?? os.tmpdir();
+    this.signal = signal;
+  }
+
+  info(message: string): void {
+    console.log(sanitizeOutput(message));
+  }
+  warn(message: string): void {
+    tl.warning(sanitizeOutput(message));
+  }
+  debug(message: string): void {
+    tl.debug(sanitizeOutput(message));
+  }
+  async group<T>(title: string, fn: () => Promise<T>): Promise<T> {
+    console.log(`##[group]${sanitizeOutput(title)}`);
+    try {
+      return await fn();
+    } finally {
+      console.log('##[endgroup]');
+    }
+  }
+  setSecret(value: string): void {
+    for (const form of secretForms(value)) tl.setSecret(form);
+  }
+  output(name: string, value: string): void {
+    tl.setVariable(name, value, false, true);
+  }
+  uploadArtifact(artifactName: string, path: string): void {
+    tl.uploadArtifact(artifactName, path, artifactName);
+  }
+  uploadSummary(path: string): void {
+    tl.uploadSummary(path);
+  }
+  publishTestResults(options: { format: string; files: string[]; title?: string; mergeResults?: boolean }): void {
+    tl.command(
+      'results.publish',
+      {
+        type: options.format,
+        resultFiles: options.files.join(','),
+        mergeResults: String(options.mergeResults ?? true),
+        runTitle: options.title ?? '',
+      },
+      '',
+    );
+  }
+  variable(name: string): string | undefined {
+    return tl.getVariable(name) || undefined;
+  }
+}
+
+/**
+ * The one top-level catch of every task: known errors fail the task with their message; anything
+ * else fails it with the message and the stack in debug output. SIGINT/SIGTERM (the agent
+ * cancelling the job) abort `ctx.signal` so the task can clean up before it exits.
+ */
+export function runTask(taskName: string, body: (inputs: TaskInputs, ctx: TaskContext) => Promise<void>): void {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!controller.signal.aborted) {
+      console.log(`${taskName}: received ${signal}; cleaning up.`);
+      controller.abort(new OuterLoopError(`${taskName} was cancelled (${signal}).`));
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const ctx = new AgentContext(controller.signal);
+  body(new TaskInputs(), ctx)
+    .then(() => {
+      if (controller.signal.aborted) tl.setResult(tl.TaskResult.Cancelled, `${taskName} was cancelled.`);
+      else tl.setResult(tl.TaskResult.Succeeded, '');
+    })
+    .catch((err: unknown) => {
+      if (!(err instanceof OuterLoopError) && err instanceof Error && err.stack) tl.debug(err.stack);
+      tl.setResult(tl.TaskResult.Failed, sanitizeOutput(`${taskName}: ${errorMessage(err)}`));
+    })
+    .finally(() => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    });
+}
