@@ -2,6 +2,17 @@
 // library runs (and is tested) without an agent. `tasks/lib/pipeline` implements it for the agent;
 // `test/support/context.ts` implements it for tests.
 
+/** A service connection as the agent hands it over (`ENDPOINT_URL_*`, `ENDPOINT_AUTH_*`, `ENDPOINT_DATA_*`). */
+export interface EndpointInfo {
+  id: string;
+  /** The task input that named it, for error messages. */
+  input: string;
+  url: string;
+  scheme: string;
+  auth: Record<string, string>;
+  data: Record<string, string>;
+}
+
 export interface Logger {
   info(message: string): void;
   warn(message: string): void;

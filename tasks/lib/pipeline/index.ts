@@ -3,19 +3,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as tl from 'azure-pipelines-task-lib/task';
-import { TaskContext, secretForms, sanitizeOutput } from '../context';
-import { InputError, OuterLoopError, errorMessage } from '../errors';
+import { EndpointInfo, TaskContext, secretForms, sanitizeOutput } from '../context';
 
-/** A service connection as the agent hands it over (`ENDPOINT_URL_*`, `ENDPOINT_AUTH_*`, `ENDPOINT_DATA_*`). */
-export interface EndpointInfo {
-  id: string;
-  /** The task input that named it, for error messages. */
-  input: string;
-  url: string;
-  scheme: string;
-  auth: Record<string, string>;
-  data: Record<string, string>;
-}
+export type { EndpointInfo };
+import { InputError, OuterLoopError, errorMessage } from '../errors';
 
 /** Typed access to the task's inputs; every error names the input. */
 export class TaskInputs {
