@@ -67,3 +67,28 @@ export function secretForms(value: string): string[] {
 export function sanitizeOutput(text: string): string {
   return text.replace(/##(?=(vso)?\[)/gi, '#\u200b#');
 }
+
+/** Where the run comes from, from the agent's predefined variables; each may be missing locally. */
+export interface PipelineInfo {
+  buildNumber?: string;
+  buildId?: string;
+  definition?: string;
+  branch?: string;
+  commit?: string;
+  repositoryUri?: string;
+  project?: string;
+  collectionUri?: string;
+}
+
+export function pipelineInfo(ctx: Pick<TaskContext, 'variable'>): PipelineInfo {
+  return {
+    buildNumber: ctx.variable('Build.BuildNumber'),
+    buildId: ctx.variable('Build.BuildId'),
+    definition: ctx.variable('Build.DefinitionName'),
+    branch: ctx.variable('Build.SourceBranch'),
+    commit: ctx.variable('Build.SourceVersion'),
+    repositoryUri: ctx.variable('Build.Repository.Uri'),
+    project: ctx.variable('System.TeamProject'),
+    collectionUri: ctx.variable('System.CollectionUri'),
+  };
+}

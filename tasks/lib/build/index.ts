@@ -1,0 +1,158 @@
+// BuildAndTag: build one image (dockerfile + context) or every compose service with `build:`,
+// label it with OCI and pipeline metadata, tag it, and write the build record.
+import * as path from 'node:path';
+import type Dockerode from 'dockerode';
+import type { PipelineInfo, TaskContext } from '../context';
+import { loadCompose } from '../compose/load';
+import { buildImage, engineHasBuildKit, ImageBuildSpec } from '../docker/build';
+import { InputError } from '../errors';
+import { ImageReference, parseReference, repositoryName, validateTag } from '../reference';
+import { BuildRecord, BuiltImage, writeBuildRecord } from './record';
+
+export interface BuildAndTagOptions {
+  docker: Dockerode;
+  dockerfile: string;
+  buildContext: string;
+  composeFile?: string;
+  services: string[];
+  imageName?: string;
+  tags: string[];
+  buildArgs: Record<string, string>;
+  target?: string;
+  labels: Record<string, string>;
+  platform?: string;
+  pull: boolean;
+  noCache: boolean;
+  cacheFrom: string[];
+  addPipelineLabels: boolean;
+  buildRecordPath: string;
+  pipeline: PipelineInfo;
+  /** Variables for compose interpolation (process.env when not given). */
+  env?: Record<string, string | undefined>;
+}
+
+interface PlannedBuild {
+  name: string;
+  repository: ImageReference;
+  tags: string[];
+  spec: Omit<ImageBuildSpec, 'tags' | 'title'>;
+}
+
+export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext): Promise<BuildRecord> {
+  const tags = options.tags.map((t) => validateTag(t, "Input 'tags'"));
+  const plans = options.composeFile ? planCompose(options, tags) : [planSingle(options, tags)];
+  const buildKit = await engineHasBuildKit(options.docker);
+  ctx.info(`Building ${plans.length} image(s) with ${buildKit ? 'BuildKit' : 'the classic builder'}.`);
+
+  const images: BuiltImage[] = [];
+  for (const plan of plans) {
+    const repository = repositoryName(plan.repository);
+    const refs = plan.tags.map((t) => `${repository}:${t}`);
+    const labels = { ...plan.spec.labels, ...(options.addPipelineLabels ? pipelineLabels(options.pipeline, plan.name, plan.tags[0]) : {}) };
+    const imageId = await ctx.group(`Build ${plan.name} (${refs.join(', ')})`, () =>
+      buildImage(options.docker, { ...plan.spec, labels, title: `'${plan.name}'`, tags: refs }, ctx, { buildKit, signal: ctx.signal }),
+    );
+    ctx.info(`Built ${plan.name}: ${imageId}, tagged ${refs.join(', ')}`);
+    images.push({ name: plan.name, imageId, repository, tags: plan.tags });
+  }
+
+  const record: BuildRecord = { schemaVersion: 1, buildNumber: options.pipeline.buildNumber, commit: options.pipeline.commit, images };
+  writeBuildRecord(options.buildRecordPath, record);
+  ctx.output('imageIds', JSON.stringify(Object.fromEntries(images.map((i) => [i.name, i.imageId]))));
+  ctx.output('buildRecord', options.buildRecordPath);
+  return record;
+}
+
+function planSingle(options: BuildAndTagOptions, tags: string[]): PlannedBuild {
+  if (!options.imageName) throw new InputError("Input 'imageName' is required when no composeFile is given: set it to the repository to build, e.g. myregistry.azurecr.io/team/app.");
+  const repository = parseRepository(options.imageName, "Input 'imageName'");
+  if (tags.length === 0) throw new InputError("Input 'tags' is empty: give at least one tag (the default is $(Build.BuildNumber)).");
+  return {
+    name: repository.path.split('/').pop() as string,
+    repository,
+    tags,
+    spec: {
+      context: options.buildContext,
+      dockerfile: path.resolve(options.dockerfile),
+      buildArgs: options.buildArgs,
+      labels: options.labels,
+      target: options.target,
+      platform: options.platform,
+      pull: options.pull,
+      noCache: options.noCache,
+      cacheFrom: options.cacheFrom,
+    },
+  };
+}
+
+/**
+ * Every service with `build:`. Its repository is the service's `image:` (whose tag is kept) or
+ * `<imageName>/<service>`; the `tags` input adds tags. Inputs win over the compose file where
+ * both speak (build args, target, platform), so pipeline settings are never silently ignored.
+ */
+function planCompose(options: BuildAndTagOptions, tags: string[]): PlannedBuild[] {
+  const app = loadCompose([options.composeFile as string], { env: options.env });
+  const buildable = app.services.filter((s) => s.build);
+  if (buildable.length === 0) {
+    throw new InputError(`Input 'composeFile': '${options.composeFile}' has no service with a 'build:' section, so there is nothing to build. Use PushWithDigest's composeFile input to pin third-party images.`);
+  }
+  const unknown = options.services.filter((s) => !app.services.some((svc) => svc.name === s));
+  if (unknown.length) throw new InputError(`Input 'services': ${unknown.map((s) => `'${s}'`).join(', ')} not found in '${options.composeFile}' (services: ${app.services.map((s) => s.name).join(', ')}).`);
+  const selected = options.services.length ? buildable.filter((s) => options.services.includes(s.name)) : buildable;
+  if (selected.length === 0) throw new InputError(`Input 'services': none of ${options.services.join(', ')} has a 'build:' section in '${options.composeFile}'.`);
+
+  return selected.map((service) => {
+    const build = service.build!;
+    let repository: ImageReference;
+    const serviceTags: string[] = [];
+    if (service.image) {
+      repository = parseRepository(service.image, `Compose service '${service.name}' image`, true);
+      if (repository.tag) serviceTags.push(repository.tag);
+    } else if (options.imageName) {
+      repository = parseRepository(`${options.imageName.replace(/\/+$/, '')}/${service.name}`, `Input 'imageName' with service '${service.name}'`);
+    } else {
+      throw new InputError(`Compose service '${service.name}' has 'build:' but no 'image:'. Set 'image:' in the compose file, or set the imageName input (images are then named <imageName>/<service>).`);
+    }
+    const allTags = [...new Set([...serviceTags, ...tags])];
+    if (allTags.length === 0) throw new InputError(`Compose service '${service.name}': no tag to give the image. Set the tags input or a tag in 'image:'.`);
+    return {
+      name: service.name,
+      repository,
+      tags: allTags,
+      spec: {
+        context: build.context,
+        dockerfile: build.dockerfile,
+        buildArgs: { ...build.args, ...options.buildArgs },
+        labels: { ...build.labels, ...options.labels },
+        target: options.target ?? build.target,
+        platform: options.platform ?? build.platforms[0],
+        pull: options.pull,
+        noCache: options.noCache,
+        cacheFrom: [...build.cacheFrom, ...options.cacheFrom],
+      },
+    };
+  });
+}
+
+function parseRepository(text: string, what: string, allowTag = false): ImageReference {
+  const ref = parseReference(text, what);
+  if (ref.digest) throw new InputError(`${what}: '${text}' has a digest; give a repository (and tag) to build, not a digest.`);
+  if (ref.tag && !allowTag) throw new InputError(`${what}: '${text}' has a tag; give the repository alone and put tags in the tags input.`);
+  return ref;
+}
+
+/** OCI annotations (image-spec annotations.md) and where the image came from in the pipeline. */
+export function pipelineLabels(p: PipelineInfo, title: string, version: string | undefined): Record<string, string> {
+  const labels: Record<string, string | undefined> = {
+    'org.opencontainers.image.created': new Date().toISOString(),
+    'org.opencontainers.image.revision': p.commit,
+    'org.opencontainers.image.source': p.repositoryUri,
+    'org.opencontainers.image.version': version,
+    'org.opencontainers.image.title': title,
+    'dev.azure.pipelines.build.number': p.buildNumber,
+    'dev.azure.pipelines.build.id': p.buildId,
+    'dev.azure.pipelines.definition': p.definition,
+    'dev.azure.pipelines.branch': p.branch,
+  };
+  return Object.fromEntries(Object.entries(labels).filter((e): e is [string, string] => !!e[1]));
+}

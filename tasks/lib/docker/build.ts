@@ -1,0 +1,67 @@
+// One image build through the Engine API: BuildKit (`version=2`) where the engine has it, the
+// classic builder otherwise; every stream line checked; the image id taken from the stream.
+import type { Readable } from 'node:stream';
+import type Dockerode from 'dockerode';
+import type { Logger } from '../context';
+import { DockerError } from '../errors';
+import { packBuildContext } from './context';
+import { StreamEvent, followStream } from './stream';
+
+export interface ImageBuildSpec {
+  /** What is built, for messages: an image name or a compose service. */
+  title: string;
+  context: string;
+  dockerfile: string;
+  /** Full references to tag the result with. */
+  tags: string[];
+  buildArgs: Record<string, string>;
+  labels: Record<string, string>;
+  target?: string;
+  platform?: string;
+  pull: boolean;
+  noCache: boolean;
+  cacheFrom: string[];
+}
+
+/** BuildKit needs API 1.39+ on a Linux engine (Windows engines have only the classic builder). */
+export async function engineHasBuildKit(docker: Dockerode): Promise<boolean> {
+  const version = await docker.version();
+  const [major, minor] = String(version.ApiVersion).split('.').map(Number);
+  return version.Os !== 'windows' && (major > 1 || (major === 1 && minor >= 39));
+}
+
+export async function buildImage(docker: Dockerode, spec: ImageBuildSpec, log: Logger, options: { buildKit: boolean; signal?: AbortSignal }): Promise<string> {
+  const context = packBuildContext(spec.context, spec.dockerfile);
+  const buildOptions: Record<string, unknown> = {
+    t: spec.tags,
+    dockerfile: context.dockerfile,
+    buildargs: spec.buildArgs,
+    labels: spec.labels,
+    pull: spec.pull,
+    nocache: spec.noCache,
+    rm: true,
+    forcerm: true,
+    abortSignal: options.signal,
+  };
+  if (spec.target) buildOptions.target = spec.target;
+  if (spec.platform) buildOptions.platform = spec.platform;
+  if (spec.cacheFrom.length) buildOptions.cachefrom = spec.cacheFrom;
+  if (options.buildKit) buildOptions.version = '2';
+
+  let imageId: string | undefined;
+  const stream = await docker.buildImage(context.tar as NodeJS.ReadableStream, buildOptions as Dockerode.ImageBuildOptions).catch((err: Error) => {
+    throw new DockerError(`Building ${spec.title} failed: ${err.message}`, { cause: err });
+  });
+  await followStream(stream as unknown as Readable, `Building ${spec.title}`, {
+    onLine: (line) => log.info(line),
+    onEvent: (event: StreamEvent) => {
+      const aux = event.aux as { ID?: string } | undefined;
+      if (aux && typeof aux === 'object' && typeof aux.ID === 'string') imageId = aux.ID; // classic: aux.ID; BuildKit: id 'moby.image.id'
+    },
+  });
+  if (!imageId) {
+    // Engines that do not report the id still tagged the result.
+    imageId = (await docker.getImage(spec.tags[0]).inspect()).Id;
+  }
+  return imageId;
+}

@@ -1,0 +1,79 @@
+// The build context as the Docker CLI sends it: a tar of the context folder that honours
+// `<Dockerfile>.dockerignore` (BuildKit's per-Dockerfile file) or else `.dockerignore`, and always
+// carries the Dockerfile (added under a private name when it lives outside the context).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import * as tar from 'tar-stream';
+import { InputError } from '../errors';
+import { IgnoreMatcher, parseDockerignore } from './ignore';
+
+export interface BuildContext {
+  tar: Readable;
+  /** The Dockerfile's path inside the tar, for the `dockerfile` build option. */
+  dockerfile: string;
+}
+
+type EntryHeader = Parameters<tar.Pack['entry']>[0];
+
+const OUTSIDE_DOCKERFILE = '.outer-loop.Dockerfile';
+
+export function packBuildContext(contextDir: string, dockerfilePath: string): BuildContext {
+  if (!fs.existsSync(contextDir) || !fs.statSync(contextDir).isDirectory()) {
+    throw new InputError(`The build context '${contextDir}' is not a folder. Check the buildContext input (or the compose service's build.context).`);
+  }
+  if (!fs.existsSync(dockerfilePath) || !fs.statSync(dockerfilePath).isFile()) {
+    throw new InputError(`The Dockerfile '${dockerfilePath}' does not exist. Check the dockerfile input (or the compose service's build.dockerfile).`);
+  }
+  const root = path.resolve(contextDir);
+  const dockerfileAbs = path.resolve(dockerfilePath);
+  const relDockerfile = path.relative(root, dockerfileAbs).split(path.sep).join('/');
+  const inside = !relDockerfile.startsWith('../') && !path.isAbsolute(relDockerfile);
+  const ignoreFile = [`${dockerfileAbs}.dockerignore`, path.join(root, '.dockerignore')].find((f) => fs.existsSync(f));
+  const matcher = new IgnoreMatcher(ignoreFile ? parseDockerignore(fs.readFileSync(ignoreFile, 'utf8')) : [], ignoreFile);
+
+  // The CLI never leaves out the Dockerfile or .dockerignore, whatever the patterns say.
+  const alwaysKept = new Set([inside ? relDockerfile : '', '.dockerignore']);
+  const files: string[] = [];
+  const walk = (rel: string) => {
+    for (const entry of fs.readdirSync(path.join(root, rel), { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      const ignored = matcher.ignores(child) && !alwaysKept.has(child);
+      if (entry.isDirectory()) {
+        if (!ignored) files.push(child);
+        if (!ignored || matcher.mustDescend(child)) walk(child);
+      } else if (!ignored) {
+        files.push(child);
+      }
+    }
+  };
+  walk('');
+
+  const pack = tar.pack();
+  const addAll = async () => {
+    for (const rel of files) {
+      const abs = path.join(root, rel);
+      const st = fs.lstatSync(abs);
+      const header = { name: rel, mode: st.mode & 0o7777, mtime: st.mtime, uid: 0, gid: 0 };
+      if (st.isDirectory()) await entry(pack, { ...header, type: 'directory' });
+      else if (st.isSymbolicLink()) await entry(pack, { ...header, type: 'symlink', linkname: fs.readlinkSync(abs) });
+      else if (st.isFile()) await fileEntry(pack, { ...header, size: st.size }, abs);
+    }
+    if (!inside) await fileEntry(pack, { name: OUTSIDE_DOCKERFILE, mode: 0o644, size: fs.statSync(dockerfileAbs).size }, dockerfileAbs);
+    pack.finalize();
+  };
+  addAll().catch((err: unknown) => pack.destroy(err as Error));
+  return { tar: pack as unknown as Readable, dockerfile: inside ? relDockerfile : OUTSIDE_DOCKERFILE };
+}
+
+function entry(pack: tar.Pack, header: EntryHeader): Promise<void> {
+  return new Promise((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
+}
+
+// Streamed, so a large context never sits in memory whole.
+function fileEntry(pack: tar.Pack, header: EntryHeader, file: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    fs.createReadStream(file).on('error', reject).pipe(sink);
+  });
+}

@@ -1,0 +1,107 @@
+// The Engine API answers 200 to builds, pushes and pulls and reports failures as lines of the JSON
+// stream. Every line goes through here: errors become DockerError, BuildKit's progress (protobuf in
+// `aux` of `moby.buildkit.trace` lines) is decoded into readable log lines.
+import type { Readable } from 'node:stream';
+import * as protobuf from 'protobufjs';
+import { DockerError } from '../errors';
+
+export interface StreamEvent {
+  stream?: string;
+  status?: string;
+  progress?: string;
+  id?: string;
+  error?: string;
+  errorDetail?: { message?: string; code?: number };
+  aux?: Record<string, unknown> | string;
+}
+
+export interface StreamHandlers {
+  /** A human-readable line of output (build step, RUN output, push status). */
+  onLine?(line: string): void;
+  /** Every decoded JSON event, for callers that pick out `aux` values. */
+  onEvent?(event: StreamEvent): void;
+}
+
+/** Reads a JSON-lines stream to its end. Throws DockerError with the engine's message on the first error line. */
+export function followStream(stream: Readable, what: string, handlers: StreamHandlers = {}): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    let failed: DockerError | undefined;
+    const handle = (line: string) => {
+      if (!line.trim() || failed) return;
+      let event: StreamEvent;
+      try {
+        event = JSON.parse(line) as StreamEvent;
+      } catch {
+        handlers.onLine?.(line);
+        return;
+      }
+      if (event.error || event.errorDetail) {
+        failed = new DockerError(`${what} failed: ${(event.errorDetail?.message ?? event.error ?? '').trim()}`);
+        return;
+      }
+      if (event.id === 'moby.buildkit.trace' && typeof event.aux === 'string') {
+        for (const l of decodeBuildKitTrace(event.aux)) handlers.onLine?.(l);
+        return;
+      }
+      handlers.onEvent?.(event);
+      if (event.stream) for (const l of event.stream.split('\n')) if (l.trim()) handlers.onLine?.(l.trimEnd());
+      if (event.status && !event.progress) handlers.onLine?.(event.id ? `${event.id}: ${event.status}` : event.status);
+    };
+    stream.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      lines.forEach(handle);
+    });
+    stream.on('error', (err) => reject(new DockerError(`${what} failed: ${err.message}`, { cause: err })));
+    stream.on('end', () => {
+      handle(buffer);
+      if (failed) reject(failed);
+      else resolve();
+    });
+  });
+}
+
+// The part of moby.buildkit.v1.StatusResponse we print (dockerode ships the full .proto).
+let statusType: protobuf.Type | undefined;
+function buildKitStatusType(): protobuf.Type {
+  statusType ??= protobuf.Root.fromJSON({
+    nested: {
+      Vertex: { fields: { digest: { type: 'string', id: 1 }, name: { type: 'string', id: 3 }, cached: { type: 'bool', id: 4 }, error: { type: 'string', id: 7 }, completed: { type: 'Ts', id: 6 } } },
+      Ts: { fields: { seconds: { type: 'int64', id: 1 } } },
+      VertexLog: { fields: { vertex: { type: 'string', id: 1 }, msg: { type: 'bytes', id: 4 } } },
+      VertexWarning: { fields: { short: { type: 'bytes', id: 3 } } },
+      StatusResponse: {
+        fields: {
+          vertexes: { rule: 'repeated', type: 'Vertex', id: 1 },
+          logs: { rule: 'repeated', type: 'VertexLog', id: 3 },
+          warnings: { rule: 'repeated', type: 'VertexWarning', id: 4 },
+        },
+      },
+    },
+  }).lookupType('StatusResponse');
+  return statusType;
+}
+
+interface DecodedStatus {
+  vertexes?: { name?: string; cached?: boolean; error?: string; completed?: unknown }[];
+  logs?: { msg?: Uint8Array }[];
+  warnings?: { short?: Uint8Array }[];
+}
+
+/** Readable lines from one BuildKit trace: finished steps, RUN output, warnings and step errors. */
+export function decodeBuildKitTrace(base64: string): string[] {
+  if (!base64) return [];
+  const status = buildKitStatusType().decode(Buffer.from(base64, 'base64')) as unknown as DecodedStatus;
+  const lines: string[] = [];
+  for (const v of status.vertexes ?? []) {
+    if (v.error) lines.push(`ERROR: ${v.name ?? ''}: ${v.error}`);
+    else if (v.completed && v.name) lines.push(`${v.cached ? 'CACHED ' : ''}${v.name}`);
+  }
+  for (const log of status.logs ?? []) {
+    for (const l of Buffer.from(log.msg ?? []).toString('utf8').split('\n')) if (l.trim()) lines.push(`  ${l.trimEnd()}`);
+  }
+  for (const w of status.warnings ?? []) lines.push(`WARNING: ${Buffer.from(w.short ?? []).toString('utf8')}`);
+  return lines;
+}

@@ -1,0 +1,188 @@
+// PushWithDigest: push every built image's tags through the Engine API, take each manifest digest
+// from the push stream, confirm it with the registry, resolve third-party images of a compose file
+// to digests without pulling, and write the image lock.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import type Dockerode from 'dockerode';
+import { registryAuthConfig } from '../auth';
+import { readBuildRecord, BuiltImage } from '../build/record';
+import { loadCompose } from '../compose/load';
+import type { TaskContext } from '../context';
+import { followStream } from '../docker/stream';
+import { DockerError, InputError, RegistryError } from '../errors';
+import { writeLock } from '../lock/file';
+import type { ImageLock, LockedImage, LockPipeline } from '../lock/types';
+import { parseReference, pinnedReference, repositoryName, validateTag } from '../reference';
+import type { CredentialSource, RegistryClient } from '../registry/client';
+import { backoffDelay, DEFAULT_RETRY, sleep } from '../registry/retry';
+
+export interface PushOptions {
+  docker: Dockerode;
+  client: RegistryClient;
+  credentials: CredentialSource;
+  /** The build record to push; ignored when `images` is given. */
+  buildRecordPath?: string;
+  /** Local image references (repository:tag) to push instead of the build record. */
+  images: string[];
+  additionalTags: string[];
+  composeFile?: string;
+  lockFile: string;
+  publishArtifact: boolean;
+  artifactName: string;
+  pipeline: LockPipeline & { buildNumber?: string; buildId?: string; commit?: string };
+  env?: Record<string, string | undefined>;
+  /** Attempts of one push when the registry answers 429/5xx or the connection drops. */
+  pushAttempts?: number;
+}
+
+export interface PushResult {
+  lock: ImageLock;
+  lockFile: string;
+  markdown: string;
+}
+
+export async function pushWithDigest(options: PushOptions, ctx: TaskContext): Promise<PushResult> {
+  const extraTags = options.additionalTags.map((t) => validateTag(t, "Input 'additionalTags'"));
+  const sources = options.images.length ? await localImages(options.docker, options.images) : readBuildRecord(requireRecordPath(options)).images;
+  if (sources.length === 0) throw new InputError('There is nothing to push: the build record lists no images. Check that BuildAndTag@1 built something.');
+
+  const locked: LockedImage[] = [];
+  for (const image of sources) {
+    locked.push(await ctx.group(`Push ${image.name} (${image.repository})`, () => pushImage(image, [...new Set([...image.tags, ...extraTags])], options, ctx)));
+  }
+  if (options.composeFile) locked.push(...(await resolveThirdParty(options, new Set(sources.map((s) => s.name)), ctx)));
+
+  const lock = writeLock(options.lockFile, {
+    schemaVersion: 1,
+    createdAt: new Date().toISOString(),
+    ...(options.pipeline.buildNumber ? { buildNumber: options.pipeline.buildNumber } : {}),
+    ...(options.pipeline.buildId ? { buildId: options.pipeline.buildId } : {}),
+    ...(options.pipeline.commit ? { commit: options.pipeline.commit } : {}),
+    ...pipelineSection(options.pipeline),
+    images: locked.sort((a, b) => a.name.localeCompare(b.name)),
+  });
+  const markdown = summary(lock);
+  const summaryFile = path.join(ctx.tempDir, `push-with-digest-${process.pid}.md`);
+  fs.writeFileSync(summaryFile, markdown);
+  ctx.uploadSummary(summaryFile);
+  ctx.output('lockFile', path.resolve(options.lockFile));
+  ctx.output('digests', JSON.stringify(Object.fromEntries(lock.images.map((i) => [i.name, i.ref]))));
+  if (options.publishArtifact) ctx.uploadArtifact(options.artifactName, path.resolve(options.lockFile));
+  return { lock, lockFile: path.resolve(options.lockFile), markdown };
+}
+
+function requireRecordPath(options: PushOptions): string {
+  if (!options.buildRecordPath) throw new InputError("Input 'buildRecord' is not set and no build record was found: run BuildAndTag@1 earlier in this job, or list images in the images input.");
+  return options.buildRecordPath;
+}
+
+/** `images` input: local images by repository:tag. */
+async function localImages(docker: Dockerode, refs: string[]): Promise<BuiltImage[]> {
+  const out: BuiltImage[] = [];
+  for (const text of refs) {
+    const ref = parseReference(text, "Input 'images'");
+    if (ref.digest || !ref.tag) throw new InputError(`Input 'images': '${text}' must be a local image as repository:tag (no digest), e.g. myregistry.azurecr.io/app:1.0.`);
+    const inspect = await docker.getImage(text).inspect().catch(() => undefined);
+    if (!inspect) throw new InputError(`Input 'images': the image '${text}' is not on this Docker engine. Build it first (BuildAndTag@1) or fix the name.`);
+    out.push({ name: ref.path.split('/').pop() as string, imageId: inspect.Id, repository: repositoryName(ref), tags: [ref.tag] });
+  }
+  return out;
+}
+
+async function pushImage(image: BuiltImage, tags: string[], options: PushOptions, ctx: TaskContext): Promise<LockedImage> {
+  const repo = parseReference(image.repository, 'The build record');
+  const inspect = await options.docker.getImage(image.imageId).inspect().catch(() => undefined);
+  if (!inspect) throw new InputError(`The image ${image.name} (${image.imageId}) from the build record is not on this Docker engine. Run BuildAndTag@1 in the same job (on the same agent) before pushing.`);
+  const credential = await options.credentials(repo.domain);
+  const authconfig = registryAuthConfig(credential, repo.domain);
+  ctx.setSecret(JSON.stringify(authconfig));
+
+  let digest: string | undefined;
+  for (const tag of tags) {
+    await options.docker.getImage(image.imageId).tag({ repo: image.repository, tag });
+    const pushed = await pushTag(options, `${image.repository}:${tag}`, authconfig, ctx);
+    if (digest && pushed !== digest) throw new DockerError(`Pushing ${image.repository}:${tag} gave digest ${pushed}, but the other tags of the same image gave ${digest}.`);
+    digest = pushed;
+  }
+  const confirmed = await options.client.resolve({ ...repo, tag: tags[0], digest: undefined });
+  if (confirmed.digest !== digest) {
+    throw new RegistryError(`The registry reports ${confirmed.digest} for ${image.repository}:${tags[0]}, but the push reported ${digest}. Another push may have moved the tag; re-run the job.`, { registry: repo.domain });
+  }
+  const platform = [inspect.Os, inspect.Architecture, (inspect as { Variant?: string }).Variant].filter(Boolean).join('/');
+  ctx.info(`${image.name}: ${image.repository}@${digest} (tags ${tags.join(', ')})`);
+  return {
+    name: image.name,
+    repository: image.repository,
+    tags,
+    digest: digest as string,
+    ref: pinnedReference(repo, digest as string),
+    source: 'built',
+    platforms: [platform],
+    mediaType: confirmed.mediaType,
+    imageId: image.imageId,
+  };
+}
+
+/** One tag through the Engine API; retried when the registry is busy or drops the connection. */
+async function pushTag(options: PushOptions, ref: string, authconfig: object, ctx: TaskContext): Promise<string> {
+  const attempts = options.pushAttempts ?? DEFAULT_RETRY.attempts;
+  for (let attempt = 1; ; attempt++) {
+    let digest: string | undefined;
+    try {
+      const stream = (await options.docker.getImage(ref).push({ authconfig, abortSignal: ctx.signal } as Dockerode.ImagePushOptions)) as unknown as Readable;
+      await followStream(stream, `Pushing ${ref}`, {
+        onLine: (line) => ctx.debug(line),
+        onEvent: (e) => {
+          const aux = e.aux as { Digest?: string } | undefined;
+          if (aux && typeof aux === 'object' && aux.Digest) digest = aux.Digest;
+        },
+      });
+      if (!digest) throw new DockerError(`Pushing ${ref} finished without reporting a digest. The engine may be too old (API 1.24+ reports it).`);
+      return digest;
+    } catch (err) {
+      const message = (err as Error).message;
+      if (/unauthorized|authentication required|denied|401/i.test(message)) {
+        throw new RegistryError(`Pushing ${ref}: authentication failed for ${ref.split('/')[0]}. Check the service connection's user name and password and that it may push to this repository. (${message})`, { status: 401 });
+      }
+      const transient = /toomanyrequests|429|50[0234]|unexpected HTTP status|connection reset|EOF|i\/o timeout|connection refused|TLS handshake timeout/i.test(message);
+      if (!transient || attempt >= attempts || ctx.signal.aborted) throw err;
+      const delay = backoffDelay(attempt, { ...DEFAULT_RETRY, baseDelayMs: 500 });
+      ctx.warn(`Pushing ${ref} failed (${message}); attempt ${attempt + 1} of ${attempts} in ${Math.round(delay / 100) / 10} s.`);
+      await sleep(delay, ctx.signal);
+    }
+  }
+}
+
+/** Images of the compose file that are not built here: resolved to the digest their tag points at now. */
+async function resolveThirdParty(options: PushOptions, built: Set<string>, ctx: TaskContext): Promise<LockedImage[]> {
+  const app = loadCompose([options.composeFile as string], { env: options.env });
+  const services = app.services.filter((s) => s.image && !s.build && !built.has(s.name));
+  const refs = services.map((s) => parseReference(s.image as string, `Compose service '${s.name}' image`));
+  const resolved = await options.client.resolveMany(refs);
+  return services.map((service, i) => {
+    const ref = refs[i];
+    const { digest, platforms, mediaType } = resolved[i];
+    ctx.info(`${service.name}: ${service.image} resolved to ${digest}`);
+    return {
+      name: service.name,
+      repository: repositoryName(ref),
+      tags: ref.tag ? [ref.tag] : [],
+      digest,
+      ref: pinnedReference(ref, digest),
+      source: 'resolved' as const,
+      platforms,
+      mediaType,
+    };
+  });
+}
+
+function pipelineSection(p: LockPipeline): { pipeline?: LockPipeline } {
+  const section = Object.fromEntries(Object.entries({ definition: p.definition, runId: p.runId, project: p.project, collectionUri: p.collectionUri }).filter(([, v]) => v));
+  return Object.keys(section).length ? { pipeline: section } : {};
+}
+
+function summary(lock: ImageLock): string {
+  const rows = lock.images.map((i) => `| ${i.name} | ${i.repository} | ${i.tags.join(', ') || '—'} | \`${i.digest}\` | ${i.source} |`);
+  return ['### Images pinned by digest', '', '| image | repository | tags | digest | source |', '|---|---|---|---|---|', ...rows, ''].join('\n');
+}
