@@ -1,0 +1,34 @@
+import { buildAndTag } from '../lib/build';
+import { defaultBuildRecordPath } from '../lib/build/record';
+import { pipelineInfo } from '../lib/context';
+import { connectDocker } from '../lib/docker/engine';
+import { InputError } from '../lib/errors';
+import { runTask } from '../lib/pipeline';
+
+runTask('BuildAndTag', async (inputs, ctx) => {
+  const composeFile = inputs.path('composeFile', { mustExist: true });
+  const imageName = inputs.string('imageName');
+  if (!composeFile && !imageName) throw new InputError("Input 'imageName' or 'composeFile' is required: name the repository to build, or give a compose file whose services have build: sections.");
+  await buildAndTag(
+    {
+      docker: connectDocker(),
+      dockerfile: inputs.path('dockerfile', { default: 'Dockerfile' }) as string,
+      buildContext: inputs.path('buildContext', { default: '.' }) as string,
+      composeFile,
+      services: inputs.list('services'),
+      imageName,
+      tags: inputs.list('tags'),
+      buildArgs: inputs.keyValues('buildArgs'),
+      target: inputs.string('target'),
+      labels: inputs.keyValues('labels'),
+      platform: inputs.string('platform'),
+      pull: inputs.bool('pull', false),
+      noCache: inputs.bool('noCache', false),
+      cacheFrom: inputs.list('cacheFrom'),
+      addPipelineLabels: inputs.bool('addPipelineLabels', true),
+      buildRecordPath: inputs.path('buildRecord') ?? defaultBuildRecordPath(ctx.tempDir),
+      pipeline: pipelineInfo(ctx),
+    },
+    ctx,
+  );
+});

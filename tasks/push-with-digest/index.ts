@@ -1,0 +1,41 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createCredentialSource } from '../lib/auth';
+import { defaultBuildRecordPath } from '../lib/build/record';
+import { pipelineInfo } from '../lib/context';
+import { connectDocker } from '../lib/docker/engine';
+import { runTask } from '../lib/pipeline';
+import { pushWithDigest } from '../lib/push';
+import { RegistryClient } from '../lib/registry/client';
+
+runTask('PushWithDigest', async (inputs, ctx) => {
+  const useAcr = inputs.string('containerRegistryType', { default: 'dockerRegistry' }) === 'azureContainerRegistry';
+  const credentials = createCredentialSource({
+    endpoint: useAcr ? undefined : inputs.endpoint('containerRegistry'),
+    acr: useAcr ? { endpoint: inputs.endpoint('azureSubscription')!, loginServer: inputs.required('azureContainerRegistry') } : undefined,
+    setSecret: (s) => ctx.setSecret(s),
+  });
+  const recordPath = inputs.path('buildRecord') ?? defaultBuildRecordPath(ctx.tempDir);
+  const pipeline = pipelineInfo(ctx);
+  const client = new RegistryClient({ credentials, log: ctx, setSecret: (s) => ctx.setSecret(s), signal: ctx.signal });
+  try {
+    await pushWithDigest(
+      {
+        docker: connectDocker(),
+        client,
+        credentials,
+        buildRecordPath: fs.existsSync(recordPath) || inputs.path('buildRecord') ? recordPath : undefined,
+        images: inputs.list('images'),
+        additionalTags: inputs.list('additionalTags'),
+        composeFile: inputs.path('composeFile', { mustExist: true }),
+        lockFile: inputs.path('lockFile') ?? path.join(ctx.variable('Build.ArtifactStagingDirectory') ?? ctx.tempDir, 'image-lock.json'),
+        publishArtifact: inputs.bool('publishArtifact', true),
+        artifactName: inputs.string('artifactName', { default: 'image-lock' }) as string,
+        pipeline: { ...pipeline, runId: pipeline.buildId },
+      },
+      ctx,
+    );
+  } finally {
+    client.close();
+  }
+});
