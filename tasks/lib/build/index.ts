@@ -5,6 +5,7 @@ import type Dockerode from 'dockerode';
 import type { PipelineInfo, TaskContext } from '../context';
 import { loadCompose } from '../compose/load';
 import { buildImage, engineHasBuildKit, ImageBuildSpec } from '../docker/build';
+import { requireEngine } from '../docker/engine';
 import { InputError } from '../errors';
 import { ImageReference, parseReference, repositoryName, validateTag } from '../reference';
 import { BuildRecord, BuiltImage, writeBuildRecord } from './record';
@@ -41,6 +42,7 @@ interface PlannedBuild {
 export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext): Promise<BuildRecord> {
   const tags = options.tags.map((t) => validateTag(t, "Input 'tags'"));
   const plans = options.composeFile ? planCompose(options, tags) : [planSingle(options, tags)];
+  await requireEngine(options.docker);
   const buildKit = await engineHasBuildKit(options.docker);
   ctx.info(`Building ${plans.length} image(s) with ${buildKit ? 'BuildKit' : 'the classic builder'}.`);
 

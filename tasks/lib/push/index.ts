@@ -9,6 +9,7 @@ import { registryAuthConfig } from '../auth';
 import { readBuildRecord, BuiltImage } from '../build/record';
 import { loadCompose } from '../compose/load';
 import type { TaskContext } from '../context';
+import { requireEngine } from '../docker/engine';
 import { followStream } from '../docker/stream';
 import { DockerError, InputError, RegistryError } from '../errors';
 import { writeLock } from '../lock/file';
@@ -44,7 +45,9 @@ export interface PushResult {
 
 export async function pushWithDigest(options: PushOptions, ctx: TaskContext): Promise<PushResult> {
   const extraTags = options.additionalTags.map((t) => validateTag(t, "Input 'additionalTags'"));
-  const sources = options.images.length ? await localImages(options.docker, options.images) : readBuildRecord(requireRecordPath(options)).images;
+  const recorded = options.images.length ? undefined : readBuildRecord(requireRecordPath(options)).images;
+  await requireEngine(options.docker);
+  const sources = recorded ?? (await localImages(options.docker, options.images));
   if (sources.length === 0) throw new InputError('There is nothing to push: the build record lists no images. Check that BuildAndTag@1 built something.');
 
   const locked: LockedImage[] = [];

@@ -1,0 +1,221 @@
+// BuildAndTag and PushWithDigest libraries against a real engine and real registries.
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type Dockerode from 'dockerode';
+import { createCredentialSource } from '../../tasks/lib/auth';
+import { buildAndTag, BuildAndTagOptions } from '../../tasks/lib/build';
+import { readLock } from '../../tasks/lib/lock/file';
+import { pushWithDigest, PushOptions } from '../../tasks/lib/push';
+import { RegistryClient } from '../../tasks/lib/registry/client';
+import { ensureBaseImage } from '../support/base-image';
+import { createTestContext, TestContext } from '../support/context';
+import { startEngine, TestEngine } from '../support/engine';
+import { startFaultProxy } from '../support/fault-proxy';
+import { startRegistry, TestRegistry } from '../support/registry';
+import { skopeoDigest } from '../support/skopeo';
+
+const FIXTURE = path.join(__dirname, '..', 'fixtures', 'shop');
+const COMMIT = '0123456789abcdef0123456789abcdef01234567';
+
+let engine: TestEngine;
+let docker: Dockerode;
+let anon: TestRegistry;
+let basic: TestRegistry;
+let bearer: TestRegistry;
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-bp-'));
+
+before(async () => {
+  engine = await startEngine();
+  docker = engine.docker;
+  await ensureBaseImage(docker);
+  [anon, basic, bearer] = await Promise.all([startRegistry('none'), startRegistry('htpasswd'), startRegistry('token')]);
+});
+
+after(async () => {
+  await Promise.all([anon, basic, bearer].filter(Boolean).map((r) => r.stop()));
+  await engine?.stop();
+});
+
+function buildOptions(over: Partial<BuildAndTagOptions>): BuildAndTagOptions {
+  return {
+    docker,
+    dockerfile: path.join(FIXTURE, 'web', 'Dockerfile'),
+    buildContext: path.join(FIXTURE, 'web'),
+    services: [],
+    tags: ['1.0.0'],
+    buildArgs: {},
+    labels: {},
+    pull: false,
+    noCache: false,
+    cacheFrom: [],
+    addPipelineLabels: true,
+    buildRecordPath: path.join(work, `record-${Math.random().toString(36).slice(2)}.json`),
+    pipeline: { buildNumber: '20261122.1', buildId: '42', commit: COMMIT, repositoryUri: 'https://dev.azure.com/org/shop/_git/shop' },
+    ...over,
+  };
+}
+
+function pushOptions(ctx: TestContext, registry: TestRegistry | undefined, over: Partial<PushOptions>): PushOptions {
+  const endpoint = registry?.password
+    ? { id: 'reg', input: 'containerRegistry', url: `http://${registry.host}`, scheme: 'UsernamePassword', auth: { username: registry.username!, password: registry.password }, data: { registry: `http://${registry.host}` } }
+    : undefined;
+  const credentials = createCredentialSource({ endpoint, setSecret: (s) => ctx.setSecret(s), dockerConfigDir: path.join(work, 'no-docker-config') });
+  return {
+    docker,
+    client: new RegistryClient({ credentials, log: ctx, setSecret: (s) => ctx.setSecret(s) }),
+    credentials,
+    images: [],
+    additionalTags: [],
+    lockFile: path.join(work, `lock-${Math.random().toString(36).slice(2)}.json`),
+    publishArtifact: true,
+    artifactName: 'image-lock',
+    pipeline: { buildNumber: '20261122.1', buildId: '42', commit: COMMIT },
+    ...over,
+  };
+}
+
+async function runIn(image: string, cmd: string[]): Promise<string> {
+  const container = await docker.createContainer({ Image: image, Cmd: cmd });
+  try {
+    await container.start();
+    await container.wait();
+    const logs = await container.logs({ stdout: true, stderr: true });
+    return logs.toString('utf8').replace(/[\x00-\x08]\x00\x00\x00[\s\S]{4}/g, '').trim();
+  } finally {
+    await container.remove({ force: true });
+  }
+}
+
+describe('a compose app built, pushed and locked (anonymous registry)', () => {
+  let recordPath: string;
+  let lockFile: string;
+  const env = { REGISTRY: '', APP_TAG: 'rc1' };
+
+  before(async () => {
+    env.REGISTRY = anon.host;
+    // The third-party image the app uses: pushed under a tag, resolved by the task without pulling.
+    await docker.getImage('outer-loop/busybox:test').tag({ repo: `${anon.host}/third-party/cache`, tag: '1.0' });
+    const stream = await docker.getImage(`${anon.host}/third-party/cache:1.0`).push({ authconfig: {} } as Dockerode.ImagePushOptions);
+    await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve(undefined))));
+  });
+
+  test('BuildAndTag builds every service with build:, honours build args, .dockerignore and labels', async () => {
+    const ctx = createTestContext();
+    const record = await buildAndTag(buildOptions({ composeFile: path.join(FIXTURE, 'docker-compose.yml'), tags: ['20261122.1'], buildArgs: { GREETING: 'from-pipeline' }, env }), ctx);
+    recordPath = ctx.outputs.buildRecord;
+    assert.deepEqual(record.images.map((i) => i.name).sort(), ['api', 'web']);
+    const api = record.images.find((i) => i.name === 'api')!;
+    assert.deepEqual(api.tags, ['rc1', '20261122.1']);
+    assert.equal(api.repository, `${anon.host}/shop/api`);
+    assert.equal((await docker.getImage(`${anon.host}/shop/api:rc1`).inspect()).Id, api.imageId);
+    assert.equal(await runIn(api.imageId, ['cat', '/greeting']), 'from-pipeline', 'the buildArgs input reaches the build');
+    const web = record.images.find((i) => i.name === 'web')!;
+    const files = await runIn(web.imageId, ['ls', '/app']);
+    assert.match(files, /index\.html/);
+    assert.doesNotMatch(files, /secret\.txt/, '.dockerignore is honoured');
+    const labels = (await docker.getImage(web.imageId).inspect()).Config.Labels;
+    assert.equal(labels['org.opencontainers.image.revision'], COMMIT);
+    assert.equal(labels['dev.azure.pipelines.build.number'], '20261122.1');
+    assert.deepEqual(JSON.parse(ctx.outputs.imageIds), { web: web.imageId, api: api.imageId });
+  });
+
+  test('PushWithDigest pushes, locks digests equal to the registry, resolves third-party images', async () => {
+    const ctx = createTestContext();
+    const options = pushOptions(ctx, undefined, { buildRecordPath: recordPath, additionalTags: ['latest'], composeFile: path.join(FIXTURE, 'docker-compose.yml'), env });
+    const result = await pushWithDigest(options, ctx);
+    lockFile = result.lockFile;
+    const lock = readLock(lockFile);
+    assert.deepEqual(lock.images.map((i) => `${i.name}:${i.source}`), ['api:built', 'cache:resolved', 'web:built']);
+    for (const image of lock.images) {
+      for (const tag of image.tags) assert.equal(await skopeoDigest(`${image.repository}:${tag}`), image.digest, `${image.name}:${tag}`);
+      assert.equal(image.ref, `${image.repository}@${image.digest}`);
+    }
+    assert.deepEqual(lock.images.find((i) => i.name === 'web')!.tags, ['20261122.1', 'latest']);
+    assert.equal(lock.commit, COMMIT);
+    assert.deepEqual(ctx.artifacts, [{ name: 'image-lock', path: lockFile }]);
+    assert.equal(JSON.parse(ctx.outputs.digests).api, lock.images.find((i) => i.name === 'api')!.ref);
+    assert.match(ctx.summaries[0], /\| web \|.*sha256:/);
+    options.client.close();
+  });
+
+  test('re-running with nothing changed writes the same lock, byte for byte', async () => {
+    const before = fs.readFileSync(lockFile);
+    const ctx = createTestContext();
+    const options = pushOptions(ctx, undefined, { buildRecordPath: recordPath, additionalTags: ['latest'], composeFile: path.join(FIXTURE, 'docker-compose.yml'), env, lockFile });
+    await pushWithDigest(options, ctx);
+    options.client.close();
+    assert.deepEqual(fs.readFileSync(lockFile), before);
+  });
+});
+
+for (const mode of ['htpasswd', 'token'] as const) {
+  describe(`push to a registry with ${mode === 'token' ? 'Bearer token' : 'Basic'} auth`, () => {
+    test('the lock digest equals what skopeo reads from the registry', async () => {
+      const registry = mode === 'token' ? bearer : basic;
+      const ctx = createTestContext();
+      await buildAndTag(buildOptions({ imageName: `${registry.host}/shop/single`, tags: ['7'] }), ctx);
+      const options = pushOptions(ctx, registry, { buildRecordPath: ctx.outputs.buildRecord });
+      const { lock } = await pushWithDigest(options, ctx);
+      options.client.close();
+      const digest = await skopeoDigest(`${registry.host}/shop/single:7`, { registry: registry.host, username: registry.username!, password: registry.password! });
+      assert.equal(lock.images[0].digest, digest);
+      assert.ok(ctx.secrets.has(registry.password!), 'the password was registered as a secret');
+      assert.ok(!ctx.logs.join('\n').includes(registry.password!), 'the password appears nowhere in the log');
+      if (mode === 'token') assert.ok((registry.tokenRequests?.() ?? 0) > 0, 'the Bearer flow ran');
+    });
+
+    test('a wrong password fails cleanly, naming the registry', async () => {
+      const registry = mode === 'token' ? bearer : basic;
+      const ctx = createTestContext();
+      await buildAndTag(buildOptions({ imageName: `${registry.host}/shop/denied`, tags: ['1'] }), ctx);
+      const options = pushOptions(ctx, { ...registry, password: 'wrong-Pa55!' }, { buildRecordPath: ctx.outputs.buildRecord });
+      await assert.rejects(pushWithDigest(options, ctx), new RegExp(`authentication failed for ${registry.host.replace(/\./g, '\\.')}`));
+      options.client.close();
+      assert.ok(!ctx.logs.join('\n').includes('wrong-Pa55!'));
+    });
+  });
+}
+
+test('a registry answering 429 with Retry-After, then 503, still gets the push', async () => {
+  const proxy = await startFaultProxy(anon.host, [
+    { status: 429, headers: { 'Retry-After': '1' }, times: 1, match: (req) => req.method === 'PUT' && /\/manifests\//.test(req.url ?? '') },
+    { status: 503, times: 1, match: (req) => req.method === 'PUT' && /\/manifests\//.test(req.url ?? '') },
+  ]);
+  try {
+    const ctx = createTestContext();
+    await buildAndTag(buildOptions({ imageName: `${proxy.host}/shop/flaky`, tags: ['1'] }), ctx);
+    const options = pushOptions(ctx, undefined, { buildRecordPath: ctx.outputs.buildRecord });
+    const { lock } = await pushWithDigest(options, ctx);
+    options.client.close();
+    assert.equal(proxy.remaining(), 0, 'both faults were served');
+    assert.ok(proxy.log().some((r) => r.injected && r.status === 429));
+    assert.equal(lock.images[0].digest, await skopeoDigest(`${anon.host}/shop/flaky:1`));
+  } finally {
+    await proxy.stop();
+  }
+});
+
+describe('bad input gets a clear error', () => {
+  test('a failing RUN step names the image and the engine message', async () => {
+    const dir = fs.mkdtempSync(path.join(work, 'fail-'));
+    fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM outer-loop/busybox:test\nRUN echo about to fail && exit 3\n');
+    await assert.rejects(
+      buildAndTag(buildOptions({ imageName: 'localhost:5000/shop/broken', dockerfile: path.join(dir, 'Dockerfile'), buildContext: dir }), createTestContext()),
+      /Building 'broken' failed: .*(exit code: 3|non-zero code: 3)/,
+    );
+  });
+
+  test('missing Dockerfile, invalid tag, compose file with nothing to build, image not built', async () => {
+    await assert.rejects(buildAndTag(buildOptions({ imageName: 'localhost:5000/x', dockerfile: path.join(work, 'Nope') }), createTestContext()), /Dockerfile '.*Nope' does not exist/);
+    await assert.rejects(buildAndTag(buildOptions({ imageName: 'localhost:5000/x', tags: ['bad tag'] }), createTestContext()), /Input 'tags'/);
+    const compose = path.join(work, 'third-party-only.yml');
+    fs.writeFileSync(compose, 'services:\n  db:\n    image: postgres:16\n');
+    await assert.rejects(buildAndTag(buildOptions({ composeFile: compose }), createTestContext()), /no service with a 'build:' section/);
+    const ctx = createTestContext();
+    await assert.rejects(pushWithDigest(pushOptions(ctx, undefined, { images: [`${anon.host}/never/built:1`] }), ctx), /not on this Docker engine/);
+    await assert.rejects(pushWithDigest(pushOptions(ctx, undefined, { images: [`${anon.host}/x:1`], additionalTags: ['-bad'] }), ctx), /Input 'additionalTags'/);
+  });
+});

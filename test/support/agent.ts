@@ -1,0 +1,83 @@
+// Runs a bundled task (dist/tasks/<task>/index.js) in a child process the way the agent does:
+// inputs as INPUT_*, service connections as ENDPOINT_*, variables as upper-snake environment.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export const DIST_TASKS = path.join(__dirname, '..', '..', 'dist', 'tasks');
+
+export interface AgentEndpoint {
+  id: string;
+  url: string;
+  scheme: string;
+  parameters: Record<string, string>;
+  data?: Record<string, string>;
+}
+
+export interface AgentRun {
+  code: number | null;
+  /** Everything the task printed, stdout then stderr interleaved as received. */
+  output: string;
+  /** The output as the agent would show it: `##vso[task.setsecret]` commands are consumed, not shown. */
+  visible: string;
+  /** Values of `##vso[task.setvariable]` commands (outputs included). */
+  variables: Record<string, string>;
+  result?: string;
+}
+
+export function agentVariableName(name: string): string {
+  return name.replace(/\./g, '_').toUpperCase();
+}
+
+export async function runBundledTask(
+  task: string,
+  options: { inputs?: Record<string, string>; variables?: Record<string, string>; endpoints?: AgentEndpoint[]; env?: Record<string, string>; cwd?: string; timeoutMs?: number },
+): Promise<AgentRun> {
+  const script = path.join(DIST_TASKS, task, 'index.js');
+  if (!fs.existsSync(script)) throw new Error(`${script} is missing: run npm run build first.`);
+  const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'col-agent-'));
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? temp,
+    AGENT_TEMPDIRECTORY: temp,
+    AGENT_VERSION: '3.248.0',
+    SYSTEM_DEFAULTWORKINGDIRECTORY: options.cwd ?? temp,
+    SYSTEM_TEAMFOUNDATIONCOLLECTIONURI: 'https://dev.azure.com/outer-loop-tests/',
+    SYSTEM_COLLECTIONURI: 'https://dev.azure.com/outer-loop-tests/',
+    SYSTEM_TEAMPROJECT: 'shop',
+    BUILD_BUILDNUMBER: '20261122.1',
+    BUILD_BUILDID: '42',
+    BUILD_DEFINITIONNAME: 'shop-ci',
+    BUILD_SOURCEVERSION: '0123456789abcdef0123456789abcdef01234567',
+    BUILD_SOURCEBRANCH: 'refs/heads/main',
+    BUILD_ARTIFACTSTAGINGDIRECTORY: path.join(temp, 'staging'),
+    ...options.env,
+  };
+  for (const [name, value] of Object.entries(options.variables ?? {})) env[agentVariableName(name)] = value;
+  for (const [name, value] of Object.entries(options.inputs ?? {})) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
+  for (const e of options.endpoints ?? []) {
+    const id = e.id.toUpperCase();
+    env[`ENDPOINT_URL_${id}`] = e.url;
+    env[`ENDPOINT_AUTH_${id}`] = JSON.stringify({ scheme: e.scheme, parameters: e.parameters });
+    env[`ENDPOINT_AUTH_SCHEME_${id}`] = e.scheme;
+    for (const [k, v] of Object.entries(e.parameters)) env[`ENDPOINT_AUTH_PARAMETER_${id}_${k.toUpperCase()}`] = v;
+    for (const [k, v] of Object.entries(e.data ?? {})) env[`ENDPOINT_DATA_${id}_${k.toUpperCase()}`] = v;
+  }
+  const child = spawn(process.execPath, [script], { env, cwd: options.cwd ?? temp, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 300_000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(timer);
+  fs.rmSync(temp, { recursive: true, force: true });
+  const variables: Record<string, string> = {};
+  for (const m of output.matchAll(/##vso\[task\.setvariable variable=([^;\]]+)[^\]]*\](.*)/g)) variables[m[1]] = m[2];
+  const result = /##vso\[task\.complete result=(\w+)/.exec(output)?.[1];
+  const visible = output
+    .split('\n')
+    .filter((l) => !l.startsWith('##vso[task.setsecret]'))
+    .join('\n');
+  return { code, output, visible, variables, result };
+}
