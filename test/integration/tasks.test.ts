@@ -77,8 +77,9 @@ test('BuildAndTag then PushWithDigest, bundled, with SYSTEM_DEBUG: lock equals t
     assert.ok(!everything.includes(secret), `a form of the password appears in the log: ${secret.slice(0, 3)}…`);
   }
   assert.doesNotMatch(everything, /eyJ[\w-]+\.eyJ[\w-]+\./, 'no JWT (registry token) in the log');
-  assert.match(everything, /##\[debug\]/, 'debug output was on');
-  assert.ok(push.output.includes(`##vso[task.setsecret]${password}`), 'the password was registered with the agent');
+  assert.match(everything, /##vso\[task\.debug\]/, 'debug output was on');
+  // Logging-command messages escape % as %AZP25 (the agent unescapes them).
+  assert.ok(push.output.includes(`##vso[task.setsecret]${password.replace(/%/g, '%AZP25')}`), 'the password was registered with the agent');
   assert.deepEqual(fs.readFileSync(dockerConfig), configBefore, '~/.docker/config.json is byte-identical');
   assert.deepEqual(fs.existsSync(realConfig) ? fs.readFileSync(realConfig) : undefined, realBefore);
 });

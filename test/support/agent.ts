@@ -19,7 +19,7 @@ export interface AgentRun {
   code: number | null;
   /** Everything the task printed, stdout then stderr interleaved as received. */
   output: string;
-  /** The output as the agent would show it: `##vso[task.setsecret]` commands are consumed, not shown. */
+  /** The output as the agent would show it: `##vso[task.setsecret]` commands are consumed, not shown; escapes undone. */
   visible: string;
   /** Values of `##vso[task.setvariable]` commands (outputs included). */
   variables: Record<string, string>;
@@ -78,6 +78,9 @@ export async function runBundledTask(
   const visible = output
     .split('\n')
     .filter((l) => !l.startsWith('##vso[task.setsecret]'))
-    .join('\n');
+    .join('\n')
+    .replace(/%AZP25/g, '%')
+    .replace(/%0D/g, '\r')
+    .replace(/%0A/g, '\n');
   return { code, output, visible, variables, result };
 }
