@@ -1,0 +1,112 @@
+// Small helpers shared by the benchmarks: statistics, timing child processes, formatting.
+import { spawn, type SpawnOptions } from 'node:child_process';
+
+export interface Summary {
+  runs: number;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  meanMs: number;
+}
+
+export function round(value: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export function summarize(samplesMs: number[]): Summary {
+  return {
+    runs: samplesMs.length,
+    medianMs: round(median(samplesMs)),
+    minMs: round(Math.min(...samplesMs)),
+    maxMs: round(Math.max(...samplesMs)),
+    meanMs: round(samplesMs.reduce((a, b) => a + b, 0) / samplesMs.length),
+  };
+}
+
+/** Milliseconds since `start` (a process.hrtime.bigint() value). */
+export function since(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const start = process.hrtime.bigint();
+  const value = await fn();
+  return { value, ms: since(start) };
+}
+
+export interface ChildRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** From just before spawn() to the child's 'exit' event. */
+  ms: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command (no shell) and measures spawn → exit with process.hrtime. */
+export function runTimed(command: string, args: string[], options: SpawnOptions & { timeoutMs?: number } = {}): Promise<ChildRun> {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let ms = 0;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('exit', (code, signal) => {
+      ms = since(start);
+      exit = { code, signal };
+    });
+    child.on('close', () => {
+      clearTimeout(timer);
+      resolve({ code: exit?.code ?? null, signal: exit?.signal ?? null, ms, stdout, stderr });
+    });
+  });
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1e6) return `${round(bytes / 1e6, 2)} MB`;
+  if (bytes >= 1e3) return `${round(bytes / 1e3, 1)} KB`;
+  return `${bytes} B`;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results in input order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+export function progress(message: string): void {
+  process.stderr.write(`bench: ${message}\n`);
+}
+
+/** A prerequisite the benchmark cannot do without: the run fails with this message. */
+export class MissingPrerequisiteError extends Error {
+  override name = 'MissingPrerequisiteError';
+}
