@@ -1,7 +1,7 @@
 import { buildAndTag } from '../lib/build';
 import { defaultBuildRecordPath } from '../lib/build/record';
 import { pipelineInfo } from '../lib/context';
-import { connectDocker } from '../lib/docker/engine';
+import { engineFromEnvironment } from '../lib/docker/engine';
 import { InputError } from '../lib/errors';
 import { runTask } from '../lib/pipeline';
 
@@ -11,7 +11,7 @@ runTask('BuildAndTag', async (inputs, ctx) => {
   if (!composeFile && !imageName) throw new InputError("Input 'imageName' or 'composeFile' is required: name the repository to build, or give a compose file whose services have build: sections.");
   await buildAndTag(
     {
-      docker: connectDocker(),
+      engine: engineFromEnvironment(),
       dockerfile: inputs.path('dockerfile', { default: 'Dockerfile' }) as string,
       buildContext: inputs.path('buildContext', { default: '.' }) as string,
       composeFile,

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { createCredentialSource } from '../lib/auth';
 import { defaultBuildRecordPath } from '../lib/build/record';
 import { pipelineInfo } from '../lib/context';
-import { connectDocker } from '../lib/docker/engine';
+import { engineFromEnvironment } from '../lib/docker/engine';
 import { runTask } from '../lib/pipeline';
 import { pushWithDigest } from '../lib/push';
 import { RegistryClient } from '../lib/registry/client';
@@ -21,7 +21,7 @@ runTask('PushWithDigest', async (inputs, ctx) => {
   try {
     await pushWithDigest(
       {
-        docker: connectDocker(),
+        engine: engineFromEnvironment(),
         client,
         credentials,
         buildRecordPath: fs.existsSync(recordPath) || inputs.path('buildRecord') ? recordPath : undefined,

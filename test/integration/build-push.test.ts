@@ -41,7 +41,7 @@ after(async () => {
 
 function buildOptions(over: Partial<BuildAndTagOptions>): BuildAndTagOptions {
   return {
-    docker,
+    engine: async () => docker,
     dockerfile: path.join(FIXTURE, 'web', 'Dockerfile'),
     buildContext: path.join(FIXTURE, 'web'),
     services: [],
@@ -64,7 +64,7 @@ function pushOptions(ctx: TestContext, registry: TestRegistry | undefined, over:
     : undefined;
   const credentials = createCredentialSource({ endpoint, setSecret: (s) => ctx.setSecret(s), dockerConfigDir: path.join(work, 'no-docker-config') });
   return {
-    docker,
+    engine: async () => docker,
     client: new RegistryClient({ credentials, log: ctx, setSecret: (s) => ctx.setSecret(s) }),
     credentials,
     images: [],

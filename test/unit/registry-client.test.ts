@@ -417,7 +417,7 @@ describe('RegistryClient against an open registry', () => {
 
   it('falls back to GET and hashes the body when HEAD has no Docker-Content-Digest', async () => {
     const bare = await startFake({ auth: 'none', headWithoutDigest: true });
-    const d = bare.put('team/app', ['1.0'], imageManifest('bare'), MEDIA_TYPES.dockerManifest);
+    const d = bare.put('team/app', ['1.0'], { ...imageManifest('bare'), mediaType: MEDIA_TYPES.dockerManifest }, MEDIA_TYPES.dockerManifest);
     const { c } = client(bare);
     const result = await c.resolve(ref(bare, 'team/app:1.0'));
     assert.equal(result.digest, d);

@@ -1,17 +1,17 @@
 // BuildAndTag: build one image (dockerfile + context) or every compose service with `build:`,
 // label it with OCI and pipeline metadata, tag it, and write the build record.
 import * as path from 'node:path';
-import type Dockerode from 'dockerode';
 import type { PipelineInfo, TaskContext } from '../context';
 import { loadCompose } from '../compose/load';
 import { buildImage, engineHasBuildKit, ImageBuildSpec } from '../docker/build';
-import { requireEngine } from '../docker/engine';
+import type { EngineConnector } from '../docker/engine';
 import { InputError } from '../errors';
 import { ImageReference, parseReference, repositoryName, validateTag } from '../reference';
 import { BuildRecord, BuiltImage, writeBuildRecord } from './record';
 
 export interface BuildAndTagOptions {
-  docker: Dockerode;
+  /** The engine, connected once the inputs are checked. */
+  engine: EngineConnector;
   dockerfile: string;
   buildContext: string;
   composeFile?: string;
@@ -42,8 +42,8 @@ interface PlannedBuild {
 export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext): Promise<BuildRecord> {
   const tags = options.tags.map((t) => validateTag(t, "Input 'tags'"));
   const plans = options.composeFile ? planCompose(options, tags) : [planSingle(options, tags)];
-  await requireEngine(options.docker);
-  const buildKit = await engineHasBuildKit(options.docker);
+  const docker = await options.engine();
+  const buildKit = await engineHasBuildKit(docker);
   ctx.info(`Building ${plans.length} image(s) with ${buildKit ? 'BuildKit' : 'the classic builder'}.`);
 
   const images: BuiltImage[] = [];
@@ -52,7 +52,7 @@ export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext)
     const refs = plan.tags.map((t) => `${repository}:${t}`);
     const labels = { ...plan.spec.labels, ...(options.addPipelineLabels ? pipelineLabels(options.pipeline, plan.name, plan.tags[0]) : {}) };
     const imageId = await ctx.group(`Build ${plan.name} (${refs.join(', ')})`, () =>
-      buildImage(options.docker, { ...plan.spec, labels, title: `'${plan.name}'`, tags: refs }, ctx, { buildKit, signal: ctx.signal }),
+      buildImage(docker, { ...plan.spec, labels, title: `'${plan.name}'`, tags: refs }, ctx, { buildKit, signal: ctx.signal }),
     );
     ctx.info(`Built ${plan.name}: ${imageId}, tagged ${refs.join(', ')}`);
     images.push({ name: plan.name, imageId, repository, tags: plan.tags });

@@ -1,7 +1,11 @@
 // Reading users' YAML safely: a size limit, duplicate keys rejected, an alias limit (so an alias
 // bomb fails fast instead of eating memory), and errors that name the file and line.
 import * as fs from 'node:fs';
-import { Document, parseAllDocuments, parseDocument } from 'yaml';
+import type { Document } from 'yaml';
+import { lazyRequire } from '../lazy';
+
+// Loaded on first use, so tasks that fail on their inputs start fast.
+const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));
 import { FileError } from '../errors';
 
 export const MAX_YAML_BYTES = 4 * 1024 * 1024;
@@ -23,12 +27,12 @@ export function readTextFile(file: string, what: string, maxBytes = MAX_YAML_BYT
 }
 
 export function parseYaml(text: string, what: string): Document.Parsed {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, strict: true });
+  const doc = yaml().parseDocument(text, { uniqueKeys: true, prettyErrors: true, strict: true });
   return checked(doc, what);
 }
 
 export function parseYamlDocuments(text: string, what: string): Document.Parsed[] {
-  return parseAllDocuments(text, { uniqueKeys: true, prettyErrors: true, strict: true }).map((d) => checked(d as Document.Parsed, what));
+  return yaml().parseAllDocuments(text, { uniqueKeys: true, prettyErrors: true, strict: true }).map((d) => checked(d as Document.Parsed, what));
 }
 
 /** The document as plain data; aliases are expanded under a limit. */

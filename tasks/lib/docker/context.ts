@@ -4,7 +4,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import * as tar from 'tar-stream';
+import type * as tarStream from 'tar-stream';
+import { lazyRequire } from '../lazy';
+
+const tar = lazyRequire<typeof tarStream>(() => require('tar-stream'));
 import { InputError } from '../errors';
 import { IgnoreMatcher, parseDockerignore } from './ignore';
 
@@ -14,7 +17,7 @@ export interface BuildContext {
   dockerfile: string;
 }
 
-type EntryHeader = Parameters<tar.Pack['entry']>[0];
+type EntryHeader = Parameters<tarStream.Pack['entry']>[0];
 
 const OUTSIDE_DOCKERFILE = '.outer-loop.Dockerfile';
 
@@ -49,7 +52,7 @@ export function packBuildContext(contextDir: string, dockerfilePath: string): Bu
   };
   walk('');
 
-  const pack = tar.pack();
+  const pack = tar().pack();
   const addAll = async () => {
     for (const rel of files) {
       const abs = path.join(root, rel);
@@ -66,12 +69,12 @@ export function packBuildContext(contextDir: string, dockerfilePath: string): Bu
   return { tar: pack as unknown as Readable, dockerfile: inside ? relDockerfile : OUTSIDE_DOCKERFILE };
 }
 
-function entry(pack: tar.Pack, header: EntryHeader): Promise<void> {
+function entry(pack: tarStream.Pack, header: EntryHeader): Promise<void> {
   return new Promise((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
 }
 
 // Streamed, so a large context never sits in memory whole.
-function fileEntry(pack: tar.Pack, header: EntryHeader, file: string): Promise<void> {
+function fileEntry(pack: tarStream.Pack, header: EntryHeader, file: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
     fs.createReadStream(file).on('error', reject).pipe(sink);

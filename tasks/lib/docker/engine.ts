@@ -1,11 +1,14 @@
 // The Docker engine the tasks talk to: DOCKER_HOST (unix socket, tcp with DOCKER_TLS_VERIFY and
 // DOCKER_CERT_PATH, ssh) as the Docker CLI reads it, else the local socket.
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import { DockerError } from '../errors';
 
 export function connectDocker(): Dockerode {
-  // docker-modem reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself.
-  return new Dockerode();
+  // Loaded on first use: dockerode with ssh2 and grpc is most of a task's start-up time, and a
+  // task that fails on its inputs should fail at once. docker-modem reads DOCKER_HOST,
+  // DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself.
+  const DockerodeClass = require('dockerode') as typeof Dockerode;
+  return new DockerodeClass();
 }
 
 /** Fails early, with what to do, when no engine answers. */
@@ -16,4 +19,18 @@ export async function requireEngine(docker: Dockerode): Promise<void> {
     const where = process.env.DOCKER_HOST || '/var/run/docker.sock';
     throw new DockerError(`No Docker engine answered at ${where} (${(err as Error).message}). Run the job on an agent with Docker, or set DOCKER_HOST.`, { cause: err });
   }
+}
+
+/** How a library function gets its engine: connected (and pinged) only once the inputs are checked. */
+export type EngineConnector = () => Promise<Dockerode>;
+
+/** The engine of DOCKER_HOST (or the local socket), connected on the first call and then reused. */
+export function engineFromEnvironment(): EngineConnector {
+  let connected: Promise<Dockerode> | undefined;
+  return () =>
+    (connected ??= (async () => {
+      const docker = connectDocker();
+      await requireEngine(docker);
+      return docker;
+    })());
 }

@@ -2,7 +2,10 @@
 // stream. Every line goes through here: errors become DockerError, BuildKit's progress (protobuf in
 // `aux` of `moby.buildkit.trace` lines) is decoded into readable log lines.
 import type { Readable } from 'node:stream';
-import * as protobuf from 'protobufjs';
+import type * as protobuf from 'protobufjs';
+import { lazyRequire } from '../lazy';
+
+const protobufjs = lazyRequire<typeof protobuf>(() => require('protobufjs')); // only BuildKit builds need it
 import { DockerError } from '../errors';
 
 export interface StreamEvent {
@@ -66,7 +69,7 @@ export function followStream(stream: Readable, what: string, handlers: StreamHan
 // The part of moby.buildkit.v1.StatusResponse we print (dockerode ships the full .proto).
 let statusType: protobuf.Type | undefined;
 function buildKitStatusType(): protobuf.Type {
-  statusType ??= protobuf.Root.fromJSON({
+  statusType ??= protobufjs().Root.fromJSON({
     nested: {
       Vertex: { fields: { digest: { type: 'string', id: 1 }, name: { type: 'string', id: 3 }, cached: { type: 'bool', id: 4 }, error: { type: 'string', id: 7 }, completed: { type: 'Ts', id: 6 } } },
       Ts: { fields: { seconds: { type: 'int64', id: 1 } } },

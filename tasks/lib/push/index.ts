@@ -9,7 +9,7 @@ import { registryAuthConfig } from '../auth';
 import { readBuildRecord, BuiltImage } from '../build/record';
 import { loadCompose } from '../compose/load';
 import type { TaskContext } from '../context';
-import { requireEngine } from '../docker/engine';
+import type { EngineConnector } from '../docker/engine';
 import { followStream } from '../docker/stream';
 import { DockerError, InputError, RegistryError } from '../errors';
 import { writeLock } from '../lock/file';
@@ -19,7 +19,8 @@ import type { CredentialSource, RegistryClient } from '../registry/client';
 import { backoffDelay, DEFAULT_RETRY, sleep } from '../registry/retry';
 
 export interface PushOptions {
-  docker: Dockerode;
+  /** The engine, connected once the inputs are checked. */
+  engine: EngineConnector;
   client: RegistryClient;
   credentials: CredentialSource;
   /** The build record to push; ignored when `images` is given. */
@@ -46,13 +47,13 @@ export interface PushResult {
 export async function pushWithDigest(options: PushOptions, ctx: TaskContext): Promise<PushResult> {
   const extraTags = options.additionalTags.map((t) => validateTag(t, "Input 'additionalTags'"));
   const recorded = options.images.length ? undefined : readBuildRecord(requireRecordPath(options)).images;
-  await requireEngine(options.docker);
-  const sources = recorded ?? (await localImages(options.docker, options.images));
+  const docker = await options.engine();
+  const sources = recorded ?? (await localImages(docker, options.images));
   if (sources.length === 0) throw new InputError('There is nothing to push: the build record lists no images. Check that BuildAndTag@1 built something.');
 
   const locked: LockedImage[] = [];
   for (const image of sources) {
-    locked.push(await ctx.group(`Push ${image.name} (${image.repository})`, () => pushImage(image, [...new Set([...image.tags, ...extraTags])], options, ctx)));
+    locked.push(await ctx.group(`Push ${image.name} (${image.repository})`, () => pushImage(docker, image, [...new Set([...image.tags, ...extraTags])], options, ctx)));
   }
   if (options.composeFile) locked.push(...(await resolveThirdParty(options, new Set(sources.map((s) => s.name)), ctx)));
 
@@ -93,9 +94,9 @@ async function localImages(docker: Dockerode, refs: string[]): Promise<BuiltImag
   return out;
 }
 
-async function pushImage(image: BuiltImage, tags: string[], options: PushOptions, ctx: TaskContext): Promise<LockedImage> {
+async function pushImage(docker: Dockerode, image: BuiltImage, tags: string[], options: PushOptions, ctx: TaskContext): Promise<LockedImage> {
   const repo = parseReference(image.repository, 'The build record');
-  const inspect = await options.docker.getImage(image.imageId).inspect().catch(() => undefined);
+  const inspect = await docker.getImage(image.imageId).inspect().catch(() => undefined);
   if (!inspect) throw new InputError(`The image ${image.name} (${image.imageId}) from the build record is not on this Docker engine. Run BuildAndTag@1 in the same job (on the same agent) before pushing.`);
   const credential = await options.credentials(repo.domain);
   const authconfig = registryAuthConfig(credential, repo.domain);
@@ -103,8 +104,8 @@ async function pushImage(image: BuiltImage, tags: string[], options: PushOptions
 
   let digest: string | undefined;
   for (const tag of tags) {
-    await options.docker.getImage(image.imageId).tag({ repo: image.repository, tag });
-    const pushed = await pushTag(options, `${image.repository}:${tag}`, authconfig, ctx);
+    await docker.getImage(image.imageId).tag({ repo: image.repository, tag });
+    const pushed = await pushTag(docker, options, `${image.repository}:${tag}`, authconfig, ctx);
     if (digest && pushed !== digest) throw new DockerError(`Pushing ${image.repository}:${tag} gave digest ${pushed}, but the other tags of the same image gave ${digest}.`);
     digest = pushed;
   }
@@ -128,12 +129,12 @@ async function pushImage(image: BuiltImage, tags: string[], options: PushOptions
 }
 
 /** One tag through the Engine API; retried when the registry is busy or drops the connection. */
-async function pushTag(options: PushOptions, ref: string, authconfig: object, ctx: TaskContext): Promise<string> {
+async function pushTag(docker: Dockerode, options: PushOptions, ref: string, authconfig: object, ctx: TaskContext): Promise<string> {
   const attempts = options.pushAttempts ?? DEFAULT_RETRY.attempts;
   for (let attempt = 1; ; attempt++) {
     let digest: string | undefined;
     try {
-      const stream = (await options.docker.getImage(ref).push({ authconfig, abortSignal: ctx.signal } as Dockerode.ImagePushOptions)) as unknown as Readable;
+      const stream = (await docker.getImage(ref).push({ authconfig, abortSignal: ctx.signal } as Dockerode.ImagePushOptions)) as unknown as Readable;
       await followStream(stream, `Pushing ${ref}`, {
         onLine: (line) => ctx.debug(line),
         onEvent: (e) => {

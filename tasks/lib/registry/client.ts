@@ -22,7 +22,9 @@
 //   - Bearer with a cached token, or Basic after the first request ("warm"): 1;
 //   - Basic, very first request: 2 (HEAD 401 → HEAD with Basic).
 //   resolveMany over N repositories of one Bearer registry: N + 2 on first contact (one token for
-//   all N scopes), N + 1 once the realm is known, N when warm.
+//   all N scopes, up to 64 scopes per token request), N + 1 once the realm is known, N when warm.
+//   A failed resolve costs one more GET (HEAD has no body; the GET tells NAME_UNKNOWN from
+//   MANIFEST_UNKNOWN and carries the registry's message).
 //   Asking for platforms adds at most one GET for an index (and none when the GET replaces the HEAD).
 //
 // Retries: 408, 429 and 5xx (not 501/505) and transient network errors, with capped jittered
@@ -110,8 +112,8 @@ export function isIndexMediaType(mediaType: string | undefined): boolean {
   return mediaType === MEDIA_TYPES.ociIndex || mediaType === MEDIA_TYPES.dockerManifestList;
 }
 
-/** Most scopes asked for in one token request (keeps the URL well below common limits). */
-const MAX_SCOPES_PER_TOKEN = 32;
+/** Most scopes asked for in one token request: 64 keeps the URL near 4 KB, below the 8 KB many front ends allow. */
+const MAX_SCOPES_PER_TOKEN = 64;
 /** Tokens are dropped this long before they expire (at most a quarter of their life). */
 const TOKEN_EXPIRY_MARGIN_MS = 10_000;
 const MAX_REDIRECTS = 5;
@@ -654,7 +656,8 @@ export class RegistryClient {
     if (res.status === 404) {
       const details = await this.errorBody(state, res, method, authHeader);
       const code = details.code ?? 'MANIFEST_UNKNOWN';
-      const why = code === 'NAME_UNKNOWN' ? `the repository ${ref.path} does not exist` : `no manifest for ${ref.digest ?? ref.tag ?? 'latest'}`;
+      const why =
+        code === 'NAME_UNKNOWN' ? `the repository ${ref.path} does not exist` : ref.digest ? `no manifest with the digest ${ref.digest}` : `no tag '${ref.tag ?? 'latest'}'`;
       return new RegistryError(`the image ${image} was not found in ${state.domain} (${why}). Check the name and tag, and that it was pushed.`, {
         registry: state.domain,
         status: 404,
