@@ -218,4 +218,14 @@ describe('bad input gets a clear error', () => {
     await assert.rejects(pushWithDigest(pushOptions(ctx, undefined, { images: [`${anon.host}/never/built:1`] }), ctx), /not on this Docker engine/);
     await assert.rejects(pushWithDigest(pushOptions(ctx, undefined, { images: [`${anon.host}/x:1`], additionalTags: ['-bad'] }), ctx), /Input 'additionalTags'/);
   });
+
+  test('an unreachable registry is retried, then named in a clear error', async () => {
+    const ctx = createTestContext();
+    await docker.getImage('outer-loop/busybox:test').tag({ repo: '127.0.0.1:9/shop/nowhere', tag: '1' });
+    await assert.rejects(
+      pushWithDigest(pushOptions(ctx, undefined, { images: ['127.0.0.1:9/shop/nowhere:1'], pushAttempts: 2 }), ctx),
+      /Pushing 127\.0\.0\.1:9\/shop\/nowhere:1 failed after 2 attempts: .*connection refused.*Check that the registry 127\.0\.0\.1:9 is reachable/,
+    );
+    assert.ok(ctx.logs.some((l) => /attempt 2 of 2/.test(l)), 'the push was retried');
+  });
 });

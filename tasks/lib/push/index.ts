@@ -150,7 +150,10 @@ async function pushTag(docker: Dockerode, options: PushOptions, ref: string, aut
         throw new RegistryError(`Pushing ${ref}: authentication failed for ${ref.split('/')[0]}. Check the service connection's user name and password and that it may push to this repository. (${message})`, { status: 401 });
       }
       const transient = /toomanyrequests|429|50[0234]|unexpected HTTP status|connection reset|EOF|i\/o timeout|connection refused|TLS handshake timeout/i.test(message);
-      if (!transient || attempt >= attempts || ctx.signal.aborted) throw err;
+      if (!transient || ctx.signal.aborted) throw err;
+      if (attempt >= attempts) {
+        throw new RegistryError(`Pushing ${ref} failed after ${attempts} attempts: ${message}. Check that the registry ${ref.split('/')[0]} is reachable from the agent and healthy, then re-run.`, { retryable: true });
+      }
       const delay = backoffDelay(attempt, { ...DEFAULT_RETRY, baseDelayMs: 500 });
       ctx.warn(`Pushing ${ref} failed (${message}); attempt ${attempt + 1} of ${attempts} in ${Math.round(delay / 100) / 10} s.`);
       await sleep(delay, ctx.signal);
