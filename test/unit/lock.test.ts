@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import Ajv2020 from 'ajv/dist/2020';
 import { readLock, writeLock } from '../../tasks/lib/lock/file';
+import { indexLock } from '../../tasks/lib/lock/pin';
 import type { ImageLock } from '../../tasks/lib/lock/types';
 import { validateLock } from '../../tasks/lib/lock/validate';
 
@@ -65,4 +66,16 @@ test('writeLock keeps createdAt when the images are unchanged, so a re-run write
   fs.writeFileSync(file, '{ not json');
   assert.throws(() => readLock(file), /is not valid JSON/);
   assert.throws(() => readLock(`${file}.missing`), /does not exist/);
+});
+
+test('indexLock matches by parsed repository, not by text', () => {
+  const l = lock();
+  const index = indexLock(l);
+  assert.equal(index.find('registry.example.com/shop/api:rc1', 'x')?.name, 'api');
+  assert.equal(index.find(`registry.example.com/shop/api@${D}`, 'x')?.name, 'api');
+  assert.equal(index.find('redis:7', 'x')?.name, 'cache', 'docker.io/library/ normalisation');
+  assert.equal(index.find('docker.io/library/redis', 'x')?.name, 'cache');
+  assert.equal(index.find('registry.example.com/shop/api-worker:1', 'x'), undefined, 'a shared prefix is another repository');
+  assert.equal(index.find('other.example.com/shop/api:1', 'x'), undefined);
+  assert.throws(() => index.find('Bad Image', "Compose service 'web' image"), /Compose service 'web' image/);
 });
