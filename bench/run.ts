@@ -5,9 +5,12 @@
 // no skopeo or docker-registry.
 //   1. bundle sizes (bench/sizes.ts)    2. cold start (bench/cold-start.ts)
 //   3. digest resolution round trips and 50 references vs skopeo (bench/registry.ts)
+//   4. ContainerizedTest vs docker-compose up/run/down by hand (bench/containerized-test.ts;
+//      skip with --skip-containerized-test)
 import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
 import { ColdStartReport, measureColdStart } from './cold-start';
+import { ContainerizedTestReport, containerizedTestMissed, containerizedTestTable, measureContainerizedTest } from './containerized-test';
 import { RegistryReport, ROUND_TRIP_TARGETS, SPEEDUP_TARGET, measureRegistry } from './registry';
 import { ROOT, SizeReport, bundledTasks, measureSizes } from './sizes';
 import { MissingPrerequisiteError, errorMessage, formatBytes, progress, round, since } from './util';
@@ -17,6 +20,7 @@ interface Report {
   sizes?: SizeReport;
   coldStart?: ColdStartReport;
   registry?: RegistryReport;
+  containerizedTest?: ContainerizedTestReport;
   missedTargets: string[];
   errors: Record<string, string>;
   missingPrerequisites: string[];
@@ -58,6 +62,7 @@ function missed(report: Report): string[] {
       if (!f.digestsAgree) out.push(`50 references (${label}): digests disagree with skopeo / the push`);
     }
   }
+  out.push(...containerizedTestMissed(report.containerizedTest));
   return out;
 }
 
@@ -115,6 +120,7 @@ function table(report: Report): string {
     }
     lines.push('');
   }
+  lines.push(...containerizedTestTable(report.containerizedTest));
   if (report.missedTargets.length) lines.push('Missed:', ...report.missedTargets.map((m) => `  - ${m}`));
   else lines.push('Every measured target met.');
   for (const [k, v] of Object.entries(report.errors)) lines.push(`Error (${k}): ${v.split('\n')[0]}`);
@@ -164,6 +170,11 @@ async function main(): Promise<number> {
   if (!skipRegistry) {
     await section('registry', async () => {
       report.registry = await measureRegistry();
+    });
+  }
+  if (!args.includes('--skip-containerized-test')) {
+    await section('containerizedTest', async () => {
+      report.containerizedTest = await measureContainerizedTest();
     });
   }
   report.meta.durationMs = round(since(start), 0);

@@ -182,7 +182,9 @@ export function runTask(taskName: string, body: (inputs: TaskInputs, ctx: TaskCo
     })
     .catch((err: unknown) => {
       if (!(err instanceof OuterLoopError) && err instanceof Error && err.stack) tl.debug(err.stack);
-      tl.setResult(tl.TaskResult.Failed, sanitizeOutput(`${taskName}: ${errorMessage(err)}`));
+      // A job the agent cancelled reports Cancelled, whatever error the interrupted work threw.
+      const result = controller.signal.aborted ? tl.TaskResult.Cancelled : tl.TaskResult.Failed;
+      tl.setResult(result, sanitizeOutput(`${taskName}: ${errorMessage(err)}`));
     })
     .finally(() => {
       process.off('SIGINT', onSignal);

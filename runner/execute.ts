@@ -1,0 +1,565 @@
+// Runs a parsed pipeline on this machine the way the agent would: stages and jobs in dependency
+// order with their conditions, variables and macros, this extension's bundled tasks as child
+// processes with the agent's environment, script/bash steps, and the logging commands they print.
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { countTests, MalformedXmlError, ResultsFormat, RESULTS_FORMATS } from '../tasks/lib/containerized-test/xml-count';
+import { evaluate, ExpressionContext, truthy, Value } from './expressions';
+import { LoggingCommand, mask, parseLine } from './logging';
+import { Job, Pipeline, PipelineError, Stage, Step } from './pipeline';
+
+export type Result = 'Succeeded' | 'SucceededWithIssues' | 'Failed' | 'Skipped' | 'Canceled';
+
+/** A service connection as the agent hands it to a task. */
+export interface Connection {
+  url: string;
+  scheme: string;
+  parameters: Record<string, string>;
+  data: Record<string, string>;
+}
+
+export interface RunOptions {
+  pipelineFile: string;
+  pipeline: Pipeline;
+  /** Run only these stages (by name); their dependencies on other stages are ignored. */
+  stages?: string[];
+  variables: Record<string, string>;
+  secretVariables?: Record<string, string>;
+  connections: Record<string, Connection>;
+  /** Where the bundled tasks are (dist/tasks). */
+  tasksDir: string;
+  /** The run's folder (artifacts, temp, report). */
+  runDir: string;
+  buildNumber: string;
+  out: (line: string) => void;
+}
+
+export interface StepRecord {
+  stage: string;
+  job: string;
+  step: string;
+  result: Result;
+  seconds: number;
+  message?: string;
+}
+
+export interface TestRun {
+  title: string;
+  format: string;
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+export interface RunRecord {
+  result: Result;
+  steps: StepRecord[];
+  tests: TestRun[];
+  summaries: { title: string; markdown: string }[];
+  deployments: { stage: string; job: string; environment: string; result: Result; outputs: Record<string, string> }[];
+  artifactsDir: string;
+  warnings: string[];
+}
+
+interface Variable {
+  name: string;
+  value: string;
+  secret: boolean;
+}
+
+/** Case-insensitive variables, as in Azure Pipelines. */
+class Variables {
+  private readonly values = new Map<string, Variable>();
+  constructor(private readonly parent?: Variables) {}
+  set(name: string, value: string, secret = false): void {
+    this.values.set(name.toLowerCase(), { name, value, secret });
+  }
+  get(name: string): Variable | undefined {
+    return this.values.get(name.toLowerCase()) ?? this.parent?.get(name);
+  }
+  all(): Variable[] {
+    const merged = new Map<string, Variable>();
+    for (const v of this.parent?.all() ?? []) merged.set(v.name.toLowerCase(), v);
+    for (const [k, v] of this.values) merged.set(k, v);
+    return [...merged.values()];
+  }
+}
+
+/** `$(name)` macros; unknown names stay as written, as the agent leaves them. */
+export function expandMacros(text: string, lookup: (name: string) => string | undefined): string {
+  return text.replace(/\$\(([A-Za-z0-9_.\-]+)\)/g, (whole, name: string) => lookup(name) ?? whole);
+}
+
+/** Agent environment name of a variable: `Build.BuildNumber` → `BUILD_BUILDNUMBER`. */
+export function envName(name: string): string {
+  return name.replace(/[.\s-]/g, '_').toUpperCase();
+}
+
+interface JobOutcome {
+  result: Result;
+  /** 'step.var' → value (output variables of the job's named steps). */
+  outputs: Record<string, string>;
+}
+
+export class PipelineRun {
+  private readonly record: RunRecord;
+  private readonly secrets = new Set<string>();
+  private readonly root: Variables;
+  private readonly artifactsDir: string;
+  private readonly sourcesDir: string;
+  private stageOutcomes = new Map<string, { result: Result; jobs: Map<string, JobOutcome> }>();
+
+  constructor(private readonly options: RunOptions) {
+    this.artifactsDir = path.join(options.runDir, 'artifacts');
+    this.sourcesDir = gitRoot(path.dirname(path.resolve(options.pipelineFile)));
+    this.record = { result: 'Succeeded', steps: [], tests: [], summaries: [], deployments: [], artifactsDir: this.artifactsDir, warnings: [] };
+    this.root = new Variables();
+    for (const [k, v] of Object.entries(this.predefined())) this.root.set(k, v);
+    for (const [k, v] of Object.entries(options.pipeline.variables)) this.root.set(k, v);
+    for (const [k, v] of Object.entries(options.variables)) this.root.set(k, v);
+    for (const [k, v] of Object.entries(options.secretVariables ?? {})) this.addSecretVariable(this.root, k, v);
+    for (const c of Object.values(options.connections)) for (const [k, v] of Object.entries(c.parameters)) if (/password|token|key|secret|kubeconfig|certificate/i.test(k)) this.addSecret(v);
+  }
+
+  private predefined(): Record<string, string> {
+    const runDir = this.options.runDir;
+    const git = (args: string[]) => {
+      try {
+        return execFileSync('git', args, { cwd: this.sourcesDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      } catch {
+        return '';
+      }
+    };
+    const branch = git(['rev-parse', '--abbrev-ref', 'HEAD']) || 'main';
+    return {
+      'Build.BuildNumber': this.options.buildNumber,
+      'Build.BuildId': String(Date.now() % 1_000_000),
+      'Build.DefinitionName': path.basename(this.options.pipelineFile).replace(/\.ya?ml$/, ''),
+      'Build.SourceVersion': git(['rev-parse', 'HEAD']) || '0'.repeat(40),
+      'Build.SourceBranch': `refs/heads/${branch}`,
+      'Build.SourceBranchName': branch,
+      'Build.Reason': 'Manual',
+      'Build.Repository.Name': path.basename(this.sourcesDir),
+      'Build.Repository.LocalPath': this.sourcesDir,
+      'Build.SourcesDirectory': this.sourcesDir,
+      'System.DefaultWorkingDirectory': this.sourcesDir,
+      'Build.ArtifactStagingDirectory': path.join(runDir, 'a'),
+      'Build.BinariesDirectory': path.join(runDir, 'b'),
+      'Pipeline.Workspace': runDir,
+      'Agent.BuildDirectory': runDir,
+      'Agent.TempDirectory': path.join(runDir, '_temp'),
+      'Agent.OS': 'Linux',
+      'Agent.Name': 'local',
+      'System.TeamProject': 'local',
+      'System.CollectionUri': 'https://localhost/local/',
+      'System.TeamFoundationCollectionUri': 'https://localhost/local/',
+      'System.HostType': 'build',
+    };
+  }
+
+  private addSecret(value: string): void {
+    for (const line of value.split(/\r?\n/)) if (line.trim().length >= 3) this.secrets.add(line);
+  }
+
+  private addSecretVariable(scope: Variables, name: string, value: string): void {
+    scope.set(name, value, true);
+    this.addSecret(value);
+  }
+
+  private print(line: string): void {
+    this.options.out(mask(line, this.secrets));
+  }
+
+  async run(): Promise<RunRecord> {
+    fs.mkdirSync(this.artifactsDir, { recursive: true });
+    const selected = this.options.stages?.length ? new Set(this.options.stages.map((s) => s.toLowerCase())) : undefined;
+    if (selected) for (const s of selected) if (!this.options.pipeline.stages.some((st) => st.name.toLowerCase() === s)) throw new PipelineError(`--stage ${s}: the pipeline has no such stage (stages: ${this.options.pipeline.stages.map((st) => st.name).join(', ')}).`);
+    for (const stage of order(this.options.pipeline.stages)) {
+      if (selected && !selected.has(stage.name.toLowerCase())) continue;
+      const deps = selected ? stage.dependsOn.filter((d) => selected.has(d.toLowerCase())) : stage.dependsOn;
+      const outcome = await this.runStage(stage, deps);
+      this.stageOutcomes.set(stage.name, outcome);
+      if (outcome.result === 'Failed') this.record.result = 'Failed';
+      else if (outcome.result === 'SucceededWithIssues' && this.record.result === 'Succeeded') this.record.result = 'SucceededWithIssues';
+    }
+    return this.record;
+  }
+
+  private dependencyContext(stageDeps: string[], jobDeps: Map<string, JobOutcome> | undefined, variables: Variables): ExpressionContext {
+    const results = jobDeps ? [...jobDeps.values()].map((j) => j.result) : stageDeps.map((d) => this.stageOutcomes.get(d)?.result ?? 'Skipped');
+    return {
+      status: { failed: results.some((r) => r === 'Failed' || r === 'Skipped' || r === 'Canceled'), canceled: results.includes('Canceled') },
+      variable: (name) => variables.get(name)?.value,
+      dependency: (p) => this.lookupDependency(p, jobDeps),
+    };
+  }
+
+  private lookupDependency(p: string[], jobDeps: Map<string, JobOutcome> | undefined): Value {
+    const [root, ...rest] = p;
+    if (root === 'stagedependencies') {
+      const [stage, job, prop, key] = rest;
+      const j = this.stageOutcomes.get(stage)?.jobs.get(job);
+      if (prop === 'result') return j?.result;
+      return prop === 'outputs' && key ? j?.outputs[key] : undefined;
+    }
+    const [name, prop, key] = rest;
+    const job = jobDeps?.get(name);
+    if (job) return prop === 'result' ? job.result : prop === 'outputs' && key ? job.outputs[key] : undefined;
+    const stage = this.stageOutcomes.get(name);
+    if (!stage) return undefined;
+    if (prop === 'result') return stage.result;
+    if (prop === 'outputs' && key) {
+      const [jobName, ...stepVar] = key.split('.');
+      return stage.jobs.get(jobName)?.outputs[stepVar.join('.')];
+    }
+    return undefined;
+  }
+
+  private async runStage(stage: Stage, deps: string[]): Promise<{ result: Result; jobs: Map<string, JobOutcome> }> {
+    const variables = new Variables(this.root);
+    this.defineVariables(variables, stage.variables, this.dependencyContext(deps, undefined, variables));
+    variables.set('System.StageName', stage.name);
+    variables.set('System.StageDisplayName', stage.displayName);
+    const condition = stage.condition ?? 'succeeded()';
+    const run = truthy(evaluate(condition, this.dependencyContext(deps, undefined, variables)));
+    const jobs = new Map<string, JobOutcome>();
+    this.print(`\n=== Stage ${stage.displayName}${run ? '' : ` — skipped (condition: ${condition})`}`);
+    if (!run) {
+      for (const job of stage.jobs) jobs.set(job.name, { result: 'Skipped', outputs: {} });
+      return { result: 'Skipped', jobs };
+    }
+    for (const job of order(stage.jobs)) {
+      const depOutcomes = new Map(job.dependsOn.map((d) => [d, jobs.get(d) ?? { result: 'Skipped' as Result, outputs: {} }]));
+      jobs.set(job.name, await this.runJob(stage, job, variables, depOutcomes));
+    }
+    return { result: worst([...jobs.values()].map((j) => j.result)), jobs };
+  }
+
+  private defineVariables(scope: Variables, defs: Record<string, string>, ctx: ExpressionContext): void {
+    for (const [name, raw] of Object.entries(defs)) {
+      const runtime = /^\$\[(.*)\]$/s.exec(raw.trim());
+      const value = runtime ? evaluate(runtime[1], ctx) : expandMacros(raw, (n) => scope.get(n)?.value);
+      scope.set(name, value === undefined ? '' : String(value));
+    }
+  }
+
+  private async runJob(stage: Stage, job: Job, stageVariables: Variables, deps: Map<string, JobOutcome>): Promise<JobOutcome> {
+    const variables = new Variables(stageVariables);
+    const ctx = this.dependencyContext([], deps, variables);
+    this.defineVariables(variables, job.variables, ctx);
+    const jobDir = path.join(this.options.runDir, 'jobs', `${stage.name}.${job.name}`);
+    const temp = path.join(jobDir, '_temp');
+    fs.mkdirSync(temp, { recursive: true });
+    fs.mkdirSync(path.join(this.options.runDir, 'a'), { recursive: true });
+    variables.set('Agent.TempDirectory', temp);
+    variables.set('System.JobName', job.name);
+    variables.set('System.JobDisplayName', job.displayName);
+    if (job.environment) variables.set('Environment.Name', job.environment);
+
+    const condition = job.condition ?? 'succeeded()';
+    const outcome: JobOutcome = { result: 'Succeeded', outputs: {} };
+    if (!truthy(evaluate(condition, ctx))) {
+      this.print(`--- Job ${job.displayName} — skipped (condition: ${condition})`);
+      return { result: 'Skipped', outputs: {} };
+    }
+    this.print(`--- Job ${job.displayName}${job.environment ? ` (deployment to environment '${job.environment}')` : ''}`);
+    // Deployment jobs download the run's artifacts first, as the agent does.
+    if (job.environment) this.downloadArtifacts(undefined, this.options.runDir);
+
+    const stepResults: Result[] = [];
+    const pathPrefix: string[] = [];
+    for (const step of job.steps) {
+      const stepCtx: ExpressionContext = {
+        status: { failed: stepResults.includes('Failed'), canceled: false },
+        variable: (name) => variables.get(name)?.value,
+        dependency: () => undefined,
+      };
+      const stepCondition = step.condition ?? 'succeeded()';
+      const display = expandMacros(step.displayName, (n) => variables.get(n)?.value);
+      if (!step.enabled || !truthy(evaluate(stepCondition, stepCtx))) {
+        this.print(`  · ${display} — skipped`);
+        this.record.steps.push({ stage: stage.name, job: job.name, step: display, result: 'Skipped', seconds: 0 });
+        continue;
+      }
+      this.print(`  ▶ ${display}`);
+      const started = Date.now();
+      let result: Result;
+      let message: string | undefined;
+      try {
+        ({ result, message } = await this.runStep(step, variables, outcome, temp, pathPrefix));
+      } catch (err) {
+        result = 'Failed';
+        message = (err as Error).message;
+      }
+      if (result === 'Failed' && step.continueOnError) result = 'SucceededWithIssues';
+      const seconds = (Date.now() - started) / 1000;
+      this.print(`  ${result === 'Failed' ? '✗' : '✓'} ${display}: ${result} (${seconds.toFixed(1)} s)${message ? ` — ${message}` : ''}`);
+      this.record.steps.push({ stage: stage.name, job: job.name, step: display, result, seconds, message: message && mask(message, this.secrets) });
+      stepResults.push(result);
+    }
+    outcome.result = worst(stepResults.length ? stepResults : ['Succeeded']);
+    if (job.environment) {
+      this.record.deployments.push({ stage: stage.name, job: job.name, environment: job.environment, result: outcome.result, outputs: { ...outcome.outputs } });
+      // Deployment jobs' outputs are also reachable as '<job>.<step>.<var>', as in Azure.
+      for (const [k, v] of Object.entries({ ...outcome.outputs })) outcome.outputs[`${job.name}.${k}`] = v;
+    }
+    return outcome;
+  }
+
+  private async runStep(step: Step, variables: Variables, job: JobOutcome, temp: string, pathPrefix: string[]): Promise<{ result: Result; message?: string }> {
+    const expand = (text: string) => expandMacros(text, (n) => variables.get(n)?.value);
+    switch (step.kind) {
+      case 'checkout':
+        return { result: 'Succeeded', message: 'the local working tree is the checkout' };
+      case 'download':
+        this.downloadArtifacts(step.artifact, this.options.runDir);
+        return { result: 'Succeeded' };
+      case 'publish': {
+        const from = path.resolve(this.sourcesDir, expand(step.path as string));
+        if (!fs.existsSync(from)) return { result: 'Failed', message: `nothing to publish at ${from}` };
+        this.uploadArtifact(step.artifact as string, from);
+        return { result: 'Succeeded' };
+      }
+      case 'script':
+        return this.runProcess(step, variables, job, pathPrefix, 'bash', ['--noprofile', '--norc', '-e', '-o', 'pipefail', writeScript(temp, expand(step.script as string))], {});
+      case 'task': {
+        const task = this.findTask(step);
+        const env = this.taskEnvironment(task, step, expand);
+        return this.runProcess(step, variables, job, pathPrefix, process.execPath, [path.join(task.dir, 'index.js')], env);
+      }
+    }
+  }
+
+  private findTask(step: Step): { dir: string; json: TaskJson } {
+    const wanted = step.task!;
+    const dirs = fs.existsSync(this.options.tasksDir) ? fs.readdirSync(this.options.tasksDir) : [];
+    const available: string[] = [];
+    for (const dir of dirs) {
+      const file = path.join(this.options.tasksDir, dir, 'task.json');
+      if (!fs.existsSync(file)) continue;
+      const json = JSON.parse(fs.readFileSync(file, 'utf8')) as TaskJson;
+      available.push(`${json.name}@${json.version.Major}`);
+      if (json.name.toLowerCase() === wanted.name.toLowerCase() && json.version.Major === wanted.major) return { dir: path.join(this.options.tasksDir, dir), json };
+    }
+    if (available.length === 0) throw new PipelineError(`no bundled tasks in ${this.options.tasksDir}: run npm run build first.`);
+    throw new PipelineError(`task ${wanted.name}@${wanted.major} is not available locally: the local runner runs this extension's tasks (${available.join(', ')}), script and bash steps.`);
+  }
+
+  /** INPUT_* with task.json defaults (expanded, as the agent does), and ENDPOINT_* for connection inputs. */
+  private taskEnvironment(task: { json: TaskJson }, step: Step, expand: (s: string) => string): Record<string, string> {
+    const env: Record<string, string> = {};
+    const given = new Map(Object.entries(step.inputs).map(([k, v]) => [k.toLowerCase(), v]));
+    for (const input of task.json.inputs ?? []) {
+      const names = [input.name, ...(input.aliases ?? [])].map((n) => n.toLowerCase());
+      const key = names.find((n) => given.has(n));
+      const raw = key !== undefined ? (given.get(key) as string) : input.defaultValue ?? '';
+      for (const n of names) given.delete(n);
+      const value = expand(String(raw));
+      env[`INPUT_${input.name.replace(/ /g, '_').toUpperCase()}`] = value;
+      if (input.type.startsWith('connectedService') && value) {
+        const connection = this.options.connections[value];
+        if (!connection) throw new PipelineError(`input '${input.name}' names the service connection '${value}', which is not in .outer-loop/connections.yml or --connection flags.`);
+        const id = value.toUpperCase();
+        env[`ENDPOINT_URL_${id}`] = connection.url;
+        env[`ENDPOINT_AUTH_${id}`] = JSON.stringify({ scheme: connection.scheme, parameters: connection.parameters });
+        env[`ENDPOINT_AUTH_SCHEME_${id}`] = connection.scheme;
+        for (const [k, v] of Object.entries(connection.parameters)) env[`ENDPOINT_AUTH_PARAMETER_${id}_${k.toUpperCase()}`] = v;
+        for (const [k, v] of Object.entries(connection.data)) env[`ENDPOINT_DATA_${id}_${k.toUpperCase()}`] = v;
+      }
+    }
+    for (const [name] of given) this.record.warnings.push(`${step.displayName}: input '${name}' is not an input of ${task.json.name}@${task.json.version.Major} (ignored, as the agent ignores it).`);
+    return env;
+  }
+
+  private runProcess(
+    step: Step,
+    variables: Variables,
+    job: JobOutcome,
+    pathPrefix: string[],
+    command: string,
+    args: string[],
+    extraEnv: Record<string, string>,
+  ): Promise<{ result: Result; message?: string }> {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('INPUT_') && !k.startsWith('ENDPOINT_')) env[k] = v;
+    for (const v of variables.all()) {
+      if (v.secret) env[`SECRET_${envName(v.name)}`] = v.value; // task-lib reads secrets from here; scripts only get what env: maps
+      else env[envName(v.name)] = v.value;
+    }
+    for (const [k, v] of Object.entries(step.env)) env[k] = expandMacros(v, (n) => variables.get(n)?.value);
+    if (pathPrefix.length) env.PATH = [...pathPrefix, env.PATH].join(path.delimiter);
+    Object.assign(env, extraEnv);
+    const cwd = step.workingDirectory ? path.resolve(this.sourcesDir, expandMacros(step.workingDirectory, (n) => variables.get(n)?.value)) : this.sourcesDir;
+
+    return new Promise((resolve) => {
+      const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let completed: { result: Result; message?: string } | undefined;
+      let buffer = '';
+      const onLine = (line: string) => {
+        const parsed = parseLine(line);
+        if (parsed.kind === 'text') this.print(`    ${parsed.text}`);
+        else if (parsed.kind === 'format') this.printFormat(parsed.format, parsed.message, variables);
+        else if (parsed.kind === 'malformed') this.print(`    ##[warning] ignored a malformed logging command (${parsed.reason}): ${parsed.text}`);
+        else {
+          const done = this.handleCommand(parsed.command, step, variables, job, pathPrefix);
+          if (done) completed = done;
+        }
+      };
+      const feed = (chunk: Buffer) => {
+        buffer += chunk.toString('utf8');
+        const lines = buffer.split('\n');
+        buffer = lines.pop() ?? '';
+        for (const l of lines) onLine(l.replace(/\r$/, ''));
+      };
+      child.stdout.on('data', feed);
+      child.stderr.on('data', feed);
+      child.on('error', (err) => resolve({ result: 'Failed', message: err.message }));
+      child.on('close', (code) => {
+        if (buffer) onLine(buffer);
+        if (step.kind === 'task') resolve(completed ?? (code === 0 ? { result: 'Succeeded' } : { result: 'Failed', message: `exit code ${code}` }));
+        else if (code !== 0) resolve({ result: 'Failed', message: `bash exited with code ${code}` });
+        else resolve(completed ?? { result: 'Succeeded' });
+      });
+    });
+  }
+
+  private printFormat(format: string, message: string, variables: Variables): void {
+    if (format === 'debug' && !/^true$/i.test(variables.get('System.Debug')?.value ?? '')) return;
+    if (format === 'group') this.print(`    ▸ ${message}`);
+    else if (format === 'endgroup') return;
+    else this.print(`    [${format}] ${message}`);
+  }
+
+  /** One logging command; returns the step's result when it is task.complete. */
+  private handleCommand(cmd: LoggingCommand, step: Step, variables: Variables, job: JobOutcome, pathPrefix: string[]): { result: Result; message?: string } | undefined {
+    const p = cmd.properties;
+    switch (cmd.command) {
+      case 'task.setsecret':
+        this.addSecret(cmd.message);
+        return undefined;
+      case 'task.setvariable': {
+        const name = p.variable;
+        if (!name) return void this.print('    ##[warning] task.setvariable without variable= ignored');
+        const secret = /^true$/i.test(p.issecret ?? '');
+        if (secret) this.addSecret(cmd.message);
+        variables.set(name, cmd.message, secret);
+        if (step.name) variables.set(`${step.name}.${name}`, cmd.message, secret);
+        if (/^true$/i.test(p.isoutput ?? '') && step.name) job.outputs[`${step.name}.${name}`] = cmd.message;
+        return undefined;
+      }
+      case 'task.debug':
+        if (/^true$/i.test(variables.get('System.Debug')?.value ?? '')) this.print(`    [debug] ${cmd.message}`);
+        return undefined;
+      case 'task.logissue':
+        this.print(`    [${p.type === 'error' ? 'error' : 'warning'}] ${cmd.message}`);
+        return undefined;
+      case 'task.complete': {
+        const result = (['Succeeded', 'SucceededWithIssues', 'Failed', 'Skipped', 'Canceled'] as Result[]).find((r) => r.toLowerCase() === (p.result ?? '').toLowerCase());
+        return { result: result ?? 'Failed', message: cmd.message || undefined };
+      }
+      case 'task.prependpath':
+        pathPrefix.unshift(cmd.message);
+        return undefined;
+      case 'task.uploadsummary':
+        if (fs.existsSync(cmd.message)) this.record.summaries.push({ title: step.displayName, markdown: fs.readFileSync(cmd.message, 'utf8') });
+        return undefined;
+      case 'artifact.upload': {
+        const name = p.artifactname ?? 'drop';
+        if (fs.existsSync(cmd.message)) this.uploadArtifact(name, cmd.message, p.containerfolder);
+        else this.print(`    ##[warning] artifact.upload: '${cmd.message}' does not exist`);
+        return undefined;
+      }
+      case 'results.publish':
+        this.publishResults(p);
+        return undefined;
+      case 'build.updatebuildnumber':
+        this.root.set('Build.BuildNumber', cmd.message);
+        return undefined;
+      default:
+        this.print(`    ##[warning] the local runner ignores ##vso[${cmd.command}]`);
+        return undefined;
+    }
+  }
+
+  private uploadArtifact(name: string, from: string, containerFolder?: string): void {
+    const dest = path.join(this.artifactsDir, name, containerFolder && containerFolder !== name ? containerFolder : '');
+    fs.mkdirSync(dest, { recursive: true });
+    fs.cpSync(from, fs.statSync(from).isDirectory() ? dest : path.join(dest, path.basename(from)), { recursive: true });
+    this.print(`    ⇪ artifact '${name}': ${path.basename(from)}`);
+  }
+
+  private downloadArtifacts(name: string | undefined, into: string): void {
+    if (!fs.existsSync(this.artifactsDir)) return;
+    for (const artifact of fs.readdirSync(this.artifactsDir)) {
+      if (name && artifact !== name) continue;
+      fs.cpSync(path.join(this.artifactsDir, artifact), path.join(into, artifact), { recursive: true });
+    }
+  }
+
+  private publishResults(p: Record<string, string>): void {
+    const format = RESULTS_FORMATS.find((f) => f.toLowerCase() === (p.type ?? '').toLowerCase()) as ResultsFormat | undefined;
+    const files = (p.resultfiles ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+    const run: TestRun = { title: p.runtitle || 'Test results', format: p.type ?? '?', passed: 0, failed: 0, skipped: 0 };
+    for (const file of files) {
+      if (!format || !fs.existsSync(file)) {
+        this.print(`    ##[warning] results.publish: cannot read ${file} as ${p.type}`);
+        continue;
+      }
+      try {
+        const counts = countTests(fs.readFileSync(file, 'utf8'), format);
+        run.passed += counts.passed;
+        run.failed += counts.failed;
+        run.skipped += counts.skipped;
+      } catch (err) {
+        if (!(err instanceof MalformedXmlError)) throw err;
+        this.print(`    ##[warning] results.publish: ${file} is not valid ${format} XML`);
+      }
+    }
+    this.record.tests.push(run);
+    this.print(`    ☑ test results '${run.title}': ${run.passed} passed, ${run.failed} failed, ${run.skipped} skipped`);
+  }
+}
+
+interface TaskJson {
+  name: string;
+  version: { Major: number };
+  inputs?: { name: string; type: string; defaultValue?: string; aliases?: string[] }[];
+}
+
+function writeScript(temp: string, body: string): string {
+  const file = path.join(temp, `script-${Date.now()}-${Math.random().toString(36).slice(2)}.sh`);
+  fs.writeFileSync(file, body, { mode: 0o700 });
+  return file;
+}
+
+function worst(results: Result[]): Result {
+  for (const r of ['Failed', 'Canceled', 'SucceededWithIssues', 'Succeeded'] as Result[]) if (results.includes(r)) return r;
+  return results.every((r) => r === 'Skipped') ? 'Skipped' : 'Succeeded';
+}
+
+/** Dependency order (stable for independent items); a cycle is an error naming it. */
+function order<T extends { name: string; dependsOn: string[] }>(items: T[]): T[] {
+  const done = new Set<string>();
+  const out: T[] = [];
+  const visit = (item: T, trail: string[]) => {
+    if (done.has(item.name)) return;
+    if (trail.includes(item.name)) throw new PipelineError(`dependsOn forms a cycle: ${[...trail, item.name].join(' → ')}`);
+    for (const dep of item.dependsOn) {
+      const d = items.find((i) => i.name === dep);
+      if (d) visit(d, [...trail, item.name]);
+    }
+    done.add(item.name);
+    out.push(item);
+  };
+  for (const item of items) visit(item, []);
+  return out;
+}
+
+function gitRoot(dir: string): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || dir;
+  } catch {
+    return dir;
+  }
+}

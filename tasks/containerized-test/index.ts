@@ -1,0 +1,44 @@
+import * as path from 'node:path';
+import { defaultBuildRecordPath } from '../lib/build/record';
+import { containerizedTest, RESULTS_FORMATS, ResultsFormat } from '../lib/containerized-test';
+import { engineFromEnvironment } from '../lib/docker/engine';
+import { runTask } from '../lib/pipeline';
+
+runTask('ContainerizedTest', async (inputs, ctx) => {
+  const namedRecord = inputs.path('buildRecord');
+  const buildRecordPath = namedRecord ?? defaultBuildRecordPath(ctx.tempDir);
+  await containerizedTest(
+    {
+      engine: engineFromEnvironment(),
+      mode: (inputs.string('mode', { default: 'container' }) as string).toLowerCase() as 'container' | 'compose',
+      image: inputs.string('image'),
+      service: inputs.string('service'),
+      command: inputs.string('command'),
+      composeFiles: inputs.list('composeFiles').map((f) => path.resolve(f)),
+      testService: inputs.string('testService'),
+      testImage: inputs.string('testImage'),
+      testCommand: inputs.string('testCommand'),
+      waitForHealthy: inputs.bool('waitForHealthy', true),
+      startupTimeoutSeconds: inputs.int('startupTimeoutSeconds', { default: 120, min: 1, max: 24 * 3600 }),
+      dockerComposePath: inputs.string('dockerComposePath'),
+      envVars: inputs.keyValues('envVars'),
+      workingDirectory: inputs.string('workingDirectory'),
+      user: inputs.string('user'),
+      resultsPath: inputs.string('resultsPath'),
+      resultsFolder: inputs.path('resultsFolder'),
+      timeoutMinutes: inputs.int('timeoutMinutes', { default: 30, min: 1, max: 1440 }),
+      testResultsFormat: canonicalFormat(inputs.string('testResultsFormat', { default: 'JUnit' }) as string),
+      publishTestResults: inputs.bool('publishTestResults', true),
+      testRunTitle: inputs.string('testRunTitle'),
+      failOnTestFailure: inputs.bool('failOnTestFailure', true),
+      buildRecordPath,
+      buildRecordRequired: namedRecord !== undefined,
+    },
+    ctx,
+  );
+});
+
+/** `junit`, `JUNIT` → `JUnit` (YAML users type it in any case); anything else is left for the library to refuse. */
+function canonicalFormat(value: string): ResultsFormat {
+  return RESULTS_FORMATS.find((f) => f.toLowerCase() === value.toLowerCase()) ?? (value as ResultsFormat);
+}

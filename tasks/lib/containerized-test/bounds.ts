@@ -1,0 +1,60 @@
+// Every wait of the task is bounded: by a deadline (timeoutMinutes, startupTimeoutSeconds) and by
+// the job's cancellation (ctx.signal, aborted on SIGINT/SIGTERM).
+import { OuterLoopError } from '../errors';
+
+/** The task's own time limit ran out (timeoutMinutes, startupTimeoutSeconds). */
+export class TimeoutError extends OuterLoopError {}
+
+/** The agent cancelled the job while the task was waiting. */
+export class CancelledError extends OuterLoopError {}
+
+export function cancelledError(signal: AbortSignal): CancelledError {
+  const reason = signal.reason instanceof Error ? signal.reason.message : 'The job was cancelled.';
+  return new CancelledError(reason);
+}
+
+/**
+ * Resolves as `work` does, unless `deadline` (epoch ms) passes first (rejects with
+ * `onTimeout()`), or `signal` aborts (rejects with CancelledError). `work` is not stopped: the caller
+ * stops what it started (kill the process, the container) and tears down.
+ */
+export function bounded<T>(work: Promise<T>, options: { deadline?: number; signal?: AbortSignal; onTimeout: () => Error }): Promise<T> {
+  const { deadline, signal, onTimeout } = options;
+  if (signal?.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(cancelledError(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const cleanup = () => {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = () => {
+      cleanup();
+      reject(cancelledError(signal!));
+    };
+    if (deadline !== undefined) {
+      timer = setTimeout(() => {
+        cleanup();
+        reject(onTimeout());
+      }, Math.max(0, deadline - Date.now()));
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        cleanup();
+        resolve(v);
+      },
+      (e) => {
+        cleanup();
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Sleeps `ms`, or less when the signal aborts (then rejects with CancelledError). */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return bounded(new Promise<void>((r) => setTimeout(r, ms)), { signal, onTimeout: () => new TimeoutError('unreachable') });
+}

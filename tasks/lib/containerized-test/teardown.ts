@@ -1,0 +1,106 @@
+// Everything a ContainerizedTest run creates carries two labels: the run id, and the time after
+// which the run is certainly over (start + timeoutMinutes + a teardown allowance). Teardown removes
+// everything with this run's label through the Engine API (after `compose down` in compose mode),
+// and each run first sweeps what expired runs left behind (an agent killed with SIGKILL cannot tidy
+// up after itself). A live run is never swept: its expiry lies in the future.
+import type Dockerode from 'dockerode';
+import type { Logger } from '../context';
+import { errorMessage } from '../errors';
+
+export const RUN_LABEL = 'com.container-outer-loop.run';
+export const EXPIRES_LABEL = 'com.container-outer-loop.expires';
+export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
+
+/** Allowance after timeoutMinutes for start-up and teardown before a run counts as abandoned. */
+export const EXPIRY_ALLOWANCE_MS = 30 * 60_000;
+
+export function runLabels(runId: string, expiresAt: number): Record<string, string> {
+  return { [RUN_LABEL]: runId, [EXPIRES_LABEL]: String(expiresAt) };
+}
+
+export interface SweepCounts {
+  containers: number;
+  networks: number;
+  volumes: number;
+}
+
+const ignorable = (err: unknown) => [404, 409].includes((err as { statusCode?: number }).statusCode ?? 0);
+
+/** Removes every container (with its anonymous volumes), network and volume matching a label filter. */
+export async function sweepByLabel(docker: Dockerode, label: string, log: Logger, options: { deadline?: number } = {}): Promise<SweepCounts> {
+  const deadline = options.deadline ?? Date.now() + 60_000;
+  const counts: SweepCounts = { containers: 0, networks: 0, volumes: 0 };
+  const filters = { label: [label] };
+  const containers = await docker.listContainers({ all: true, filters });
+  await Promise.all(
+    containers.map(async (c) => {
+      try {
+        await docker.getContainer(c.Id).remove({ force: true, v: true });
+        counts.containers++;
+      } catch (err) {
+        if (!ignorable(err)) log.warn(`Could not remove container ${c.Names?.[0] ?? c.Id}: ${errorMessage(err)}`);
+      }
+    }),
+  );
+  // Networks and volumes can stay busy for a moment while removed containers release them.
+  const retry = async (what: string, remove: () => Promise<unknown>): Promise<boolean> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await remove();
+        return true;
+      } catch (err) {
+        const status = (err as { statusCode?: number }).statusCode;
+        if (status === 404) return false;
+        if (Date.now() > deadline || attempt >= 20) {
+          log.warn(`Could not remove ${what}: ${errorMessage(err)}`);
+          return false;
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  };
+  const networks = await docker.listNetworks({ filters });
+  await Promise.all(networks.map(async (n) => void ((await retry(`network ${n.Name}`, () => docker.getNetwork(n.Id).remove())) && counts.networks++)));
+  const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
+  await Promise.all(volumes.map(async (v) => void ((await retry(`volume ${v.Name}`, () => docker.getVolume(v.Name).remove())) && counts.volumes++)));
+  return counts;
+}
+
+/** What is left with this run's label (for checks and tests). */
+export async function leftovers(docker: Dockerode, runId: string): Promise<SweepCounts> {
+  const filters = { label: [`${RUN_LABEL}=${runId}`] };
+  const [containers, networks, volumes] = await Promise.all([
+    docker.listContainers({ all: true, filters }),
+    docker.listNetworks({ filters }),
+    docker.listVolumes({ filters }),
+  ]);
+  return { containers: containers.length, networks: networks.length, volumes: (volumes.Volumes ?? []).length };
+}
+
+/** Removes leftovers of earlier runs whose expiry has passed. Best effort: problems are debug lines. */
+export async function sweepExpiredRuns(docker: Dockerode, log: Logger, now = Date.now()): Promise<string[]> {
+  const expired = new Set<string>();
+  const collect = (labels: Record<string, string> | undefined) => {
+    const run = labels?.[RUN_LABEL];
+    const expires = Number(labels?.[EXPIRES_LABEL]);
+    if (run && Number.isFinite(expires) && expires < now) expired.add(run);
+  };
+  try {
+    const filters = { label: [RUN_LABEL] };
+    const [containers, networks, volumes] = await Promise.all([docker.listContainers({ all: true, filters }), docker.listNetworks({ filters }), docker.listVolumes({ filters })]);
+    containers.forEach((c) => collect(c.Labels));
+    networks.forEach((n) => collect(n.Labels));
+    (volumes.Volumes ?? []).forEach((v) => collect(v.Labels as Record<string, string> | undefined));
+    for (const run of expired) {
+      const counts = await sweepByLabel(docker, `${RUN_LABEL}=${run}`, log);
+      log.info(`Removed what an earlier, abandoned run (${run}) left behind: ${describeCounts(counts)}.`);
+    }
+  } catch (err) {
+    log.debug(`Sweeping abandoned runs failed: ${errorMessage(err)}`);
+  }
+  return [...expired];
+}
+
+export function describeCounts(c: SweepCounts): string {
+  return `${c.containers} container(s), ${c.networks} network(s), ${c.volumes} volume(s)`;
+}
