@@ -73,8 +73,8 @@ export async function runBundledTask(
   clearTimeout(timer);
   fs.rmSync(temp, { recursive: true, force: true });
   const variables: Record<string, string> = {};
-  for (const m of output.matchAll(/##vso\[task\.setvariable variable=([^;\]]+)[^\]]*\](.*)/g)) variables[m[1]] = m[2];
-  const result = /##vso\[task\.complete result=(\w+)/.exec(output)?.[1];
+  for (const m of output.matchAll(/^##vso\[task\.setvariable variable=([^;\]]+)[^\]]*\](.*)/gm)) variables[m[1]] = m[2];
+  const result = /^##vso\[task\.complete result=(\w+)/m.exec(output)?.[1];
   const visible = output
     .split('\n')
     .filter((l) => !l.startsWith('##vso[task.setsecret]'))
