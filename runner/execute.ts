@@ -116,7 +116,7 @@ export class PipelineRun {
     this.record = { result: 'Succeeded', steps: [], tests: [], summaries: [], deployments: [], artifactsDir: this.artifactsDir, warnings: [] };
     this.root = new Variables();
     for (const [k, v] of Object.entries(this.predefined())) this.root.set(k, v);
-    for (const [k, v] of Object.entries(options.pipeline.variables)) this.root.set(k, v);
+    for (const [k, v] of Object.entries(options.pipeline.variables)) this.root.set(k, expandMacros(v, (n) => this.root.get(n)?.value));
     for (const [k, v] of Object.entries(options.variables)) this.root.set(k, v);
     for (const [k, v] of Object.entries(options.secretVariables ?? {})) this.addSecretVariable(this.root, k, v);
     for (const c of Object.values(options.connections)) for (const [k, v] of Object.entries(c.parameters)) if (/password|token|key|secret|kubeconfig|certificate/i.test(k)) this.addSecret(v);
@@ -452,6 +452,7 @@ export class PipelineRun {
         if (/^true$/i.test(variables.get('System.Debug')?.value ?? '')) this.print(`    [debug] ${cmd.message}`);
         return undefined;
       case 'task.logissue':
+      case 'task.issue': // task-lib 5 writes this form
         this.print(`    [${p.type === 'error' ? 'error' : 'warning'}] ${cmd.message}`);
         return undefined;
       case 'task.complete': {

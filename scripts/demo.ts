@@ -1,0 +1,116 @@
+// `npm run demo [-- --keep]`: the whole outer loop on this machine. Starts (or reuses) a Docker
+// engine and a throwaway registry, runs examples/azure-pipelines.yml with the local runner, and
+// shows that the digests pushed are the digests running in QA and staging. Cleans up unless --keep.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type Dockerode from 'dockerode';
+import { REPO_ROOT, runCli } from '../runner/cli';
+import { ensureBaseImage, BASE_IMAGE } from '../test/support/base-image';
+import { startEngine } from '../test/support/engine';
+import { startRegistry } from '../test/support/registry';
+
+const PIPELINE = path.join(REPO_ROOT, 'examples', 'azure-pipelines.yml');
+
+export interface DemoResult {
+  ok: boolean;
+  lockDigests: Record<string, string>;
+  running: Record<string, Record<string, string>>; // environment → service → digest
+  reportFile: string;
+}
+
+export async function runDemo(options: { keep: boolean; out?: (line: string) => void }): Promise<DemoResult> {
+  const out = options.out ?? console.log;
+  if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'tasks'))) {
+    out('Bundling the tasks (npm run build) …');
+    execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'bundle.mjs'), '--quiet'], { stdio: 'inherit' });
+  }
+  const engine = await startEngine();
+  const registry = await startRegistry('htpasswd');
+  const secrets = fs.mkdtempSync(path.join(os.tmpdir(), 'col-demo-'));
+  fs.chmodSync(secrets, 0o700);
+  const projects = new Set<string>();
+  try {
+    out(`Docker engine: ${engine.dockerHost}${engine.private ? ' (private, started for the demo)' : ''}; registry: ${registry.host} (htpasswd)`);
+    await ensureBaseImage(engine.docker);
+    await seedThirdPartyImage(engine.docker, registry.host, registry.username!, registry.password!);
+
+    const connections = path.join(secrets, 'connections.yml');
+    fs.writeFileSync(connections, `shop-registry:\n  type: dockerregistry\n  url: http://${registry.host}\n  username: ${registry.username}\n  password: ${JSON.stringify(registry.password)}\n`, { mode: 0o600 });
+    process.env.DOCKER_HOST = engine.dockerHost;
+    const { record, report, runDir } = await runCli(
+      { pipelineFile: PIPELINE, stages: [], variables: { REGISTRY: registry.host, BASE_IMAGE }, secretVariables: {}, connectionFlags: [], connectionsFile: connections },
+      out,
+    );
+
+    const lock = report.locks[0];
+    const lockDigests = Object.fromEntries((lock?.images ?? []).map((i) => [i.name, i.digest]));
+    const running: DemoResult['running'] = {};
+    for (const deployment of record.deployments) {
+      const found = await runningDigests(engine.docker, deployment.environment);
+      for (const p of found.projects) projects.add(p);
+      running[deployment.environment] = found.digests;
+    }
+    out('\nDigests: pushed (lock) → running');
+    let ok = record.result !== 'Failed' && Object.keys(running).length > 0;
+    for (const [service, digest] of Object.entries(running[Object.keys(running)[0]] ?? {})) {
+      const cells = Object.entries(running).map(([env, d]) => `${env} ${d[service] === lockDigests[service] ? 'same' : `DIFFERENT (${d[service] ?? 'not running'})`}`);
+      if (Object.values(running).some((d) => d[service] !== lockDigests[service])) ok = false;
+      out(`  ${service.padEnd(8)} ${digest}  ${cells.join(', ')}`);
+    }
+    out(ok ? '\nThe images that were tested are the images running in every environment, byte for byte.' : '\nThe demo did not end as expected: see the report.');
+    out(`Report: ${path.join(runDir, 'report.md')}`);
+    return { ok, lockDigests, running, reportFile: path.join(runDir, 'report.md') };
+  } finally {
+    fs.rmSync(secrets, { recursive: true, force: true });
+    if (options.keep) {
+      out(`--keep: environments and registry ${registry.host} left running (Ctrl-C does not stop them; remove the containers of projects ${[...projects].join(', ')} when done).`);
+    } else {
+      await removeProjects(engine.docker, projects);
+      await registry.stop();
+      await engine.stop();
+    }
+  }
+}
+
+/** The cache is a third-party image: pushed once under a tag, as if it came from Docker Hub. */
+async function seedThirdPartyImage(docker: Dockerode, host: string, username: string, password: string): Promise<void> {
+  await docker.getImage(BASE_IMAGE).tag({ repo: `${host}/third-party/cache`, tag: '1.0' });
+  const stream = await docker.getImage(`${host}/third-party/cache:1.0`).push({ authconfig: { username, password, serveraddress: host } } as Dockerode.ImagePushOptions);
+  await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null, res: { error?: string }[]) => (err || res.some((r) => r.error) ? reject(err ?? new Error('push failed')) : resolve(undefined))));
+}
+
+/** Registry digests of the images the environment's containers run (compose project `*-<environment>`). */
+async function runningDigests(docker: Dockerode, environment: string): Promise<{ digests: Record<string, string>; projects: string[] }> {
+  const containers = await docker.listContainers({ filters: { label: ['com.docker.compose.project'] } });
+  const digests: Record<string, string> = {};
+  const projects = new Set<string>();
+  for (const c of containers) {
+    const project = c.Labels['com.docker.compose.project'];
+    if (!project.endsWith(`-${environment}`)) continue;
+    projects.add(project);
+    const image = await docker.getImage(c.ImageID).inspect();
+    const digest = (image.RepoDigests ?? []).map((d) => d.split('@')[1]).find(Boolean);
+    if (digest) digests[c.Labels['com.docker.compose.service']] = digest;
+  }
+  return { digests, projects: [...projects] };
+}
+
+async function removeProjects(docker: Dockerode, projects: Set<string>): Promise<void> {
+  for (const project of projects) {
+    const filters = { label: [`com.docker.compose.project=${project}`] };
+    for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true, v: true });
+    for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+    for (const v of (await docker.listVolumes({ filters: { label: [`dev.azure.pipelines.outer-loop.release=${project}`] } })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
+  }
+}
+
+if (require.main === module) {
+  runDemo({ keep: process.argv.includes('--keep') })
+    .then((r) => process.exit(r.ok ? 0 : 1))
+    .catch((err: unknown) => {
+      console.error(`demo: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(2);
+    });
+}
