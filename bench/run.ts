@@ -7,9 +7,16 @@
 //   3. digest resolution round trips and 50 references vs skopeo (bench/registry.ts)
 //   4. ContainerizedTest vs docker-compose up/run/down by hand (bench/containerized-test.ts;
 //      skip with --skip-containerized-test)
+//   5. ComposeDeploy: render time of 200 services, deploy overhead vs compose up by hand
+//      (bench/compose-deploy.ts; skip with --skip-compose-deploy, or only its deploy part with
+//      --skip-compose-deploy-run)
+//   6. KubernetesDeploy: conversion of 200 compose services, pinning of 5,000 objects
+//      (bench/kubernetes.ts; skip with --skip-kubernetes)
 import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
 import { ColdStartReport, measureColdStart } from './cold-start';
+import { ComposeDeployReport, composeDeployMissed, composeDeployTable, measureComposeDeploy } from './compose-deploy';
+import { KubernetesReport, kubernetesMissed, kubernetesTable, measureKubernetes } from './kubernetes';
 import { ContainerizedTestReport, containerizedTestMissed, containerizedTestTable, measureContainerizedTest } from './containerized-test';
 import { RegistryReport, ROUND_TRIP_TARGETS, SPEEDUP_TARGET, measureRegistry } from './registry';
 import { ROOT, SizeReport, bundledTasks, measureSizes } from './sizes';
@@ -21,6 +28,8 @@ interface Report {
   coldStart?: ColdStartReport;
   registry?: RegistryReport;
   containerizedTest?: ContainerizedTestReport;
+  composeDeploy?: ComposeDeployReport;
+  kubernetes?: KubernetesReport;
   missedTargets: string[];
   errors: Record<string, string>;
   missingPrerequisites: string[];
@@ -63,6 +72,8 @@ function missed(report: Report): string[] {
     }
   }
   out.push(...containerizedTestMissed(report.containerizedTest));
+  out.push(...composeDeployMissed(report.composeDeploy));
+  out.push(...kubernetesMissed(report.kubernetes));
   return out;
 }
 
@@ -121,6 +132,8 @@ function table(report: Report): string {
     lines.push('');
   }
   lines.push(...containerizedTestTable(report.containerizedTest));
+  lines.push(...composeDeployTable(report.composeDeploy));
+  lines.push(...kubernetesTable(report.kubernetes));
   if (report.missedTargets.length) lines.push('Missed:', ...report.missedTargets.map((m) => `  - ${m}`));
   else lines.push('Every measured target met.');
   for (const [k, v] of Object.entries(report.errors)) lines.push(`Error (${k}): ${v.split('\n')[0]}`);
@@ -175,6 +188,16 @@ async function main(): Promise<number> {
   if (!args.includes('--skip-containerized-test')) {
     await section('containerizedTest', async () => {
       report.containerizedTest = await measureContainerizedTest();
+    });
+  }
+  if (!args.includes('--skip-compose-deploy')) {
+    await section('composeDeploy', async () => {
+      report.composeDeploy = await measureComposeDeploy({ skipDeploy: args.includes('--skip-compose-deploy-run') });
+    });
+  }
+  if (!args.includes('--skip-kubernetes')) {
+    await section('kubernetes', async () => {
+      report.kubernetes = await measureKubernetes();
     });
   }
   report.meta.durationMs = round(since(start), 0);

@@ -4,7 +4,8 @@
 // No image tools needed. The PNGs are committed; run this only to change the drawings:
 //   node scripts/draw-icons.mjs [--root DIR]
 // The motif: a shipping container (the image), a loop arrow (the outer loop), a padlock (pinned by
-// digest). Task icons reuse it: a tag for BuildAndTag, an up arrow and a padlock for PushWithDigest.
+// digest). Task icons reuse it: a tag for BuildAndTag, an up arrow and a padlock for PushWithDigest,
+// a down arrow into a Docker host for ComposeDeploy.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
@@ -146,6 +147,40 @@ function upArrow(cx, y0, w, h, color) {
   ];
 }
 
+/** A fat downward arrow. */
+function downArrow(cx, y0, w, h, color) {
+  return [
+    [polygon([[cx, y0 + h], [cx + w / 2, y0 + h * 0.55], [cx + w * 0.18, y0 + h * 0.55], [cx + w * 0.18, y0], [cx - w * 0.18, y0], [cx - w * 0.18, y0 + h * 0.55], [cx - w / 2, y0 + h * 0.55]]), color],
+  ];
+}
+
+/** A Docker host: a rack server with two drive bays and status lights. */
+function server(x0, y0, x1, y1) {
+  const h = y1 - y0;
+  const layers = [[roundRect(x0 - 0.02, y0 - 0.02, x1 + 0.02, y1 + 0.02, 0.06), INK], [roundRect(x0, y0, x1, y1, 0.05), hex('#dfe7ef')]];
+  for (const row of [0.3, 0.72]) {
+    layers.push([rect(x0 + (x1 - x0) * 0.12, y0 + h * (row - 0.1), x0 + (x1 - x0) * 0.62, y0 + h * (row + 0.1)), INK]);
+    layers.push([circle(x0 + (x1 - x0) * 0.82, y0 + h * row, h * 0.1), TEAL]);
+  }
+  return layers;
+}
+
+/** A ship's wheel (the Kubernetes helm): a ring, a hub and seven spokes with handles. */
+function wheel(cx, cy, r, color) {
+  const spokes = [];
+  for (let i = 0; i < 7; i++) {
+    const a = (i * 2 * Math.PI) / 7 - Math.PI / 2;
+    const [dx, dy] = [Math.cos(a), Math.sin(a)];
+    const [nx, ny] = [-dy * r * 0.09, dx * r * 0.09];
+    const tip = r * 1.22;
+    spokes.push(polygon([[cx + nx, cy + ny], [cx - nx, cy - ny], [cx + dx * tip - nx, cy + dy * tip - ny], [cx + dx * tip + nx, cy + dy * tip + ny]]));
+    spokes.push(circle(cx + dx * tip, cy + dy * tip, r * 0.14));
+  }
+  return [
+    [union(arc(cx, cy, r * 0.72, r, 0, 360), circle(cx, cy, r * 0.26), ...spokes), color],
+  ];
+}
+
 // ---- the drawings --------------------------------------------------------------------------
 export const DRAWINGS = {
   extension: {
@@ -165,6 +200,15 @@ export const DRAWINGS = {
       ...tag(0.46, 0.62, 0.88, 0.86),
     ],
   },
+  'compose-deploy': {
+    size: 32,
+    layers: () => [
+      ...background(),
+      ...container(0.1, 0.1, 0.5, 0.32, { ridges: 3 }),
+      ...downArrow(0.76, 0.08, 0.3, 0.36, WHITE),
+      ...server(0.12, 0.56, 0.88, 0.88),
+    ],
+  },
   'push-with-digest': {
     size: 32,
     layers: () => [
@@ -172,6 +216,15 @@ export const DRAWINGS = {
       ...container(0.1, 0.4, 0.56, 0.36, { ridges: 3 }),
       ...upArrow(0.38, 0.08, 0.34, 0.3, WHITE),
       ...padlock(0.64, 0.6, 0.26, 0.26),
+    ],
+  },
+  'kubernetes-deploy': {
+    size: 32,
+    layers: () => [
+      ...background(),
+      ...wheel(0.36, 0.36, 0.2, TEAL),
+      ...container(0.3, 0.56, 0.56, 0.3, { ridges: 3 }),
+      ...padlock(0.66, 0.5, 0.22, 0.2),
     ],
   },
 };

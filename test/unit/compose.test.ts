@@ -61,7 +61,7 @@ test('loadCompose merges files, interpolates with .env and resolves build paths'
   assert.equal(api.build?.context, path.join(dir, 'api'));
   assert.equal(api.build?.dockerfile, path.join(dir, 'api', 'Dockerfile'));
   assert.equal(api.build?.target, 'final');
-  assert.deepEqual(api.build?.args, { EXTRA: '1' }, 'a later file replaces a list with its mapping');
+  assert.deepEqual(api.build?.args, { MODE: 'prod', EXTRA: '1' }, 'build args of a later file merge with the earlier list (as `docker-compose config` shows)');
   assert.equal(app.services.find((s) => s.name === 'cache')?.build, undefined);
   assert.throws(() => loadCompose([path.join(dir, 'missing.yml')]), /missing\.yml' does not exist/);
   fs.writeFileSync(path.join(dir, 'empty.yml'), 'version: "3"\n');

@@ -1,0 +1,313 @@
+// Figure 5: ComposeDeploy.
+//   a. render time of a 200-service compose file (a base with anchors and an override, ~100 KB; a
+//      lock with 200 images): loadCompose + renderCompose
+//        - warm: in this process, median of 10 calls after one warm-up (the comparable figure);
+//        - cold: in a fresh node process per run, the code bundled by esbuild as the task is, median
+//          of 5 — what one task run pays (V8 has not optimised the yaml parser yet).
+//      Target: under 200 ms.
+//   b. deploy overhead on the fixture app (test/fixtures/compose-deploy: web with a healthcheck,
+//      worker): the bundled dist/tasks/compose-deploy/index.js as the agent runs it (render, pull
+//      check, up, health gate, digest verification, release store) against
+//        - `docker-compose -p P up -d` by hand, and
+//        - `docker-compose -p P up -d` by hand plus a wait until web is healthy (polling the engine
+//          every 250 ms), which is what a careful script does.
+//      Every run switches the project between v1 and v2 of the web image, so each one recreates
+//      web; runs alternate (hand, task, …) so drift hits both equally.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type Dockerode from 'dockerode';
+import { ROOT } from './sizes';
+import { MissingPrerequisiteError, Summary, errorMessage, progress, round, runTimed, since, summarize } from './util';
+
+export const RENDER_TARGET_MS = 200;
+export const RENDER_SERVICES = 200;
+const RENDER_RUNS = 10;
+const DEPLOY_RUNS = 4;
+
+export interface ComposeDeployReport {
+  render: { services: number; bytes: number; firstMs: number; warm: Summary; cold?: Summary; targetMs: number; meetsTarget: boolean; coldMeetsTarget?: boolean; inPlace: boolean };
+  deploy?: {
+    compose: string;
+    runs: number;
+    byHand: Summary;
+    byHandWithHealthWait: Summary;
+    task: Summary;
+    ratioVsUp: number;
+    ratioVsUpAndWait: number;
+    /** The task's own account of its last run (its `Timings:` log line). */
+    lastTaskPhases?: string;
+  };
+}
+
+function renderFixture(dir: string): { files: string[]; lock: string } {
+  const base: string[] = ['# 200 services', 'x-defaults: &defaults', '  restart: unless-stopped', '  labels: {team: shop}', '  logging: {driver: json-file, options: {max-size: 10m}}', 'services:'];
+  const override: string[] = ['services:'];
+  const images: unknown[] = [];
+  for (let i = 0; i < RENDER_SERVICES; i++) {
+    const name = `svc${String(i).padStart(3, '0')}`;
+    base.push(
+      `  ${name}:`,
+      '    <<: *defaults',
+      `    image: \${REGISTRY:-registry.example.com}/shop/${name}:\${TAG:-1.0}`,
+      `    build: {context: ./${name}, args: {VERSION: "\${TAG:-1.0}"}}`,
+      '    environment:',
+      `      - SERVICE=${name}`,
+      '      - LOG_LEVEL=${LOG_LEVEL:-info}',
+      `    ports: ["${10000 + i}:8080"]`,
+      `    volumes: ["./data/${name}:/data", "cache-${i % 10}:/cache"]`,
+      '    healthcheck: {test: ["CMD", "wget", "-q", "-O-", "http://127.0.0.1:8080/health"], interval: 10s, retries: 3}',
+      ...(i > 0 ? [`    depends_on: [svc${String(i - 1).padStart(3, '0')}]`] : []),
+    );
+    override.push(`  ${name}:`, '    environment: {ENV: qa}', '    labels: {env: qa}');
+    const digest = `sha256:${(i.toString(16).padStart(4, '0') + 'ab').repeat(11).slice(0, 64)}`;
+    images.push({ name, repository: `registry.example.com/shop/${name}`, tags: ['1.0'], digest, ref: `registry.example.com/shop/${name}@${digest}`, source: 'built', platforms: ['linux/amd64'] });
+  }
+  base.push('volumes:', ...Array.from({ length: 10 }, (_, i) => `  cache-${i}: {}`));
+  fs.writeFileSync(path.join(dir, 'docker-compose.yml'), `${base.join('\n')}\n`);
+  fs.writeFileSync(path.join(dir, 'docker-compose.qa.yml'), `${override.join('\n')}\n`);
+  fs.writeFileSync(path.join(dir, 'lock.json'), JSON.stringify({ schemaVersion: 1, createdAt: '2026-11-22T05:40:00.000Z', images }));
+  return { files: [path.join(dir, 'docker-compose.yml'), path.join(dir, 'docker-compose.qa.yml')], lock: path.join(dir, 'lock.json') };
+}
+
+async function measureRender(temp: string): Promise<ComposeDeployReport['render']> {
+  const { files, lock } = renderFixture(temp);
+  const { loadCompose } = await import('../tasks/lib/compose/load');
+  const { renderCompose } = await import('../tasks/lib/compose/render');
+  const { readLock } = await import('../tasks/lib/lock/file');
+  const once = () => {
+    const start = process.hrtime.bigint();
+    const app = loadCompose(files, { env: { PATH: process.env.PATH }, profiles: [] });
+    const r = renderCompose(app, { lock: readLock(lock), allowUnpinned: false, header: ['bench'] });
+    return { ms: since(start), r };
+  };
+  const first = once();
+  const warm: number[] = [];
+  for (let i = 0; i < RENDER_RUNS; i++) warm.push(once().ms);
+  const summary = summarize(warm);
+  const cold = await coldRender(temp, files, lock);
+  return {
+    services: RENDER_SERVICES,
+    bytes: files.reduce((n, f) => n + fs.statSync(f).size, 0),
+    firstMs: round(first.ms),
+    warm: summary,
+    cold,
+    targetMs: RENDER_TARGET_MS,
+    meetsTarget: summary.medianMs < RENDER_TARGET_MS,
+    coldMeetsTarget: cold ? cold.medianMs < RENDER_TARGET_MS : undefined,
+    inPlace: first.r.inPlace,
+  };
+}
+
+/** The same render in fresh node processes, bundled (minified CommonJS, node20) as the task is. */
+async function coldRender(temp: string, files: string[], lock: string): Promise<Summary | undefined> {
+  const entry = path.join(temp, 'cold-render.ts');
+  const lib = (p: string) => JSON.stringify(path.join(ROOT, 'tasks', 'lib', p));
+  fs.writeFileSync(
+    entry,
+    [
+      `import { loadCompose } from ${lib('compose/load')};`,
+      `import { renderCompose } from ${lib('compose/render')};`,
+      `import { readLock } from ${lib('lock/file')};`,
+      'const start = process.hrtime.bigint();',
+      `const app = loadCompose(${JSON.stringify(files)}, { env: {}, profiles: [] });`,
+      `renderCompose(app, { lock: readLock(${JSON.stringify(lock)}), allowUnpinned: false, header: ['bench'] });`,
+      'console.log(Number(process.hrtime.bigint() - start) / 1e6);',
+    ].join('\n'),
+  );
+  const out = path.join(temp, 'cold-render.js');
+  try {
+    const esbuild = await import('esbuild');
+    await esbuild.build({ entryPoints: [entry], outfile: out, bundle: true, platform: 'node', target: 'node20', format: 'cjs', minify: true, keepNames: true, logLevel: 'silent', external: ['cpu-features', '*.node'] });
+  } catch (err) {
+    progress(`ComposeDeploy: cold render not measured (${errorMessage(err)})`);
+    return undefined;
+  }
+  const samples: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await runTimed(process.execPath, [out], { timeoutMs: 60_000 });
+    if (r.code !== 0) throw new Error(`cold render failed: ${r.stderr.slice(-400)}`);
+    samples.push(Number(r.stdout.trim()));
+  }
+  return summarize(samples);
+}
+
+async function measureDeploy(temp: string): Promise<ComposeDeployReport['deploy']> {
+  const taskScript = path.join(ROOT, 'dist', 'tasks', 'compose-deploy', 'index.js');
+  if (!fs.existsSync(taskScript)) throw new MissingPrerequisiteError(`${taskScript} is missing: run npm run build.`);
+  const compose = await runTimed('docker-compose', ['version', '--short']).catch(() => undefined);
+  if (!compose || compose.code !== 0) throw new MissingPrerequisiteError('docker-compose is not installed (Debian package docker-compose).');
+  const { startEngine } = await import('../test/support/engine');
+  const { startRegistry } = await import('../test/support/registry');
+  const { ensureBaseImage } = await import('../test/support/base-image');
+  const { createTestContext } = await import('../test/support/context');
+  const { buildAndTag } = await import('../tasks/lib/build');
+  const { pushWithDigest } = await import('../tasks/lib/push');
+  const { createCredentialSource } = await import('../tasks/lib/auth');
+  const { RegistryClient } = await import('../tasks/lib/registry/client');
+  const { projectContainers } = await import('../tasks/lib/compose-deploy/health');
+  const { storeVolumeName } = await import('../tasks/lib/compose-deploy/store');
+
+  const fixture = path.join(ROOT, 'test', 'fixtures', 'compose-deploy');
+  const composeFile = path.join(fixture, 'docker-compose.yml');
+  let engine;
+  try {
+    engine = await startEngine();
+  } catch (err) {
+    throw new MissingPrerequisiteError(`No Docker engine (install the Debian package docker.io, or set DOCKER_HOST): ${errorMessage(err)}`);
+  }
+  const registry = await startRegistry('none');
+  const docker = engine.docker;
+  const projects = [`colbench-cd-hand-${process.pid}`, `colbench-cd-task-${process.pid}`];
+  try {
+    await ensureBaseImage(docker);
+    await docker.getImage('outer-loop/busybox:test').tag({ repo: `${registry.host}/third-party/busybox`, tag: '1.0' });
+    const push = await docker.getImage(`${registry.host}/third-party/busybox:1.0`).push({ authconfig: {} } as Dockerode.ImagePushOptions);
+    await new Promise((resolve, reject) => docker.modem.followProgress(push, (err) => (err ? reject(err) : resolve(undefined))));
+    const locks: Record<string, string> = {};
+    for (const version of ['v1', 'v2']) {
+      progress(`ComposeDeploy: building and pushing web ${version}`);
+      const ctx = createTestContext();
+      const env = { REGISTRY: registry.host, TAG: version };
+      const record = path.join(temp, `record-${version}.json`);
+      await buildAndTag(
+        { engine: async () => docker, dockerfile: 'Dockerfile', buildContext: '.', composeFile, services: ['web'], tags: [version], buildArgs: { VERSION: version }, labels: {}, pull: false, noCache: false, cacheFrom: [], addPipelineLabels: false, buildRecordPath: record, pipeline: {}, env },
+        ctx,
+      );
+      const credentials = createCredentialSource({ setSecret: () => undefined, useDockerConfig: false });
+      const client = new RegistryClient({ credentials, log: ctx, setSecret: () => undefined });
+      try {
+        locks[version] = (
+          await pushWithDigest(
+            { engine: async () => docker, client, credentials, buildRecordPath: record, images: [], additionalTags: [], composeFile, lockFile: path.join(temp, `lock-${version}.json`), publishArtifact: false, artifactName: 'image-lock', pipeline: { buildNumber: version }, env },
+            ctx,
+          )
+        ).lockFile;
+      } finally {
+        client.close();
+      }
+    }
+
+    let lastTaskPhases: string | undefined;
+    const waitHealthy = async (project: string) => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const web = (await projectContainers(docker, project)).find((s) => s.service === 'web');
+        if (web?.health === 'healthy') return;
+        if (Date.now() > deadline) throw new Error(`${project}: web did not become healthy`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    const byHand = async (version: string, wait: boolean) => {
+      const start = process.hrtime.bigint();
+      const r = await runTimed('docker-compose', ['-p', projects[0], '-f', composeFile, 'up', '-d', '--no-build'], { cwd: fixture, env: { PATH: process.env.PATH, DOCKER_HOST: engine!.dockerHost, REGISTRY: registry.host, TAG: version }, timeoutMs: 180_000 });
+      if (r.code !== 0) throw new Error(`docker-compose up failed: ${r.stderr.slice(-400)}`);
+      const upMs = since(start);
+      if (wait) await waitHealthy(projects[0]);
+      return { upMs, waitedMs: since(start) };
+    };
+    const task = async (version: string) => {
+      const agentTemp = fs.mkdtempSync(path.join(temp, 'agent-'));
+      const r = await runTimed(process.execPath, [taskScript], {
+        cwd: agentTemp,
+        timeoutMs: 180_000,
+        env: {
+          PATH: process.env.PATH,
+          HOME: agentTemp,
+          AGENT_TEMPDIRECTORY: agentTemp,
+          DOCKER_HOST: engine!.dockerHost,
+          INPUT_COMPOSEFILES: composeFile,
+          INPUT_ENVIRONMENTNAME: 'bench',
+          INPUT_PROJECTNAME: projects[1],
+          INPUT_LOCKFILE: locks[version],
+          INPUT_VARIABLES: `REGISTRY=${registry.host}`,
+          INPUT_DOCKERHOSTTYPE: 'local',
+          INPUT_PUBLISHRENDEREDFILE: 'false',
+        },
+      });
+      if (!/##vso\[task\.complete result=Succeeded;/.test(r.stdout)) throw new Error(`the task did not succeed:\n${r.stdout.split('\n').filter((l) => !l.startsWith('##vso[task.debug')).slice(-30).join('\n')}`);
+      lastTaskPhases = /Timings: (.*)/.exec(r.stdout)?.[1];
+      return r.ms;
+    };
+
+    progress('ComposeDeploy: one warm-up of each');
+    await byHand('v1', true);
+    await task('v1');
+    const up: number[] = [];
+    const upWait: number[] = [];
+    const tasks: number[] = [];
+    for (let i = 0; i < DEPLOY_RUNS; i++) {
+      const version = i % 2 === 0 ? 'v2' : 'v1';
+      progress(`ComposeDeploy: run ${i + 1} of ${DEPLOY_RUNS} (${version}: by hand, then the task)`);
+      const hand = await byHand(version, true);
+      up.push(hand.upMs);
+      upWait.push(hand.waitedMs);
+      tasks.push(await task(version));
+    }
+    const byHandSummary = summarize(up);
+    const waitSummary = summarize(upWait);
+    const taskSummary = summarize(tasks);
+    return {
+      compose: `docker-compose ${compose.stdout.trim()}`,
+      runs: DEPLOY_RUNS,
+      byHand: byHandSummary,
+      byHandWithHealthWait: waitSummary,
+      task: taskSummary,
+      ratioVsUp: round(taskSummary.medianMs / byHandSummary.medianMs, 2),
+      ratioVsUpAndWait: round(taskSummary.medianMs / waitSummary.medianMs, 2),
+      lastTaskPhases,
+    };
+  } finally {
+    for (const project of projects) {
+      const list = await docker.listContainers({ all: true, filters: { label: [`com.docker.compose.project=${project}`] } }).catch(() => []);
+      for (const c of list) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      const nets = await docker.listNetworks({ filters: { label: [`com.docker.compose.project=${project}`] } }).catch(() => []);
+      for (const n of nets) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+      await docker.getVolume(storeVolumeName(project)).remove().catch(() => undefined);
+    }
+    await registry.stop();
+    await engine.stop();
+  }
+}
+
+export async function measureComposeDeploy(options: { skipDeploy?: boolean } = {}): Promise<ComposeDeployReport> {
+  const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'col-bench-cd-'));
+  try {
+    progress(`ComposeDeploy: rendering ${RENDER_SERVICES} services`);
+    const render = await measureRender(temp);
+    const deploy = options.skipDeploy ? undefined : await measureDeploy(temp);
+    return { render, deploy };
+  } finally {
+    fs.rmSync(temp, { recursive: true, force: true });
+  }
+}
+
+export function composeDeployMissed(r: ComposeDeployReport | undefined): string[] {
+  if (!r) return [];
+  const out: string[] = [];
+  if (!r.render.meetsTarget) out.push(`ComposeDeploy: rendering ${r.render.services} services, warm median ${r.render.warm.medianMs} ms ≥ ${r.render.targetMs} ms`);
+  if (r.render.coldMeetsTarget === false) out.push(`ComposeDeploy: rendering ${r.render.services} services in a fresh process, median ${r.render.cold!.medianMs} ms ≥ ${r.render.targetMs} ms`);
+  return out;
+}
+
+export function composeDeployTable(r: ComposeDeployReport | undefined): string[] {
+  if (!r) return [];
+  const lines = [
+    `ComposeDeploy: render ${r.render.services} services (${Math.round(r.render.bytes / 1024)} KB of compose files; target < ${r.render.targetMs} ms)`,
+    `  warm (in process, after one call): median ${r.render.warm.medianMs} ms (min ${r.render.warm.minMs}, max ${r.render.warm.maxMs})  ${r.render.meetsTarget ? 'ok' : 'MISSED'}`,
+    `  cold (fresh process, bundled):     ${r.render.cold ? `median ${r.render.cold.medianMs} ms (min ${r.render.cold.minMs}, max ${r.render.cold.maxMs})  ${r.render.coldMeetsTarget ? 'ok' : 'MISSED'}` : 'not measured'}`,
+  ];
+  const d = r.deploy;
+  if (d) {
+    lines.push(
+      `ComposeDeploy vs ${d.compose} by hand, fixture app, ${d.runs} runs (each recreates web)`,
+      `  by hand, up -d:                     median ${d.byHand.medianMs} ms`,
+      `  by hand, up -d + wait for healthy:  median ${d.byHandWithHealthWait.medianMs} ms`,
+      `  the task (bundled; render, pull check, up, gate, verify, store): median ${d.task.medianMs} ms`,
+      `  ratio ${d.ratioVsUp}× vs up -d, ${d.ratioVsUpAndWait}× vs up -d + health wait`,
+      `  the task's last run: ${d.lastTaskPhases ?? '?'}`,
+    );
+  }
+  lines.push('');
+  return lines;
+}

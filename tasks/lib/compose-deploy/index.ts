@@ -1,0 +1,365 @@
+// ComposeDeploy: release the digest-pinned compose application to one Docker host for one
+// environment. Render (load, interpolate, merge, pin to the lock) → connect to the target (local,
+// TLS, SSH) → pull every pinned image through the Engine API with X-Registry-Auth → `compose up -d`
+// of the rendered file under the environment's project name → health gate → verify the running
+// digests → keep the rendered file on the target as the last good release. When the gate or the
+// verification fails (or `up` itself), the last good release is redeployed and gated, and the task
+// still fails, saying what happened.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type Dockerode from 'dockerode';
+import { ComposeCommand, composeEnvironment, composeUp, findComposeCommand } from '../compose/cli';
+import type { Environment } from '../compose/interpolate';
+import { loadCompose } from '../compose/load';
+import { PinnedService, renderCompose } from '../compose/render';
+import { parseYaml, toPlain } from '../compose/yaml';
+import type { TaskContext } from '../context';
+import { sanitizeOutput } from '../context';
+import { InputError, OuterLoopError, errorMessage } from '../errors';
+import { readLock } from '../lock/file';
+import type { ImageLock } from '../lock/types';
+import { parseReference, repositoryName } from '../reference';
+import type { CredentialSource } from '../registry/client';
+import { ContainerState, expectations, healthGate } from './health';
+import { pullImages } from './pull';
+import { loadRelease, ReleaseMeta, saveRelease, StoredRelease } from './store';
+import { checkTargetInputs, connectTarget, Target, TargetOptions } from './target';
+import { summaryTable, VerifiedContainer, verifyDigests } from './verify';
+
+export type { DockerHostType, TargetOptions } from './target';
+
+export class DeployError extends OuterLoopError {}
+
+export type LockSource = { file: string } | { fetch: () => Promise<string>; description: string };
+
+export interface ComposeDeployOptions {
+  composeFiles: string[];
+  environmentName: string;
+  /** The compose project; default `<repository>-<environment>`. Normalised to what Compose v2 accepts. */
+  projectName?: string;
+  /** For the default project name: the repository (Build.Repository.Name), else the project folder's name. */
+  repositoryName?: string;
+  /** The image lock (a path, or a fetch of another run's artifact); undefined only with allowUnpinned. */
+  lock?: LockSource;
+  envFile?: string;
+  /** Interpolation variables; they win over the agent's environment and the env file. */
+  variables: Record<string, string>;
+  /** Active compose profiles. */
+  profiles: string[];
+  target: Omit<TargetOptions, 'tempRoot' | 'setSecret' | 'log'>;
+  credentials: CredentialSource;
+  waitTimeoutSeconds: number;
+  rollbackOnFailure: boolean;
+  allowUnpinned: boolean;
+  removeOrphans: boolean;
+  publishRenderedFile: boolean;
+  /** Artifact for the rendered file; default `rendered-compose-<environment>`. */
+  artifactName?: string;
+  /** Folder for the rendered file; default <temp>/outer-loop/compose-deploy. */
+  renderedDir?: string;
+  dockerComposePath?: string;
+  /** The agent environment interpolation starts from (default process.env). */
+  env?: Environment;
+  buildNumber?: string;
+  /** Bound of one `compose up` (default 600 s). */
+  upTimeoutSeconds?: number;
+}
+
+export interface ComposeDeployResult {
+  project: string;
+  renderedFile: string;
+  deployedDigests: Record<string, string>;
+  rolledBack: boolean;
+  rows: VerifiedContainer[];
+  markdown: string;
+}
+
+export const MAX_WAIT_SECONDS = 3600;
+
+/** Compose v2 project names: lower case letters, digits, `-` and `_`, starting with a letter or digit. */
+export function normaliseProjectName(text: string): string {
+  return text
+    .toLowerCase()
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '') // accents go: é → e
+    .replace(/[^a-z0-9_-]+/g, '-')
+    .replace(/-{2,}/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .replace(/[-_]+$/, '')
+    .slice(0, 63)
+    .replace(/[-_]+$/, '');
+}
+
+export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskContext): Promise<ComposeDeployResult> {
+  // ---- inputs, before anything is contacted
+  const environment = options.environmentName.trim();
+  if (!environment) throw new InputError("Input 'environmentName' is required: name the environment this step deploys (qa, staging, prod).");
+  if (options.composeFiles.length === 0) throw new InputError("Input 'composeFiles' is required: the compose file, then this environment's override files, one per line.");
+  for (const file of options.composeFiles) {
+    if (!fs.existsSync(file)) throw new InputError(`Input 'composeFiles': '${file}' does not exist. Check the path (relative paths start at the working directory) and that the artifact holding it was downloaded.`);
+  }
+  if (options.envFile && !fs.existsSync(options.envFile)) throw new InputError(`Input 'envFile': '${options.envFile}' does not exist.`);
+  if (!Number.isInteger(options.waitTimeoutSeconds) || options.waitTimeoutSeconds < 1 || options.waitTimeoutSeconds > MAX_WAIT_SECONDS) {
+    throw new InputError(`Input 'waitTimeoutSeconds' must be from 1 to ${MAX_WAIT_SECONDS}, not ${options.waitTimeoutSeconds}.`);
+  }
+  const projectDir = path.dirname(path.resolve(options.composeFiles[0]));
+  const project = projectNameFor(options, environment, projectDir, ctx);
+  checkTargetInputs({ ...options.target, tempRoot: ctx.tempDir, setSecret: (s) => ctx.setSecret(s), log: ctx });
+  if (!options.lock && !options.allowUnpinned) {
+    throw new InputError("Input 'lockFile': no image lock was given. Give the lock PushWithDigest@1 wrote (lockFile, or lockFromBuild for another run's artifact), or set allowUnpinned: true to deploy the tags of the compose file.");
+  }
+
+  // ---- the lock and the rendered file
+  let lock: ImageLock | undefined;
+  let lockName: string | undefined;
+  if (options.lock && 'file' in options.lock) {
+    lock = readLock(options.lock.file);
+    lockName = options.lock.file;
+  } else if (options.lock) {
+    const file = await options.lock.fetch();
+    lock = readLock(file);
+    lockName = `${options.lock.description} (${file})`;
+  }
+  const buildNumber = lock?.buildNumber ?? options.buildNumber;
+  const timings = new Timings();
+  const rendered = await ctx.group(`Render ${options.composeFiles.map((f) => path.basename(f)).join(' + ')} for ${environment}`, async () => {
+    const app = loadCompose(options.composeFiles, { env: { ...(options.env ?? process.env), ...options.variables }, envFile: options.envFile, profiles: options.profiles });
+    const result = renderCompose(app, {
+      lock,
+      lockName,
+      allowUnpinned: options.allowUnpinned,
+      header: [
+        `Rendered by ComposeDeploy@1 for environment '${environment}' (compose project '${project}').`,
+        `From ${options.composeFiles.map((f) => path.basename(f)).join(', ')}${lock ? `; images pinned by digest to the image lock${lock.buildNumber ? ` of build ${lock.buildNumber}` : ''}` : ''}.`,
+        `Redeploy by hand: docker compose -p ${project} -f <this file> up -d`,
+      ],
+    });
+    for (const w of result.warnings) ctx.warn(w);
+    if (app.inactiveServices.length) ctx.info(`Not deployed (profile not active): ${app.inactiveServices.join(', ')}`);
+    for (const p of result.services) ctx.info(`${p.service}: ${p.image}${p.source === 'lock' && p.declared && p.declared !== p.image ? `  (compose: ${p.declared})` : ''}`);
+    return result;
+  });
+  timings.lap('render');
+  const renderedDir = options.renderedDir ?? path.join(ctx.tempDir, 'outer-loop', 'compose-deploy');
+  fs.mkdirSync(renderedDir, { recursive: true });
+  const renderedFile = path.join(renderedDir, `${project}.compose.yml`);
+  fs.writeFileSync(renderedFile, rendered.text);
+  ctx.output('renderedComposeFile', renderedFile);
+  ctx.output('rolledBack', 'false');
+  if (options.publishRenderedFile) ctx.uploadArtifact(options.artifactName || `rendered-compose-${normaliseProjectName(environment) || 'env'}`, renderedFile);
+
+  // ---- the target
+  const configDir = fs.mkdtempSync(path.join(ctx.tempDir, 'col-compose-config-'));
+  fs.chmodSync(configDir, 0o700);
+  linkCliPlugins(configDir);
+  // Finding Compose (for v1 a Python start-up, ~0.4 s) runs while the target is contacted, the
+  // images are pulled and the last release is read. The probe needs no engine.
+  const finding = findComposeCommand({ path: options.dockerComposePath, env: composeEnvironment({}, configDir), signal: ctx.signal }).then(
+    (cli) => ({ cli }),
+    (error: unknown) => ({ error }),
+  );
+  let target: Target | undefined;
+  try {
+    target = await connectTarget({ ...options.target, tempRoot: ctx.tempDir, setSecret: (s) => ctx.setSecret(s), log: ctx });
+    timings.lap('connect');
+    ctx.info(`Target: ${target.description}; compose project '${project}'.`);
+    const docker = target.docker;
+    const env = composeEnvironment(target.env, configDir);
+
+    const refs = rendered.services.map((s) => s.image);
+    await ctx.group(`Pull ${refs.length} image${refs.length === 1 ? '' : 's'} on the target`, async () => {
+      const pulled = await pullImages(docker, refs, options.credentials, ctx);
+      ctx.info(`Pulled ${pulled.pulled.length}, already present ${pulled.present.length}.`);
+    });
+    const helperImage = refs[0];
+    timings.lap('pull');
+    const previous = await loadRelease(docker, project, helperImage);
+    timings.lap('read last release');
+    const found = await finding;
+    if ('error' in found) throw found.error;
+    const cli = found.cli;
+    timings.lap('find compose');
+    ctx.info(`Compose: ${cli.display} ${cli.version}`);
+    if (previous) ctx.info(`Last good release of '${project}' on the target: ${previous.meta.buildNumber ? `build ${previous.meta.buildNumber}, ` : ''}deployed ${previous.meta.deployedAt}.`);
+
+    const run: ReleaseRun = { docker, cli, env, project, projectDir: renderedDir, options, ctx, timings };
+    let rows: VerifiedContainer[];
+    try {
+      rows = await ctx.group(`Deploy to ${environment}`, () => deployRelease(run, renderedFile, rendered.services, rendered.model));
+    } catch (failure) {
+      throw await handleFailure(run, failure, previous, { environment, buildNumber, target: target.description });
+    }
+    const meta: ReleaseMeta = {
+      project,
+      environment,
+      deployedAt: new Date().toISOString(),
+      buildNumber,
+      images: Object.fromEntries(rendered.services.map((s) => [s.service, s.image])),
+      composeCommand: `${cli.display} ${cli.version}`,
+    };
+    try {
+      await saveRelease(docker, project, helperImage, { rendered: rendered.text, meta });
+      timings.lap('keep release');
+    } catch (err) {
+      // The release runs and is verified; only a later rollback to it would be impossible.
+      ctx.warn(`Deployed, but the release could not be kept on the target for a later rollback: ${errorMessage(err)}`);
+    }
+    const deployedDigests = meta.images;
+    ctx.output('deployedDigests', JSON.stringify(deployedDigests));
+    const markdown = [
+      `### ComposeDeploy: ${environment}`,
+      '',
+      `Project \`${project}\` on ${target.description}${buildNumber ? `, build ${buildNumber}` : ''}; ${cli.display} ${cli.version}.`,
+      '',
+      summaryTable(rows),
+      '',
+    ].join('\n');
+    writeSummary(ctx, project, markdown);
+    ctx.info(`Deployed ${rows.length} container${rows.length === 1 ? '' : 's'} of '${project}'; every pinned digest verified.`);
+    ctx.info(`Timings: ${timings.toString()}`);
+    return { project, renderedFile, deployedDigests, rolledBack: false, rows, markdown };
+  } finally {
+    await target?.close();
+    await finding; // never rejects; let the probe end before its folder goes
+    fs.rmSync(configDir, { recursive: true, force: true });
+  }
+}
+
+interface ReleaseRun {
+  docker: Dockerode;
+  cli: ComposeCommand;
+  env: NodeJS.ProcessEnv;
+  project: string;
+  projectDir: string;
+  options: ComposeDeployOptions;
+  ctx: TaskContext;
+  timings: Timings;
+}
+
+/** Where the time of a deployment went, for the log. */
+class Timings {
+  private last = Date.now();
+  private readonly laps: [string, number][] = [];
+  lap(name: string): void {
+    const now = Date.now();
+    this.laps.push([name, now - this.last]);
+    this.last = now;
+  }
+  toString(): string {
+    return this.laps.map(([n, ms]) => `${n} ${ms} ms`).join(', ');
+  }
+}
+
+/** up → gate → verify of one rendered file. */
+async function deployRelease(run: ReleaseRun, file: string, pins: PinnedService[], model: Record<string, unknown>): Promise<VerifiedContainer[]> {
+  const { ctx } = run;
+  await composeUp(run.cli, {
+    project: run.project,
+    file,
+    projectDir: run.projectDir,
+    env: run.env,
+    removeOrphans: run.options.removeOrphans,
+    timeoutMs: (run.options.upTimeoutSeconds ?? 600) * 1000,
+    signal: ctx.signal,
+    onLine: (l) => ctx.info(l),
+  });
+  run.timings.lap('compose up');
+  const states: ContainerState[] = await healthGate(run.docker, {
+    project: run.project,
+    expect: expectations(model),
+    timeoutMs: run.options.waitTimeoutSeconds * 1000,
+    signal: ctx.signal,
+    log: ctx,
+  });
+  run.timings.lap('health gate');
+  ctx.info(`Health gate passed: ${states.map((s) => `${s.name} ${s.health ?? s.status}`).join(', ')}`);
+  const rows = await verifyDigests(run.docker, states, pins);
+  run.timings.lap('verify');
+  return rows;
+}
+
+async function handleFailure(
+  run: ReleaseRun,
+  failure: unknown,
+  previous: StoredRelease | undefined,
+  about: { environment: string; buildNumber?: string; target: string },
+): Promise<Error> {
+  const { ctx, project } = run;
+  const what = `Deploying ${about.buildNumber ? `build ${about.buildNumber}` : 'the release'} to ${about.environment} (project '${project}' on ${about.target}) failed: ${sanitizeOutput(errorMessage(failure))}`;
+  if (failure instanceof OuterLoopError && /cancelled/.test(failure.message)) return failure;
+  if (!run.options.rollbackOnFailure) return new DeployError(`${what}\nrollbackOnFailure is off: the failed release is left as it is for inspection (docker compose -p ${project} ps).`);
+  if (!previous) {
+    return new DeployError(`${what}\nThere is no earlier good release of '${project}' on this host to roll back to: the failed release is left as it is for inspection (docker compose -p ${project} ps).`);
+  }
+  const label = `the previous release (${previous.meta.buildNumber ? `build ${previous.meta.buildNumber}, ` : ''}deployed ${previous.meta.deployedAt})`;
+  ctx.warn(`${what.split('\n')[0]} Rolling back to ${label}.`);
+  try {
+    const rows = await ctx.group(`Roll back ${about.environment} to ${label}`, async () => {
+      const file = path.join(run.projectDir, `${project}.rollback.compose.yml`);
+      fs.writeFileSync(file, previous.rendered);
+      const pins = pinsFromMeta(previous.meta);
+      await pullImages(run.docker, Object.values(previous.meta.images), run.options.credentials, ctx);
+      const model = toPlain(parseYaml(previous.rendered, 'The stored release'), 'The stored release') as Record<string, unknown>;
+      // Services the failed release added go too: the host returns to the previous release exactly.
+      return deployRelease({ ...run, options: { ...run.options, removeOrphans: true } }, file, pins, model);
+    });
+    ctx.output('rolledBack', 'true');
+    ctx.output('deployedDigests', JSON.stringify(previous.meta.images));
+    const markdown = [
+      `### ComposeDeploy: ${about.environment} — rolled back`,
+      '',
+      `Deploying ${about.buildNumber ? `build ${about.buildNumber}` : 'the release'} failed; project \`${project}\` runs ${label} again.`,
+      '',
+      '```',
+      sanitizeOutput(errorMessage(failure)).slice(0, 4000),
+      '```',
+      '',
+      summaryTable(rows),
+      '',
+    ].join('\n');
+    writeSummary(run.ctx, project, markdown);
+    return new DeployError(`${what}\nRolled back to ${label}: its services passed the health gate and run its pinned digests. The task fails because the new release was not deployed.`);
+  } catch (rollbackFailure) {
+    return new DeployError(`${what}\nThe rollback to ${label} failed too: ${sanitizeOutput(errorMessage(rollbackFailure))}\nProject '${project}' needs attention (docker compose -p ${project} ps).`);
+  }
+}
+
+function pinsFromMeta(meta: ReleaseMeta): PinnedService[] {
+  return Object.entries(meta.images).map(([service, image]) => {
+    try {
+      const ref = parseReference(image);
+      return ref.digest ? { service, image, repository: repositoryName(ref), digest: ref.digest, source: 'lock' as const } : { service, image, repository: repositoryName(ref), source: 'unpinned' as const };
+    } catch {
+      return { service, image, source: 'unpinned' as const };
+    }
+  });
+}
+
+function projectNameFor(options: ComposeDeployOptions, environment: string, projectDir: string, ctx: TaskContext): string {
+  const given = options.projectName?.trim();
+  const wanted = given || `${options.repositoryName?.trim() || path.basename(projectDir)}-${environment}`;
+  const name = normaliseProjectName(wanted);
+  if (!name) throw new InputError(`Input 'projectName': '${wanted}' has no letter or digit to make a compose project name from. Set projectName (lower case letters, digits, - and _).`);
+  if (given && name !== given) ctx.warn(`Input 'projectName': '${given}' is not a valid compose project name; using '${name}' (lower case letters, digits, - and _, as Compose v2 requires).`);
+  return name;
+}
+
+/** The agent's docker CLI plugins (compose v2 may live there) are visible under the private config. */
+function linkCliPlugins(configDir: string): void {
+  const userConfig = process.env.DOCKER_CONFIG || path.join(os.homedir(), '.docker');
+  const plugins = path.join(userConfig, 'cli-plugins');
+  if (fs.existsSync(plugins)) {
+    try {
+      fs.symlinkSync(plugins, path.join(configDir, 'cli-plugins'));
+    } catch {
+      /* without it, compose v2 from the system plugin folders or docker-compose v1 */
+    }
+  }
+}
+
+function writeSummary(ctx: TaskContext, project: string, markdown: string): void {
+  const file = path.join(ctx.tempDir, `compose-deploy-${project}-${process.pid}.md`);
+  fs.writeFileSync(file, markdown);
+  ctx.uploadSummary(file);
+}

@@ -1,0 +1,71 @@
+// Pulls every pinned image on the target through the Engine API, the credentials in the
+// X-Registry-Auth header of each request: the engine uses them for that pull and keeps nothing, so
+// no password is ever written on the target host (no `docker login` there, no config.json). An
+// image the engine already has under that digest is not pulled again.
+import type Dockerode from 'dockerode';
+import { registryAuthConfig, registryAuthHeader } from '../auth';
+import type { TaskContext } from '../context';
+import { followStream } from '../docker/stream';
+import { DockerError } from '../errors';
+import { parseReference } from '../reference';
+import type { CredentialSource } from '../registry/client';
+
+export interface PullResult {
+  pulled: string[];
+  present: string[];
+}
+
+export async function pullImages(docker: Dockerode, refs: string[], credentials: CredentialSource, ctx: Pick<TaskContext, 'info' | 'debug' | 'setSecret' | 'signal'>): Promise<PullResult> {
+  const result: PullResult = { pulled: [], present: [] };
+  for (const ref of [...new Set(refs)]) {
+    if (ctx.signal.aborted) throw new DockerError('The deployment was cancelled while pulling images.');
+    if (await hasImage(docker, ref)) {
+      result.present.push(ref);
+      ctx.debug(`${ref} is already on the target.`);
+      continue;
+    }
+    const parsed = parseReference(ref, 'A pinned image');
+    const credential = await credentials(parsed.domain);
+    // Registered before the request, in every form (JSON, base64, base64url).
+    registryAuthHeader(credential, parsed.domain, (s) => ctx.setSecret(s));
+    const authconfig = registryAuthConfig(credential, parsed.domain);
+    ctx.info(`Pulling ${ref}${credential ? ` (as ${credential.username || 'token'})` : ''}`);
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        const stream = (await docker.createImage(authconfig as unknown as Dockerode.AuthConfig, { fromImage: ref, abortSignal: ctx.signal } as object)) as NodeJS.ReadableStream;
+        await followStream(stream as never, `Pulling ${ref}`, { onLine: (l) => ctx.debug(l) });
+        lastError = undefined;
+        break;
+      } catch (err) {
+        lastError = err;
+        const text = (err as Error).message ?? '';
+        if (/unauthorized|authentication required|denied|not found|manifest unknown|no basic auth/i.test(text) || attempt === 3) break;
+        ctx.debug(`Pull of ${ref} failed (${text}); retrying.`);
+        await new Promise((r) => setTimeout(r, 1000 * attempt));
+      }
+    }
+    if (lastError) {
+      const text = ((lastError as Error).message ?? String(lastError)).replace(/^Pulling [^ ]+ failed: /, '');
+      const hint = /unauthorized|authentication required|denied|no basic auth/i.test(text)
+        ? ` The registry refused the credentials${credential ? '' : ' (none were found for it)'}: set containerRegistry to a service connection that may pull from ${parsed.domain}.`
+        : /not found|manifest unknown/i.test(text)
+          ? ' The digest is not in the registry: was the lock written by a push to this registry, and has the image been deleted since?'
+          : '';
+      throw new DockerError(`Pulling ${ref} on the target failed: ${text}.${hint}`, { cause: lastError });
+    }
+    if (!(await hasImage(docker, ref))) throw new DockerError(`The target reported pulling ${ref}, but does not have it afterwards.`);
+    result.pulled.push(ref);
+  }
+  return result;
+}
+
+export async function hasImage(docker: Dockerode, ref: string): Promise<boolean> {
+  try {
+    await docker.getImage(ref).inspect();
+    return true;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return false;
+    throw new DockerError(`Inspecting ${ref} on the target failed: ${(err as Error).message}`, { cause: err });
+  }
+}

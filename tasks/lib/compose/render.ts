@@ -1,0 +1,276 @@
+// Renders the compose application that is deployed: one self-contained file, every image pinned to
+// the digest the image lock holds for its repository (matched by parsed repository, never by text),
+// `build:` sections dropped, `env_file`s and environment taken from the agent inlined, relative bind
+// paths made absolute, inactive profiles left out. Nothing in it depends on the agent's environment
+// any more, so the same file can be redeployed later (rollback) from the target host alone.
+//
+// The file is the first compose file edited in place: the merged, interpolated values are written
+// into its YAML nodes, so its comments and layout survive where the content did not change (aliases
+// and merge keys are expanded first). The result is checked: re-read, it must equal the model, else
+// it is written afresh. `$` in values is written as `$$`, because Compose interpolates the file again.
+import { isDeepStrictEqual } from 'node:util';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Document, Node as YamlNode, Pair, YAMLMap } from 'yaml';
+import { FileError, InputError } from '../errors';
+import { indexLock } from '../lock/pin';
+import type { ImageLock, LockedImage } from '../lock/types';
+import { parseReference, repositoryName } from '../reference';
+import { lazyRequire } from '../lazy';
+import { parseEnvFile } from './interpolate';
+import type { ComposeApp } from './load';
+import { bindWithAbsolutePath, isRelativeHostPath } from './load';
+import { isMapping, listOrMapping } from './merge';
+
+const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));
+
+export type PinSource = 'lock' | 'digest-in-compose' | 'unpinned';
+
+export interface PinnedService {
+  service: string;
+  /** The image as the compose files give it (after interpolation); undefined for a build-only service. */
+  declared?: string;
+  /** The image in the rendered file: repository@digest, or the declared image when unpinned. */
+  image: string;
+  repository?: string;
+  digest?: string;
+  source: PinSource;
+  /** The lock entry used. */
+  locked?: LockedImage;
+}
+
+export interface RenderOptions {
+  lock?: ImageLock;
+  /** Keep images that the lock cannot pin (with a warning) instead of failing. */
+  allowUnpinned: boolean;
+  /** Comment lines put at the top of the rendered file. */
+  header?: string[];
+  /** The name of the lock for messages (its path, or the build it came from). */
+  lockName?: string;
+}
+
+export interface RenderResult {
+  text: string;
+  /** The rendered application as data (what `text` parses to, with `$$` for literal `$`). */
+  model: Record<string, unknown>;
+  services: PinnedService[];
+  warnings: string[];
+  /** false when the first file could not be edited in place and the file was written afresh. */
+  inPlace: boolean;
+}
+
+export function renderCompose(app: ComposeApp, options: RenderOptions): RenderResult {
+  const model = structuredClone(app.model) as Record<string, unknown>;
+  const services = model.services as Record<string, Record<string, unknown>>;
+  const index = options.lock ? indexLock(options.lock) : undefined;
+  const warnings: string[] = [];
+  const pinned: PinnedService[] = [];
+  const unpinned: string[] = [];
+  delete model.name; // the task's project name decides
+
+  for (const [name, service] of Object.entries(services)) {
+    const pin = pinService(name, service, options.lock, index);
+    pinned.push(pin);
+    if (pin.source === 'unpinned') unpinned.push(`${name} (${pin.declared ?? 'built, no image:'})`);
+    service.image = pin.image;
+    if (service.build !== undefined) delete service.build;
+    if (service.pull_policy !== undefined) {
+      warnings.push(`Service '${name}': pull_policy '${String(service.pull_policy)}' was removed; the task pulls every pinned image itself, so Compose never pulls or builds.`);
+      delete service.pull_policy;
+    }
+    delete service.profiles;
+    inlineEnvironment(name, service, app);
+    if (Array.isArray(service.volumes)) service.volumes = service.volumes.map((v) => bindWithAbsolutePath(v, (p) => path.resolve(app.projectDir, expandHome(p))));
+  }
+  if (unpinned.length > 0) {
+    const text = `image lock${options.lockName ? ` '${options.lockName}'` : ''}`;
+    if (!options.allowUnpinned) {
+      throw new InputError(
+        `Input 'allowUnpinned': ${unpinned.length === 1 ? 'this service uses an image' : 'these services use images'} the ${text} cannot pin to a digest: ${unpinned.join(', ')}. ` +
+          `Add ${unpinned.length === 1 ? 'it' : 'them'} to the lock (PushWithDigest@1 resolves third-party images of its composeFile), pin ${unpinned.length === 1 ? 'it' : 'them'} by digest in the compose file, or set allowUnpinned: true to deploy mutable tags.`,
+      );
+    }
+    warnings.push(`Deploying ${unpinned.length === 1 ? 'an image' : 'images'} not pinned by digest (allowUnpinned): ${unpinned.join(', ')}. What runs may differ from what was tested.`);
+  }
+
+  const escaped = escapeDollars(model) as Record<string, unknown>;
+  let inPlace = true;
+  let text: string;
+  try {
+    const doc = editInPlace(takeDocument(app), escaped);
+    if (!isDeepStrictEqual(doc.toJS({ maxAliasCount: -1 }), escaped)) throw new Error('in-place edit differs from the model');
+    text = stringify(doc, options.header);
+  } catch {
+    inPlace = false;
+    text = stringify(yaml().parseDocument('{}') as unknown as Document.Parsed, options.header, escaped);
+  }
+  return { text, model: escaped, services: pinned, warnings, inPlace };
+}
+
+function pinService(name: string, service: Record<string, unknown>, lock: ImageLock | undefined, index: ReturnType<typeof indexLock> | undefined): PinnedService {
+  const where = `Compose service '${name}': image`;
+  const declared = typeof service.image === 'string' && service.image.trim() ? service.image.trim() : undefined;
+  if (!declared) {
+    if (service.build === undefined) throw new FileError(`Compose service '${name}' has neither 'image' nor 'build'. Give it an image.`);
+    const locked = lock?.images.find((i) => i.name === name);
+    if (locked) return { service: name, image: locked.ref, repository: locked.repository, digest: locked.digest, source: 'lock', locked };
+    // Nothing to pull and nothing to build on the target: even allowUnpinned cannot deploy it.
+    throw new InputError(
+      `Compose service '${name}' has only 'build:' and the image lock has no image named '${name}'. Build and push it (BuildAndTag@1, PushWithDigest@1) so that the lock has it, or give the service an image:.`,
+    );
+  }
+  const ref = parseReference(declared, where);
+  const locked = index?.find(declared, where);
+  if (locked) return { service: name, declared, image: locked.ref, repository: locked.repository, digest: locked.digest, source: 'lock', locked };
+  if (ref.digest) return { service: name, declared, image: `${repositoryName(ref)}@${ref.digest}`, repository: repositoryName(ref), digest: ref.digest, source: 'digest-in-compose' };
+  return { service: name, declared, image: declared, repository: repositoryName(ref), source: 'unpinned' };
+}
+
+/** env_file contents and environment entries taken from the agent (`- NAME`) become plain values. */
+function inlineEnvironment(name: string, service: Record<string, unknown>, app: ComposeApp): void {
+  if (service.env_file === undefined && !hasBareEntries(service.environment)) return;
+  const env: Record<string, unknown> = {};
+  const files = service.env_file === undefined ? [] : Array.isArray(service.env_file) ? service.env_file : [service.env_file];
+  for (const entry of files) {
+    const spec: Record<string, unknown> = isMapping(entry) ? entry : { path: entry };
+    const file = path.resolve(app.projectDir, expandHome(String(spec.path)));
+    if (!fs.existsSync(file)) {
+      if (spec.required === false) continue;
+      throw new FileError(`Compose service '${name}': env_file '${String(spec.path)}' does not exist (relative paths start at ${app.projectDir}).`);
+    }
+    Object.assign(env, parseEnvFile(fs.readFileSync(file, 'utf8')));
+  }
+  for (const [key, value] of Object.entries(listOrMapping(service.environment, `service '${name}' environment`))) {
+    if (value === null || value === undefined) {
+      const fromAgent = app.env[key];
+      if (fromAgent !== undefined) env[key] = fromAgent;
+      else delete env[key];
+    } else env[key] = value;
+  }
+  delete service.env_file;
+  service.environment = env;
+}
+
+function hasBareEntries(environment: unknown): boolean {
+  if (Array.isArray(environment)) return environment.some((e) => !String(e).includes('='));
+  if (isMapping(environment)) return Object.values(environment).some((v) => v === null || v === undefined);
+  return false;
+}
+
+function expandHome(p: string): string {
+  return isRelativeHostPath(p) && (p === '~' || p.startsWith('~/')) ? path.join(process.env.HOME ?? '~', p.slice(1)) : p;
+}
+
+/** Every `$` in a string value doubled, so that Compose's interpolation gives the value back. */
+export function escapeDollars(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(/\$/g, '$$$$');
+  if (Array.isArray(value)) return value.map(escapeDollars);
+  if (isMapping(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeDollars(v)]));
+  return value;
+}
+
+// What YAML 1.1 (PyYAML, which docker-compose v1 reads with) resolves to something other than a
+// string: booleans (yes/no/on/off…), null, ints (octal 0755, sexagesimal 22:22), floats, timestamps.
+const YAML11_NOT_A_STRING = new RegExp(
+  [
+    '^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$',
+    '^(?:~|null|Null|NULL|)$',
+    '^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$',
+    '^(?:[-+]?(?:[0-9][0-9_]*)\\.[0-9_]*(?:[eE][-+]?[0-9]+)?|\\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\\.[0-9_]*|[-+]?\\.(?:inf|Inf|INF)|\\.(?:nan|NaN|NAN))$',
+    '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}',
+    '^(?:<<|=)$',
+  ].join('|'),
+);
+
+/** Strings that YAML 1.1 would read as another type are quoted, so Compose v1 and v2 read the same file alike. */
+function quoteForYaml11(node: unknown): void {
+  const Y = yaml();
+  if (Y.isScalar(node)) {
+    if (typeof node.value === 'string' && (node.type === undefined || node.type === 'PLAIN') && YAML11_NOT_A_STRING.test(node.value)) node.type = 'QUOTE_DOUBLE';
+  } else if (Y.isPair(node)) {
+    quoteForYaml11(node.key);
+    quoteForYaml11(node.value);
+  } else if (Y.isCollection(node)) {
+    for (const item of node.items) quoteForYaml11(item);
+  }
+}
+
+function stringify(doc: Document.Parsed, header: string[] | undefined, fresh?: unknown): string {
+  if (fresh !== undefined) doc.contents = doc.createNode(fresh, { aliasDuplicateObjects: false }) as typeof doc.contents;
+  quoteForYaml11(doc.contents);
+  if (header?.length) {
+    const own = doc.commentBefore ? `\n${doc.commentBefore}` : '';
+    doc.commentBefore = header.map((l) => ` ${l}`).join('\n') + own;
+  }
+  return doc.toString({ lineWidth: 0, indentSeq: true });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Editing a YAML document in place
+
+const rendered = new WeakSet<object>();
+
+/** The app's parsed first file, to be edited: the first render takes it as it is (no copy), a later one gets a copy. */
+function takeDocument(app: ComposeApp): Document.Parsed {
+  if (!rendered.has(app.document)) {
+    rendered.add(app.document);
+    return app.document;
+  }
+  return app.document.clone() as Document.Parsed;
+}
+
+/**
+ * Edits `doc` so that its content equals `value`, keeping the nodes (and their comments) whose
+ * content did not change. An alias is replaced by a plain copy of its value, and a map's merge keys
+ * (`<<: *defaults`) by the keys they brought in, so that each place can change on its own; anchors
+ * left behind are harmless (nothing refers to them any more).
+ */
+export function editInPlace(doc: Document.Parsed, value: Record<string, unknown>): Document.Parsed {
+  doc.contents = apply(doc, doc.contents as YamlNode | null, value) as typeof doc.contents;
+  return doc;
+}
+
+function keyOf(pair: Pair): string {
+  const k = pair.key as { value?: unknown } | string | null;
+  return String(k !== null && typeof k === 'object' && 'value' in k ? k.value : k);
+}
+
+function apply(doc: Document.Parsed, node: YamlNode | null | undefined, value: unknown): YamlNode {
+  const Y = yaml();
+  const fresh = () => doc.createNode(value, { aliasDuplicateObjects: false }) as YamlNode;
+  if (isMapping(value)) {
+    if (!Y.isMap(node)) return fresh();
+    const map = node as YAMLMap;
+    const byKey = new Map<string, Pair>();
+    const kept: Pair[] = [];
+    for (const pair of map.items) {
+      const k = keyOf(pair);
+      if (Object.prototype.hasOwnProperty.call(value, k) && !byKey.has(k)) {
+        byKey.set(k, pair);
+        kept.push(pair);
+      }
+    }
+    for (const [k, v] of Object.entries(value)) {
+      const pair = byKey.get(k);
+      if (pair) pair.value = apply(doc, pair.value as YamlNode, v);
+      else kept.push(doc.createPair(k, doc.createNode(v, { aliasDuplicateObjects: false })) as Pair);
+    }
+    map.items = kept;
+    return map;
+  }
+  if (Array.isArray(value)) {
+    if (!Y.isSeq(node)) return fresh();
+    const items = node.items as YamlNode[];
+    node.items = value.map((v, i) => (i < items.length ? apply(doc, items[i], v) : (doc.createNode(v, { aliasDuplicateObjects: false }) as YamlNode)));
+    return node;
+  }
+  if (Y.isScalar(node)) {
+    if (node.value === value) return node;
+    if (typeof node.value === typeof value || (typeof value === 'string' && node.value !== null)) {
+      node.value = value;
+      if (typeof value === 'string' && node.type === undefined) node.type = 'PLAIN';
+      return node;
+    }
+  }
+  return fresh();
+}

@@ -1,0 +1,377 @@
+// KubernetesDeploy: render (convert compose or read manifests), pin every image by digest, apply
+// with server-side apply, wait for the rollout with kubectl's rules, verify the running digests,
+// roll back on failure; or a canary deploy / promote / reject.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Environment } from '../compose/interpolate';
+import type { TaskContext } from '../context';
+import { InputError, OuterLoopError, errorMessage } from '../errors';
+import type { ImageLock } from '../lock/types';
+import { Applied, ApplyItem, applyAll, applyObject, pullSecretObject, resolveResources } from './apply';
+import { ClientOptions, KubeApiError, KubeClient } from './client';
+import type { ResolvedKubeconfig } from './kubeconfig';
+import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_KINDS, describe, podSpecPath } from './objects';
+import { Rendered, render } from './render';
+import { BeforeState, canaryObjects, captureBefore, planRollback, removeCanary } from './rollback';
+import { ImageCheck, WaitResult, diagnosePods, expectedDigests, formatProblems, verifyImageIds, waitForRollout } from './rollout';
+
+export interface PullSecretSpec {
+  /** Name of the Secret to create (and add to every pod's imagePullSecrets). */
+  name: string;
+  /** Registry host, as it appears in image references. */
+  registry: string;
+  /** The server address written into .dockerconfigjson. */
+  server: string;
+  getCredential: () => Promise<{ username: string; password: string } | undefined>;
+  /** The input that named the connection, for messages. */
+  input: string;
+}
+
+export interface KubernetesDeployOptions {
+  /** Resolves the connection (may fetch AKS credentials). */
+  kubeconfig: () => Promise<ResolvedKubeconfig>;
+  connectionInput: string;
+  namespace: string;
+  createNamespace: boolean;
+  source: 'compose' | 'manifests';
+  composeFiles?: string[];
+  env?: Environment;
+  envFile?: string;
+  manifests?: string[];
+  baseDir: string;
+  lock?: ImageLock;
+  lockInput: string;
+  allowUnpinned: boolean;
+  imagePullSecrets: string[];
+  pullSecret?: PullSecretSpec;
+  strategy: 'rolling' | 'canary';
+  canaryPercentage: number;
+  action: 'deploy' | 'promote' | 'reject';
+  rolloutTimeoutSeconds: number;
+  rollbackOnFailure: boolean;
+  fieldManager: string;
+  forceConflicts: boolean;
+  /** Where to write the rendered manifests. */
+  renderedManifests: string;
+  publishArtifact: boolean;
+  artifactName: string;
+  logTailLines?: number;
+  client?: Partial<ClientOptions>;
+}
+
+export interface KubernetesDeployResult {
+  renderedManifests: string;
+  /** Image name (the lock's, else the container's) → pinned reference. */
+  deployedDigests: Record<string, string>;
+  rolledBack: boolean;
+  applied: string[];
+  imageChecks: ImageCheck[];
+}
+
+/** The deployment failed; `rolledBack` says whether the previous revision was restored. */
+export class DeploymentFailedError extends OuterLoopError {
+  constructor(
+    message: string,
+    readonly result: KubernetesDeployResult,
+  ) {
+    super(message);
+  }
+}
+
+export const MAX_ROLLOUT_TIMEOUT_SECONDS = 6 * 3600;
+
+export async function kubernetesDeploy(options: KubernetesDeployOptions, ctx: TaskContext): Promise<KubernetesDeployResult> {
+  validateOptions(options);
+  const pullSecretNames = [...options.imagePullSecrets, ...(options.pullSecret ? [options.pullSecret.name] : [])];
+
+  // 1. Render and pin: nothing touches the cluster before every image is pinned.
+  const rendered = await ctx.group('Render and pin the manifests', async () => {
+    const r = render({
+      source: options.source,
+      composeFiles: options.composeFiles,
+      env: options.env,
+      envFile: options.envFile,
+      manifests: options.manifests,
+      baseDir: options.baseDir,
+      lock: options.lock,
+      lockInput: options.lockInput,
+      allowUnpinned: options.allowUnpinned,
+      imagePullSecrets: [...new Set(pullSecretNames)],
+      namespace: options.namespace,
+    });
+    for (const s of r.secretValues) ctx.setSecret(s);
+    for (const w of r.warnings) ctx.warn(w);
+    for (const p of r.pins.images) {
+      ctx.info(`  ${p.object}, container ${p.container}: ${p.source === 'lock' ? `${p.from} → ${p.to}` : p.source === 'manifest-digest' ? `${p.to} (digest in the manifest)` : `${p.to} (NOT pinned)`}`);
+    }
+    return r;
+  });
+  fs.mkdirSync(path.dirname(path.resolve(options.renderedManifests)), { recursive: true });
+  fs.writeFileSync(options.renderedManifests, rendered.text);
+  ctx.info(`Rendered ${rendered.items.length} object(s) into ${options.renderedManifests}.`);
+  if (options.publishArtifact) ctx.uploadArtifact(options.artifactName, options.renderedManifests);
+
+  const result: KubernetesDeployResult = {
+    renderedManifests: options.renderedManifests,
+    deployedDigests: deployedDigests(rendered),
+    rolledBack: false,
+    applied: [],
+    imageChecks: [],
+  };
+
+  // 2. Connect and check every kind against discovery before applying anything.
+  const config = await options.kubeconfig();
+  const client = new KubeClient(config, { setSecret: (s) => ctx.setSecret(s), log: ctx, signal: ctx.signal, ...options.client });
+  try {
+    ctx.info(`Cluster: ${client.describeTarget()}, namespace '${options.namespace}'.`);
+    const resources = await resolveResources(client, rendered.items, options.namespace);
+    const workloads = rendered.items.filter((i) => ROLLOUT_KINDS.has(i.object.kind));
+
+    if (options.action === 'reject') {
+      await ctx.group('Reject the canary', async () => {
+        const deployments = workloads.filter((w) => w.object.kind === 'Deployment');
+        const removed: string[] = [];
+        for (const w of deployments) removed.push(...(await removeCanary(client, w.object)));
+        ctx.info(removed.length ? `Removed ${removed.join(', ')}.` : 'No canary or baseline workloads were found; nothing to remove.');
+        result.applied = [];
+      });
+      writeSummary(ctx, options, rendered, result, 'Canary rejected: canary and baseline workloads removed; the stable workloads were not changed.');
+      return result;
+    }
+
+    await ensureNamespace(client, options, ctx);
+    if (options.pullSecret) await applyPullSecret(client, options, ctx);
+
+    const applyOptions = { fieldManager: options.fieldManager, force: options.forceConflicts };
+    const deadline = () => Date.now() + options.rolloutTimeoutSeconds * 1000;
+
+    if (options.strategy === 'canary' && options.action === 'deploy') {
+      return await canaryDeploy(client, rendered, resources, options, ctx, result);
+    }
+
+    // 3. Remember what ran before, then apply everything.
+    const before = new Map<ApplyItem, BeforeState>();
+    for (const w of workloads) before.set(w, await captureBefore(client, w.object));
+    const applied = await ctx.group(`Server-side apply as '${options.fieldManager}'`, () => applyAll(client, rendered.items, resources, applyOptions, ctx));
+    result.applied = applied.map((a) => describe(a.object));
+
+    // 4. Wait for every workload, then check the digests the pods run.
+    const failure = await waitAndVerify(client, workloads.map((w) => w.object), deadline(), options, ctx, result);
+    if (!failure) {
+      if (options.action === 'promote') {
+        await ctx.group('Promote: remove the canary and baseline workloads', async () => {
+          const removed: string[] = [];
+          for (const w of workloads.filter((x) => x.object.kind === 'Deployment')) removed.push(...(await removeCanary(client, w.object)));
+          ctx.info(removed.length ? `Removed ${removed.join(', ')}.` : 'No canary or baseline workloads were found.');
+        });
+      }
+      writeSummary(ctx, options, rendered, result, `${options.action === 'promote' ? 'Promoted' : 'Deployed'}: every workload rolled out and runs the pinned digests.`);
+      return result;
+    }
+
+    // 5. Roll back what failed.
+    let message = failure;
+    if (options.rollbackOnFailure) {
+      const rollback = await ctx.group('Roll back', () => rollbackAll(client, workloads, before, applyOptions, options, ctx));
+      result.rolledBack = rollback.rolledBack.length > 0;
+      message += `\n${rollback.message}`;
+    } else {
+      message += '\nrollbackOnFailure is false: the failed revision was left in place.';
+    }
+    writeSummary(ctx, options, rendered, result, message);
+    throw new DeploymentFailedError(message, result);
+  } finally {
+    client.close();
+  }
+}
+
+function validateOptions(options: KubernetesDeployOptions): void {
+  if (!Number.isInteger(options.rolloutTimeoutSeconds) || options.rolloutTimeoutSeconds < 1 || options.rolloutTimeoutSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
+    throw new InputError(`Input 'rolloutTimeoutSeconds' must be from 1 to ${MAX_ROLLOUT_TIMEOUT_SECONDS} (a rollout wait is always bounded).`);
+  }
+  if (options.strategy === 'canary' && (!(options.canaryPercentage > 0) || options.canaryPercentage > 100)) {
+    throw new InputError(`Input 'canaryPercentage' must be above 0 and at most 100, not ${options.canaryPercentage}.`);
+  }
+  if ((options.action === 'promote' || options.action === 'reject') && options.strategy !== 'canary') {
+    throw new InputError(`Input 'action': '${options.action}' needs strategy 'canary'.`);
+  }
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(options.namespace) || options.namespace.length > 63) {
+    throw new InputError(`Input 'namespace': '${options.namespace}' is not a valid namespace name (lower-case letters, digits and '-').`);
+  }
+  if (!options.fieldManager || options.fieldManager.length > 128) throw new InputError(`Input 'fieldManager' must be 1 to 128 characters.`);
+}
+
+function deployedDigests(rendered: Rendered): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of rendered.pins.images) {
+    if (p.source === 'unpinned') continue;
+    out[p.lockName ?? p.container] = p.to;
+  }
+  return out;
+}
+
+async function ensureNamespace(client: KubeClient, options: KubernetesDeployOptions, ctx: TaskContext): Promise<void> {
+  if (options.createNamespace) {
+    await applyObject(
+      client,
+      { object: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: options.namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } } }, where: "input 'createNamespace'" },
+      { fieldManager: options.fieldManager, force: false },
+      ctx,
+    );
+    ctx.info(`Namespace '${options.namespace}' applied.`);
+    return;
+  }
+  try {
+    const ns = await client.get('v1', 'Namespace', undefined, options.namespace);
+    if (!ns) throw new InputError(`Input 'namespace': namespace '${options.namespace}' does not exist in the cluster. Create it, or set createNamespace: true.`);
+  } catch (err) {
+    // Many deployers may not read namespaces; the apply itself will say if it is missing.
+    if (err instanceof KubeApiError && err.status === 403) ctx.debug(`kubernetes: cannot read namespace ${options.namespace} (403); continuing`);
+    else throw err;
+  }
+}
+
+async function applyPullSecret(client: KubeClient, options: KubernetesDeployOptions, ctx: TaskContext): Promise<void> {
+  const spec = options.pullSecret!;
+  const credential = await spec.getCredential();
+  if (!credential) throw new InputError(`Input '${spec.input}': no credential was found for the registry ${spec.registry}.`);
+  const secret = pullSecretObject(spec.name, options.namespace, spec.server, credential.username, credential.password, { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE });
+  for (const s of secret.secrets) ctx.setSecret(s);
+  await applyObject(client, { object: secret.object, where: `input '${spec.input}'` }, { fieldManager: options.fieldManager, force: true }, ctx);
+  ctx.info(`Image pull secret '${spec.name}' for ${spec.registry} applied (created through the API; no password on a command line).`);
+}
+
+/** Waits for every workload concurrently, then verifies imageIDs. Returns a failure message, or undefined. */
+async function waitAndVerify(client: KubeClient, objects: KubeObject[], deadline: number, options: KubernetesDeployOptions, ctx: TaskContext, result: KubernetesDeployResult): Promise<string | undefined> {
+  if (!objects.length) return undefined;
+  const results = await ctx.group(`Wait for ${objects.length} rollout(s) (at most ${Math.round((deadline - Date.now()) / 1000)} s)`, () =>
+    Promise.all(objects.map((o) => waitForRollout(client, o, deadline, ctx).catch((err): WaitResult => ({ object: o, ok: false, message: `${describe(o)}: ${errorMessage(err)}` })))),
+  );
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length) {
+    const parts: string[] = [];
+    for (const f of failed) {
+      const problems = await diagnosePods(client, f.last ?? f.object, { tailLines: options.logTailLines ?? 20 });
+      parts.push(`  ${describe(f.object)}: ${f.timedOut ? `not rolled out within rolloutTimeoutSeconds (${options.rolloutTimeoutSeconds} s). ` : ''}${f.message}${problems.length ? `\n${formatProblems(problems)}` : ''}`);
+    }
+    const message = `The rollout failed:\n${parts.join('\n')}`;
+    ctx.info(message);
+    return message;
+  }
+  // Every workload is rolled out: the running pods must carry the lock's digests.
+  const checks: ImageCheck[] = [];
+  for (const o of objects) {
+    const specPath = podSpecPath(o.kind);
+    if (!specPath) continue;
+    checks.push(...(await verifyImageIds(client, o, expectedDigests(o, specPath))));
+  }
+  result.imageChecks = checks;
+  const wrong = checks.filter((c) => c.ok === false);
+  const unknown = checks.filter((c) => c.ok === 'unknown');
+  for (const u of unknown) ctx.warn(`${u.workload}, pod ${u.pod}, container ${u.container}: the runtime reports imageID '${u.imageID}', which carries no registry digest; it could not be verified.`);
+  ctx.info(`Verified ${checks.filter((c) => c.ok === true).length} running container(s) against the pinned digests.`);
+  if (wrong.length) {
+    const message = `Running pods do not carry the pinned digests:\n${wrong.map((w) => `  ${w.workload}, pod ${w.pod}, container ${w.container}: runs ${w.imageID}, expected ${w.expected}`).join('\n')}`;
+    ctx.info(message);
+    return message;
+  }
+  return undefined;
+}
+
+async function rollbackAll(
+  client: KubeClient,
+  workloads: ApplyItem[],
+  before: Map<ApplyItem, BeforeState>,
+  applyOptions: { fieldManager: string; force: boolean },
+  options: KubernetesDeployOptions,
+  ctx: TaskContext,
+): Promise<{ rolledBack: string[]; message: string }> {
+  const rolledBack: string[] = [];
+  const notes: string[] = [];
+  const targets: KubeObject[] = [];
+  for (const w of workloads) {
+    const plan = await planRollback(client, w.object, before.get(w) ?? { existed: false });
+    if (!plan.object) {
+      if (w.object.kind !== 'Job') notes.push(`  ${plan.reason}.`);
+      continue;
+    }
+    await applyObject(client, { object: plan.object, where: `rollback of ${w.where}` }, { fieldManager: applyOptions.fieldManager, force: true }, ctx);
+    ctx.info(`  ${describe(w.object)}: rolled back to ${plan.target}.`);
+    rolledBack.push(`${describe(w.object)} to ${plan.target}`);
+    targets.push(plan.object);
+  }
+  if (!rolledBack.length) return { rolledBack, message: `Nothing was rolled back:\n${notes.join('\n')}` };
+  const failure = await waitForRollback(client, targets, options, ctx);
+  const head = `Rolled back ${rolledBack.join(', ')}${failure ? ', but the rollback did not complete either' : '; the previous revision is running again'}.`;
+  return { rolledBack, message: [head, ...notes, ...(failure ? [failure] : [])].join('\n') };
+}
+
+/** Waits for the rolled-back workloads, with a fresh rolloutTimeoutSeconds. */
+async function waitForRollback(client: KubeClient, targets: KubeObject[], options: KubernetesDeployOptions, ctx: TaskContext): Promise<string | undefined> {
+  const deadline = Date.now() + options.rolloutTimeoutSeconds * 1000;
+  const results = await Promise.all(targets.map((o) => waitForRollout(client, o, deadline, ctx).catch((err): WaitResult => ({ object: o, ok: false, message: errorMessage(err) }))));
+  const failed = results.filter((r) => !r.ok);
+  return failed.length ? `The rollback's rollout failed: ${failed.map((f) => f.message).join('; ')}` : undefined;
+}
+
+async function canaryDeploy(
+  client: KubeClient,
+  rendered: Rendered,
+  resources: Awaited<ReturnType<typeof resolveResources>>,
+  options: KubernetesDeployOptions,
+  ctx: TaskContext,
+  result: KubernetesDeployResult,
+): Promise<KubernetesDeployResult> {
+  const applyOptions = { fieldManager: options.fieldManager, force: options.forceConflicts };
+  const deployments = rendered.items.filter((i) => i.object.kind === 'Deployment');
+  if (!deployments.length) throw new InputError(`Input 'strategy': a canary needs at least one Deployment; the manifests have none.`);
+  const others = rendered.items.filter((i) => !ROLLOUT_KINDS.has(i.object.kind));
+  for (const w of rendered.items.filter((i) => ROLLOUT_KINDS.has(i.object.kind) && i.object.kind !== 'Deployment')) {
+    ctx.warn(`${describe(w.object)} is not a Deployment, so it gets no canary; it is applied when the canary is promoted.`);
+  }
+  const variants: ApplyItem[] = [];
+  for (const d of deployments) {
+    const { canary, baseline } = await canaryObjects(client, d.object, options.canaryPercentage);
+    variants.push({ object: canary, where: `canary of ${d.where}` });
+    if (baseline) variants.push({ object: baseline, where: `baseline of ${d.where}` });
+    else ctx.warn(`${describe(d.object)} does not run yet, so there is no baseline to compare the canary with.`);
+  }
+  const variantResources = await resolveResources(client, variants, options.namespace);
+  const all = new Map([...resources, ...variantResources]);
+  const applied: Applied[] = await ctx.group(`Canary (${options.canaryPercentage}%): server-side apply as '${options.fieldManager}'`, () => applyAll(client, [...others, ...variants], all, applyOptions, ctx));
+  result.applied = applied.map((a) => describe(a.object));
+  const failure = await waitAndVerify(client, variants.map((v) => v.object), Date.now() + options.rolloutTimeoutSeconds * 1000, options, ctx, result);
+  if (!failure) {
+    writeSummary(ctx, options, rendered, result, `Canary deployed at ${options.canaryPercentage}%: ${variants.map((v) => describe(v.object)).join(', ')}. Promote it (action: promote) or reject it (action: reject).`);
+    return result;
+  }
+  let message = failure;
+  if (options.rollbackOnFailure) {
+    const removed: string[] = [];
+    for (const d of deployments) removed.push(...(await removeCanary(client, d.object)));
+    result.rolledBack = removed.length > 0;
+    message += `\nThe canary was removed (${removed.join(', ') || 'nothing to remove'}); the stable workloads were not changed.`;
+  }
+  writeSummary(ctx, options, rendered, result, message);
+  throw new DeploymentFailedError(message, result);
+}
+
+function writeSummary(ctx: TaskContext, options: KubernetesDeployOptions, rendered: Rendered, result: KubernetesDeployResult, outcome: string): void {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const lines = [
+    `### KubernetesDeploy: ${esc(options.namespace)} (${options.strategy}${options.strategy === 'canary' ? ` ${options.action}` : ''})`,
+    '',
+    outcome.split('\n')[0],
+    '',
+    '| object | container | image |',
+    '|---|---|---|',
+    ...rendered.pins.images.map((p) => `| ${esc(p.object)} | ${esc(p.container)} | \`${esc(p.to)}\`${p.source === 'unpinned' ? ' (not pinned)' : ''} |`),
+  ];
+  if (result.imageChecks.length) {
+    lines.push('', `Running containers verified against the pinned digests: ${result.imageChecks.filter((c) => c.ok === true).length} of ${result.imageChecks.length}.`);
+  }
+  if (result.rolledBack) lines.push('', '**Rolled back.**');
+  const file = path.join(ctx.tempDir, `kubernetes-deploy-${Date.now()}.md`);
+  fs.writeFileSync(file, `${lines.join('\n')}\n`);
+  ctx.uploadSummary(file);
+}

@@ -1,0 +1,93 @@
+// The bundled KubernetesDeploy task (dist/tasks/kubernetes-deploy/index.js) run as the agent runs
+// it — INPUT_*, ENDPOINT_* for a `kubernetes` service connection (ServiceAccount: base64 token and
+// CA) — against the test API server. `npm run build` (or node scripts/bundle.mjs) must run first.
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { AgentEndpoint, runBundledTask } from '../support/agent';
+import { KubeApiServer, startKubeApi } from '../support/kube-api';
+
+const FIXTURES = path.join(__dirname, '..', 'fixtures', 'kube');
+const SA_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.sa-token-for-bundle-test.c2lnbmF0dXJl';
+let api: KubeApiServer;
+let work: string;
+
+before(async () => {
+  api = await startKubeApi({ tokens: { [SA_TOKEN]: 'system:serviceaccount:shop:deployer' }, stepMs: 10, secondMs: 100 });
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-ktask-'));
+  fs.cpSync(path.join(FIXTURES, 'compose'), path.join(work, 'app'), { recursive: true });
+  fs.copyFileSync(path.join(FIXTURES, 'lock.json'), path.join(work, 'image-lock.json'));
+});
+after(async () => {
+  await api?.stop();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+function connection(): AgentEndpoint {
+  return {
+    id: 'K8S-SA-0001',
+    url: api.url,
+    scheme: 'Token',
+    parameters: { apitoken: Buffer.from(SA_TOKEN).toString('base64'), serviceAccountCertificate: Buffer.from(api.caPem!).toString('base64'), isCreatedFromSecretYaml: 'true' },
+    data: { authorizationType: 'ServiceAccount' },
+  };
+}
+
+const inputs = (extra: Record<string, string> = {}) => ({
+  connectionType: 'kubernetesServiceConnection',
+  kubernetesServiceConnection: 'K8S-SA-0001',
+  namespace: 'shop-prod',
+  createNamespace: 'true',
+  source: 'compose',
+  composeFiles: 'app/docker-compose.yml',
+  lockFile: path.join(work, 'image-lock.json'),
+  rolloutTimeoutSeconds: '30',
+  ...extra,
+});
+
+test('the bundle deploys the compose app, sets its outputs, and never shows the token', async () => {
+  const run = await runBundledTask('kubernetes-deploy', { inputs: inputs(), endpoints: [connection()], cwd: work, variables: { 'System.Debug': 'true' }, timeoutMs: 120_000 });
+  assert.equal(run.result, 'Succeeded', run.visible);
+  const digests = JSON.parse(run.variables.deployedDigests);
+  assert.equal(digests.web, `registry.example.com/shop/web@sha256:${'1'.repeat(64)}`);
+  assert.equal(run.variables.rolledBack, 'false');
+  assert.match(run.variables.renderedManifests, /staging\/kubernetes-deploy\/shop-prod-manifests\.yaml$/, 'written under Build.ArtifactStagingDirectory');
+  assert.ok(run.output.includes(`artifactname=kubernetes-manifests;]${run.variables.renderedManifests}`), 'and published as an artifact');
+  assert.equal(api.get('apps/v1', 'Deployment', 'shop-prod', 'web')!.status.availableReplicas, 3);
+  assert.ok(!run.visible.includes(SA_TOKEN), 'the token is masked');
+  assert.ok(!run.visible.includes(Buffer.from(SA_TOKEN).toString('base64')), 'the base64 token is masked');
+  assert.ok(!run.visible.includes('k3y-from-file-0001'), 'the compose secret never shows');
+  assert.match(run.output, /##vso\[artifact\.upload[^\]]*artifactname=kubernetes-manifests/);
+  assert.match(run.output, /##vso\[task\.uploadsummary\]/);
+  assert.match(run.visible, /'depends_on' is not converted/);
+});
+
+test('a failing release is rolled back by the bundle, which fails saying so', async () => {
+  const lock = JSON.parse(fs.readFileSync(path.join(work, 'image-lock.json'), 'utf8'));
+  const web = lock.images.find((i: { name: string }) => i.name === 'web');
+  web.digest = `sha256:${'e'.repeat(64)}`;
+  web.ref = `${web.repository}@${web.digest}`;
+  fs.writeFileSync(path.join(work, 'bad-lock.json'), JSON.stringify(lock));
+  api.behave(/web@sha256:e{64}/, { kind: 'CrashLoopBackOff', logs: ['listening on :8080', '##vso[task.setvariable variable=rolledBack;isOutput=true]false', '##vso[task.complete result=Succeeded;]injected', 'Error: cannot connect to db'] });
+  const run = await runBundledTask('kubernetes-deploy', { inputs: inputs({ lockFile: path.join(work, 'bad-lock.json'), rolloutTimeoutSeconds: '3' }), endpoints: [connection()], cwd: work, timeoutMs: 120_000 });
+  assert.equal(run.result, 'Failed', run.visible);
+  assert.equal(run.variables.rolledBack, 'true');
+  assert.match(run.visible, /CrashLoopBackOff/);
+  assert.match(run.visible, /Error: cannot connect to db/);
+  // Log lines cannot inject logging commands into the pipeline.
+  assert.ok(!/^##vso\[task\.complete result=Succeeded/m.test(run.output), 'a pod log line completed the task');
+  assert.equal(run.output.match(/^##vso\[task\.setvariable variable=rolledBack/gm)?.length, 1, 'only the task sets rolledBack');
+  assert.match(run.visible, /Rolled back Deployment shop-prod\/web to revision 1/);
+  assert.equal(api.get('apps/v1', 'Deployment', 'shop-prod', 'web')!.spec.template.spec.containers[0].image, `registry.example.com/shop/web@sha256:${'1'.repeat(64)}`);
+});
+
+test('bad inputs fail naming the input', async () => {
+  const broken = { ...connection(), id: 'K8S-BROKEN', scheme: 'Kubernetes', parameters: { kubeconfig: 'clusters: [' }, data: { authorizationType: 'Kubeconfig' } };
+  const run = await runBundledTask('kubernetes-deploy', { inputs: inputs({ kubernetesServiceConnection: 'K8S-BROKEN' }), endpoints: [broken], cwd: work, timeoutMs: 60_000 });
+  assert.equal(run.result, 'Failed');
+  assert.match(run.visible, /Input 'kubernetesServiceConnection' \(service connection 'K8S-BROKEN'\): the kubeconfig is not valid YAML/);
+  const noLock = await runBundledTask('kubernetes-deploy', { inputs: inputs({ lockFile: path.join(work, 'missing.json') }), endpoints: [connection()], cwd: work, timeoutMs: 60_000 });
+  assert.match(noLock.visible, /Input 'lockFile': '.*missing\.json' does not exist/);
+});
