@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { agentEnvironment } from '../test/support/agent';
 import { DIST_TASKS } from './sizes';
 import { Summary, round, runTimed, summarize } from './util';
 
@@ -27,26 +28,6 @@ export interface ColdStartReport {
   tasks: TaskColdStart[];
 }
 
-function agentEnv(temp: string): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? temp,
-    AGENT_TEMPDIRECTORY: temp,
-    AGENT_VERSION: '3.248.0',
-    AGENT_NAME: 'bench-agent',
-    SYSTEM_DEFAULTWORKINGDIRECTORY: temp,
-    SYSTEM_TEAMFOUNDATIONCOLLECTIONURI: 'https://dev.azure.com/outer-loop-bench/',
-    SYSTEM_COLLECTIONURI: 'https://dev.azure.com/outer-loop-bench/',
-    SYSTEM_TEAMPROJECT: 'shop',
-    BUILD_BUILDNUMBER: '20261122.1',
-    BUILD_BUILDID: '42',
-    BUILD_DEFINITIONNAME: 'shop-ci',
-    BUILD_SOURCEVERSION: '0123456789abcdef0123456789abcdef01234567',
-    BUILD_SOURCEBRANCH: 'refs/heads/main',
-    BUILD_ARTIFACTSTAGINGDIRECTORY: path.join(temp, 'staging'),
-  };
-}
-
 async function sample(command: string, args: string[], env: Record<string, string>, cwd: string, runs: number, warmups: number) {
   const results = [];
   for (let i = 0; i < warmups + runs; i++) {
@@ -64,7 +45,7 @@ export async function measureColdStart(tasks: string[], runs = 10, warmups = 1):
     const temp = fs.mkdtempSync(path.join(os.tmpdir(), `col-bench-agent-${task}-`));
     try {
       const script = path.join(DIST_TASKS, task, 'index.js');
-      const measured = await sample(process.execPath, [script], agentEnv(temp), temp, runs, warmups);
+      const measured = await sample(process.execPath, [script], agentEnvironment(temp), temp, runs, warmups);
       const stats = summarize(measured.map((r) => r.ms));
       const complete = (r: { stdout: string }) => /##vso\[task\.complete result=Failed;?\](.*)/.exec(r.stdout);
       const failedOnMissingInput = measured.every((r) => {

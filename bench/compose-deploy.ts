@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
 import { ROOT } from './sizes';
-import { MissingPrerequisiteError, Summary, errorMessage, progress, round, runTimed, since, summarize } from './util';
+import { Summary, requireComposeTask, startBenchEngine, errorMessage, progress, round, runTimed, since, summarize } from './util';
 
 export const RENDER_TARGET_MS = 200;
 export const RENDER_SERVICES = 200;
@@ -133,11 +133,7 @@ async function coldRender(temp: string, files: string[], lock: string): Promise<
 }
 
 async function measureDeploy(temp: string): Promise<ComposeDeployReport['deploy']> {
-  const taskScript = path.join(ROOT, 'dist', 'tasks', 'compose-deploy', 'index.js');
-  if (!fs.existsSync(taskScript)) throw new MissingPrerequisiteError(`${taskScript} is missing: run npm run build.`);
-  const compose = await runTimed('docker-compose', ['version', '--short']).catch(() => undefined);
-  if (!compose || compose.code !== 0) throw new MissingPrerequisiteError('docker-compose is not installed (Debian package docker-compose).');
-  const { startEngine } = await import('../test/support/engine');
+  const { taskScript, composeVersion } = await requireComposeTask('compose-deploy');
   const { startRegistry } = await import('../test/support/registry');
   const { ensureBaseImage } = await import('../test/support/base-image');
   const { createTestContext } = await import('../test/support/context');
@@ -150,12 +146,7 @@ async function measureDeploy(temp: string): Promise<ComposeDeployReport['deploy'
 
   const fixture = path.join(ROOT, 'test', 'fixtures', 'compose-deploy');
   const composeFile = path.join(fixture, 'docker-compose.yml');
-  let engine;
-  try {
-    engine = await startEngine();
-  } catch (err) {
-    throw new MissingPrerequisiteError(`No Docker engine (install the Debian package docker.io, or set DOCKER_HOST): ${errorMessage(err)}`);
-  }
+  const engine = await startBenchEngine();
   const registry = await startRegistry('none');
   const docker = engine.docker;
   const projects = [`colbench-cd-hand-${process.pid}`, `colbench-cd-task-${process.pid}`];
@@ -248,7 +239,7 @@ async function measureDeploy(temp: string): Promise<ComposeDeployReport['deploy'
     const waitSummary = summarize(upWait);
     const taskSummary = summarize(tasks);
     return {
-      compose: `docker-compose ${compose.stdout.trim()}`,
+      compose: `docker-compose ${composeVersion}`,
       runs: DEPLOY_RUNS,
       byHand: byHandSummary,
       byHandWithHealthWait: waitSummary,

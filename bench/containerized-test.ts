@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ROOT } from './sizes';
-import { MissingPrerequisiteError, Summary, errorMessage, progress, round, runTimed, since, summarize } from './util';
+import { Summary, requireComposeTask, startBenchEngine, progress, round, runTimed, since, summarize } from './util';
 
 export const RATIO_TARGET = 1.3;
 const RUNS = 5;
@@ -32,12 +32,8 @@ export interface ContainerizedTestReport {
 }
 
 export async function measureContainerizedTest(): Promise<ContainerizedTestReport> {
-  const taskScript = path.join(ROOT, 'dist', 'tasks', 'containerized-test', 'index.js');
-  if (!fs.existsSync(taskScript)) throw new MissingPrerequisiteError(`${taskScript} is missing: run npm run build.`);
-  const compose = await runTimed('docker-compose', ['version', '--short']).catch(() => undefined);
-  if (!compose || compose.code !== 0) throw new MissingPrerequisiteError('docker-compose is not installed (Debian package docker-compose).');
+  const { taskScript, composeVersion } = await requireComposeTask('containerized-test');
 
-  const { startEngine } = await import('../test/support/engine');
   const { ensureBaseImage } = await import('../test/support/base-image');
   const { buildAndTag } = await import('../tasks/lib/build');
   const { leftovers } = await import('../tasks/lib/containerized-test/teardown');
@@ -46,12 +42,7 @@ export async function measureContainerizedTest(): Promise<ContainerizedTestRepor
   const fixture = path.join(ROOT, 'test', 'fixtures', 'containerized');
   const composeFile = path.join(fixture, 'docker-compose.yml');
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'col-bench-ct-'));
-  let engine;
-  try {
-    engine = await startEngine();
-  } catch (err) {
-    throw new MissingPrerequisiteError(`No Docker engine (install the Debian package docker.io, or set DOCKER_HOST): ${errorMessage(err)}`);
-  }
+  const engine = await startBenchEngine();
   try {
     const docker = engine.docker;
     await ensureBaseImage(docker);
@@ -136,7 +127,7 @@ export async function measureContainerizedTest(): Promise<ContainerizedTestRepor
     const taskTotal = summarize(tasks.map((t) => t.total));
     const ratio = round(taskTotal.medianMs / handTotal.medianMs, 2);
     return {
-      compose: `docker-compose ${compose.stdout.trim()}`,
+      compose: `docker-compose ${composeVersion}`,
       runs: RUNS,
       byHand: { total: handTotal, up: summarize(hand.map((h) => h.up)), run: summarize(hand.map((h) => h.run)), down: summarize(hand.map((h) => h.down)) },
       task: { total: taskTotal, teardown: summarize(tasks.map((t) => t.teardown)), ranAsTask: true },

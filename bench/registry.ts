@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
-import { MissingPrerequisiteError, Summary, errorMessage, mapLimit, median, progress, round, runTimed, summarize, timed } from './util';
+import { MissingPrerequisiteError, Summary, startBenchEngine, errorMessage, mapLimit, median, progress, round, runTimed, summarize, timed } from './util';
 
 type ClientModule = typeof import('../tasks/lib/registry/client');
 type RegistryClient = InstanceType<ClientModule['RegistryClient']>;
@@ -104,7 +104,6 @@ export async function measureRegistry(): Promise<RegistryReport> {
   // Imported here so that a library being edited breaks this figure only, not the whole run.
   const { RegistryClient } = (await import('../tasks/lib/registry/client')) as ClientModule;
   const { parseReference } = await import('../tasks/lib/reference');
-  const { startEngine } = await import('../test/support/engine');
   const { startRegistry } = await import('../test/support/registry');
   const { ensureBaseImage, BASE_IMAGE } = await import('../test/support/base-image');
 
@@ -115,14 +114,8 @@ export async function measureRegistry(): Promise<RegistryReport> {
   try {
     const setupStart = process.hrtime.bigint();
     progress('starting the engine and two registries (anonymous, token)');
-    let engine;
-    try {
-      engine = await startEngine();
-    } catch (err) {
-      throw new MissingPrerequisiteError(`No Docker engine (install the Debian package docker.io, or set DOCKER_HOST): ${errorMessage(err)}`);
-    }
-    const theEngine = engine;
-    cleanups.push({ what: 'engine', fn: () => theEngine.stop() });
+    const engine = await startBenchEngine();
+    cleanups.push({ what: 'engine', fn: () => engine.stop() });
     const docker = engine.docker;
     await ensureBaseImage(docker);
     const anon = await startRegistry('none');

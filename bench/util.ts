@@ -1,5 +1,7 @@
-// Small helpers shared by the benchmarks: statistics, timing child processes, formatting.
+// Small helpers shared by the benchmarks: statistics, timing child processes, formatting, prerequisites.
 import { spawn, type SpawnOptions } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 export interface Summary {
   runs: number;
@@ -109,4 +111,23 @@ export function progress(message: string): void {
 /** A prerequisite the benchmark cannot do without: the run fails with this message. */
 export class MissingPrerequisiteError extends Error {
   override name = 'MissingPrerequisiteError';
+}
+
+/** A Docker engine (test/support's: DOCKER_HOST's, else a private dockerd); MissingPrerequisiteError without one. */
+export async function startBenchEngine() {
+  const { startEngine } = await import('../test/support/engine');
+  try {
+    return await startEngine();
+  } catch (err) {
+    throw new MissingPrerequisiteError(`No Docker engine (install the Debian package docker.io, or set DOCKER_HOST): ${errorMessage(err)}`);
+  }
+}
+
+/** What the compose benchmarks run: the bundled task (its index.js) and docker-compose (its version). */
+export async function requireComposeTask(task: string): Promise<{ taskScript: string; composeVersion: string }> {
+  const taskScript = path.join(__dirname, '..', 'dist', 'tasks', task, 'index.js');
+  if (!fs.existsSync(taskScript)) throw new MissingPrerequisiteError(`${taskScript} is missing: run npm run build.`);
+  const compose = await runTimed('docker-compose', ['version', '--short']).catch(() => undefined);
+  if (!compose || compose.code !== 0) throw new MissingPrerequisiteError('docker-compose is not installed (Debian package docker-compose).');
+  return { taskScript, composeVersion: compose.stdout.trim() };
 }

@@ -1,12 +1,14 @@
 // `npm run demo [-- --keep]`: the whole outer loop on this machine. Starts (or reuses) a Docker
 // engine and a throwaway registry, runs examples/azure-pipelines.yml with the local runner, and
-// shows that the digests pushed are the digests running in QA and staging. Cleans up unless --keep.
+// shows that the digests pushed are the digests running in QA and staging, and the digests of the
+// Kubernetes manifests its Kubernetes stage renders (renderOnly: no cluster). Cleans up unless --keep.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
 import { REPO_ROOT, runCli } from '../runner/cli';
+import type { ImageLock } from '../tasks/lib/lock/types';
 import { ensureBaseImage, BASE_IMAGE } from '../test/support/base-image';
 import { startEngine } from '../test/support/engine';
 import { startRegistry } from '../test/support/registry';
@@ -15,7 +17,10 @@ const PIPELINE = path.join(REPO_ROOT, 'examples', 'azure-pipelines.yml');
 
 export interface DemoResult {
   ok: boolean;
+  lock?: ImageLock;
   lockDigests: Record<string, string>;
+  /** The Kubernetes stage's artifact: the rendered, pinned manifests (file → text). */
+  kubernetesManifests: Record<string, string>;
   running: Record<string, Record<string, string>>; // environment → service → digest
   reportFile: string;
 }
@@ -59,9 +64,14 @@ export async function runDemo(options: { keep: boolean; out?: (line: string) => 
       if (Object.values(running).some((d) => d[service] !== lockDigests[service])) ok = false;
       out(`  ${service.padEnd(8)} ${digest}  ${cells.join(', ')}`);
     }
+    const kubernetesManifests = readArtifact(path.join(record.artifactsDir, 'kubernetes-manifests'));
+    const images = [...Object.values(kubernetesManifests).join('\n').matchAll(/^\s*-?\s*image: (\S+)/gm)].map((m) => m[1]);
+    const pinned = images.filter((i) => /@sha256:[a-f0-9]{64}$/.test(i));
+    out(`\nKubernetes manifests (rendered without a cluster): ${pinned.length} of ${images.length} container image(s) pinned by digest`);
+    if (images.length === 0 || pinned.length !== images.length) ok = false;
     out(ok ? '\nThe images that were tested are the images running in every environment, byte for byte.' : '\nThe demo did not end as expected: see the report.');
     out(`Report: ${path.join(runDir, 'report.md')}`);
-    return { ok, lockDigests, running, reportFile: path.join(runDir, 'report.md') };
+    return { ok, lock, lockDigests, kubernetesManifests, running, reportFile: path.join(runDir, 'report.md') };
   } finally {
     fs.rmSync(secrets, { recursive: true, force: true });
     if (options.keep) {
@@ -72,6 +82,12 @@ export async function runDemo(options: { keep: boolean; out?: (line: string) => 
       await engine.stop();
     }
   }
+}
+
+/** Every file of an artifact folder, by name. */
+function readArtifact(dir: string): Record<string, string> {
+  if (!fs.existsSync(dir)) return {};
+  return Object.fromEntries(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]));
 }
 
 /** The cache is a third-party image: pushed once under a tag, as if it came from Docker Hub. */

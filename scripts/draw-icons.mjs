@@ -4,8 +4,9 @@
 // No image tools needed. The PNGs are committed; run this only to change the drawings:
 //   node scripts/draw-icons.mjs [--root DIR]
 // The motif: a shipping container (the image), a loop arrow (the outer loop), a padlock (pinned by
-// digest). Task icons reuse it: a tag for BuildAndTag, an up arrow and a padlock for PushWithDigest,
-// a down arrow into a Docker host for ComposeDeploy.
+// digest). Task icons reuse it: a tag for BuildAndTag, a flask and a check mark for ContainerizedTest,
+// an up arrow and a padlock for PushWithDigest, a down arrow into a Docker host for ComposeDeploy, a
+// ship's wheel for KubernetesDeploy.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
@@ -21,7 +22,9 @@ const ORANGE_DARK = hex('#c96f2b');
 const ORANGE_LIGHT = hex('#ffc58a');
 const GOLD = hex('#ffd166');
 const GOLD_DARK = hex('#b8860b');
+const GREEN = hex('#5fd38d');
 const INK = hex('#13263f');
+const GLASS = hex('#dfe7ef');
 const WHITE = hex('#f7fbff');
 
 // ---- shapes: each is (x, y) → boolean in a unit square, y pointing down -----------------------
@@ -62,6 +65,16 @@ function polygon(points) {
   };
 }
 
+/** A thick line segment from (x0, y0) to (x1, y1), `w` wide. */
+function stroke(x0, y0, x1, y1, w) {
+  return (x, y) => {
+    const dx = x1 - x0;
+    const dy = y1 - y0;
+    const t = Math.max(0, Math.min(1, ((x - x0) * dx + (y - y0) * dy) / (dx * dx + dy * dy)));
+    return (x - (x0 + t * dx)) ** 2 + (y - (y0 + t * dy)) ** 2 <= (w / 2) ** 2;
+  };
+}
+
 const union = (...shapes) => (x, y) => shapes.some((s) => s(x, y));
 const translate = (shape, dx, dy) => (x, y) => shape(x - dx, y - dy);
 
@@ -91,6 +104,35 @@ function container(x0, y0, w, h, { ridges = 5 } = {}) {
   return layers;
 }
 
+/** The container under test: plainer (no corner posts), with three ridges. */
+function testedContainer(x0, y0, w, h) {
+  const layers = [
+    [rect(x0, y0, x0 + w, y0 + h), ORANGE],
+    [rect(x0, y0, x0 + w, y0 + h * 0.14), ORANGE_DARK],
+    [rect(x0, y0 + h * 0.86, x0 + w, y0 + h), ORANGE_DARK],
+  ];
+  for (let i = 0; i < 3; i++) {
+    const cx = x0 + w * 0.1 + (w * 0.8 * (i + 0.5)) / 3;
+    layers.push([rect(cx - w * 0.03, y0 + h * 0.24, cx + w * 0.03, y0 + h * 0.76), ORANGE_LIGHT]);
+  }
+  return layers;
+}
+
+/** A laboratory flask (the test) with green liquid, standing on the container. */
+function flask() {
+  const glass = polygon([[0.5, 0.1], [0.62, 0.1], [0.62, 0.26], [0.76, 0.5], [0.36, 0.5], [0.5, 0.26]]);
+  const outline = polygon([[0.47, 0.07], [0.65, 0.07], [0.65, 0.25], [0.8, 0.53], [0.32, 0.53], [0.47, 0.25]]);
+  return [[outline, INK], [glass, GLASS], [polygon([[0.43, 0.38], [0.69, 0.38], [0.76, 0.5], [0.36, 0.5]]), GREEN]];
+}
+
+/** A check mark (passed) through (x0, y0), (x1, y1), (x2, y2): an ink outline under a green stroke. */
+function checkMark(x0, y0, x1, y1, x2, y2) {
+  return [
+    [stroke(x0, y0, x1, y1, 0.16), INK], [stroke(x1, y1, x2, y2, 0.16), INK],
+    [stroke(x0, y0, x1, y1, 0.09), GREEN], [stroke(x1, y1, x2, y2, 0.09), GREEN],
+  ];
+}
+
 /** The outer loop: an almost full circle with an arrowhead, clockwise. */
 function loopArrow(cx, cy, r, thickness, color) {
   const start = 200;
@@ -114,11 +156,11 @@ function padlock(x0, y0, w, h) {
   const cx = x0 + w / 2;
   return [
     [arc(cx, y0, w * 0.26, w * 0.4, 180, 360), INK], // outline of the shackle
-    [arc(cx, y0, w * 0.3, w * 0.36, 180, 360), hex('#dfe7ef')],
+    [arc(cx, y0, w * 0.3, w * 0.36, 180, 360), GLASS],
     [rect(cx - w * 0.4, y0 - 0.001, cx - w * 0.26, y0 + h * 0.2), INK],
     [rect(cx + w * 0.26, y0 - 0.001, cx + w * 0.4, y0 + h * 0.2), INK],
-    [rect(cx - w * 0.36, y0 - 0.001, cx - w * 0.3, y0 + h * 0.2), hex('#dfe7ef')],
-    [rect(cx + w * 0.3, y0 - 0.001, cx + w * 0.36, y0 + h * 0.2), hex('#dfe7ef')],
+    [rect(cx - w * 0.36, y0 - 0.001, cx - w * 0.3, y0 + h * 0.2), GLASS],
+    [rect(cx + w * 0.3, y0 - 0.001, cx + w * 0.36, y0 + h * 0.2), GLASS],
     [roundRect(x0 - w * 0.04, y0 - h * 0.04, x0 + w * 1.04, y0 + h * 1.04, w * 0.14), INK],
     [roundRect(x0, y0, x0 + w, y0 + h, w * 0.11), GOLD],
     [rect(x0, y0 + h * 0.78, x0 + w, y0 + h * 0.84), GOLD_DARK],
@@ -157,7 +199,7 @@ function downArrow(cx, y0, w, h, color) {
 /** A Docker host: a rack server with two drive bays and status lights. */
 function server(x0, y0, x1, y1) {
   const h = y1 - y0;
-  const layers = [[roundRect(x0 - 0.02, y0 - 0.02, x1 + 0.02, y1 + 0.02, 0.06), INK], [roundRect(x0, y0, x1, y1, 0.05), hex('#dfe7ef')]];
+  const layers = [[roundRect(x0 - 0.02, y0 - 0.02, x1 + 0.02, y1 + 0.02, 0.06), INK], [roundRect(x0, y0, x1, y1, 0.05), GLASS]];
   for (const row of [0.3, 0.72]) {
     layers.push([rect(x0 + (x1 - x0) * 0.12, y0 + h * (row - 0.1), x0 + (x1 - x0) * 0.62, y0 + h * (row + 0.1)), INK]);
     layers.push([circle(x0 + (x1 - x0) * 0.82, y0 + h * row, h * 0.1), TEAL]);
@@ -198,6 +240,15 @@ export const DRAWINGS = {
       ...background(),
       ...container(0.12, 0.2, 0.62, 0.4, { ridges: 3 }),
       ...tag(0.46, 0.62, 0.88, 0.86),
+    ],
+  },
+  'containerized-test': {
+    size: 32,
+    layers: () => [
+      ...background(),
+      ...testedContainer(0.1, 0.46, 0.58, 0.36),
+      ...flask(),
+      ...checkMark(0.6, 0.72, 0.71, 0.84, 0.92, 0.56),
     ],
   },
   'compose-deploy': {

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { defaultBuildRecordPath } from '../lib/build/record';
-import { containerizedTest, RESULTS_FORMATS, ResultsFormat } from '../lib/containerized-test';
+import { containerizedTest, RESULTS_FORMATS } from '../lib/containerized-test';
 import { engineFromEnvironment } from '../lib/docker/engine';
 import { runTask } from '../lib/pipeline';
 
@@ -10,7 +10,7 @@ runTask('ContainerizedTest', async (inputs, ctx) => {
   await containerizedTest(
     {
       engine: engineFromEnvironment(),
-      mode: (inputs.string('mode', { default: 'container' }) as string).toLowerCase() as 'container' | 'compose',
+      mode: inputs.choice('mode', ['container', 'compose'] as const),
       image: inputs.string('image'),
       service: inputs.string('service'),
       command: inputs.string('command'),
@@ -27,7 +27,7 @@ runTask('ContainerizedTest', async (inputs, ctx) => {
       resultsPath: inputs.string('resultsPath'),
       resultsFolder: inputs.path('resultsFolder'),
       timeoutMinutes: inputs.int('timeoutMinutes', { default: 30, min: 1, max: 1440 }),
-      testResultsFormat: canonicalFormat(inputs.string('testResultsFormat', { default: 'JUnit' }) as string),
+      testResultsFormat: inputs.choice('testResultsFormat', RESULTS_FORMATS),
       publishTestResults: inputs.bool('publishTestResults', true),
       testRunTitle: inputs.string('testRunTitle'),
       failOnTestFailure: inputs.bool('failOnTestFailure', true),
@@ -37,8 +37,3 @@ runTask('ContainerizedTest', async (inputs, ctx) => {
     ctx,
   );
 });
-
-/** `junit`, `JUNIT` → `JUnit` (YAML users type it in any case); anything else is left for the library to refuse. */
-function canonicalFormat(value: string): ResultsFormat {
-  return RESULTS_FORMATS.find((f) => f.toLowerCase() === value.toLowerCase()) ?? (value as ResultsFormat);
-}

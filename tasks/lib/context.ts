@@ -68,6 +68,53 @@ export function sanitizeOutput(text: string): string {
   return text.replace(/##(?=(vso)?\[)/gi, '#\u200b#');
 }
 
+// Output of containers and tools (the Compose CLI) on its way to the pipeline log: split into lines,
+// sanitised (no `##vso[` or `##[` command can reach the agent), bounded in line length, with a
+// bounded tail kept for failure reports.
+
+/** Longer lines are cut (a binary blob on stdout must not become one multi-megabyte log line). */
+export const MAX_LINE_CHARS = 16 * 1024;
+/** Lines of each service's log printed when something fails. */
+export const LOG_TAIL_LINES = 200;
+
+/** Turns chunks into sanitised lines and hands each to `emit`; keeps the last `tailLines`. */
+export class LineSink {
+  private partial = '';
+  private readonly tailBuffer: string[] = [];
+  constructor(
+    private readonly emit: (line: string) => void,
+    private readonly prefix = '',
+    private readonly tailLines = LOG_TAIL_LINES,
+  ) {}
+
+  write(chunk: Buffer | string): void {
+    this.partial += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    const lines = this.partial.split(/\r?\n/);
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) this.line(line);
+    while (this.partial.length > MAX_LINE_CHARS) {
+      this.line(this.partial.slice(0, MAX_LINE_CHARS));
+      this.partial = this.partial.slice(MAX_LINE_CHARS);
+    }
+  }
+
+  end(): void {
+    if (this.partial) this.line(this.partial);
+    this.partial = '';
+  }
+
+  get tail(): string[] {
+    return [...this.tailBuffer];
+  }
+
+  private line(raw: string): void {
+    const text = sanitizeOutput(`${this.prefix}${raw.replace(/\r/g, '').slice(0, MAX_LINE_CHARS)}`);
+    this.tailBuffer.push(text);
+    if (this.tailBuffer.length > this.tailLines) this.tailBuffer.shift();
+    this.emit(text);
+  }
+}
+
 /** Where the run comes from, from the agent's predefined variables; each may be missing locally. */
 export interface PipelineInfo {
   buildNumber?: string;

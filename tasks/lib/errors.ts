@@ -38,6 +38,18 @@ export class DockerError extends OuterLoopError {}
 /** A file the user gave (compose, lock, manifest, config) is unreadable or invalid. */
 export class FileError extends OuterLoopError {}
 
+/** The task's own time limit ran out (timeoutMinutes, startupTimeoutSeconds, a tool's bound). */
+export class TimeoutError extends OuterLoopError {}
+
+/** The agent cancelled the job while the task was waiting. */
+export class CancelledError extends OuterLoopError {}
+
+/** The CancelledError for an aborted signal: the abort reason's message (runTask says which signal). */
+export function cancelledError(signal: AbortSignal): CancelledError {
+  const reason = signal.reason instanceof Error ? signal.reason.message : 'The job was cancelled.';
+  return new CancelledError(reason);
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

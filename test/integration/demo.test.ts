@@ -1,4 +1,5 @@
-// The example pipeline, end to end with the local runner: build → test → push → QA → staging.
+// The example pipeline, end to end with the local runner: build → test → push → QA → staging, and
+// the Kubernetes stage that renders pinned manifests without a cluster.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { test } from 'node:test';
@@ -14,8 +15,20 @@ test('npm run demo: the digests in the lock are the digests running in qa and st
     assert.equal(result.running.qa[service], result.lockDigests[service], `qa ${service}`);
     assert.equal(result.running.staging[service], result.lockDigests[service], `staging ${service}`);
   }
+  // The Kubernetes stage (renderOnly): every image of the lock that a plain `compose up` starts is in
+  // the manifests as repository@digest, no image by tag; the test runner (profile 'test') is not.
+  const manifests = Object.values(result.kubernetesManifests).join('\n');
+  assert.ok(manifests, `no kubernetes-manifests artifact\n${log}`);
+  const images = [...manifests.matchAll(/^\s*-?\s*image: (\S+)/gm)].map((m) => m[1].replace(/^["']|["']$/g, ''));
+  const expected = (result.lock?.images ?? []).filter((i) => i.name !== 'tests').map((i) => `${i.repository}@${i.digest}`);
+  assert.deepEqual([...new Set(images)].sort(), expected.sort(), 'the manifests run exactly the lock\'s digests');
+  assert.deepEqual(expected.length, 3, 'web, api and cache (built, built, resolved)');
+  for (const image of images) assert.doesNotMatch(image, /^[^@]*:[\w][\w.-]{0,127}$/, `${image} is a reference by tag`);
+  assert.ok(result.lock?.images.some((i) => i.name === 'tests'), 'the lock has the test runner, built and pushed');
+  assert.doesNotMatch(manifests, /shop\/tests/, 'the profile service is not deployed');
   const report = fs.readFileSync(result.reportFile, 'utf8');
   assert.match(report, /\| Shop integration tests \| 3 \| 0 \| 0 \|/);
   assert.match(report, /\| qa \| QA \| Succeeded \|/);
   assert.match(report, /\| staging \| Staging \| Succeeded \|/);
+  assert.match(report, /\| Kubernetes \| render_kubernetes \| Convert, pin by digest and publish the manifests \| Succeeded/);
 });

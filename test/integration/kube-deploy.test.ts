@@ -78,7 +78,6 @@ function options(overrides: Partial<KubernetesDeployOptions> & { token?: string 
   const dir = overrides.baseDir ?? manifestDir();
   return {
     kubeconfig: async () => config,
-    connectionInput: 'kubernetesServiceConnection',
     namespace: `ns${++namespaceCounter}`,
     createNamespace: true,
     source: 'manifests',

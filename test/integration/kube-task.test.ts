@@ -91,3 +91,19 @@ test('bad inputs fail naming the input', async () => {
   const noLock = await runBundledTask('kubernetes-deploy', { inputs: inputs({ lockFile: path.join(work, 'missing.json') }), endpoints: [connection()], cwd: work, timeoutMs: 60_000 });
   assert.match(noLock.visible, /Input 'lockFile': '.*missing\.json' does not exist/);
 });
+
+test('renderOnly: no connection inputs at all; the pinned manifests are published and the outputs set', async () => {
+  const requests = api.requests.length;
+  const run = await runBundledTask('kubernetes-deploy', {
+    inputs: { renderOnly: 'true', namespace: 'shop-review', source: 'compose', composeFiles: 'app/docker-compose.yml', lockFile: path.join(work, 'image-lock.json') },
+    cwd: work,
+    timeoutMs: 60_000,
+  });
+  assert.equal(run.result, 'Succeeded', run.visible);
+  assert.match(run.variables.renderedManifests, /kubernetes-deploy\/shop-review-manifests\.yaml$/);
+  assert.ok(run.output.includes(`artifactname=kubernetes-manifests;]${run.variables.renderedManifests}`), 'published as an artifact');
+  assert.equal(JSON.parse(run.variables.deployedDigests).web, `registry.example.com/shop/web@sha256:${'1'.repeat(64)}`);
+  assert.equal(run.variables.rolledBack, 'false');
+  assert.match(run.visible, /no cluster was contacted and nothing was applied/);
+  assert.equal(api.requests.length, requests, 'the test API server saw no request');
+});

@@ -30,19 +30,14 @@ export function agentVariableName(name: string): string {
   return name.replace(/\./g, '_').toUpperCase();
 }
 
-export async function runBundledTask(
-  task: string,
-  options: { inputs?: Record<string, string>; variables?: Record<string, string>; endpoints?: AgentEndpoint[]; env?: Record<string, string>; cwd?: string; timeoutMs?: number },
-): Promise<AgentRun> {
-  const script = path.join(DIST_TASKS, task, 'index.js');
-  if (!fs.existsSync(script)) throw new Error(`${script} is missing: run npm run build first.`);
-  const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'col-agent-'));
-  const env: Record<string, string> = {
+/** The variables the agent sets for every task (temp folder, collection, project, build), as environment. */
+export function agentEnvironment(temp: string, cwd = temp): Record<string, string> {
+  return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? temp,
     AGENT_TEMPDIRECTORY: temp,
     AGENT_VERSION: '3.248.0',
-    SYSTEM_DEFAULTWORKINGDIRECTORY: options.cwd ?? temp,
+    SYSTEM_DEFAULTWORKINGDIRECTORY: cwd,
     SYSTEM_TEAMFOUNDATIONCOLLECTIONURI: 'https://dev.azure.com/outer-loop-tests/',
     SYSTEM_COLLECTIONURI: 'https://dev.azure.com/outer-loop-tests/',
     SYSTEM_TEAMPROJECT: 'shop',
@@ -52,8 +47,17 @@ export async function runBundledTask(
     BUILD_SOURCEVERSION: '0123456789abcdef0123456789abcdef01234567',
     BUILD_SOURCEBRANCH: 'refs/heads/main',
     BUILD_ARTIFACTSTAGINGDIRECTORY: path.join(temp, 'staging'),
-    ...options.env,
   };
+}
+
+export async function runBundledTask(
+  task: string,
+  options: { inputs?: Record<string, string>; variables?: Record<string, string>; endpoints?: AgentEndpoint[]; env?: Record<string, string>; cwd?: string; timeoutMs?: number },
+): Promise<AgentRun> {
+  const script = path.join(DIST_TASKS, task, 'index.js');
+  if (!fs.existsSync(script)) throw new Error(`${script} is missing: run npm run build first.`);
+  const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'col-agent-'));
+  const env: Record<string, string> = { ...agentEnvironment(temp, options.cwd ?? temp), ...options.env };
   for (const [name, value] of Object.entries(options.variables ?? {})) env[agentVariableName(name)] = value;
   for (const [name, value] of Object.entries(options.inputs ?? {})) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
   for (const e of options.endpoints ?? []) {

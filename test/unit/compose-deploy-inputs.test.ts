@@ -8,8 +8,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createCredentialSource } from '../../tasks/lib/auth';
-import { composeEnvironment, composeUp, findComposeCommand } from '../../tasks/lib/compose/cli';
+import { composeEnvironment, composeUp, findCompose } from '../../tasks/lib/compose/cli';
 import { composeDeploy, ComposeDeployOptions, normaliseProjectName } from '../../tasks/lib/compose-deploy';
+import { readLock } from '../../tasks/lib/lock/file';
 import { createTestContext } from '../support/context';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-cd-inputs-'));
@@ -29,7 +30,8 @@ function options(over: Partial<ComposeDeployOptions> = {}): ComposeDeployOptions
   return {
     composeFiles: [base],
     environmentName: 'qa',
-    lock: { file: lockFile },
+    lock: readLock(lockFile),
+    lockName: lockFile,
     variables: {},
     profiles: [],
     target: { type: 'local', dockerHost: nowhere },
@@ -77,10 +79,8 @@ describe('bad input fails before any host is contacted', () => {
     await fails({ envFile: path.join(work, 'missing.env') }, /Input 'envFile': '.*missing\.env' does not exist/);
   });
 
-  test('the lock: none given, not found, not a lock, an image it does not have', async () => {
+  test('the lock: none given, an image it does not have (reading it: readLockInput, compose-lock-from-build.test.ts)', async () => {
     await fails({ lock: undefined }, /Input 'lockFile': no image lock was given/);
-    await fails({ lock: { file: path.join(work, 'nolock.json') } }, /The image lock '.*nolock\.json' does not exist/);
-    await fails({ lock: { file: file('bad-lock.json', '{"schemaVersion": 1}') } }, /is not a valid image lock: createdAt/);
     await fails({ composeFiles: [file('two.yml', 'services:\n  web: {image: "registry.example.com/shop/web:1"}\n  db: {image: "postgres:16"}\n')] }, /Input 'allowUnpinned':.*db \(postgres:16\)/);
   });
 
@@ -129,7 +129,7 @@ describe('the Compose CLI', () => {
     process.env.SECRET_THING = 'agent-secret';
     try {
       const env = { ...composeEnvironment({ DOCKER_HOST: 'unix:///target.sock' }, path.join(work, 'cfg')), PATH: `${bin}:${process.env.PATH}` };
-      const cli = await findComposeCommand({ env });
+      const cli = await findCompose({ env, askVersion: true });
       assert.deepEqual([cli.command, cli.prefix, cli.version, cli.major], ['docker', ['compose'], '2.29.7', 2]);
       fs.writeFileSync(record, '');
       await composeUp(cli, { project: 'shop-qa', file: '/r/shop-qa.yml', projectDir: work, env, removeOrphans: true, timeoutMs: 10_000, onLine: () => undefined });
@@ -145,19 +145,23 @@ describe('the Compose CLI', () => {
   test('v1 as docker-compose when the docker CLI has no compose plugin; no --pull flag; a failure carries the output', async () => {
     fs.writeFileSync(path.join(bin, 'docker'), '#!/bin/sh\necho "docker: unknown command: docker compose" >&2\nexit 1\n', { mode: 0o755 });
     const env = { ...composeEnvironment({}, work), PATH: `${bin}:${process.env.PATH}` };
-    const cli = await findComposeCommand({ env });
+    const cli = await findCompose({ env, askVersion: true });
     assert.deepEqual([path.basename(cli.command), cli.prefix, cli.major], ['docker-compose', [], 1]);
     fs.writeFileSync(record, '');
     await composeUp(cli, { project: 'p', file: '/r/p.yml', projectDir: work, env, removeOrphans: false, timeoutMs: 10_000, onLine: () => undefined });
     assert.match(fs.readFileSync(record, 'utf8'), /docker-compose --ansi never -p p --project-directory .* -f \/r\/p\.yml up -d --no-build \|/);
     const failing = path.join(bin, 'failing-compose');
     fs.writeFileSync(failing, '#!/bin/sh\ncase "$*" in *"version --short"*) echo 1.29.2; exit 0;; esac\necho "ERROR: port is already allocated"\necho "##vso[task.complete result=Succeeded]"\nexit 3\n', { mode: 0o755 });
-    const bad = await findComposeCommand({ env, path: failing });
+    const bad = await findCompose({ env, path: failing, askVersion: true });
     await assert.rejects(composeUp(bad, { project: 'p', file: '/r/p.yml', projectDir: work, env, removeOrphans: true, timeoutMs: 10_000, onLine: () => undefined }), (err: Error) => {
       assert.match(err.message, /failing-compose up exited with code 3:\nERROR: port is already allocated/);
       assert.doesNotMatch(err.message, /##vso\[/, 'tool output cannot inject logging commands');
       return true;
     });
-    await assert.rejects(findComposeCommand({ env, path: path.join(bin, 'nope') }), /Input 'dockerComposePath': '.*nope' did not answer/);
+    await assert.rejects(findCompose({ env, path: path.join(bin, 'nope'), askVersion: true }), /Input 'dockerComposePath': '.*nope' is not an executable file/);
+    await assert.rejects(findCompose({ env, path: path.join(bin, 'docker'), askVersion: true }), /Input 'dockerComposePath': '.*docker' did not answer 'compose version --short'/);
+    const mute = path.join(bin, 'mute-compose');
+    fs.writeFileSync(mute, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    await assert.rejects(findCompose({ env, path: mute, askVersion: true }), /Input 'dockerComposePath': '.*mute-compose' did not answer 'version --short'/);
   });
 });

@@ -1,4 +1,5 @@
-// lockFromBuild against a double of the Azure DevOps Build REST API (azure-devops-node-api unchanged).
+// lockFromBuild against a double of the Azure DevOps Build REST API (azure-devops-node-api unchanged),
+// and readLockInput, the deploy tasks' lock inputs (lockFile, lockFromBuild, the downloaded default).
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -6,6 +7,9 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { lockFromBuild, readZip, extract } from '../../tasks/lib/lock/from-build';
 import { readLock } from '../../tasks/lib/lock/file';
+import type { TaskInputs } from '../../tasks/lib/pipeline';
+import { readLockInput } from '../../tasks/lib/pipeline/lock-input';
+import { createTestContext } from '../support/context';
 import { DevOpsDouble, makeZip, startDevOpsDouble } from '../support/devops-double';
 
 const DIGEST = (c: string) => `sha256:${c.repeat(64)}`;
@@ -92,5 +96,45 @@ describe('lockFromBuild', () => {
     corrupt[35 + 'a/image-lock.json'.length] ^= 0xff; // inside the first deflated payload
     assert.throws(() => extract(corrupt, readZip(corrupt, 'z')[0], 'z'), /cannot be extracted/);
     assert.throws(() => readZip(Buffer.from('not a zip at all, really not'), 'z'), /not a readable zip/);
+  });
+});
+
+describe('readLockInput (ComposeDeploy and KubernetesDeploy)', () => {
+  /** A stand-in for TaskInputs: unset inputs are undefined (or their default). */
+  const inputs = (values: Record<string, string>): Pick<TaskInputs, 'path' | 'string'> => {
+    const get = (name: string, options: { default?: string } = {}) => values[name] || options.default;
+    return { string: get, path: get };
+  };
+  const file = (name: string, content: string) => {
+    const p = path.join(work, name);
+    fs.writeFileSync(p, content);
+    return p;
+  };
+
+  test('lockFile on disk; a missing lockFile names the input; a file that is not a lock says so', async () => {
+    const given = file('given.json', lock('1.0', DIGEST('d')));
+    const read = await readLockInput(inputs({ lockFile: given }), createTestContext());
+    assert.deepEqual([read.lock?.buildNumber, read.input, read.source], ['1.0', 'lockFile', given]);
+    await assert.rejects(readLockInput(inputs({ lockFile: path.join(work, 'nolock.json') }), createTestContext()), /Input 'lockFile': '.*nolock\.json' does not exist\. Download the image-lock artifact first, or set lockFromBuild/);
+    await assert.rejects(readLockInput(inputs({ lockFile: file('bad-lock.json', '{"schemaVersion": 1}') }), createTestContext()), /is not a valid image lock: createdAt/);
+  });
+
+  test('lockFromBuild when lockFile is not on disk: fetched with the job token, named as the artifact of that run', async () => {
+    const ctx = createTestContext({ 'System.CollectionUri': double.collectionUri, 'System.TeamProject': 'shop', 'System.AccessToken': double.token });
+    const read = await readLockInput(inputs({ lockFile: path.join(work, 'not-downloaded.json'), lockFromBuild: 'shop-ci', lockFromBuildRun: '100' }), ctx);
+    assert.deepEqual([read.lock?.buildNumber, read.input], ['20261120.1', 'lockFromBuild']);
+    assert.match(read.source ?? '', /^artifact 'image-lock' of pipeline 'shop-ci' run 100 \(.*image-lock\.json\)$/);
+    assert.ok(ctx.secrets.has(double.token));
+  });
+
+  test('nothing given: the image-lock artifact in $(Pipeline.Workspace), else no lock', async () => {
+    const workspace = fs.mkdtempSync(path.join(work, 'ws-'));
+    assert.deepEqual(await readLockInput(inputs({}), createTestContext({ 'Pipeline.Workspace': workspace })), { input: 'lockFile' });
+    fs.mkdirSync(path.join(workspace, 'image-lock'));
+    fs.writeFileSync(path.join(workspace, 'image-lock', 'image-lock.json'), lock('2.0', DIGEST('e')));
+    const ctx = createTestContext({ 'Pipeline.Workspace': workspace });
+    const read = await readLockInput(inputs({}), ctx);
+    assert.equal(read.lock?.buildNumber, '2.0');
+    assert.match(ctx.logs.join('\n'), /Image lock: .*image-lock\.json \(the image-lock artifact this job downloaded\)/);
   });
 });

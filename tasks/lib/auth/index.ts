@@ -10,12 +10,12 @@
 //   (c) anonymous (undefined).
 // Every secret read goes through setSecret (with its base64 forms) at once. Nothing here writes
 // to the user's docker config; withPrivateDockerConfig writes a throwaway one for CLIs.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EndpointInfo, secretForms } from '../context';
-import { FileError, InputError, RegistryError } from '../errors';
+import { FileError, InputError, RegistryError, errorMessage } from '../errors';
+import { RunResult, runProgram } from '../process';
 import type { Credential, CredentialSource } from '../registry/client';
 import { AcrOptions, acrCredential, isAzureEndpoint } from './acr';
 
@@ -55,6 +55,11 @@ export function dockerServerAddress(registry: string): string {
   return host === 'docker.io' ? DOCKER_HUB_SERVER : host;
 }
 
+/** The registry a Docker registry service connection is for (its registry field, else its URL), normalised. */
+export function endpointRegistry(endpoint: EndpointInfo): string {
+  return normalizeRegistryHost(endpoint.auth.registry || endpoint.data.registry || endpoint.url || DOCKER_HUB_SERVER);
+}
+
 function registerSecret(setSecret: (s: string) => void, value: string | undefined): void {
   if (!value) return;
   for (const form of secretForms(value)) setSecret(form);
@@ -68,7 +73,7 @@ export function createCredentialSource(options: CredentialSourceOptions): Creden
   if (endpoint && !isAzureEndpoint(endpoint)) {
     const username = endpoint.auth.username ?? '';
     const password = endpoint.auth.password ?? '';
-    const registry = normalizeRegistryHost(endpoint.auth.registry || endpoint.data.registry || endpoint.url || DOCKER_HUB_SERVER);
+    const registry = endpointRegistry(endpoint);
     registerSecret(options.setSecret, password);
     if (password) registerSecret(options.setSecret, Buffer.from(`${username}:${password}`).toString('base64'));
     if (!username || !password) {
@@ -219,34 +224,16 @@ export async function runCredentialHelper(
     throw new FileError(`The docker config names a credential helper '${helper}' that is not a valid helper name.`);
   }
   const program = `docker-credential-${helper}`;
-  const result = await new Promise<{ code: number | null; stdout: string; stderr: string; error?: NodeJS.ErrnoException }>((resolve) => {
-    const child = spawn(program, ['get'], { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let settled = false;
-    const finish = (value: { code: number | null; stdout: string; stderr: string; error?: NodeJS.ErrnoException }) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(value);
-    };
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      finish({ code: null, stdout: '', stderr: `timed out after ${options.timeoutMs ?? HELPER_TIMEOUT_MS} ms`, error: Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' }) });
-    }, options.timeoutMs ?? HELPER_TIMEOUT_MS);
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', (error: NodeJS.ErrnoException) => finish({ code: null, stdout: '', stderr: '', error }));
-    child.on('close', (code) => finish({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(serverUrl);
-  });
-  if (result.error?.code === 'ENOENT') {
-    options.log?.debug(`docker config: ${program} is not installed; ignoring it`);
-    return undefined;
-  }
-  if (result.error) {
-    throw new RegistryError(`The docker credential helper ${program} failed: ${result.error.message}`, { registry: normalizeRegistryHost(serverUrl) });
+  const timeoutMs = options.timeoutMs ?? HELPER_TIMEOUT_MS;
+  let result: RunResult;
+  try {
+    result = await runProgram(program, ['get'], { env: options.env ?? process.env, input: serverUrl, deadline: Date.now() + timeoutMs, timeoutMessage: () => `timed out after ${timeoutMs} ms` });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      options.log?.debug(`docker config: ${program} is not installed; ignoring it`);
+      return undefined;
+    }
+    throw new RegistryError(`The docker credential helper ${program} failed: ${errorMessage(err)}`, { registry: normalizeRegistryHost(serverUrl) });
   }
   if (result.code !== 0) {
     const text = `${result.stdout} ${result.stderr}`;

@@ -9,15 +9,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
-import { ComposeCommand, composeEnvironment, composeUp, findComposeCommand } from '../compose/cli';
+import { ComposeCli, composeEnvironment, composeUp, findCompose } from '../compose/cli';
 import type { Environment } from '../compose/interpolate';
 import { loadCompose } from '../compose/load';
 import { PinnedService, renderCompose } from '../compose/render';
 import { parseYaml, toPlain } from '../compose/yaml';
 import type { TaskContext } from '../context';
 import { sanitizeOutput } from '../context';
-import { InputError, OuterLoopError, errorMessage } from '../errors';
-import { readLock } from '../lock/file';
+import { CancelledError, InputError, OuterLoopError, errorMessage } from '../errors';
 import type { ImageLock } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
 import type { CredentialSource } from '../registry/client';
@@ -31,8 +30,6 @@ export type { DockerHostType, TargetOptions } from './target';
 
 export class DeployError extends OuterLoopError {}
 
-export type LockSource = { file: string } | { fetch: () => Promise<string>; description: string };
-
 export interface ComposeDeployOptions {
   composeFiles: string[];
   environmentName: string;
@@ -40,8 +37,10 @@ export interface ComposeDeployOptions {
   projectName?: string;
   /** For the default project name: the repository (Build.Repository.Name), else the project folder's name. */
   repositoryName?: string;
-  /** The image lock (a path, or a fetch of another run's artifact); undefined only with allowUnpinned. */
-  lock?: LockSource;
+  /** The image lock; undefined only with allowUnpinned. */
+  lock?: ImageLock;
+  /** Where the lock was read, for messages (a file, or another run's artifact). */
+  lockName?: string;
   envFile?: string;
   /** Interpolation variables; they win over the agent's environment and the env file. */
   variables: Record<string, string>;
@@ -110,17 +109,8 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
     throw new InputError("Input 'lockFile': no image lock was given. Give the lock PushWithDigest@1 wrote (lockFile, or lockFromBuild for another run's artifact), or set allowUnpinned: true to deploy the tags of the compose file.");
   }
 
-  // ---- the lock and the rendered file
-  let lock: ImageLock | undefined;
-  let lockName: string | undefined;
-  if (options.lock && 'file' in options.lock) {
-    lock = readLock(options.lock.file);
-    lockName = options.lock.file;
-  } else if (options.lock) {
-    const file = await options.lock.fetch();
-    lock = readLock(file);
-    lockName = `${options.lock.description} (${file})`;
-  }
+  // ---- the rendered file
+  const { lock, lockName } = options;
   const buildNumber = lock?.buildNumber ?? options.buildNumber;
   const timings = new Timings();
   const rendered = await ctx.group(`Render ${options.composeFiles.map((f) => path.basename(f)).join(' + ')} for ${environment}`, async () => {
@@ -155,7 +145,7 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
   linkCliPlugins(configDir);
   // Finding Compose (for v1 a Python start-up, ~0.4 s) runs while the target is contacted, the
   // images are pulled and the last release is read. The probe needs no engine.
-  const finding = findComposeCommand({ path: options.dockerComposePath, env: composeEnvironment({}, configDir), signal: ctx.signal }).then(
+  const finding = findCompose({ path: options.dockerComposePath, env: composeEnvironment({}, configDir), signal: ctx.signal, askVersion: true }).then(
     (cli) => ({ cli }),
     (error: unknown) => ({ error }),
   );
@@ -228,7 +218,7 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
 
 interface ReleaseRun {
   docker: Dockerode;
-  cli: ComposeCommand;
+  cli: ComposeCli;
   env: NodeJS.ProcessEnv;
   project: string;
   projectDir: string;
@@ -287,7 +277,7 @@ async function handleFailure(
 ): Promise<Error> {
   const { ctx, project } = run;
   const what = `Deploying ${about.buildNumber ? `build ${about.buildNumber}` : 'the release'} to ${about.environment} (project '${project}' on ${about.target}) failed: ${sanitizeOutput(errorMessage(failure))}`;
-  if (failure instanceof OuterLoopError && /cancelled/.test(failure.message)) return failure;
+  if (failure instanceof CancelledError || (failure instanceof OuterLoopError && /cancelled/.test(failure.message))) return failure;
   if (!run.options.rollbackOnFailure) return new DeployError(`${what}\nrollbackOnFailure is off: the failed release is left as it is for inspection (docker compose -p ${project} ps).`);
   if (!previous) {
     return new DeployError(`${what}\nThere is no earlier good release of '${project}' on this host to roll back to: the failed release is left as it is for inspection (docker compose -p ${project} ps).`);

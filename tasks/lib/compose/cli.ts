@@ -1,27 +1,35 @@
-// The Compose CLI for deployments: `docker compose` (v2 plugin) when the docker CLI has it, else
-// `docker-compose` (v1.29, or a standalone v2), or what `dockerComposePath` names. Only flags both
-// majors understand are used, plus `--pull never` for v2 (v1 never pulls on `up` once the image is
-// there, and the task pulls every image before). The child gets a clean environment: PATH, the
-// target's DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, DOCKER_CONFIG pointing at an empty
-// private folder (so no credential of the agent user is read or written, and none reaches the
-// target), and no COMPOSE_* variable of the agent (COMPOSE_FILE, COMPOSE_PROJECT_NAME,
-// COMPOSE_PROFILES would change what is deployed). Its output is sanitised and bounded.
-import { spawn } from 'node:child_process';
+// The Compose CLI, for ContainerizedTest and ComposeDeploy: `docker compose` (v2 plugin) when the
+// docker CLI has it, else `docker-compose` (v1.29, or a standalone v2), or what `dockerComposePath`
+// names. Only flags both majors understand are used (`-p`, `-f`, `--project-directory`, `up -d
+// --no-build`, `run -d --name --no-deps -T`, `down -v --remove-orphans --timeout`), plus `--pull
+// never` on v2's `up` when the major is known (v1 never pulls on `up` once the image is there).
+// Health checks, logs and result copying go through the Engine API so that both versions behave
+// the same. The child runs without a shell, bounded by a deadline and the job's cancellation, with
+// the environment it is given (ComposeDeploy's composeEnvironment: a clean one); its output is
+// sanitised and bounded (LineSink).
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { sanitizeOutput } from '../context';
-import { InputError, OuterLoopError } from '../errors';
+import { CancelledError, InputError, OuterLoopError } from '../errors';
+import { RunResult, runProgram } from '../process';
 
-export interface ComposeCommand {
+export interface ComposeCli {
+  /** The program to run. */
   command: string;
   /** Arguments before the compose sub-command (`compose` for the docker CLI plugin). */
   prefix: string[];
+  /** `2.29.1`; empty for a docker-compose that was found but not run to ask (see findCompose). */
   version: string;
+  /** 2 for the plugin; 0 when unknown. */
   major: number;
-  /** `docker compose` or `docker-compose`, for messages. */
+  /** How to show it in messages: `docker compose` or `docker-compose`. */
   display: string;
 }
 
-export class ComposeCliError extends OuterLoopError {
+/** How long `version --short` may take. */
+const PROBE_TIMEOUT_MS = 20_000;
+
+/** A compose command failed; `tail` holds the last lines it printed (sanitised). */
+export class ComposeError extends OuterLoopError {
   readonly tail: string[];
   constructor(message: string, tail: string[] = []) {
     super(message);
@@ -29,128 +37,132 @@ export class ComposeCliError extends OuterLoopError {
   }
 }
 
-export interface RunOutput {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  /** The last lines of stdout and stderr (sanitised). */
-  tail: string[];
+/**
+ * Finds the Compose CLI: `dockerComposePath`, else `docker compose` (the plugin answers `version`
+ * in a few milliseconds), else `docker-compose` on PATH. By default docker-compose is found on PATH
+ * without running it: v1 is Python and takes ~0.4 s to start, a tenth of a typical test run.
+ * `askVersion` runs it too (alongside the plugin's probe), for callers whose flags depend on the
+ * major (`--pull never`): a docker-compose on PATH may be a standalone v2.
+ */
+export async function findCompose(options: { path?: string; env?: NodeJS.ProcessEnv; signal?: AbortSignal; askVersion?: boolean } = {}): Promise<ComposeCli> {
+  const env = options.env ?? process.env;
+  const probe = async (command: string, prefix: string[]): Promise<ComposeCli | undefined> => {
+    let run: RunResult;
+    try {
+      run = await runProgram(command, [...prefix, 'version', '--short'], { env, signal: options.signal, deadline: Date.now() + PROBE_TIMEOUT_MS });
+    } catch (err) {
+      if (err instanceof CancelledError) throw err;
+      return undefined; // not installed (ENOENT), or hung
+    }
+    const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(run.stdout);
+    if (run.code !== 0 || !m) return undefined;
+    return { command, prefix, version: m[0], major: Number(m[1]), display: [path.basename(command), ...prefix].join(' ') };
+  };
+  const notRun = (command: string): ComposeCli => ({ command, prefix: [], version: '', major: 0, display: path.basename(command) });
+  if (options.path) {
+    const base = path.basename(options.path).toLowerCase().replace(/\.exe$/, '');
+    if (base === 'docker') {
+      const found = await probe(options.path, ['compose']);
+      if (!found) throw new InputError(`Input 'dockerComposePath': '${options.path}' did not answer 'compose version --short': that docker CLI has no compose plugin. Give the path of docker-compose, or of a docker CLI with the plugin.`);
+      return found;
+    }
+    if (!isExecutable(options.path)) throw new InputError(`Input 'dockerComposePath': '${options.path}' is not an executable file. Give the path of docker-compose, or of a docker CLI with the compose plugin.`);
+    if (!options.askVersion) return notRun(options.path);
+    const found = await probe(options.path, []);
+    if (!found) throw new InputError(`Input 'dockerComposePath': '${options.path}' did not answer 'version --short'. Give the path of docker-compose, or of a docker CLI with the compose plugin.`);
+    return found;
+  }
+  const onPath = findOnPath(process.platform === 'win32' ? 'docker-compose.exe' : 'docker-compose', env.PATH ?? '');
+  // With askVersion both probes run at once (v1's is a Python start-up); v2 wins when both answer.
+  const [plugin, asked] = await Promise.all([probe('docker', ['compose']), options.askVersion && onPath ? probe(onPath, []) : undefined]);
+  const found = plugin ?? (onPath && !options.askVersion ? notRun(onPath) : asked);
+  if (found) return found;
+  throw new InputError("Input 'dockerComposePath': neither 'docker compose' (v2) nor 'docker-compose' (v1) was found on the agent's PATH. Install Docker Compose, or set dockerComposePath.");
 }
 
-const PROBE_TIMEOUT_MS = 20_000;
-const KILL_GRACE_MS = 5_000;
-const TAIL_LINES = 40;
-const MAX_LINE = 8 * 1024;
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
 
-/** Runs a program without a shell, bounded by `timeoutMs` and `signal`; never throws for a non-zero exit. */
-export function runProgram(
-  command: string,
+function findOnPath(name: string, searchPath: string): string | undefined {
+  for (const dir of searchPath.split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    if (isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** A compose project: the CLI, the project name and the files (user files, then any override). */
+export interface ComposeProject {
+  cli: ComposeCli;
+  name: string;
+  files: string[];
+  projectDir: string;
+  env: NodeJS.ProcessEnv;
+  /** Global flags before the project's (`--ansi never`). */
+  flags?: string[];
+}
+
+/** The arguments for one compose sub-command of `project`. */
+export function composeArgs(project: Pick<ComposeProject, 'cli' | 'name' | 'files' | 'projectDir' | 'flags'>, args: string[]): string[] {
+  return [...project.cli.prefix, ...(project.flags ?? []), '-p', project.name, '--project-directory', project.projectDir, ...project.files.flatMap((f) => ['-f', f]), ...args];
+}
+
+/** Runs `compose <args>` for the project, each output line to `onLine`; throws ComposeError (with the output's tail) on a non-zero exit. */
+export async function compose(
+  project: ComposeProject,
   args: string[],
-  options: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; signal?: AbortSignal; onLine?: (line: string) => void },
-): Promise<RunOutput> {
-  return new Promise((resolve, reject) => {
-    if (options.signal?.aborted) return reject(new OuterLoopError(`${path.basename(command)} was not started: the job was cancelled.`));
-    const child = spawn(command, args, { env: options.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
-    let stdout = '';
-    const tail: string[] = [];
-    const partial = { out: '', err: '' };
-    let stopped: string | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
-    const emit = (line: string) => {
-      const clean = sanitizeOutput(line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line).replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
-      if (!clean.trim()) return;
-      tail.push(clean);
-      if (tail.length > TAIL_LINES) tail.shift();
-      options.onLine?.(clean);
-    };
-    const feed = (which: 'out' | 'err', chunk: Buffer) => {
-      const text = partial[which] + chunk.toString('utf8');
-      const lines = text.split(/\r?\n|\r/);
-      partial[which] = lines.pop() ?? '';
-      lines.forEach(emit);
-    };
-    const stop = (why: string) => {
-      if (stopped) return;
-      stopped = why;
-      child.kill('SIGTERM');
-      killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
-      killTimer.unref();
-    };
-    const timer = options.timeoutMs ? setTimeout(() => stop(`did not finish within ${Math.round(options.timeoutMs! / 1000)} s`), options.timeoutMs) : undefined;
-    const onAbort = () => stop('was cancelled');
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    child.stdout.on('data', (c: Buffer) => {
-      if (stdout.length < 1024 * 1024) stdout += c.toString('utf8');
-      feed('out', c);
-    });
-    child.stderr.on('data', (c: Buffer) => feed('err', c));
-    let settled = false;
-    const finish = (err: Error | undefined, code: number | null, sig: NodeJS.Signals | null) => {
-      if (settled) return;
-      settled = true;
-      if (partial.out) emit(partial.out);
-      if (partial.err) emit(partial.err);
-      if (timer) clearTimeout(timer);
-      if (killTimer) clearTimeout(killTimer);
-      options.signal?.removeEventListener('abort', onAbort);
-      if (err) reject(err);
-      else if (stopped) reject(new ComposeCliError(`${path.basename(command)} ${args.filter((a) => !a.startsWith('-')).slice(-2).join(' ')} ${stopped}.`, tail));
-      else resolve({ code, signal: sig, stdout, tail });
-    };
-    child.on('error', (err) => finish(err, null, null));
-    child.on('close', (code, sig) => finish(undefined, code, sig));
+  options: { onLine: (line: string) => void; signal?: AbortSignal; deadline?: number; what?: string; timeoutMessage?: () => string },
+): Promise<RunResult> {
+  const run = await runProgram(project.cli.command, composeArgs(project, args), {
+    env: project.env,
+    cwd: project.projectDir,
+    signal: options.signal,
+    deadline: options.deadline,
+    timeoutMessage: options.timeoutMessage,
+    onLine: options.onLine,
   });
+  if (run.code !== 0) {
+    const tail = run.tail.slice(-15);
+    throw new ComposeError(`${options.what ? `${options.what} failed: ` : ''}${project.cli.display} ${args[0]} exited with ${run.signal ?? `code ${run.code}`}${tail.length ? `:\n${tail.join('\n')}` : '.'}`, run.tail);
+  }
+  return run;
 }
 
-/** The environment Compose runs with: nothing of the agent's but PATH, HOME-free docker config, the target. */
+/** The environment Compose runs with for a deployment: nothing of the agent's but PATH and the like, an empty docker config, the target. */
 export function composeEnvironment(target: Record<string, string>, dockerConfigDir: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const key of ['PATH', 'SYSTEMROOT', 'TMPDIR', 'TEMP', 'TMP', 'LANG', 'LC_ALL', 'http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY']) {
     if (process.env[key] !== undefined) env[key] = process.env[key];
   }
-  // The agent's ~/.docker would give Compose its credentials and its contexts; an empty folder gives neither.
+  // The agent's ~/.docker would give Compose its credentials and its contexts; an empty folder gives
+  // neither. No COMPOSE_* variable of the agent (COMPOSE_FILE, COMPOSE_PROJECT_NAME, COMPOSE_PROFILES
+  // would change what is deployed).
   env.DOCKER_CONFIG = dockerConfigDir;
   env.HOME = dockerConfigDir;
   Object.assign(env, target);
   return env;
 }
 
-/** Finds the Compose CLI. */
-export async function findComposeCommand(options: { path?: string; env: NodeJS.ProcessEnv; signal?: AbortSignal }): Promise<ComposeCommand> {
-  const probe = async (command: string, prefix: string[]): Promise<ComposeCommand | undefined> => {
-    let run: RunOutput;
-    try {
-      run = await runProgram(command, [...prefix, 'version', '--short'], { env: options.env, signal: options.signal, timeoutMs: PROBE_TIMEOUT_MS });
-    } catch {
-      return undefined;
-    }
-    const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(run.stdout);
-    if (run.code !== 0 || !m) return undefined;
-    return { command, prefix, version: m[0].replace(/^v/, ''), major: Number(m[1]), display: [path.basename(command), ...prefix].join(' ') };
-  };
-  if (options.path) {
-    const base = path.basename(options.path).toLowerCase().replace(/\.exe$/, '');
-    const found = await probe(options.path, base === 'docker' ? ['compose'] : []);
-    if (!found) throw new InputError(`Input 'dockerComposePath': '${options.path}' did not answer '${base === 'docker' ? 'compose ' : ''}version --short'. Give the path of docker-compose, or of a docker CLI with the compose plugin.`);
-    return found;
-  }
-  // Both at once (v1's probe is a Python start-up); v2 wins when both answer.
-  const [v2, standalone] = await Promise.all([probe('docker', ['compose']), probe('docker-compose', [])]);
-  const found = v2 ?? standalone;
-  if (!found) throw new InputError("Input 'dockerComposePath': neither 'docker compose' (v2) nor 'docker-compose' (v1) is on the agent's PATH. Install Docker Compose, or set dockerComposePath.");
-  return found;
-}
-
-/** `up -d` of a rendered file for a project; throws ComposeCliError with the output's tail on failure. */
+/** `up -d` of a rendered file for a project (`--pull never` on v2); throws ComposeError with the output's tail on failure. */
 export async function composeUp(
-  cli: ComposeCommand,
+  cli: ComposeCli,
   options: { project: string; file: string; projectDir: string; env: NodeJS.ProcessEnv; removeOrphans: boolean; timeoutMs: number; signal?: AbortSignal; onLine: (line: string) => void },
 ): Promise<void> {
-  const args = [...cli.prefix, '--ansi', 'never', '-p', options.project, '--project-directory', options.projectDir, '-f', options.file, 'up', '-d', '--no-build'];
+  const args = ['up', '-d', '--no-build'];
   if (cli.major >= 2) args.push('--pull', 'never');
   if (options.removeOrphans) args.push('--remove-orphans');
-  const run = await runProgram(cli.command, args, { env: options.env, cwd: options.projectDir, timeoutMs: options.timeoutMs, signal: options.signal, onLine: options.onLine });
-  if (run.code !== 0) {
-    throw new ComposeCliError(`${cli.display} up exited with ${run.signal ?? `code ${run.code}`}:\n${run.tail.slice(-15).join('\n')}`, run.tail);
-  }
+  const seconds = Math.round(options.timeoutMs / 1000);
+  await compose({ cli, name: options.project, files: [options.file], projectDir: options.projectDir, env: options.env, flags: ['--ansi', 'never'] }, args, {
+    onLine: options.onLine,
+    signal: options.signal,
+    deadline: Date.now() + options.timeoutMs,
+    timeoutMessage: () => `${cli.display} up did not finish within ${seconds} s.`,
+  });
 }

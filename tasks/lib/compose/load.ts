@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { Document } from 'yaml';
 import { FileError } from '../errors';
 import { Environment, interpolateValue, parseEnvFile } from './interpolate';
-import { isMapping, mergeService, mergeTopLevel } from './merge';
+import { isMapping, mergeService, mergeTopLevel, stringMapping } from './merge';
 import { readYamlFile, toPlain } from './yaml';
 
 export interface ComposeBuild {
@@ -252,33 +252,11 @@ function toBuild(value: unknown, where: string, projectDir: string): ComposeBuil
   return {
     context,
     dockerfile,
-    args: mapOrList(spec.args, `${where} build.args`),
+    args: stringMapping(spec.args, `${where} build.args`),
     target: spec.target === undefined ? undefined : String(spec.target),
-    labels: mapOrList(spec.labels, `${where} build.labels`),
+    labels: stringMapping(spec.labels, `${where} build.labels`),
     cacheFrom: Array.isArray(spec.cache_from) ? spec.cache_from.map(String) : [],
     platforms: Array.isArray(spec.platforms) ? spec.platforms.map(String) : [],
   };
 }
 
-/** Compose accepts `KEY: value` mappings and `- KEY=value` lists for args, labels and environment. */
-export function mapOrList(value: unknown, where: string): Record<string, string> {
-  if (value === undefined || value === null) return {};
-  const out: Record<string, string> = {};
-  if (Array.isArray(value)) {
-    for (const item of value) {
-      const text = String(item);
-      const eq = text.indexOf('=');
-      if (eq === 0) throw new FileError(`Compose ${where}: '${text}' has no name before '='.`);
-      if (eq < 0) {
-        const fromEnv = process.env[text];
-        if (fromEnv !== undefined) out[text] = fromEnv;
-      } else out[text.slice(0, eq)] = text.slice(eq + 1);
-    }
-    return out;
-  }
-  if (typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) if (v !== null && v !== undefined) out[k] = String(v);
-    return out;
-  }
-  throw new FileError(`Compose ${where} must be a mapping or a list of KEY=VALUE.`);
-}

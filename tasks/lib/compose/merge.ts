@@ -37,6 +37,21 @@ export function listOrMapping(value: unknown, where: string, separator = '='): O
   throw new FileError(`Compose ${where} must be a mapping or a list of KEY${separator}VALUE.`);
 }
 
+/**
+ * listOrMapping as text: a name without a value takes it from `env` (left out when it is not set
+ * there, as Compose does for build args, labels and annotations); other values as text, mappings
+ * and lists as JSON.
+ */
+export function stringMapping(value: unknown, where: string, env: Record<string, string | undefined> = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(listOrMapping(value, where))) {
+    if (v === null || v === undefined) {
+      if (env[k] !== undefined) out[k] = env[k] as string;
+    } else out[k] = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  }
+  return out;
+}
+
 function toList(value: unknown): unknown[] {
   if (value === undefined || value === null) return [];
   return Array.isArray(value) ? value : [value];

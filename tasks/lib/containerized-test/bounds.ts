@@ -1,17 +1,6 @@
 // Every wait of the task is bounded: by a deadline (timeoutMinutes, startupTimeoutSeconds) and by
 // the job's cancellation (ctx.signal, aborted on SIGINT/SIGTERM).
-import { OuterLoopError } from '../errors';
-
-/** The task's own time limit ran out (timeoutMinutes, startupTimeoutSeconds). */
-export class TimeoutError extends OuterLoopError {}
-
-/** The agent cancelled the job while the task was waiting. */
-export class CancelledError extends OuterLoopError {}
-
-export function cancelledError(signal: AbortSignal): CancelledError {
-  const reason = signal.reason instanceof Error ? signal.reason.message : 'The job was cancelled.';
-  return new CancelledError(reason);
-}
+import { TimeoutError, cancelledError } from '../errors';
 
 /**
  * Resolves as `work` does, unless `deadline` (epoch ms) passes first (rejects with

@@ -7,13 +7,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
 import { BuildRecord, readBuildRecord } from '../build/record';
-import type { TaskContext } from '../context';
+import { ComposeError, ComposeProject, compose, findCompose } from '../compose/cli';
+import { LOG_TAIL_LINES, TaskContext } from '../context';
 import type { EngineConnector } from '../docker/engine';
-import { InputError, OuterLoopError, errorMessage } from '../errors';
-import { CancelledError, TimeoutError } from './bounds';
-import { ComposeError, ComposeProject, compose, findCompose } from './compose-cli';
+import { CancelledError, InputError, OuterLoopError, TimeoutError, errorMessage } from '../errors';
 import { chooseImage, followContainer, localImageId, parseCommand, startTestContainer } from './container';
-import { LOG_TAIL_LINES } from './output';
 import { copyResultsOut, resultFiles, summarizeResults } from './results';
 import { ADDED_RUNNER, StackError, StackPlan, overrideDocument, planStack, printStackLogs, stackProblem, waitForStack, writeOverride } from './stack';
 import { COMPOSE_PROJECT_LABEL, EXPIRY_ALLOWANCE_MS, RUN_LABEL, SweepCounts, describeCounts, runLabels, sweepByLabel, sweepExpiredRuns } from './teardown';
@@ -302,7 +300,7 @@ async function runCompose(
     const startupMessage = () => `The stack did not start within startupTimeoutSeconds (${options.startupTimeoutSeconds} s): ${project.cli.display} up was still running. Raise startupTimeoutSeconds, or fix the services' healthchecks; logs are below.`;
     try {
       await ctx.group(`Start the stack (${project.cli.display} up, project ${project.name})`, () =>
-        compose(project, ['up', '-d', '--no-build', ...appServices], { log: ctx, signal: ctx.signal, deadline: startupDeadline, what: 'Starting the stack', timeoutMessage: startupMessage }),
+        compose(project, ['up', '-d', '--no-build', ...appServices], { onLine: (l) => ctx.info(l), signal: ctx.signal, deadline: startupDeadline, what: 'Starting the stack', timeoutMessage: startupMessage }),
       );
     } catch (err) {
       // compose reports "container is unhealthy" for a depends_on condition; say which service and why.
@@ -319,11 +317,10 @@ async function runCompose(
   }
   const runnerName = `${project.name}-runner`;
   await compose(project, ['run', '-d', '--name', runnerName, '--no-deps', '-T', plan.runner], {
-    log: ctx,
+    onLine: (l) => ctx.debug(l),
     signal: ctx.signal,
     deadline: run.deadline,
     what: `Starting the test runner '${plan.runner}'`,
-    quiet: true,
     timeoutMessage,
   });
   ctx.info(`Test runner ${plan.runner === ADDED_RUNNER ? options.testImage : plan.runner} started (${runnerName}); its output follows.`);
@@ -358,10 +355,9 @@ async function tearDown(
   const down = async () => {
     if (!options.project) return;
     await compose(options.project, ['down', '-v', '--remove-orphans', '--timeout', String(options.cancelled ? 0 : options.stopTimeoutSeconds)], {
-      log: ctx,
+      onLine: (l) => ctx.debug(l),
       deadline: Math.min(deadline, Date.now() + (options.cancelled ? 20_000 : 90_000)),
       what: 'Tearing down the stack',
-      quiet: true,
     });
   };
   await ctx.group(`Tear down (run ${options.runId})`, async () => {

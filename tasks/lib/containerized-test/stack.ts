@@ -15,10 +15,10 @@ import { interpolateValue } from '../compose/interpolate';
 import { ComposeApp, ComposeService, loadCompose } from '../compose/load';
 import { readYamlFile, toPlain } from '../compose/yaml';
 import type { Logger } from '../context';
-import { FileError, InputError, OuterLoopError } from '../errors';
+import { FileError, InputError, OuterLoopError, TimeoutError } from '../errors';
 import { parseReference, repositoryName } from '../reference';
-import { TimeoutError, pause } from './bounds';
-import { ComposeProject } from './compose-cli';
+import type { ComposeProject } from '../compose/cli';
+import { pause } from './bounds';
 import { containerLogTail } from './output';
 import { COMPOSE_PROJECT_LABEL } from './teardown';
 

@@ -13,6 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseEnvFile } from '../compose/interpolate';
+import { stringMapping } from '../compose/merge';
 import { InputError } from '../errors';
 import type { ComposeProject } from './compose-project';
 import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAME_LABEL, PART_OF_LABEL, isObject } from './objects';
@@ -60,7 +61,6 @@ const NOT_CONVERTED: Record<string, string> = {
   init: 'no init process is injected in Kubernetes',
   shm_size: 'mount an emptyDir with medium Memory at /dev/shm',
   platform: 'nodes are chosen by the scheduler (use a nodeSelector on kubernetes.io/arch)',
-  profiles: 'all services are converted',
   cgroup_parent: 'managed by the kubelet',
   mac_address: 'pods get their addresses from the cluster network',
   userns_mode: 'use hostUsers in a manifest',
@@ -102,6 +102,7 @@ const HANDLED = new Set([
   'healthcheck', 'stop_grace_period', 'cap_add', 'cap_drop', 'privileged', 'read_only', 'labels', 'annotations',
   'ports', 'expose', 'volumes', 'tmpfs', 'configs', 'secrets', 'restart', 'hostname', 'stdin_open', 'tty',
   'pull_policy', 'mem_limit', 'mem_reservation', 'cpus', 'extends',
+  'profiles', // services of a profile are not converted (loadComposeProject), as `docker compose up` does not start them
 ]);
 
 const KOMPOSE_LABELS = new Set([
@@ -146,7 +147,7 @@ export function convertCompose(project: ComposeProject, options: ConvertOptions 
     const where = `compose service '${svc.name}'`;
     const warn = (m: string) => warnings.push(`${where}: ${m}`);
     const k8s = k8sName(svc.name, `Compose service name`);
-    const composeLabels = stringMap(raw.labels, `${where} labels`, project.env);
+    const composeLabels = stringMapping(raw.labels, `service '${svc.name}' labels`, project.env);
     const ctx: ServiceContext = { name: svc.name, k8s, where, labels: composeLabels, warn };
 
     for (const key of Object.keys(raw)) {
@@ -167,7 +168,7 @@ export function convertCompose(project: ComposeProject, options: ConvertOptions 
     const annotations = annotationsFrom(composeLabels, ctx);
     const deploy = isObject(raw.deploy) ? raw.deploy : {};
     checkDeployKeys(deploy, ctx);
-    Object.assign(annotations, annotationsFrom(stringMap(deploy.labels, `${where} deploy.labels`, project.env), ctx));
+    Object.assign(annotations, annotationsFrom(stringMapping(deploy.labels, `service '${svc.name}' deploy.labels`, project.env), ctx));
 
     // ---- the kind of workload
     const kind = workloadKind(raw, deploy, ctx);
@@ -227,7 +228,7 @@ export function convertCompose(project: ComposeProject, options: ConvertOptions 
       if (Number.isInteger(g) && g >= 0) podSpec.securityContext = { fsGroup: g };
       else warn(`label kompose.security-context.fsgroup '${composeLabels['kompose.security-context.fsgroup']}' is not a group id.`);
     }
-    const podAnnotations = stringMap(raw.annotations, `${where} annotations`, project.env);
+    const podAnnotations = stringMapping(raw.annotations, `service '${svc.name}' annotations`, project.env);
     const template: Obj = { metadata: { labels: { ...selector } }, spec: podSpec };
     if (Object.keys(podAnnotations).length) (template.metadata as Obj).annotations = validAnnotations(podAnnotations, ctx);
 
@@ -413,33 +414,6 @@ export function words(value: unknown, where: string): string[] {
   if (quote) throw new InputError(`${where}: '${value}' has an unclosed ${quote === '"' ? 'double' : 'single'} quote.`);
   if (inWord) out.push(current);
   return out;
-}
-
-function stringMap(value: unknown, where: string, env: Record<string, string | undefined>): Record<string, string> {
-  if (value === undefined || value === null) return {};
-  const out: Record<string, string> = {};
-  if (Array.isArray(value)) {
-    for (const item of value) {
-      const text = String(item);
-      const eq = text.indexOf('=');
-      if (eq === 0) throw new InputError(`${where}: '${text}' has no name before '='.`);
-      if (eq < 0) {
-        const v = env[text];
-        if (v !== undefined) out[text] = v;
-      } else out[text.slice(0, eq)] = text.slice(eq + 1);
-    }
-    return out;
-  }
-  if (isObject(value)) {
-    for (const [k, v] of Object.entries(value)) {
-      if (v === null || v === undefined) {
-        const e = env[k];
-        if (e !== undefined) out[k] = e;
-      } else out[k] = typeof v === 'object' ? JSON.stringify(v) : String(v);
-    }
-    return out;
-  }
-  throw new InputError(`${where} must be a mapping or a list of KEY=VALUE.`);
 }
 
 function environment(value: unknown, ctx: ServiceContext, env: Record<string, string | undefined>): Obj[] {
@@ -803,7 +777,7 @@ function convertVolumes(raw: Obj, ctx: ServiceContext, project: ComposeProject, 
     if (top === undefined && !(source in project.volumes)) {
       throw new InputError(`${ctx.where}: volume '${source}' is not declared under the top-level 'volumes:' key.`);
     }
-    const topLabels = stringMap(top?.labels, `compose volume '${source}' labels`, project.env);
+    const topLabels = stringMapping(top?.labels, `volume '${source}' labels`, project.env);
     const claimName = k8sName(typeof top?.name === 'string' && top.name ? top.name : source, 'Compose volume name');
     if (volumeType === 'emptyDir') {
       addEmptyDir(target, false, undefined, readOnly);

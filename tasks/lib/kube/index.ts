@@ -1,17 +1,17 @@
 // KubernetesDeploy: render (convert compose or read manifests), pin every image by digest, apply
 // with server-side apply, wait for the rollout with kubectl's rules, verify the running digests,
-// roll back on failure; or a canary deploy / promote / reject.
+// roll back on failure; or a canary deploy / promote / reject; or (renderOnly) render, pin and
+// publish without any cluster.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Environment } from '../compose/interpolate';
-import type { TaskContext } from '../context';
+import { createCredentialSource, dockerServerAddress, endpointRegistry } from '../auth';
+import type { EndpointInfo, TaskContext } from '../context';
 import { InputError, OuterLoopError, errorMessage } from '../errors';
-import type { ImageLock } from '../lock/types';
 import { Applied, ApplyItem, applyAll, applyObject, pullSecretObject, resolveResources } from './apply';
 import { ClientOptions, KubeApiError, KubeClient } from './client';
 import type { ResolvedKubeconfig } from './kubeconfig';
 import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_KINDS, describe, podSpecPath } from './objects';
-import { Rendered, render } from './render';
+import { RenderOptions, Rendered, render } from './render';
 import { BeforeState, canaryObjects, captureBefore, planRollback, removeCanary } from './rollback';
 import { ImageCheck, WaitResult, diagnosePods, expectedDigests, formatProblems, verifyImageIds, waitForRollout } from './rollout';
 
@@ -27,22 +27,14 @@ export interface PullSecretSpec {
   input: string;
 }
 
-export interface KubernetesDeployOptions {
-  /** Resolves the connection (may fetch AKS credentials). */
-  kubeconfig: () => Promise<ResolvedKubeconfig>;
-  connectionInput: string;
-  namespace: string;
+/** What to render (RenderOptions: source, files, lock, namespace, imagePullSecrets), and how to deploy it. */
+export interface KubernetesDeployOptions extends RenderOptions {
+  /** Resolves the connection (may fetch AKS credentials); not needed with renderOnly. */
+  kubeconfig?: () => Promise<ResolvedKubeconfig>;
+  /** Render, pin and publish the manifests, and stop: no cluster is contacted. */
+  renderOnly?: boolean;
   createNamespace: boolean;
-  source: 'compose' | 'manifests';
-  composeFiles?: string[];
-  env?: Environment;
-  envFile?: string;
-  manifests?: string[];
-  baseDir: string;
-  lock?: ImageLock;
-  lockInput: string;
-  allowUnpinned: boolean;
-  imagePullSecrets: string[];
+  /** Created in the namespace and added to every pod's imagePullSecrets, like the names in imagePullSecrets. */
   pullSecret?: PullSecretSpec;
   strategy: 'rolling' | 'canary';
   canaryPercentage: number;
@@ -51,8 +43,8 @@ export interface KubernetesDeployOptions {
   rollbackOnFailure: boolean;
   fieldManager: string;
   forceConflicts: boolean;
-  /** Where to write the rendered manifests. */
-  renderedManifests: string;
+  /** Where to write the rendered manifests; default <Build.ArtifactStagingDirectory or temp>/kubernetes-deploy/<namespace>-manifests.yaml. */
+  renderedManifests?: string;
   publishArtifact: boolean;
   artifactName: string;
   logTailLines?: number;
@@ -80,47 +72,83 @@ export class DeploymentFailedError extends OuterLoopError {
 
 export const MAX_ROLLOUT_TIMEOUT_SECONDS = 6 * 3600;
 
+/** The pull secret for a Docker registry service connection (createPullSecretFrom); its credential is read when the secret is applied. */
+export function pullSecretFrom(endpoint: EndpointInfo, name: string, setSecret: (s: string) => void): PullSecretSpec {
+  const credentials = createCredentialSource({ endpoint, setSecret, useDockerConfig: false });
+  const registry = endpointRegistry(endpoint);
+  return {
+    name,
+    registry,
+    server: dockerServerAddress(registry),
+    input: endpoint.input,
+    getCredential: async () => {
+      const c = await credentials(registry);
+      return c && c.password ? { username: c.username, password: c.password } : undefined;
+    },
+  };
+}
+
+/**
+ * Deploys (or, with renderOnly, only renders) and sets the outputs renderedManifests,
+ * deployedDigests and rolledBack — also when a rollout fails (then rolledBack says whether the
+ * previous revision runs again); any other failure sets rolledBack to false.
+ */
 export async function kubernetesDeploy(options: KubernetesDeployOptions, ctx: TaskContext): Promise<KubernetesDeployResult> {
+  const publish = (result: KubernetesDeployResult) => {
+    ctx.output('renderedManifests', result.renderedManifests);
+    ctx.output('deployedDigests', JSON.stringify(result.deployedDigests));
+    ctx.output('rolledBack', String(result.rolledBack));
+  };
+  try {
+    const result = await deploy(options, ctx);
+    publish(result);
+    return result;
+  } catch (err) {
+    if (err instanceof DeploymentFailedError) publish(err.result);
+    else ctx.output('rolledBack', 'false');
+    throw err;
+  }
+}
+
+async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promise<KubernetesDeployResult> {
   validateOptions(options);
+  const renderedManifests = options.renderedManifests ?? path.join(ctx.variable('Build.ArtifactStagingDirectory') ?? ctx.tempDir, 'kubernetes-deploy', `${options.namespace}-manifests.yaml`);
   const pullSecretNames = [...options.imagePullSecrets, ...(options.pullSecret ? [options.pullSecret.name] : [])];
 
   // 1. Render and pin: nothing touches the cluster before every image is pinned.
   const rendered = await ctx.group('Render and pin the manifests', async () => {
-    const r = render({
-      source: options.source,
-      composeFiles: options.composeFiles,
-      env: options.env,
-      envFile: options.envFile,
-      manifests: options.manifests,
-      baseDir: options.baseDir,
-      lock: options.lock,
-      lockInput: options.lockInput,
-      allowUnpinned: options.allowUnpinned,
-      imagePullSecrets: [...new Set(pullSecretNames)],
-      namespace: options.namespace,
-    });
+    const r = render({ ...options, imagePullSecrets: [...new Set(pullSecretNames)] });
     for (const s of r.secretValues) ctx.setSecret(s);
     for (const w of r.warnings) ctx.warn(w);
+    if (r.inactiveServices.length) ctx.info(`Not converted (profile not active): ${r.inactiveServices.join(', ')}`);
     for (const p of r.pins.images) {
       ctx.info(`  ${p.object}, container ${p.container}: ${p.source === 'lock' ? `${p.from} → ${p.to}` : p.source === 'manifest-digest' ? `${p.to} (digest in the manifest)` : `${p.to} (NOT pinned)`}`);
     }
     return r;
   });
-  fs.mkdirSync(path.dirname(path.resolve(options.renderedManifests)), { recursive: true });
-  fs.writeFileSync(options.renderedManifests, rendered.text);
-  ctx.info(`Rendered ${rendered.items.length} object(s) into ${options.renderedManifests}.`);
-  if (options.publishArtifact) ctx.uploadArtifact(options.artifactName, options.renderedManifests);
+  fs.mkdirSync(path.dirname(path.resolve(renderedManifests)), { recursive: true });
+  fs.writeFileSync(renderedManifests, rendered.text);
+  ctx.info(`Rendered ${rendered.items.length} object(s) into ${renderedManifests}.`);
+  if (options.publishArtifact) ctx.uploadArtifact(options.artifactName, renderedManifests);
 
   const result: KubernetesDeployResult = {
-    renderedManifests: options.renderedManifests,
+    renderedManifests,
     deployedDigests: deployedDigests(rendered),
     rolledBack: false,
     applied: [],
     imageChecks: [],
   };
 
+  if (options.renderOnly) {
+    const unpinned = rendered.pins.images.filter((p) => p.source === 'unpinned').length;
+    const outcome = `Rendered only (renderOnly): ${rendered.items.length} object(s), ${unpinned ? `${unpinned} image(s) NOT pinned` : 'every image pinned by digest'}${options.publishArtifact ? `, published as the artifact '${options.artifactName}'` : ''}; no cluster was contacted and nothing was applied.`;
+    ctx.info(outcome);
+    writeSummary(ctx, options, rendered, result, outcome);
+    return result;
+  }
+
   // 2. Connect and check every kind against discovery before applying anything.
-  const config = await options.kubeconfig();
+  const config = await options.kubeconfig!();
   const client = new KubeClient(config, { setSecret: (s) => ctx.setSecret(s), log: ctx, signal: ctx.signal, ...options.client });
   try {
     ctx.info(`Cluster: ${client.describeTarget()}, namespace '${options.namespace}'.`);
@@ -186,11 +214,14 @@ export async function kubernetesDeploy(options: KubernetesDeployOptions, ctx: Ta
 }
 
 function validateOptions(options: KubernetesDeployOptions): void {
+  if (!options.renderOnly && !options.kubeconfig) throw new InputError("Input 'kubernetesServiceConnection' (or azureSubscription): no cluster connection was given. Choose one, or set renderOnly: true to render the manifests without a cluster.");
+  if (options.source === 'compose' && !options.composeFiles?.length) throw new InputError("Input 'composeFiles' is required when source is 'compose'.");
+  if (options.source === 'manifests' && !options.manifests?.length) throw new InputError("Input 'manifests' is required when source is 'manifests': manifest files or globs, one per line.");
   if (!Number.isInteger(options.rolloutTimeoutSeconds) || options.rolloutTimeoutSeconds < 1 || options.rolloutTimeoutSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
     throw new InputError(`Input 'rolloutTimeoutSeconds' must be from 1 to ${MAX_ROLLOUT_TIMEOUT_SECONDS} (a rollout wait is always bounded).`);
   }
   if (options.strategy === 'canary' && (!(options.canaryPercentage > 0) || options.canaryPercentage > 100)) {
-    throw new InputError(`Input 'canaryPercentage' must be above 0 and at most 100, not ${options.canaryPercentage}.`);
+    throw new InputError(`Input 'canaryPercentage' must be a number above 0 and at most 100, not '${options.canaryPercentage}'.`);
   }
   if ((options.action === 'promote' || options.action === 'reject') && options.strategy !== 'canary') {
     throw new InputError(`Input 'action': '${options.action}' needs strategy 'canary'.`);
@@ -359,7 +390,7 @@ async function canaryDeploy(
 function writeSummary(ctx: TaskContext, options: KubernetesDeployOptions, rendered: Rendered, result: KubernetesDeployResult, outcome: string): void {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   const lines = [
-    `### KubernetesDeploy: ${esc(options.namespace)} (${options.strategy}${options.strategy === 'canary' ? ` ${options.action}` : ''})`,
+    `### KubernetesDeploy: ${esc(options.namespace)} (${options.renderOnly ? 'render only' : `${options.strategy}${options.strategy === 'canary' ? ` ${options.action}` : ''}`})`,
     '',
     outcome.split('\n')[0],
     '',

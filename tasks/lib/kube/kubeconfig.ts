@@ -8,11 +8,12 @@
 // the plugin prints the credential on stdout); KUBERNETES_EXEC_INFO carries the ExecCredential
 // request; the credential is cached until its expirationTimestamp and renewed once on a 401, as
 // client-go does. Every token and key goes through setSecret the moment it is read.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { toPlain, parseYaml } from '../compose/yaml';
-import { InputError } from '../errors';
+import type { EndpointInfo } from '../context';
+import { InputError, errorMessage } from '../errors';
+import { RunResult, runProgram } from '../process';
 import { isObject } from './objects';
 
 export interface KubeCluster {
@@ -296,36 +297,15 @@ export async function runExecPlugin(exec: ExecConfig, config: ResolvedKubeconfig
   env.KUBERNETES_EXEC_INFO = JSON.stringify(info);
   const timeoutMs = options.execTimeoutMs ?? 60_000;
   options.log?.debug(`kubeconfig: running the exec plugin ${exec.command} (${exec.args.length} argument(s))`);
-  const result = await new Promise<{ code: number | null; stdout: string; stderr: string; error?: NodeJS.ErrnoException }>((resolve) => {
-    let child;
-    try {
-      child = spawn(exec.command, exec.args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    } catch (error) {
-      resolve({ code: null, stdout: '', stderr: '', error: error as NodeJS.ErrnoException });
-      return;
+  let result: RunResult;
+  try {
+    result = await runProgram(exec.command, exec.args, { env, deadline: Date.now() + timeoutMs, timeoutMessage: () => `no answer within ${timeoutMs} ms` });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new InputError(`${where} is not installed on the agent (not found on PATH).${exec.installHint ? ` ${exec.installHint.trim()}` : ''}`);
     }
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let settled = false;
-    const finish = (v: { code: number | null; stdout: string; stderr: string; error?: NodeJS.ErrnoException }) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(v);
-    };
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      finish({ code: null, stdout: '', stderr: '', error: Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }) });
-    }, timeoutMs);
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', (error: NodeJS.ErrnoException) => finish({ code: null, stdout: '', stderr: '', error }));
-    child.on('close', (code) => finish({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
-  });
-  if (result.error?.code === 'ENOENT') {
-    throw new InputError(`${where} is not installed on the agent (not found on PATH).${exec.installHint ? ` ${exec.installHint.trim()}` : ''}`);
+    throw new InputError(`${where} failed: ${errorMessage(err)}.`);
   }
-  if (result.error) throw new InputError(`${where} failed: ${result.error.message}.`);
   if (result.code !== 0) {
     const detail = result.stderr.trim().split(/\r?\n/).slice(-3).join(' | ').slice(0, 400);
     throw new InputError(`${where} exited with code ${result.code}${detail ? `: ${detail}` : ''}.`);
@@ -360,14 +340,8 @@ export async function runExecPlugin(exec: ExecConfig, config: ResolvedKubeconfig
 
 // ---- from a service connection ------------------------------------------------------------------
 
-export interface KubernetesEndpoint {
-  id: string;
-  input: string;
-  url: string;
-  scheme: string;
-  auth: Record<string, string>;
-  data: Record<string, string>;
-}
+/** A `kubernetes` service connection as the agent hands it over. */
+export type KubernetesEndpoint = EndpointInfo;
 
 /**
  * A `kubernetes` service connection as the agent hands it over:

@@ -41,6 +41,8 @@ export interface Rendered {
   warnings: string[];
   /** Values to register as secrets (Secret data of converted compose secrets). */
   secretValues: string[];
+  /** Compose services not converted because they belong to a profile. */
+  inactiveServices: string[];
 }
 
 export function render(options: RenderOptions): Rendered {
@@ -62,6 +64,7 @@ export function render(options: RenderOptions): Rendered {
       pins,
       warnings: [...conversion.warnings, ...pins.warnings],
       secretValues: [...conversion.secretValues, ...secretDataValues(conversion.objects)],
+      inactiveServices: project.inactiveServices,
     };
   }
   const files = readManifests(options.manifests ?? [], options.baseDir);
@@ -82,6 +85,7 @@ export function render(options: RenderOptions): Rendered {
     pins,
     warnings: pins.warnings,
     secretValues: secretDataValues(items.map((i) => i.object)),
+    inactiveServices: [],
   };
 }
 

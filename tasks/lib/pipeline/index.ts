@@ -5,8 +5,9 @@ import * as os from 'node:os';
 import * as tl from 'azure-pipelines-task-lib/task';
 import { EndpointInfo, TaskContext, secretForms, sanitizeOutput } from '../context';
 
-export type { EndpointInfo };
 import { InputError, OuterLoopError, errorMessage } from '../errors';
+
+export type { EndpointInfo };
 
 /** Typed access to the task's inputs; every error names the input. */
 export class TaskInputs {
@@ -38,6 +39,27 @@ export class TaskInputs {
       throw new InputError(`Input '${name}' must be a whole number from ${min} to ${max}, not '${value}'.`);
     }
     return n;
+  }
+
+  /** A number (fractions allowed); the range is the library's to check. */
+  number(name: string, options: { default: number }): number {
+    const value = this.string(name);
+    if (value === undefined) return options.default;
+    const n = Number(value);
+    if (!Number.isFinite(n)) throw new InputError(`Input '${name}' must be a number, not '${value}'.`);
+    return n;
+  }
+
+  /**
+   * A pickList input: one of `options`, whatever its case (YAML users type `Compose` as often as
+   * `compose`), returned as the option is spelt. Unset: the first option, which is task.json's default.
+   */
+  choice<T extends string>(name: string, options: readonly T[]): T {
+    const value = this.string(name);
+    if (value === undefined) return options[0];
+    const found = options.find((o) => o.toLowerCase() === value.toLowerCase());
+    if (found === undefined) throw new InputError(`Input '${name}' must be one of ${options.join(', ')}, not '${value}'.`);
+    return found;
   }
 
   /** A multi-line or comma-separated list; blank entries and `#` comments dropped. */
