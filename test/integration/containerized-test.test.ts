@@ -18,7 +18,7 @@ import { EXPIRES_LABEL, RUN_LABEL, leftovers, runLabels, sweepByLabel, sweepExpi
 import { InputError } from '../../tasks/lib/errors';
 import { DIST_TASKS, runBundledTask } from '../support/agent';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
-import { createTestContext, TestContext } from '../support/context';
+import { createTestContext } from '../support/context';
 import { startEngine, TestEngine } from '../support/engine';
 
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'containerized');

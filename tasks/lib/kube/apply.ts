@@ -52,7 +52,7 @@ export async function resolveResources(client: KubeClient, items: ApplyItem[], n
   return resources;
 }
 
-export async function applyObject(client: KubeClient, item: ApplyItem, options: ApplyOptions, log: { info(m: string): void; debug(m: string): void }): Promise<KubeObject> {
+export async function applyObject(client: KubeClient, item: ApplyItem, options: ApplyOptions): Promise<KubeObject> {
   try {
     return await client.apply(item.object, options);
   } catch (err) {
@@ -78,7 +78,7 @@ export async function applyAll(
         log.info(`${describe(item.object)}: the template of a Job cannot change; deleting the old Job and creating it again.`);
         await client.delete('batch/v1', 'Job', item.object.metadata.namespace, item.object.metadata.name as string, 'Background');
         await waitGone(client, item.object, Date.now() + 60_000);
-        live = await applyObject(client, item, options, log);
+        live = await applyObject(client, item, options);
       } else throw explainApplyError(err, item, options);
     }
     const generation = (live.metadata as { generation?: number }).generation;

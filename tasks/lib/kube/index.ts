@@ -247,7 +247,6 @@ async function ensureNamespace(client: KubeClient, options: KubernetesDeployOpti
       client,
       { object: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: options.namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } } }, where: "input 'createNamespace'" },
       { fieldManager: options.fieldManager, force: false },
-      ctx,
     );
     ctx.info(`Namespace '${options.namespace}' applied.`);
     return;
@@ -268,7 +267,7 @@ async function applyPullSecret(client: KubeClient, options: KubernetesDeployOpti
   if (!credential) throw new InputError(`Input '${spec.input}': no credential was found for the registry ${spec.registry}.`);
   const secret = pullSecretObject(spec.name, options.namespace, spec.server, credential.username, credential.password, { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE });
   for (const s of secret.secrets) ctx.setSecret(s);
-  await applyObject(client, { object: secret.object, where: `input '${spec.input}'` }, { fieldManager: options.fieldManager, force: true }, ctx);
+  await applyObject(client, { object: secret.object, where: `input '${spec.input}'` }, { fieldManager: options.fieldManager, force: true });
   ctx.info(`Image pull secret '${spec.name}' for ${spec.registry} applied (created through the API; no password on a command line).`);
 }
 
@@ -326,7 +325,7 @@ async function rollbackAll(
       if (w.object.kind !== 'Job') notes.push(`  ${plan.reason}.`);
       continue;
     }
-    await applyObject(client, { object: plan.object, where: `rollback of ${w.where}` }, { fieldManager: applyOptions.fieldManager, force: true }, ctx);
+    await applyObject(client, { object: plan.object, where: `rollback of ${w.where}` }, { fieldManager: applyOptions.fieldManager, force: true });
     ctx.info(`  ${describe(w.object)}: rolled back to ${plan.target}.`);
     rolledBack.push(`${describe(w.object)} to ${plan.target}`);
     targets.push(plan.object);

@@ -605,7 +605,7 @@ export class RegistryClient {
   // Errors
 
   /** A HEAD has no body: repeat it as a GET (once, not retried) to learn the registry's error code and message. */
-  private async errorBody(state: RegistryState, res: HttpResponse, method: 'HEAD' | 'GET', authHeader?: string): Promise<{ code?: string; message?: string }> {
+  private async errorBody(res: HttpResponse, method: 'HEAD' | 'GET', authHeader?: string): Promise<{ code?: string; message?: string }> {
     const fromHeader = challengeError(res);
     if (method === 'GET' || res.body.length > 0) return { ...fromHeader, ...stripUndefined(errorDetails(res)) };
     try {
@@ -628,7 +628,7 @@ export class RegistryClient {
     auth: SentAuth,
     challenge: Challenge | undefined,
   ): Promise<RegistryError> {
-    const details = await this.errorBody(state, res, method, auth.header);
+    const details = await this.errorBody(res, method, auth.header);
     const message = details.message ?? challenge?.params.error_description ?? challenge?.params.error ?? 'unauthorized';
     const code = details.code ?? 'UNAUTHORIZED';
     const credential = auth.kind === 'none' ? undefined : await this.credential(state.domain);
@@ -654,7 +654,7 @@ export class RegistryClient {
   ): Promise<RegistryError> {
     const image = familiarName(ref);
     if (res.status === 404) {
-      const details = await this.errorBody(state, res, method, authHeader);
+      const details = await this.errorBody(res, method, authHeader);
       const code = details.code ?? 'MANIFEST_UNKNOWN';
       const why =
         code === 'NAME_UNKNOWN' ? `the repository ${ref.path} does not exist` : ref.digest ? `no manifest with the digest ${ref.digest}` : `no tag '${ref.tag ?? 'latest'}'`;
@@ -665,7 +665,7 @@ export class RegistryClient {
       });
     }
     if (res.status === 403) {
-      const details = await this.errorBody(state, res, method, authHeader);
+      const details = await this.errorBody(res, method, authHeader);
       return new RegistryError(
         `${state.domain} did not allow pulling ${image}: ${details.message ?? 'access denied'}. Check that the service connection's account may pull from ${ref.path}.`,
         { registry: state.domain, status: 403, code: details.code ?? 'DENIED' },
