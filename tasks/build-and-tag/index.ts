@@ -2,21 +2,17 @@ import { buildAndTag } from '../lib/build';
 import { defaultBuildRecordPath } from '../lib/build/record';
 import { pipelineInfo } from '../lib/context';
 import { engineFromEnvironment } from '../lib/docker/engine';
-import { InputError } from '../lib/errors';
 import { runTask } from '../lib/pipeline';
 
 runTask('BuildAndTag', async (inputs, ctx) => {
-  const composeFile = inputs.path('composeFile', { mustExist: true });
-  const imageName = inputs.string('imageName');
-  if (!composeFile && !imageName) throw new InputError("Input 'imageName' or 'composeFile' is required: name the repository to build, or give a compose file whose services have build: sections.");
   await buildAndTag(
     {
       engine: engineFromEnvironment(),
       dockerfile: inputs.path('dockerfile', { default: 'Dockerfile' }) as string,
       buildContext: inputs.path('buildContext', { default: '.' }) as string,
-      composeFile,
+      composeFile: inputs.path('composeFile', { mustExist: true }),
       services: inputs.list('services'),
-      imageName,
+      imageName: inputs.string('imageName'),
       tags: inputs.list('tags'),
       buildArgs: inputs.keyValues('buildArgs'),
       target: inputs.string('target'),

@@ -10,8 +10,8 @@ import { RegistryClient } from '../lib/registry/client';
 
 runTask('PushWithDigest', async (inputs, ctx) => {
   const credentials = registryCredentials(inputs, ctx);
-  const recordPath = inputs.path('buildRecord') ?? defaultBuildRecordPath(ctx.tempDir);
-  const pipeline = pipelineInfo(ctx);
+  const namedRecord = inputs.path('buildRecord');
+  const recordPath = namedRecord ?? defaultBuildRecordPath(ctx.tempDir);
   const client = new RegistryClient({ credentials, log: ctx, setSecret: (s) => ctx.setSecret(s), signal: ctx.signal });
   try {
     await pushWithDigest(
@@ -19,14 +19,14 @@ runTask('PushWithDigest', async (inputs, ctx) => {
         engine: engineFromEnvironment(),
         client,
         credentials,
-        buildRecordPath: fs.existsSync(recordPath) || inputs.path('buildRecord') ? recordPath : undefined,
+        buildRecordPath: namedRecord || fs.existsSync(recordPath) ? recordPath : undefined,
         images: inputs.list('images'),
         additionalTags: inputs.list('additionalTags'),
         composeFile: inputs.path('composeFile', { mustExist: true }),
         lockFile: inputs.path('lockFile') ?? path.join(ctx.variable('Build.ArtifactStagingDirectory') ?? ctx.tempDir, 'image-lock.json'),
         publishArtifact: inputs.bool('publishArtifact', true),
         artifactName: inputs.string('artifactName', { default: 'image-lock' }) as string,
-        pipeline: { ...pipeline, runId: pipeline.buildId },
+        pipeline: pipelineInfo(ctx),
       },
       ctx,
     );

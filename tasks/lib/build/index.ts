@@ -2,7 +2,7 @@
 // label it with OCI and pipeline metadata, tag it, and write the build record.
 import * as path from 'node:path';
 import type { PipelineInfo, TaskContext } from '../context';
-import { loadCompose } from '../compose/load';
+import { ComposeBuild, loadCompose } from '../compose/load';
 import { buildImage, engineHasBuildKit, ImageBuildSpec } from '../docker/build';
 import type { EngineConnector } from '../docker/engine';
 import { InputError } from '../errors';
@@ -66,31 +66,38 @@ export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext)
 }
 
 function planSingle(options: BuildAndTagOptions, tags: string[]): PlannedBuild {
-  if (!options.imageName) throw new InputError("Input 'imageName' is required when no composeFile is given: set it to the repository to build, e.g. myregistry.azurecr.io/team/app.");
+  if (!options.imageName) throw new InputError("Input 'imageName' or 'composeFile' is required: name the repository to build (e.g. myregistry.azurecr.io/team/app), or give a compose file whose services have build: sections.");
   const repository = parseRepository(options.imageName, "Input 'imageName'");
   if (tags.length === 0) throw new InputError("Input 'tags' is empty: give at least one tag (the default is $(Build.BuildNumber)).");
   return {
     name: repository.path.split('/').pop() as string,
     repository,
     tags,
-    spec: {
-      context: options.buildContext,
-      dockerfile: path.resolve(options.dockerfile),
-      buildArgs: options.buildArgs,
-      labels: options.labels,
-      target: options.target,
-      platform: options.platform,
-      pull: options.pull,
-      noCache: options.noCache,
-      cacheFrom: options.cacheFrom,
-    },
+    spec: buildSpec(options, options.buildContext, path.resolve(options.dockerfile)),
+  };
+}
+
+/**
+ * The settings of one build: the inputs win over the compose service's `build:` where both speak,
+ * so pipeline settings are never silently ignored.
+ */
+function buildSpec(options: BuildAndTagOptions, context: string, dockerfile: string, build?: ComposeBuild): PlannedBuild['spec'] {
+  return {
+    context,
+    dockerfile,
+    buildArgs: { ...build?.args, ...options.buildArgs },
+    labels: { ...build?.labels, ...options.labels },
+    target: options.target ?? build?.target,
+    platform: options.platform ?? build?.platforms[0],
+    pull: options.pull,
+    noCache: options.noCache,
+    cacheFrom: [...(build?.cacheFrom ?? []), ...options.cacheFrom],
   };
 }
 
 /**
  * Every service with `build:`. Its repository is the service's `image:` (whose tag is kept) or
- * `<imageName>/<service>`; the `tags` input adds tags. Inputs win over the compose file where
- * both speak (build args, target, platform), so pipeline settings are never silently ignored.
+ * `<imageName>/<service>`; the `tags` input adds tags.
  */
 function planCompose(options: BuildAndTagOptions, tags: string[]): PlannedBuild[] {
   const app = loadCompose([options.composeFile as string], { env: options.env });
@@ -121,17 +128,7 @@ function planCompose(options: BuildAndTagOptions, tags: string[]): PlannedBuild[
       name: service.name,
       repository,
       tags: allTags,
-      spec: {
-        context: build.context,
-        dockerfile: build.dockerfile,
-        buildArgs: { ...build.args, ...options.buildArgs },
-        labels: { ...build.labels, ...options.labels },
-        target: options.target ?? build.target,
-        platform: options.platform ?? build.platforms[0],
-        pull: options.pull,
-        noCache: options.noCache,
-        cacheFrom: [...build.cacheFrom, ...options.cacheFrom],
-      },
+      spec: buildSpec(options, build.context, build.dockerfile, build),
     };
   });
 }

@@ -1,6 +1,5 @@
 // One image build through the Engine API: BuildKit (`version=2`) where the engine has it, the
 // classic builder otherwise; every stream line checked; the image id taken from the stream.
-import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { Logger } from '../context';
 import { DockerError } from '../errors';
@@ -52,7 +51,7 @@ export async function buildImage(docker: Dockerode, spec: ImageBuildSpec, log: L
   const stream = await docker.buildImage(context.tar as NodeJS.ReadableStream, buildOptions as Dockerode.ImageBuildOptions).catch((err: Error) => {
     throw new DockerError(`Building ${spec.title} failed: ${err.message}`, { cause: err });
   });
-  await followStream(stream as unknown as Readable, `Building ${spec.title}`, {
+  await followStream(stream, `Building ${spec.title}`, {
     onLine: (line) => log.info(line),
     onEvent: (event: StreamEvent) => {
       const aux = event.aux as { ID?: string } | undefined;

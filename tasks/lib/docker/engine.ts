@@ -2,17 +2,16 @@
 // DOCKER_CERT_PATH, ssh) as the Docker CLI reads it, else the local socket.
 import type Dockerode from 'dockerode';
 import { DockerError } from '../errors';
+import { lazyRequire } from '../lazy';
 
-export function connectDocker(): Dockerode {
-  // Loaded on first use: dockerode with ssh2 and grpc is most of a task's start-up time, and a
-  // task that fails on its inputs should fail at once. docker-modem reads DOCKER_HOST,
-  // DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself.
-  const DockerodeClass = require('dockerode') as typeof Dockerode;
-  return new DockerodeClass();
-}
+/**
+ * dockerode, loaded on first use: with ssh2 it is most of a task's start-up time, and a task that
+ * fails on its inputs should fail at once.
+ */
+export const dockerode = lazyRequire<typeof Dockerode>(() => require('dockerode'));
 
 /** Fails early, with what to do, when no engine answers. */
-export async function requireEngine(docker: Dockerode): Promise<void> {
+async function requireEngine(docker: Dockerode): Promise<void> {
   try {
     await docker.ping();
   } catch (err) {
@@ -29,7 +28,8 @@ export function engineFromEnvironment(): EngineConnector {
   let connected: Promise<Dockerode> | undefined;
   return () =>
     (connected ??= (async () => {
-      const docker = connectDocker();
+      const DockerodeClass = dockerode();
+      const docker = new DockerodeClass(); // docker-modem reads DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH
       await requireEngine(docker);
       return docker;
     })());

@@ -1,7 +1,6 @@
 // The Engine API answers 200 to builds, pushes and pulls and reports failures as lines of the JSON
 // stream. Every line goes through here: errors become DockerError, BuildKit's progress (protobuf in
 // `aux` of `moby.buildkit.trace` lines) is decoded into readable log lines.
-import type { Readable } from 'node:stream';
 import type * as protobuf from 'protobufjs';
 import { lazyRequire } from '../lazy';
 
@@ -26,7 +25,7 @@ export interface StreamHandlers {
 }
 
 /** Reads a JSON-lines stream to its end. Throws DockerError with the engine's message on the first error line. */
-export function followStream(stream: Readable, what: string, handlers: StreamHandlers = {}): Promise<void> {
+export function followStream(stream: NodeJS.ReadableStream, what: string, handlers: StreamHandlers = {}): Promise<void> {
   return new Promise((resolve, reject) => {
     let buffer = '';
     let failed: DockerError | undefined;

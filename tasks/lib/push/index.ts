@@ -3,17 +3,16 @@
 // to digests without pulling, and write the image lock.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
-import { registryAuthConfig } from '../auth';
+import { registryAuthHeader } from '../auth';
 import { readBuildRecord, BuiltImage } from '../build/record';
 import { loadCompose } from '../compose/load';
-import type { TaskContext } from '../context';
+import type { PipelineInfo, TaskContext } from '../context';
 import type { EngineConnector } from '../docker/engine';
 import { followStream } from '../docker/stream';
 import { DockerError, InputError, RegistryError } from '../errors';
 import { writeLock } from '../lock/file';
-import type { ImageLock, LockedImage, LockPipeline } from '../lock/types';
+import type { ImageLock, LockedImage } from '../lock/types';
 import { parseReference, pinnedReference, repositoryName, validateTag } from '../reference';
 import type { CredentialSource, RegistryClient } from '../registry/client';
 import { backoffDelay, DEFAULT_RETRY, sleep } from '../registry/retry';
@@ -32,7 +31,7 @@ export interface PushOptions {
   lockFile: string;
   publishArtifact: boolean;
   artifactName: string;
-  pipeline: LockPipeline & { buildNumber?: string; buildId?: string; commit?: string };
+  pipeline: PipelineInfo;
   env?: Record<string, string | undefined>;
   /** Attempts of one push when the registry answers 429/5xx or the connection drops. */
   pushAttempts?: number;
@@ -57,13 +56,15 @@ export async function pushWithDigest(options: PushOptions, ctx: TaskContext): Pr
   }
   if (options.composeFile) locked.push(...(await resolveThirdParty(options, new Set(sources.map((s) => s.name)), ctx)));
 
+  // Unset fields are undefined, which JSON leaves out of the file.
+  const { buildNumber, buildId, commit, definition, project, collectionUri } = options.pipeline;
   const lock = writeLock(options.lockFile, {
     schemaVersion: 1,
     createdAt: new Date().toISOString(),
-    ...(options.pipeline.buildNumber ? { buildNumber: options.pipeline.buildNumber } : {}),
-    ...(options.pipeline.buildId ? { buildId: options.pipeline.buildId } : {}),
-    ...(options.pipeline.commit ? { commit: options.pipeline.commit } : {}),
-    ...pipelineSection(options.pipeline),
+    buildNumber,
+    buildId,
+    commit,
+    pipeline: definition || buildId || project || collectionUri ? { definition, runId: buildId, project, collectionUri } : undefined,
     images: locked.sort((a, b) => a.name.localeCompare(b.name)),
   });
   const markdown = summary(lock);
@@ -98,9 +99,8 @@ async function pushImage(docker: Dockerode, image: BuiltImage, tags: string[], o
   const repo = parseReference(image.repository, 'The build record');
   const inspect = await docker.getImage(image.imageId).inspect().catch(() => undefined);
   if (!inspect) throw new InputError(`The image ${image.name} (${image.imageId}) from the build record is not on this Docker engine. Run BuildAndTag@1 in the same job (on the same agent) before pushing.`);
-  const credential = await options.credentials(repo.domain);
-  const authconfig = registryAuthConfig(credential, repo.domain);
-  ctx.setSecret(JSON.stringify(authconfig));
+  // dockerode sends `key` as X-Registry-Auth as it is; registryAuthHeader has registered every form of it.
+  const authconfig = { key: registryAuthHeader(await options.credentials(repo.domain), repo.domain, (s) => ctx.setSecret(s)) };
 
   let digest: string | undefined;
   for (const tag of tags) {
@@ -134,7 +134,7 @@ async function pushTag(docker: Dockerode, options: PushOptions, ref: string, aut
   for (let attempt = 1; ; attempt++) {
     let digest: string | undefined;
     try {
-      const stream = (await docker.getImage(ref).push({ authconfig, abortSignal: ctx.signal } as Dockerode.ImagePushOptions)) as unknown as Readable;
+      const stream = await docker.getImage(ref).push({ authconfig, abortSignal: ctx.signal } as Dockerode.ImagePushOptions);
       await followStream(stream, `Pushing ${ref}`, {
         onLine: (line) => ctx.debug(line),
         onEvent: (e) => {
@@ -182,11 +182,6 @@ async function resolveThirdParty(options: PushOptions, built: Set<string>, ctx: 
       mediaType,
     };
   });
-}
-
-function pipelineSection(p: LockPipeline): { pipeline?: LockPipeline } {
-  const section = Object.fromEntries(Object.entries({ definition: p.definition, runId: p.runId, project: p.project, collectionUri: p.collectionUri }).filter(([, v]) => v));
-  return Object.keys(section).length ? { pipeline: section } : {};
 }
 
 function summary(lock: ImageLock): string {
