@@ -166,26 +166,19 @@ export function makeZip(files: Record<string, string | Buffer>): Buffer {
     const data = Buffer.isBuffer(content) ? content : Buffer.from(content);
     const packed = zlib.deflateRawSync(data);
     const nameBuf = Buffer.from(name);
-    const crc = crc32(data);
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(0, 6);
-    local.writeUInt16LE(8, 8);
-    local.writeUInt32LE(crc, 14);
+    local.writeUInt16LE(20, 4); // version needed
+    local.writeUInt16LE(8, 8); // deflate
+    local.writeUInt32LE(zlib.crc32(data), 14);
     local.writeUInt32LE(packed.length, 18);
     local.writeUInt32LE(data.length, 22);
     local.writeUInt16LE(nameBuf.length, 26);
     locals.push(local, nameBuf, packed);
     const entry = Buffer.alloc(46);
     entry.writeUInt32LE(0x02014b50, 0);
-    entry.writeUInt16LE(20, 4);
-    entry.writeUInt16LE(20, 6);
-    entry.writeUInt16LE(8, 10);
-    entry.writeUInt32LE(crc, 16);
-    entry.writeUInt32LE(packed.length, 20);
-    entry.writeUInt32LE(data.length, 24);
-    entry.writeUInt16LE(nameBuf.length, 28);
+    entry.writeUInt16LE(20, 4); // version made by
+    local.copy(entry, 6, 4, 30); // version needed … extra length: the local header's fields
     entry.writeUInt32LE(offset, 42);
     central.push(entry, nameBuf);
     offset += 30 + nameBuf.length + packed.length;
@@ -198,13 +191,4 @@ export function makeZip(files: Record<string, string | Buffer>): Buffer {
   end.writeUInt32LE(cd.length, 12);
   end.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, cd, end]);
-}
-
-function crc32(data: Buffer): number {
-  let c = 0xffffffff;
-  for (const byte of data) {
-    c ^= byte;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  }
-  return (c ^ 0xffffffff) >>> 0;
 }

@@ -178,7 +178,7 @@ function imageManifest(seed: string) {
   };
 }
 
-function client(fake: Fake, extra: Partial<ConstructorParameters<typeof RegistryClient>[0]> = {}) {
+function client(extra: Partial<ConstructorParameters<typeof RegistryClient>[0]> = {}) {
   const secrets: string[] = [];
   const debug: string[] = [];
   const c = new RegistryClient({
@@ -272,7 +272,7 @@ describe('RegistryClient against an open registry', () => {
   after(() => fake.stop());
 
   it('resolves a tag with one HEAD', async () => {
-    const { c } = client(fake);
+    const { c } = client();
     const result = await c.resolve(ref(fake, 'team/app:1.0'));
     assert.equal(result.digest, digest);
     assert.equal(result.mediaType, MEDIA_TYPES.ociManifest);
@@ -291,7 +291,7 @@ describe('RegistryClient against an open registry', () => {
       res.end();
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { c } = client(fake);
+    const { c } = client();
     await c.resolve(parseReference(`127.0.0.1:${(server.address() as AddressInfo).port}/x:1`));
     c.close();
     server.close();
@@ -303,7 +303,7 @@ describe('RegistryClient against an open registry', () => {
 
   it('retries 429 (honouring Retry-After) and 503, then succeeds', async () => {
     fake.faults.push({ status: 429, headers: { 'Retry-After': '1' } }, { status: 503 });
-    const { c, debug } = client(fake);
+    const { c, debug } = client();
     const started = Date.now();
     const result = await c.resolve(ref(fake, 'team/app:1.0'));
     assert.equal(result.digest, digest);
@@ -315,7 +315,7 @@ describe('RegistryClient against an open registry', () => {
 
   it('retries a connection reset', async () => {
     fake.faults.push({ reset: true });
-    const { c } = client(fake);
+    const { c } = client();
     assert.equal((await c.resolve(ref(fake, 'team/app:1.0'))).digest, digest);
     assert.deepEqual(c.stats, { requests: 2, tokenRequests: 0, retries: 1 });
     c.close();
@@ -323,7 +323,7 @@ describe('RegistryClient against an open registry', () => {
 
   it('gives up after the configured attempts with a retryable RegistryError', async () => {
     fake.faults.push({ status: 503 }, { status: 503 }, { status: 503 }, { status: 503 });
-    const { c } = client(fake);
+    const { c } = client();
     await assert.rejects(c.resolve(ref(fake, 'team/app:1.0')), (err: RegistryError) => {
       assert.ok(err instanceof RegistryError);
       assert.equal(err.status, 503);
@@ -336,7 +336,7 @@ describe('RegistryClient against an open registry', () => {
   });
 
   it('does not retry 404, and tells a missing tag from a missing repository', async () => {
-    const { c } = client(fake);
+    const { c } = client();
     await assert.rejects(c.resolve(ref(fake, 'team/app:nope')), (err: RegistryError) => {
       assert.equal(err.status, 404);
       assert.equal(err.code, 'MANIFEST_UNKNOWN');
@@ -352,7 +352,7 @@ describe('RegistryClient against an open registry', () => {
 
   it('does not retry 403', async () => {
     fake.faults.push({ status: 403, match: (req) => req.url?.includes('/manifests/') ?? false }, { status: 403 });
-    const { c } = client(fake);
+    const { c } = client();
     await assert.rejects(c.resolve(ref(fake, 'team/app:1.0')), (err: RegistryError) => err.status === 403 && /did not allow pulling/.test(err.message));
     assert.equal(c.stats.retries, 0);
     c.close();
@@ -363,7 +363,7 @@ describe('RegistryClient against an open registry', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
     await new Promise<void>((r) => server.close(() => r()));
-    const { c } = client(fake);
+    const { c } = client();
     await assert.rejects(c.resolve(parseReference(`127.0.0.1:${port}/a:1`)), (err: RegistryError) => {
       assert.match(err.message, new RegExp(`^could not reach 127.0.0.1:${port} \\(ECONNREFUSED\\) after 4 attempts`));
       assert.equal(err.code, 'ECONNREFUSED');
@@ -374,7 +374,7 @@ describe('RegistryClient against an open registry', () => {
   });
 
   it('resolves by digest and refuses content that does not hash to it', async () => {
-    const { c } = client(fake);
+    const { c } = client();
     assert.equal((await c.resolve(ref(fake, `team/app@${digest}`))).digest, digest);
     const wrong = sha256('something else');
     fake.putRaw('team/app', wrong, Buffer.from(JSON.stringify(imageManifest('evil'))), MEDIA_TYPES.ociManifest);
@@ -395,7 +395,7 @@ describe('RegistryClient against an open registry', () => {
       ],
     };
     const indexDigest = fake.put('multi/app', ['latest'], index, MEDIA_TYPES.ociIndex);
-    const { c } = client(fake);
+    const { c } = client();
 
     const plain = await c.resolve(ref(fake, 'multi/app:latest'));
     assert.equal(plain.digest, indexDigest);
@@ -418,7 +418,7 @@ describe('RegistryClient against an open registry', () => {
   it('falls back to GET and hashes the body when HEAD has no Docker-Content-Digest', async () => {
     const bare = await startFake({ auth: 'none', headWithoutDigest: true });
     const d = bare.put('team/app', ['1.0'], { ...imageManifest('bare'), mediaType: MEDIA_TYPES.dockerManifest }, MEDIA_TYPES.dockerManifest);
-    const { c } = client(bare);
+    const { c } = client();
     const result = await c.resolve(ref(bare, 'team/app:1.0'));
     assert.equal(result.digest, d);
     assert.equal(result.mediaType, MEDIA_TYPES.dockerManifest);
@@ -443,7 +443,7 @@ describe('RegistryClient with Bearer tokens', () => {
   const credentials = async () => ({ username: user, password });
 
   it('first contact costs 3 requests, a new repository 2, a warm one 1', async () => {
-    const { c, secrets, debug } = client(fake, { credentials });
+    const { c, secrets, debug } = client({ credentials });
     fake.log.length = 0;
     assert.equal((await c.resolve(ref(fake, 'team/a:1'))).digest, digests.a);
     assert.deepEqual(c.stats, { requests: 3, tokenRequests: 1, retries: 0 });
@@ -472,7 +472,7 @@ describe('RegistryClient with Bearer tokens', () => {
   });
 
   it('resolveMany asks one token for all scopes of a registry', async () => {
-    const { c } = client(fake, { credentials });
+    const { c } = client({ credentials });
     fake.tokenLog.length = 0;
     const refs = repos.map((r) => ref(fake, `team/${r}:1`));
     const results = await c.resolveMany(refs);
@@ -487,7 +487,7 @@ describe('RegistryClient with Bearer tokens', () => {
   });
 
   it('resolveMany with a known realm: one token request, then one HEAD each', async () => {
-    const { c } = client(fake, { credentials });
+    const { c } = client({ credentials });
     await c.resolve(ref(fake, 'team/a:1'));
     const before = c.stats.requests;
     await c.resolveMany(['b', 'c', 'd'].map((r) => ref(fake, `team/${r}:1`)));
@@ -497,7 +497,7 @@ describe('RegistryClient with Bearer tokens', () => {
   });
 
   it('re-authenticates once when a cached token is refused', async () => {
-    const { c } = client(fake, { credentials });
+    const { c } = client({ credentials });
     await c.resolve(ref(fake, 'team/a:1'));
     fake.revokeTokens();
     assert.equal((await c.resolve(ref(fake, 'team/a:1'))).digest, digests.a);
@@ -508,7 +508,7 @@ describe('RegistryClient with Bearer tokens', () => {
   it('asks a new token when the cached one expires (expires_in minus a margin)', async () => {
     const short = await startFake({ auth: 'bearer', user, password, expiresIn: 1 });
     short.put('team/a', ['1'], imageManifest('a'), MEDIA_TYPES.ociManifest);
-    const { c } = client(short, { credentials });
+    const { c } = client({ credentials });
     await c.resolve(ref(short, 'team/a:1'));
     await c.resolve(ref(short, 'team/a:1'));
     assert.equal(c.stats.tokenRequests, 1);
@@ -523,7 +523,7 @@ describe('RegistryClient with Bearer tokens', () => {
   it('defaults a token without expires_in to 60 s, and takes access_token', async () => {
     const plain = await startFake({ auth: 'bearer', user, password, accessTokenOnly: true });
     plain.put('team/a', ['1'], imageManifest('a'), MEDIA_TYPES.ociManifest);
-    const { c } = client(plain, { credentials });
+    const { c } = client({ credentials });
     await c.resolve(ref(plain, 'team/a:1'));
     await c.resolve(ref(plain, 'team/a:1'));
     assert.deepEqual(c.stats, { requests: 4, tokenRequests: 1, retries: 0 });
@@ -532,7 +532,7 @@ describe('RegistryClient with Bearer tokens', () => {
   });
 
   it('a wrong password fails with "authentication failed", not retried', async () => {
-    const { c, debug } = client(fake, { credentials: async () => ({ username: user, password: 'wrong-password' }) });
+    const { c, debug } = client({ credentials: async () => ({ username: user, password: 'wrong-password' }) });
     await assert.rejects(c.resolve(ref(fake, 'team/a:1')), (err: RegistryError) => {
       assert.ok(err instanceof RegistryError);
       assert.equal(err.status, 401);
@@ -547,7 +547,7 @@ describe('RegistryClient with Bearer tokens', () => {
   it('asks an anonymous token when there is no credential', async () => {
     const open = await startFake({ auth: 'bearer', anonymousPull: true });
     open.put('library/busybox', ['1'], imageManifest('bb'), MEDIA_TYPES.ociManifest);
-    const { c } = client(open);
+    const { c } = client();
     await c.resolve(ref(open, 'library/busybox:1'));
     assert.equal(open.tokenLog[0].user, undefined);
     assert.equal(c.stats.requests, 3);
@@ -555,14 +555,14 @@ describe('RegistryClient with Bearer tokens', () => {
     await open.stop();
 
     const closed = await startFake({ auth: 'bearer' });
-    const { c: c2 } = client(closed);
+    const { c: c2 } = client();
     await assert.rejects(c2.resolve(ref(closed, 'team/a:1')), (err: RegistryError) => err.status === 401 && /refused an anonymous token/.test(err.message));
     c2.close();
     await closed.stop();
   });
 
   it('uses the OAuth2 POST flow with an identity token', async () => {
-    const { c, secrets } = client(fake, { credentials: async () => ({ username: '', password: '', identityToken: 'identity-token-123' }) });
+    const { c, secrets } = client({ credentials: async () => ({ username: '', password: '', identityToken: 'identity-token-123' }) });
     fake.tokenLog.length = 0;
     assert.equal((await c.resolve(ref(fake, 'team/c:1'))).digest, digests.c);
     assert.equal(fake.tokenLog[0].method, 'POST');
@@ -575,7 +575,7 @@ describe('RegistryClient with Bearer tokens', () => {
   });
 
   it('retries the token server too', async () => {
-    const { c } = client(fake, { credentials });
+    const { c } = client({ credentials });
     fake.faults.push({ status: 503, match: (req) => req.url?.startsWith('/token') ?? false });
     assert.equal((await c.resolve(ref(fake, 'team/d:1'))).digest, digests.d);
     assert.deepEqual(c.stats, { requests: 4, tokenRequests: 1, retries: 1 });
@@ -593,7 +593,7 @@ describe('RegistryClient with Basic auth', () => {
   after(() => fake.stop());
 
   it('costs 2 requests the first time and 1 after', async () => {
-    const { c } = client(fake, { credentials: async () => ({ username: 'u', password: 'secret-pw' }) });
+    const { c } = client({ credentials: async () => ({ username: 'u', password: 'secret-pw' }) });
     assert.equal((await c.resolve(ref(fake, 'team/a:1'))).digest, digest);
     assert.equal(c.stats.requests, 2);
     await c.resolve(ref(fake, 'team/a:1'));
@@ -602,7 +602,7 @@ describe('RegistryClient with Basic auth', () => {
   });
 
   it('a wrong password is a 401 RegistryError naming the registry', async () => {
-    const { c } = client(fake, { credentials: async () => ({ username: 'u', password: 'nope' }) });
+    const { c } = client({ credentials: async () => ({ username: 'u', password: 'nope' }) });
     await assert.rejects(c.resolve(ref(fake, 'team/a:1')), (err: RegistryError) => {
       assert.equal(err.status, 401);
       assert.equal(err.code, 'UNAUTHORIZED');
@@ -613,7 +613,7 @@ describe('RegistryClient with Basic auth', () => {
   });
 
   it('without credentials says that a login is needed', async () => {
-    const { c } = client(fake);
+    const { c } = client();
     await assert.rejects(c.resolve(ref(fake, 'team/a:1')), (err: RegistryError) => err.status === 401 && /requires a login/.test(err.message));
     c.close();
   });

@@ -25,9 +25,10 @@
 import { createHash, createPrivateKey, randomUUID, sign, X509Certificate } from 'node:crypto';
 import type { EndpointInfo } from '../context';
 import { InputError, RegistryError } from '../errors';
+import { registryBaseUrl } from '../reference';
 import { ACR_REFRESH_TOKEN_USERNAME, Credential } from '../registry/client';
-import { HttpRequest, HttpResponse, HttpTransport, NetworkError, header, isTransientNetworkError } from '../registry/http';
-import { DEFAULT_RETRY, RetryOptions, backoffDelay, parseRetryAfter, sleep } from '../registry/retry';
+import { HttpRequest, HttpResponse, HttpTransport, isTransientNetworkError, jsonObject, withTransport } from '../registry/http';
+import { DEFAULT_RETRY, RetryOptions, sendWithRetries } from '../registry/retry';
 
 export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
 export const DEFAULT_ARM_SCOPE = 'https://management.azure.com/.default';
@@ -59,6 +60,7 @@ export interface AcrOptions {
 }
 
 type Send = (req: HttpRequest, what: string) => Promise<HttpResponse>;
+type AadOptions = Omit<AcrOptions, 'loginServer'> & { setSecret: (s: string) => void };
 
 /** Which identity an endpoint carries. */
 export type AzureIdentityKind = 'secret' | 'certificate' | 'workloadIdentity' | 'managedIdentity';
@@ -93,27 +95,25 @@ export function createPipelineOidcTokenGetter(options: {
   signal?: AbortSignal;
 }): () => Promise<string> {
   return async () => {
-    if (!options.requestUri || !options.accessToken) {
+    const { requestUri, accessToken } = options;
+    if (!requestUri || !accessToken) {
       throw new InputError(
         'The service connection uses workload identity federation, but the agent gave no OIDC request URI or System.AccessToken. Run on Azure Pipelines (agent 3.227+), and allow scripts to access the OAuth token if the job restricts it.',
       );
     }
-    options.setSecret(options.accessToken);
-    const transport = options.transport ?? new HttpTransport();
-    try {
-      const url = new URL(options.requestUri);
+    options.setSecret(accessToken);
+    return withTransport(options.transport, async (transport) => {
+      const url = new URL(requestUri);
       url.searchParams.set('api-version', '7.1');
       url.searchParams.set('serviceConnectionId', options.serviceConnectionId);
       const res = await transport.request({
         method: 'POST',
         url: url.toString(),
-        headers: { Authorization: `Bearer ${options.accessToken}`, 'Content-Type': 'application/json', Accept: 'application/json' },
+        headers: { Authorization: `Bearer ${accessToken}`, 'Content-Type': 'application/json', Accept: 'application/json' },
         body: '{}',
         signal: options.signal,
       });
-      const json = parseJson(res);
-      const token = typeof json?.oidcToken === 'string' ? json.oidcToken : '';
-      if (token) options.setSecret(token);
+      const { token } = tokenField(res, 'oidcToken', options.setSecret);
       if (res.status !== 200 || !token) {
         throw new RegistryError(
           `Azure DevOps did not issue an OIDC token for the service connection ${options.serviceConnectionId} (${res.status}). Check that the pipeline is authorised to use the connection.`,
@@ -121,9 +121,7 @@ export function createPipelineOidcTokenGetter(options: {
         );
       }
       return token;
-    } finally {
-      if (!options.transport) transport.close();
-    }
+    });
   };
 }
 
@@ -134,22 +132,11 @@ export function createPipelineOidcTokenGetter(options: {
 export async function acrRefreshToken(options: AcrOptions & { setSecret: (s: string) => void }): Promise<string> {
   const endpoint = options.endpoint;
   if (!endpoint) throw new InputError(`No Azure service connection was given for the container registry ${options.loginServer}.`);
-  const transport = options.transport ?? new HttpTransport();
-  const send = sender(transport, options);
-  try {
-    const tenant = endpoint.auth.tenantid ?? endpoint.data.tenantid;
+  return withTransport(options.transport, async (transport) => {
+    const send = sender(transport, options);
     const aadToken = await aadAccessTokenWith(endpoint, options, send);
-    return await exchangeForRefreshToken({
-      loginServer: options.loginServer,
-      registryUrl: options.registryUrl,
-      tenant,
-      aadToken,
-      setSecret: options.setSecret,
-      send,
-    });
-  } finally {
-    if (!options.transport) transport.close();
-  }
+    return exchangeForRefreshToken({ loginServer: options.loginServer, registryUrl: options.registryUrl, tenant: tenantOf(endpoint), aadToken, setSecret: options.setSecret, send });
+  });
 }
 
 /** Credential for the registry: the null-GUID user name and the ACR refresh token. */
@@ -159,29 +146,17 @@ export async function acrCredential(options: AcrOptions & { setSecret: (s: strin
 }
 
 /** Step 1: an Azure AD access token for the connection's identity. */
-export async function aadAccessToken(
-  endpoint: EndpointInfo,
-  options: Omit<AcrOptions, 'loginServer'> & { setSecret: (s: string) => void },
-): Promise<string> {
-  const transport = options.transport ?? new HttpTransport();
-  try {
-    return await aadAccessTokenWith(endpoint, options, sender(transport, options));
-  } finally {
-    if (!options.transport) transport.close();
-  }
+export function aadAccessToken(endpoint: EndpointInfo, options: AadOptions): Promise<string> {
+  return withTransport(options.transport, (transport) => aadAccessTokenWith(endpoint, options, sender(transport, options)));
 }
 
-async function aadAccessTokenWith(
-  endpoint: EndpointInfo,
-  options: Omit<AcrOptions, 'loginServer'> & { setSecret: (s: string) => void },
-  send: Send,
-): Promise<string> {
+async function aadAccessTokenWith(endpoint: EndpointInfo, options: AadOptions, send: Send): Promise<string> {
   const kind = azureIdentityKind(endpoint);
   const name = `'${endpoint.id}'${endpoint.input ? ` (input '${endpoint.input}')` : ''}`;
   const scope = options.scope ?? armScope(endpoint);
   if (kind === 'managedIdentity') return managedIdentityToken(endpoint, options, send, scope, name);
 
-  const tenant = endpoint.auth.tenantid ?? endpoint.data.tenantid;
+  const tenant = tenantOf(endpoint);
   const clientId = endpoint.auth.serviceprincipalid;
   if (!kind) throw new InputError(`The service connection ${name} is not an Azure Resource Manager connection (scheme '${endpoint.scheme}').`);
   if (!tenant || !clientId) {
@@ -214,9 +189,7 @@ async function aadAccessTokenWith(
     { method: 'POST', url: tokenUrl, headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' }, body: form.toString() },
     'Azure AD token',
   );
-  const json = parseJson(res);
-  const token = typeof json?.access_token === 'string' ? json.access_token : '';
-  if (token) options.setSecret(token);
+  const { json, token } = tokenField(res, 'access_token', options.setSecret);
   if (res.status !== 200 || !token) {
     const reason = aadReason(json) ?? `status ${res.status}`;
     const hint =
@@ -236,7 +209,7 @@ async function aadAccessTokenWith(
 
 async function managedIdentityToken(
   endpoint: EndpointInfo,
-  options: Omit<AcrOptions, 'loginServer'> & { setSecret: (s: string) => void },
+  options: AadOptions,
   send: Send,
   scope: string,
   name: string,
@@ -255,9 +228,7 @@ async function managedIdentityToken(
       { cause: err, code: (err as RegistryError).code },
     );
   }
-  const json = parseJson(res);
-  const token = typeof json?.access_token === 'string' ? json.access_token : '';
-  if (token) options.setSecret(token);
+  const { json, token } = tokenField(res, 'access_token', options.setSecret);
   if (res.status !== 200 || !token) {
     throw new RegistryError(
       `The managed identity of this agent could not get a token (${aadReason(json) ?? `status ${res.status}`}). Check that the VM has an identity assigned and that it may use the registry.`,
@@ -276,16 +247,15 @@ export async function exchangeForRefreshToken(options: {
   setSecret: (s: string) => void;
   send: Send;
 }): Promise<string> {
-  const base = (options.registryUrl ?? defaultRegistryUrl(options.loginServer)).replace(/\/+$/, '');
+  // https://<loginServer>, or http:// for a loopback registry (as Docker does).
+  const base = (options.registryUrl ?? registryBaseUrl(options.loginServer.replace(/^https?:\/\//, '').replace(/\/.*$/, ''))).replace(/\/+$/, '');
   const form = new URLSearchParams({ grant_type: 'access_token', service: options.loginServer, access_token: options.aadToken });
   if (options.tenant) form.set('tenant', options.tenant);
   const res = await options.send(
     { method: 'POST', url: `${base}/oauth2/exchange`, headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' }, body: form.toString() },
     `ACR token exchange with ${options.loginServer}`,
   );
-  const json = parseJson(res);
-  const refreshToken = typeof json?.refresh_token === 'string' ? json.refresh_token : '';
-  if (refreshToken) options.setSecret(refreshToken);
+  const { json, token: refreshToken } = tokenField(res, 'refresh_token', options.setSecret);
   if (res.status !== 200 || !refreshToken) {
     const reason = acrReason(json) ?? `status ${res.status}`;
     const hint =
@@ -303,11 +273,8 @@ export async function exchangeForRefreshToken(options: {
   return refreshToken;
 }
 
-/** https://<loginServer>, or http:// for a loopback registry (as Docker does). */
-function defaultRegistryUrl(loginServer: string): string {
-  const host = loginServer.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
-  const loopback = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/i.test(host);
-  return `${loopback ? 'http' : 'https'}://${host}`;
+function tenantOf(endpoint: EndpointInfo): string | undefined {
+  return endpoint.auth.tenantid ?? endpoint.data.tenantid;
 }
 
 /** ARM audience: the connection's ARM URL (sovereign clouds) or the public cloud's. */
@@ -344,41 +311,28 @@ function b64url(text: string): string {
 
 /** Sends with retries on 408/429/5xx and transient network errors (Azure AD and ACR throttle too). */
 function sender(transport: HttpTransport, options: { retry?: RetryOptions; random?: () => number; log?: { debug(m: string): void }; signal?: AbortSignal }): Send {
-  const retry = { ...DEFAULT_RETRY, ...options.retry };
+  const sending = { retry: { ...DEFAULT_RETRY, ...options.retry }, random: options.random, signal: options.signal, log: options.log };
   return async (req, what) => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const res = await transport.request({ ...req, signal: options.signal });
-        options.log?.debug(`${what}: ${req.method} ${new URL(req.url).host}${new URL(req.url).pathname} -> ${res.status}`);
-        const retryable = res.status === 408 || res.status === 429 || (res.status >= 500 && res.status !== 501 && res.status !== 505);
-        if (!retryable || attempt >= retry.attempts) return res;
-        await sleep(backoffDelay(attempt, retry, parseRetryAfter(header(res, 'retry-after')), options.random), options.signal);
-      } catch (err) {
-        if (isTransientNetworkError(err) && attempt < retry.attempts) {
-          await sleep(backoffDelay(attempt, retry, undefined, options.random), options.signal);
-          continue;
-        }
-        if (err instanceof NetworkError) {
-          throw new RegistryError(`${what}: could not reach ${new URL(req.url).host} (${err.code}) after ${attempt} attempt${attempt === 1 ? '' : 's'}.`, {
-            code: err.code,
-            retryable: isTransientNetworkError(err),
-            registry: new URL(req.url).host,
-            cause: err,
-          });
-        }
-        throw err;
-      }
-    }
+    const host = new URL(req.url).host;
+    const { res } = await sendWithRetries(transport, req, what, sending, (err, attempts) =>
+      new RegistryError(`${what}: could not reach ${host} (${err.code}) after ${attempts} attempt${attempts === 1 ? '' : 's'}.`, {
+        code: err.code,
+        retryable: isTransientNetworkError(err),
+        registry: host,
+        cause: err,
+      }),
+    );
+    return res;
   };
 }
 
-function parseJson(res: HttpResponse): Record<string, unknown> | undefined {
-  try {
-    const value = JSON.parse(res.body.toString('utf8')) as unknown;
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
+/** A JSON answer and its string field `field` ('' when missing), which goes through setSecret at once. */
+function tokenField(res: HttpResponse, field: string, setSecret: (s: string) => void): { json?: Record<string, unknown>; token: string } {
+  const json = jsonObject(res);
+  const value = json?.[field];
+  const token = typeof value === 'string' ? value : '';
+  if (token) setSecret(token);
+  return { json, token };
 }
 
 /** First line of an AAD error_description ("AADSTS7000215: Invalid client secret provided. …"), without trace ids. */

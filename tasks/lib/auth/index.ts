@@ -165,6 +165,7 @@ export async function dockerConfigCredential(
   const config = readDockerConfig(options.dir);
   if (!config) return undefined;
   const env = options.env ?? process.env;
+  const authKey = findKey(config.auths, wanted);
 
   const helperKey = findKey(config.credHelpers, wanted);
   if (helperKey !== undefined) {
@@ -174,13 +175,11 @@ export async function dockerConfigCredential(
     return found;
   }
   if (config.credsStore) {
-    const authKey = findKey(config.auths, wanted);
     const server = authKey ?? dockerServerAddress(wanted);
     const found = await runCredentialHelper(config.credsStore, server, { env, setSecret: options.setSecret, log: options.log });
     options.log?.debug(`docker config: credsStore '${config.credsStore}' for ${wanted}: ${found ? 'found' : 'nothing'}`);
     if (found) return found;
   }
-  const authKey = findKey(config.auths, wanted);
   if (authKey === undefined) return undefined;
   const entry = (config.auths as Record<string, AuthEntry>)[authKey] ?? {};
   let username = entry.username ?? '';
@@ -280,12 +279,10 @@ export function registryAuthConfig(credential: Credential | undefined, serveradd
  */
 export function registryAuthHeader(credential: Credential | undefined, serveraddress: string, setSecret?: (s: string) => void): string {
   const json = JSON.stringify(registryAuthConfig(credential, serveraddress));
-  const b64 = Buffer.from(json, 'utf8').toString('base64');
-  const value = b64.replace(/\+/g, '-').replace(/\//g, '_');
+  const value = Buffer.from(json, 'utf8').toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
   if (setSecret && credential) {
     setSecret(value);
-    setSecret(b64);
-    registerSecret(setSecret, json);
+    registerSecret(setSecret, json); // with its base64
     registerSecret(setSecret, credential.password);
     registerSecret(setSecret, credential.identityToken);
   }

@@ -144,7 +144,8 @@ export async function lockFromBuild(options: LockFromBuildOptions): Promise<stri
     return builds[0];
   });
   const buildId = run.id as number;
-  options.log?.info(`Image lock from pipeline '${options.pipeline}', run ${run.buildNumber ?? buildId} (id ${buildId}), artifact '${options.artifactName}'.`);
+  const runName = run.buildNumber ?? buildId;
+  options.log?.info(`Image lock from pipeline '${options.pipeline}', run ${runName} (id ${buildId}), artifact '${options.artifactName}'.`);
 
   const zip = await call(`downloading artifact '${options.artifactName}' of run ${buildId}`, async () => {
     const message = (await api.getArtifactContentZip(project, buildId, options.artifactName)) as unknown as IncomingMessage;
@@ -152,7 +153,7 @@ export async function lockFromBuild(options: LockFromBuildOptions): Promise<stri
     if (status === 404) {
       message.resume();
       throw new DevOpsError(
-        `Input 'lockArtifactName': run ${run.buildNumber ?? buildId} of pipeline '${options.pipeline}' has no artifact named '${options.artifactName}'. Check the name PushWithDigest@1 published it under (default 'image-lock').`,
+        `Input 'lockArtifactName': run ${runName} of pipeline '${options.pipeline}' has no artifact named '${options.artifactName}'. Check the name PushWithDigest@1 published it under (default 'image-lock').`,
         404,
       );
     }
@@ -165,10 +166,11 @@ export async function lockFromBuild(options: LockFromBuildOptions): Promise<stri
 
   const entries = readZip(zip, `artifact '${options.artifactName}'`);
   const files = entries.filter((e) => !e.name.endsWith('/'));
-  const chosen = files.find((e) => path.posix.basename(e.name) === 'image-lock.json') ?? (files.filter((e) => e.name.toLowerCase().endsWith('.json')).length === 1 ? files.find((e) => e.name.toLowerCase().endsWith('.json')) : undefined);
+  const jsonFiles = files.filter((e) => e.name.toLowerCase().endsWith('.json'));
+  const chosen = files.find((e) => path.posix.basename(e.name) === 'image-lock.json') ?? (jsonFiles.length === 1 ? jsonFiles[0] : undefined);
   if (!chosen) {
     throw new FileError(
-      `Artifact '${options.artifactName}' of run ${run.buildNumber ?? buildId} has no image-lock.json (it holds: ${files.map((f) => f.name).slice(0, 10).join(', ') || 'nothing'}). Is it the artifact PushWithDigest@1 published?`,
+      `Artifact '${options.artifactName}' of run ${runName} has no image-lock.json (it holds: ${files.map((f) => f.name).slice(0, 10).join(', ') || 'nothing'}). Is it the artifact PushWithDigest@1 published?`,
     );
   }
   const content = extract(zip, chosen, `artifact '${options.artifactName}'`);

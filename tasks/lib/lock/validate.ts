@@ -13,10 +13,6 @@ const CREATED_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
 const REPOSITORY = new RegExp(`^(?:[^\\s@:/]+|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?(?:/${COMPONENT})+$`);
 
-export function isDigest(value: string): boolean {
-  return DIGEST.test(value);
-}
-
 /** Throws a FileError naming `what` and the first field that breaks the format; returns the typed lock. */
 export function validateLock(value: unknown, what: string): ImageLock {
   const fail = (field: string, problem: string): never => {

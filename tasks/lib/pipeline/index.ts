@@ -4,7 +4,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as tl from 'azure-pipelines-task-lib/task';
 import { EndpointInfo, TaskContext, secretForms, sanitizeOutput } from '../context';
-
 import { InputError, OuterLoopError, errorMessage } from '../errors';
 
 export type { EndpointInfo };

@@ -25,10 +25,8 @@ export interface LockInput {
 export async function readLockInput(inputs: Pick<TaskInputs, 'path' | 'string'>, ctx: TaskContext): Promise<LockInput> {
   const lockFile = inputs.path('lockFile');
   const pipeline = inputs.string('lockFromBuild');
-  if (lockFile && (fs.existsSync(lockFile) || !pipeline)) {
-    if (!fs.existsSync(lockFile)) throw new InputError(`Input 'lockFile': '${lockFile}' does not exist. Download the image-lock artifact first, or set lockFromBuild.`);
-    return { lock: readLock(lockFile), input: 'lockFile', source: lockFile };
-  }
+  if (lockFile && fs.existsSync(lockFile)) return { lock: readLock(lockFile), input: 'lockFile', source: lockFile };
+  if (lockFile && !pipeline) throw new InputError(`Input 'lockFile': '${lockFile}' does not exist. Download the image-lock artifact first, or set lockFromBuild.`);
   if (pipeline) {
     const artifactName = inputs.string('lockArtifactName', { default: 'image-lock' }) as string;
     const runId = inputs.string('lockFromBuildRun');

@@ -37,8 +37,10 @@ import { createHash } from 'node:crypto';
 import { RegistryError } from '../errors';
 import { ImageReference, familiarName, registryBaseUrl } from '../reference';
 import { Challenge, parseChallenges, pickChallenge } from './challenge';
-import { HttpRequest, HttpResponse, HttpTransport, NetworkError, header, isTransientNetworkError } from './http';
-import { DEFAULT_RETRY, RetryOptions, backoffDelay, parseRetryAfter, sleep } from './retry';
+import { HttpRequest, HttpResponse, HttpTransport, NetworkError, header, isTransientNetworkError, jsonObject, safeUrl } from './http';
+import { DEFAULT_RETRY, RetryOptions, SendOptions, isRetryableStatus, sendWithRetries } from './retry';
+
+export { isRetryableStatus } from './retry';
 
 /** A registry credential. For an ACR refresh token: username ACR_REFRESH_TOKEN_USERNAME, password = refresh token. */
 export interface Credential {
@@ -152,8 +154,7 @@ export class RegistryClient {
 
   private readonly transport: HttpTransport;
   private readonly ownTransport: boolean;
-  private readonly retry: Required<RetryOptions>;
-  private readonly random: () => number;
+  private readonly sending: SendOptions;
   private readonly registries = new Map<string, RegistryState>();
   private readonly tokens = new Map<string, CachedToken[]>();
   private readonly pendingTokens = new Map<string, { scopes: Set<string>; promise: Promise<CachedToken> }[]>();
@@ -163,8 +164,7 @@ export class RegistryClient {
   constructor(private readonly options: RegistryClientOptions = {}) {
     this.transport = options.transport ?? new HttpTransport();
     this.ownTransport = options.transport === undefined;
-    this.retry = { ...DEFAULT_RETRY, ...options.retry };
-    this.random = options.random ?? Math.random;
+    this.sending = { retry: { ...DEFAULT_RETRY, ...options.retry }, random: options.random, signal: options.signal, log: options.log, stats: this.stats };
   }
 
   /**
@@ -199,7 +199,7 @@ export class RegistryClient {
     let body: ManifestBody | undefined;
     let digest: string;
     if (method === 'GET') {
-      body = parseManifest(res.body);
+      body = jsonObject(res) as ManifestBody | undefined;
       mediaType = body?.mediaType ?? mediaType ?? (Array.isArray(body?.manifests) ? MEDIA_TYPES.ociIndex : undefined);
       const algorithm = (ref.digest ?? headerDigest ?? 'sha256:').split(':')[0];
       digest = computeDigest(algorithm, res.body);
@@ -315,7 +315,7 @@ export class RegistryClient {
     const scope = pullScope(ref);
     const what = `${method} ${familiarName(ref)}`;
     let reauthenticated = false;
-    for (let round = 0; ; round++) {
+    for (;;) {
       // While the first request to a registry learns how it authenticates, the others wait.
       while (state.mode === 'unknown' && state.probing) await state.probing;
       let endProbe: (() => void) | undefined;
@@ -331,7 +331,7 @@ export class RegistryClient {
         }
         if (res.status === 401) {
           const challenge = pickChallenge(parseChallenges(header(res, 'www-authenticate')));
-          if (auth.kind === 'none' && challenge && round < 2) {
+          if (auth.kind === 'none' && challenge) {
             // Expected on first contact (or when an open registry starts asking): learn how to log in.
             this.adoptChallenge(state, challenge);
             continue;
@@ -343,7 +343,7 @@ export class RegistryClient {
             this.adoptChallenge(state, challenge);
             continue;
           }
-          throw await this.authError(state, ref, res, method, auth, challenge);
+          throw await this.authError(state, ref, res, method, auth);
         }
         throw await this.statusError(state, ref, res, method, attempts, auth.header);
       } finally {
@@ -519,12 +519,8 @@ export class RegistryClient {
       }
       throw this.exhaustedOrStatus(state, res, attempts, `a token`, details);
     }
-    let json: Record<string, unknown>;
-    try {
-      json = JSON.parse(res.body.toString('utf8')) as Record<string, unknown>;
-    } catch {
-      throw new RegistryError(`the token server of ${state.domain} answered with something that is not JSON.`, { registry: state.domain, status: res.status });
-    }
+    const json = jsonObject(res);
+    if (!json) throw new RegistryError(`the token server of ${state.domain} answered with something that is not JSON.`, { registry: state.domain, status: res.status });
     const token = typeof json.token === 'string' && json.token ? json.token : typeof json.access_token === 'string' ? json.access_token : '';
     if (token) this.secret(token);
     if (typeof json.refresh_token === 'string' && json.refresh_token) this.secret(json.refresh_token);
@@ -552,9 +548,14 @@ export class RegistryClient {
     what: string,
     noRedirect = false,
   ): Promise<{ res: HttpResponse; attempts: number }> {
+    const unreachable = (err: NetworkError, attempts: number) =>
+      new RegistryError(
+        `could not reach ${state.domain} (${err.code}) after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${err.message}. Check the registry address and the agent's network or proxy.`,
+        { registry: state.domain, code: err.code, retryable: isTransientNetworkError(err), cause: err },
+      );
     let current = req;
     for (let hop = 0; ; hop++) {
-      const result = await this.withRetries(state, current, what);
+      const result = await sendWithRetries(this.transport, current, what, this.sending, unreachable);
       const location = header(result.res, 'location');
       if (noRedirect || hop >= MAX_REDIRECTS || ![301, 302, 303, 307, 308].includes(result.res.status) || !location) return result;
       const next = new URL(location, current.url);
@@ -562,42 +563,6 @@ export class RegistryClient {
       if (next.origin !== new URL(current.url).origin) delete headers.Authorization;
       this.debug(`${what}: redirected to ${safeUrl(next.toString())}`);
       current = { ...current, url: next.toString(), headers, method: result.res.status === 303 ? 'GET' : current.method };
-    }
-  }
-
-  private async withRetries(state: RegistryState, req: HttpRequest, what: string): Promise<{ res: HttpResponse; attempts: number }> {
-    const attempts = Math.max(1, this.retry.attempts);
-    for (let attempt = 1; ; attempt++) {
-      this.stats.requests++;
-      let res: HttpResponse;
-      try {
-        res = await this.transport.request({ ...req, signal: this.options.signal });
-      } catch (err) {
-        if (isTransientNetworkError(err) && attempt < attempts) {
-          const delay = backoffDelay(attempt, this.retry, undefined, this.random);
-          this.debug(`${what}: ${err.code} from ${state.domain}; attempt ${attempt + 1} of ${attempts} in ${delay} ms`);
-          this.stats.retries++;
-          await sleep(delay, this.options.signal);
-          continue;
-        }
-        if (err instanceof NetworkError) {
-          throw new RegistryError(
-            `could not reach ${state.domain} (${err.code}) after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${err.message}. Check the registry address and the agent's network or proxy.`,
-            { registry: state.domain, code: err.code, retryable: isTransientNetworkError(err), cause: err },
-          );
-        }
-        throw err;
-      }
-      this.debug(`${req.method} ${safeUrl(req.url)} -> ${res.status}`);
-      if (isRetryableStatus(res.status) && attempt < attempts) {
-        const retryAfter = parseRetryAfter(header(res, 'retry-after'));
-        const delay = backoffDelay(attempt, this.retry, retryAfter, this.random);
-        this.debug(`${what}: ${state.domain} answered ${res.status}; attempt ${attempt + 1} of ${attempts} in ${delay} ms`);
-        this.stats.retries++;
-        await sleep(delay, this.options.signal);
-        continue;
-      }
-      return { res, attempts: attempt };
     }
   }
 
@@ -626,10 +591,9 @@ export class RegistryClient {
     res: HttpResponse,
     method: 'HEAD' | 'GET',
     auth: SentAuth,
-    challenge: Challenge | undefined,
   ): Promise<RegistryError> {
     const details = await this.errorBody(res, method, auth.header);
-    const message = details.message ?? challenge?.params.error_description ?? challenge?.params.error ?? 'unauthorized';
+    const message = details.message ?? 'unauthorized';
     const code = details.code ?? 'UNAUTHORIZED';
     const credential = auth.kind === 'none' ? undefined : await this.credential(state.domain);
     if (!credential) {
@@ -709,10 +673,6 @@ export function pullScope(ref: ImageReference): string {
   return `repository:${ref.path}:pull`;
 }
 
-export function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || (status >= 500 && status <= 599 && status !== 501 && status !== 505);
-}
-
 export function computeDigest(algorithm: string, body: Buffer): string {
   const name = algorithm === 'sha512' ? 'sha512' : 'sha256';
   return `${name}:${createHash(name).update(body).digest('hex')}`;
@@ -733,15 +693,6 @@ interface IndexEntry {
 interface ManifestBody {
   mediaType?: string;
   manifests?: unknown[];
-}
-
-function parseManifest(body: Buffer): ManifestBody | undefined {
-  try {
-    const value = JSON.parse(body.toString('utf8')) as unknown;
-    return typeof value === 'object' && value !== null ? (value as ManifestBody) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function contentType(res: HttpResponse): string | undefined {
@@ -806,11 +757,11 @@ export function errorDetails(res: HttpResponse): { code?: string; message?: stri
   return {};
 }
 
+/** Code and message from the challenge's `error` and `error_description` (RFC 6750), when it has them. */
 function challengeError(res: HttpResponse): { code?: string; message?: string } {
-  const challenge = pickChallenge(parseChallenges(header(res, 'www-authenticate')));
-  const error = challenge?.params.error;
-  if (!error) return {};
-  return { code: error.toUpperCase(), message: oneLine(challenge?.params.error_description ?? error.replace(/_/g, ' ')) };
+  const params = pickChallenge(parseChallenges(header(res, 'www-authenticate')))?.params ?? {};
+  const message = params.error_description ?? params.error?.replace(/_/g, ' ');
+  return stripUndefined({ code: params.error?.toUpperCase(), message: message === undefined ? undefined : oneLine(message) });
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
@@ -819,14 +770,4 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
 
 function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim().slice(0, 300);
-}
-
-/** A URL for a log line: no query string (it may carry an account name) and no userinfo. */
-function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '<url>';
-  }
 }

@@ -9,8 +9,6 @@ export interface HttpRequest {
   url: string;
   headers?: Record<string, string>;
   body?: string;
-  /** Skip TLS certificate verification (insecure registries only). */
-  insecureTls?: boolean;
   timeoutMs?: number;
   maxBodyBytes?: number;
   signal?: AbortSignal;
@@ -38,12 +36,11 @@ const DEFAULT_MAX_BODY = 8 * 1024 * 1024;
 export class HttpTransport {
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16 });
-  private readonly insecureAgent = new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false });
 
   request(req: HttpRequest): Promise<HttpResponse> {
     const url = new URL(req.url);
     const isHttps = url.protocol === 'https:';
-    const agent = isHttps ? (req.insecureTls ? this.insecureAgent : this.httpsAgent) : this.httpAgent;
+    const agent = isHttps ? this.httpsAgent : this.httpAgent;
     const send = isHttps ? https.request : http.request;
     const maxBody = req.maxBodyBytes ?? DEFAULT_MAX_BODY;
     const headers: Record<string, string> = { 'User-Agent': 'container-outer-loop', ...req.headers };
@@ -98,7 +95,6 @@ export class HttpTransport {
   close(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
-    this.insecureAgent.destroy();
   }
 }
 
@@ -123,4 +119,34 @@ export function isTransientNetworkError(err: unknown): err is NetworkError {
 export function header(res: HttpResponse, name: string): string | undefined {
   const value = res.headers[name.toLowerCase()];
   return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** The response body parsed as JSON when it is an object (or array); undefined for anything else. */
+export function jsonObject(res: HttpResponse): Record<string, unknown> | undefined {
+  try {
+    const value = JSON.parse(res.body.toString('utf8')) as unknown;
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A URL for a log line: no query string (it may carry an account name) and no userinfo. */
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return '<url>';
+  }
+}
+
+/** Runs `fn` with the given transport, or with a transport of its own that is closed afterwards. */
+export async function withTransport<T>(given: HttpTransport | undefined, fn: (transport: HttpTransport) => Promise<T>): Promise<T> {
+  const transport = given ?? new HttpTransport();
+  try {
+    return await fn(transport);
+  } finally {
+    if (!given) transport.close();
+  }
 }

@@ -1,4 +1,7 @@
-// Backoff arithmetic: capped exponential with jitter, and Retry-After (delta-seconds or HTTP-date).
+// Retries: which answers are worth another attempt, backoff arithmetic (capped exponential with
+// jitter, and Retry-After as delta-seconds or HTTP-date), and the send loop the registry client and
+// the Azure AD / ACR token calls share.
+import { HttpRequest, HttpResponse, HttpTransport, NetworkError, header, isTransientNetworkError, safeUrl } from './http';
 
 export interface RetryOptions {
   /** Total attempts including the first (default 5). */
@@ -17,6 +20,11 @@ export const DEFAULT_RETRY: Required<RetryOptions> = {
   maxDelayMs: 8_000,
   maxRetryAfterMs: 30_000,
 };
+
+/** 408, 429 and 5xx except 501 (not implemented) and 505 (HTTP version): worth another attempt. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || (status >= 500 && status <= 599 && status !== 501 && status !== 505);
+}
 
 /** Milliseconds a Retry-After value asks for, or undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
@@ -63,4 +71,50 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+export interface SendOptions {
+  retry: Required<RetryOptions>;
+  random?: () => number;
+  signal?: AbortSignal;
+  log?: { debug(message: string): void };
+  /** Counts every attempt and every retry (RegistryClient.stats). */
+  stats?: { requests: number; retries: number };
+}
+
+/**
+ * Sends `req`, retrying retryable statuses (honouring Retry-After) and transient network errors
+ * with backoff, up to `retry.attempts` tries in all. Returns the last response and how many tries
+ * it took. A network error that is not transient, or still there on the last try, is thrown as
+ * `unreachable` makes it.
+ */
+export async function sendWithRetries(
+  transport: HttpTransport,
+  req: HttpRequest,
+  what: string,
+  options: SendOptions,
+  unreachable: (err: NetworkError, attempts: number) => Error,
+): Promise<{ res: HttpResponse; attempts: number }> {
+  const attempts = Math.max(1, options.retry.attempts);
+  const host = new URL(req.url).host;
+  for (let attempt = 1; ; attempt++) {
+    if (options.stats) options.stats.requests++;
+    let retryAfterMs: number | undefined;
+    let reason: string;
+    try {
+      const res = await transport.request({ ...req, signal: options.signal });
+      options.log?.debug(`${what}: ${req.method} ${safeUrl(req.url)} -> ${res.status}`);
+      if (!isRetryableStatus(res.status) || attempt >= attempts) return { res, attempts: attempt };
+      retryAfterMs = parseRetryAfter(header(res, 'retry-after'));
+      reason = `${host} answered ${res.status}`;
+    } catch (err) {
+      if (!(err instanceof NetworkError)) throw err;
+      if (!isTransientNetworkError(err) || attempt >= attempts) throw unreachable(err, attempt);
+      reason = `${err.code} from ${host}`;
+    }
+    const delay = backoffDelay(attempt, options.retry, retryAfterMs, options.random);
+    options.log?.debug(`${what}: ${reason}; attempt ${attempt + 1} of ${attempts} in ${delay} ms`);
+    if (options.stats) options.stats.retries++;
+    await sleep(delay, options.signal);
+  }
 }
