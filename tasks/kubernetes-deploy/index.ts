@@ -1,4 +1,4 @@
-import { kubernetesDeploy, pullSecretFrom } from '../lib/kube';
+import { MAX_ROLLOUT_TIMEOUT_SECONDS, kubernetesDeploy, pullSecretFrom } from '../lib/kube';
 import { runTask } from '../lib/pipeline';
 import { kubernetesConnection } from '../lib/pipeline/connections';
 import { readLockInput } from '../lib/pipeline/lock-input';
@@ -31,7 +31,7 @@ runTask('KubernetesDeploy', async (inputs, ctx) => {
       strategy,
       canaryPercentage: strategy === 'canary' ? inputs.number('canaryPercentage', { default: 10 }) : 10,
       action: strategy === 'canary' ? inputs.choice('action', ['deploy', 'promote', 'reject'] as const) : 'deploy',
-      rolloutTimeoutSeconds: inputs.int('rolloutTimeoutSeconds', { default: 600, min: 1, max: 21600 }),
+      rolloutTimeoutSeconds: inputs.int('rolloutTimeoutSeconds', { default: 600, min: 1, max: MAX_ROLLOUT_TIMEOUT_SECONDS }),
       rollbackOnFailure: inputs.bool('rollbackOnFailure', true),
       fieldManager: inputs.string('fieldManager', { default: 'container-outer-loop' }) as string,
       forceConflicts: inputs.bool('forceConflicts', false),

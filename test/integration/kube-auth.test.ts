@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as YAML from 'yaml';
+import { secretForms } from '../../tasks/lib/context';
 import { KubeClient } from '../../tasks/lib/kube/client';
 import { KubeCredentials, kubeconfigFromEndpoint, parseKubeconfig } from '../../tasks/lib/kube/kubeconfig';
 import { KubeApiServer, kubeconfigFor, startKubeApi } from '../support/kube-api';
@@ -24,8 +25,10 @@ after(async () => {
 });
 
 function clientFor(text: string, secrets: Set<string> = new Set(), source = "Input 'kubernetesServiceConnection'") {
-  const config = parseKubeconfig(text, { source, baseDir: work, setSecret: (s) => secrets.add(s) });
-  return new KubeClient(config, { setSecret: (s) => secrets.add(s), attempts: 1 });
+  // The value given, and what TaskContext.setSecret registers for it (its lines, base64).
+  const setSecret = (s: string) => [s, ...secretForms(s)].forEach((f) => secrets.add(f));
+  const config = parseKubeconfig(text, { source, baseDir: work, setSecret });
+  return new KubeClient(config, { setSecret, attempts: 1 });
 }
 
 async function whoAmI(client: KubeClient): Promise<string | undefined> {

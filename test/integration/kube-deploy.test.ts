@@ -355,7 +355,8 @@ describe('pull secrets, Jobs, StatefulSets', () => {
 
   test('a Job whose template changes is replaced (its template is immutable) and run to completion', async () => {
     const ns = 'jobs';
-    const compose = { source: 'compose' as const, composeFiles: [path.join(FIXTURES, 'compose', 'docker-compose.yml')], env: {}, namespace: ns, baseDir: path.join(FIXTURES, 'compose') };
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'col-kjob-'));
+    const compose = { source: 'compose' as const, composeFiles: [path.join(FIXTURES, 'compose', 'docker-compose.yml')], env: {}, namespace: ns, baseDir: path.join(FIXTURES, 'compose'), renderedManifests: path.join(out, 'rendered.yaml') };
     await kubernetesDeploy(options(compose), createTestContext());
     const first = api.get('batch/v1', 'Job', ns, 'migrate')!;
     const lock = structuredClone(baseLock);

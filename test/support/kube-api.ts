@@ -249,9 +249,9 @@ function matchesKey(item: unknown, key: Record<string, unknown>): boolean {
   return isObj(item) && Object.entries(key).every(([k, v]) => (item[k] ?? (k === 'protocol' ? 'TCP' : null)) === v);
 }
 
-function valueAt(obj: Obj, p: string): unknown {
+function descend(obj: Obj, parts: string[]): unknown {
   let cur: unknown = obj;
-  for (const part of pathParts(p)) {
+  for (const part of parts) {
     if (part.startsWith('.')) cur = isObj(cur) ? cur[part.slice(1)] : undefined;
     else cur = Array.isArray(cur) ? cur.find((i) => matchesKey(i, parseItemKey(part))) : undefined;
     if (cur === undefined) return undefined;
@@ -259,14 +259,13 @@ function valueAt(obj: Obj, p: string): unknown {
   return cur;
 }
 
+function valueAt(obj: Obj, p: string): unknown {
+  return descend(obj, pathParts(p));
+}
+
 function removeAt(obj: Obj, p: string): void {
   const parts = pathParts(p);
-  let cur: unknown = obj;
-  for (const part of parts.slice(0, -1)) {
-    if (part.startsWith('.')) cur = isObj(cur) ? cur[part.slice(1)] : undefined;
-    else cur = Array.isArray(cur) ? cur.find((i) => matchesKey(i, parseItemKey(part))) : undefined;
-    if (cur === undefined) return;
-  }
+  const cur = descend(obj, parts.slice(0, -1));
   const last = parts[parts.length - 1];
   if (last.startsWith('.')) {
     if (isObj(cur)) delete cur[last.slice(1)];
@@ -343,10 +342,6 @@ interface WatchEventRecord {
 }
 
 interface Watcher {
-  res: ResourceDef;
-  namespace?: string;
-  fieldName?: string;
-  labelSelector?: string;
   send(event: WatchEventRecord): void;
   end(): void;
 }
@@ -618,7 +613,6 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
     applyDefaults(res, merged);
     const problem = validate(res, merged, existing?.obj);
     if (problem) return problem;
-    for (const m of managers.values()) if (m.fields.size === 0) m.operation = m.operation; // kept for history
     for (const [n, m] of [...managers]) if (m.fields.size === 0) managers.delete(n);
     managers.set(manager, { operation: 'Apply', apiVersion: apiVersionOf(res), time: now(), fields: new Set(fields.keys()) });
     const s: Stored = existing ?? { res, obj: merged, managers, internal: {} };
@@ -1145,10 +1139,6 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
         if (!from || from === '0') for (const s of matching()) send({ type: 'ADDED', object: serialize(s) });
         else for (const e of history) if (e.rv > Number(from) && fits(e)) send({ type: e.type, object: e.obj });
         const watcher: Watcher = {
-          res: resDef,
-          namespace,
-          fieldName,
-          labelSelector: query.labelSelector,
           send: (e) => {
             if (fits(e)) send({ type: e.type, object: e.obj });
           },

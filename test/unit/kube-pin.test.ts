@@ -112,3 +112,19 @@ test('render: pull secrets join every pod spec, Secret values are redacted in th
   // The Secret applied keeps its real value.
   assert.equal((r.items[0].object as any).data.password, Buffer.from('hunter2-very-secret').toString('base64'));
 });
+
+test('render: a List of one item is edited through its item (Secret redacted, pull secret added)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'col-krender-list-'));
+  const password = Buffer.from('hunter2-in-a-list').toString('base64');
+  fs.writeFileSync(
+    path.join(dir, 'm.yaml'),
+    `apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: Secret\n    metadata: {name: creds}\n    data: {password: ${password}}\n---\n` +
+      'apiVersion: v1\nkind: List\nitems:\n  - apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: w}\n    spec:\n      selector: {matchLabels: {a: w}}\n      template:\n        metadata: {labels: {a: w}}\n        spec:\n          containers: [{name: w, image: "registry.example.com/shop/web:1.0"}]\n',
+  );
+  const r = render({ source: 'manifests', manifests: ['m.yaml'], baseDir: dir, lock, lockInput: 'lockFile', allowUnpinned: false, imagePullSecrets: ['regcred'], namespace: 'default' });
+  assert.ok(!r.text.includes(password), 'the Secret value is not published');
+  assert.ok(r.text.includes('password: "(redacted by KubernetesDeploy'));
+  assert.ok(r.text.includes(`image: "registry.example.com/shop/web@${D('1')}"`));
+  assert.match(r.text, /imagePullSecrets:\n\s+- name: regcred/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});

@@ -101,8 +101,7 @@ function parseKubeconfigLenient(text: string, source: string, setSecret: (s: str
     aad = { serverId: typeof config['apiserver-id'] === 'string' ? config['apiserver-id'] : undefined };
     delete user['auth-provider'];
   }
-  if (aad && user) user.token = 'replaced-by-an-azure-ad-token';
+  // The caller puts the Azure AD token in place of the user it removed.
   const resolved = parseKubeconfig(aad ? JSON.stringify(doc) : text, { source, setSecret });
-  if (aad) resolved.user = {};
   return { resolved, aad };
 }

@@ -7,6 +7,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { OuterLoopError } from '../errors';
+import { DEFAULT_RETRY, backoffDelay, parseRetryAfter, sleep } from '../registry/retry';
 import { Credentials, KubeCredentials, ResolvedKubeconfig } from './kubeconfig';
 import { KubeObject, describe, splitApiVersion } from './objects';
 
@@ -104,6 +105,7 @@ export class KubeClient {
 
   async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<{ status: number; body: T; headers: http.IncomingHttpHeaders }> {
     const attempts = this.options.attempts ?? 3;
+    const retry = { ...DEFAULT_RETRY, attempts, baseDelayMs: this.options.retryDelayMs ?? 500, maxRetryAfterMs: 10_000 };
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
       const credentials = await this.credentials.get();
@@ -112,7 +114,7 @@ export class KubeClient {
         res = await this.send(method, path, options, credentials);
       } catch (err) {
         if (err instanceof KubeApiError && isTransientCode(err.code) && attempt < attempts && !this.options.signal?.aborted) {
-          await delay((this.options.retryDelayMs ?? 500) * 2 ** (attempt - 1), this.options.signal);
+          await sleep(backoffDelay(attempt, retry), this.options.signal);
           continue;
         }
         throw err;
@@ -124,8 +126,7 @@ export class KubeClient {
         continue;
       }
       if ((res.status === 429 || res.status === 503 || res.status === 504) && attempt < attempts) {
-        const retryAfter = Number(res.headers['retry-after']);
-        await delay(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 10) * 1000 : (this.options.retryDelayMs ?? 500) * 2 ** (attempt - 1), this.options.signal);
+        await sleep(backoffDelay(attempt, retry, parseRetryAfter(res.headers['retry-after'])), this.options.signal);
         continue;
       }
       const body = parseBody(res.text);
@@ -431,21 +432,6 @@ function isTransientCode(code: string | undefined): boolean {
 
 function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new OuterLoopError('The task was cancelled.');
-}
-
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortReason(signal));
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(abortReason(signal!));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function capitalize(s: string): string {

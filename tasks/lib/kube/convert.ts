@@ -117,7 +117,6 @@ const KOMPOSE_LABELS = new Set([
 type Obj = Record<string, unknown>;
 
 interface ServiceContext {
-  name: string; // compose name
   k8s: string; // object name
   where: string;
   labels: Record<string, string>; // compose labels (kompose.* included)
@@ -148,7 +147,7 @@ export function convertCompose(project: ComposeProject, options: ConvertOptions 
     const warn = (m: string) => warnings.push(`${where}: ${m}`);
     const k8s = k8sName(svc.name, `Compose service name`);
     const composeLabels = stringMapping(raw.labels, `service '${svc.name}' labels`, project.env);
-    const ctx: ServiceContext = { name: svc.name, k8s, where, labels: composeLabels, warn };
+    const ctx: ServiceContext = { k8s, where, labels: composeLabels, warn };
 
     for (const key of Object.keys(raw)) {
       if (HANDLED.has(key) || key.startsWith('x-')) continue;
@@ -290,7 +289,7 @@ export function convertCompose(project: ComposeProject, options: ConvertOptions 
     }
   }
 
-  // Top-level volumes not used by any service still become claims, as compose creates them.
+  // A top-level volume no service uses gets no claim: said in a warning, not dropped silently.
   for (const [name, spec] of Object.entries(project.volumes)) {
     const claim = k8sName(isObject(spec) && typeof spec.name === 'string' && spec.name ? spec.name : name, `Compose volume name`);
     if (!pvcs.has(claim) && !(isObject(spec) && spec.external)) {
@@ -474,6 +473,12 @@ function protocolOf(value: unknown, ctx: ServiceContext): PortSpec['protocol'] {
   throw new InputError(`${ctx.where}: port protocol '${p}' must be tcp, udp or sctp.`);
 }
 
+/** `8080/udp` → the port text and its protocol (TCP without a suffix). */
+function withProtocol(item: string, ctx: ServiceContext): { text: string; protocol: PortSpec['protocol'] } {
+  const slash = item.lastIndexOf('/');
+  return slash < 0 ? { text: item, protocol: 'TCP' } : { text: item.slice(0, slash), protocol: protocolOf(item.slice(slash + 1), ctx) };
+}
+
 function portNumber(text: string, ctx: ServiceContext, what: string): number {
   const n = Number(text);
   if (!/^\d+$/.test(text) || n < 1 || n > 65535) throw new InputError(`${ctx.where}: ${what} '${text}' is not a port number (1-65535).`);
@@ -490,7 +495,7 @@ function range(text: string, ctx: ServiceContext, what: string): number[] {
 }
 
 export function parsePortsForTest(value: unknown): PortSpec[] {
-  return parsePorts(value, { name: 't', k8s: 't', where: 'test', labels: {}, warn: () => undefined });
+  return parsePorts(value, { k8s: 't', where: 'test', labels: {}, warn: () => undefined });
 }
 
 function parsePorts(value: unknown, ctx: ServiceContext): PortSpec[] {
@@ -506,28 +511,18 @@ function parsePorts(value: unknown, ctx: ServiceContext): PortSpec[] {
       out.push({ target, published, protocol: protocolOf(item.protocol, ctx) });
       continue;
     }
-    let text = String(item);
-    let protocol: PortSpec['protocol'] = 'TCP';
-    const slash = text.lastIndexOf('/');
-    if (slash >= 0) {
-      protocol = protocolOf(text.slice(slash + 1), ctx);
-      text = text.slice(0, slash);
-    }
+    const { text, protocol } = withProtocol(String(item), ctx);
     // [HOST_IP:][PUBLISHED:]TARGET — the host IP may be an IPv6 literal in brackets.
-    let hostIp: string | undefined;
     const bracket = /^\[([^\]]+)\]:(.*)$/.exec(text);
-    if (bracket) {
-      hostIp = bracket[1];
-      text = bracket[2];
-    }
-    const parts = text.split(':');
+    let hostIp = bracket?.[1];
+    const parts = (bracket ? bracket[2] : text).split(':');
     if (parts.length === 3) hostIp = parts.shift();
     if (parts.length > 2) throw new InputError(`${ctx.where}: port '${String(item)}' is not [HOST_IP:][PUBLISHED:]TARGET[/PROTOCOL].`);
     if (hostIp) ctx.warn(`port '${String(item)}': the host IP is not converted (Services listen on the cluster network).`);
     const targets = range(parts[parts.length - 1], ctx, 'port');
     const published = parts.length === 2 && parts[0] !== '' ? range(parts[0], ctx, 'published port') : undefined;
-    if (published && published.length !== targets.length) {
-      if (published.length > 1) throw new InputError(`${ctx.where}: port '${String(item)}': published and target ranges differ in size.`);
+    if (published && published.length > 1 && published.length !== targets.length) {
+      throw new InputError(`${ctx.where}: port '${String(item)}': published and target ranges differ in size.`);
     }
     targets.forEach((target, i) => out.push({ target, published: published ? published[Math.min(i, published.length - 1)] : undefined, protocol }));
   }
@@ -539,13 +534,7 @@ function parseExpose(value: unknown, ctx: ServiceContext): PortSpec[] {
   if (!Array.isArray(value)) throw new InputError(`${ctx.where}: expose must be a list.`);
   const out: PortSpec[] = [];
   for (const item of value) {
-    let text = String(item);
-    let protocol: PortSpec['protocol'] = 'TCP';
-    const slash = text.indexOf('/');
-    if (slash >= 0) {
-      protocol = protocolOf(text.slice(slash + 1), ctx);
-      text = text.slice(0, slash);
-    }
+    const { text, protocol } = withProtocol(String(item), ctx);
     for (const target of range(text, ctx, 'expose')) out.push({ target, protocol });
   }
   return out;
@@ -719,13 +708,14 @@ function convertVolumes(raw: Obj, ctx: ServiceContext, project: ComposeProject, 
   if (volumeType && !['persistentVolumeClaim', 'emptyDir'].includes(volumeType)) {
     ctx.warn(`kompose.volume.type '${volumeType}' is not supported (persistentVolumeClaim or emptyDir); persistentVolumeClaim is used.`);
   }
+  const mount = (name: string, mountPath: string, readOnly: boolean) => t.mounts.push(readOnly ? { name, mountPath, readOnly } : { name, mountPath });
   const addEmptyDir = (mountPath: string, memory: boolean, sizeLimit?: string, readOnly = false) => {
     const name = `${memory ? 'tmpfs' : 'emptydir'}-${emptyDirs++}`;
     const emptyDir: Obj = {};
     if (memory) emptyDir.medium = 'Memory';
     if (sizeLimit) emptyDir.sizeLimit = sizeLimit;
     t.volumes.set(name, { name, emptyDir });
-    t.mounts.push(readOnly ? { name, mountPath, readOnly } : { name, mountPath });
+    mount(name, mountPath, readOnly);
   };
   const tmpfs = raw.tmpfs === undefined || raw.tmpfs === null ? [] : Array.isArray(raw.tmpfs) ? raw.tmpfs : [raw.tmpfs];
   for (const item of tmpfs) addEmptyDir(String(item).split(':')[0], true);
@@ -792,7 +782,7 @@ function convertVolumes(raw: Obj, ctx: ServiceContext, project: ComposeProject, 
       if (!t.claimTemplates.some((c) => c.metadata.name === claimName)) {
         t.claimTemplates.push({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claimName, labels: { ...t.labels } }, spec: claimSpec });
       }
-      t.mounts.push(readOnly ? { name: claimName, mountPath: target, readOnly } : { name: claimName, mountPath: target });
+      mount(claimName, target, readOnly);
       continue;
     }
     if (top?.external) {
@@ -803,7 +793,7 @@ function convertVolumes(raw: Obj, ctx: ServiceContext, project: ComposeProject, 
       ctx.warn(`volume '${source}' is shared with another service; a ReadWriteOnce claim can only be mounted by pods on one node.`);
     }
     t.volumes.set(claimName, { name: claimName, persistentVolumeClaim: readOnly ? { claimName, readOnly: true } : { claimName } });
-    t.mounts.push(readOnly ? { name: claimName, mountPath: target, readOnly } : { name: claimName, mountPath: target });
+    mount(claimName, target, readOnly);
   }
 }
 
@@ -817,31 +807,32 @@ function convertFiles(
   if (value === undefined || value === null) return;
   if (!Array.isArray(value)) throw new InputError(`${ctx.where}: ${kind} must be a list.`);
   const top = kind === 'configs' ? project.configs : project.secrets;
+  const noun = kind === 'configs' ? 'config' : 'secret';
   for (const item of value) {
     const spec: Obj = isObject(item) ? item : { source: item };
     const source = String(spec.source ?? '');
-    if (!(source in top)) throw new InputError(`${ctx.where}: ${kind === 'configs' ? 'config' : 'secret'} '${source}' is not declared under the top-level '${kind}:' key.`);
+    if (!(source in top)) throw new InputError(`${ctx.where}: ${noun} '${source}' is not declared under the top-level '${kind}:' key.`);
     const def = top[source];
-    const objName = k8sName(typeof def.name === 'string' && def.name ? def.name : source, `Compose ${kind === 'configs' ? 'config' : 'secret'} name`);
+    const objName = k8sName(typeof def.name === 'string' && def.name ? def.name : source, `Compose ${noun} name`);
     let key = objName;
     if (!def.external) {
       let content: Buffer;
       if (def.file !== undefined) {
         const file = path.resolve(project.projectDir, String(def.file));
-        if (!fs.existsSync(file)) throw new InputError(`${kind === 'configs' ? 'config' : 'secret'} '${source}': file '${String(def.file)}' does not exist (relative to ${project.projectDir}).`);
+        if (!fs.existsSync(file)) throw new InputError(`${noun} '${source}': file '${String(def.file)}' does not exist (relative to ${project.projectDir}).`);
         const size = fs.statSync(file).size;
-        if (size > MAX_CONFIG_BYTES) throw new InputError(`${kind === 'configs' ? 'config' : 'secret'} '${source}': file '${String(def.file)}' is ${size} bytes; Kubernetes stores at most 1 MiB.`);
+        if (size > MAX_CONFIG_BYTES) throw new InputError(`${noun} '${source}': file '${String(def.file)}' is ${size} bytes; Kubernetes stores at most 1 MiB.`);
         content = fs.readFileSync(file);
         key = path.basename(file);
         if (!CONFIG_KEY.test(key)) key = objName;
       } else if (def.environment !== undefined) {
         const v = project.env[String(def.environment)];
-        if (v === undefined) throw new InputError(`${kind === 'configs' ? 'config' : 'secret'} '${source}': variable '${String(def.environment)}' is not set.`);
+        if (v === undefined) throw new InputError(`${noun} '${source}': variable '${String(def.environment)}' is not set.`);
         content = Buffer.from(v);
       } else if (def.content !== undefined) {
         content = Buffer.from(String(def.content));
       } else {
-        throw new InputError(`${kind === 'configs' ? 'config' : 'secret'} '${source}' needs file, environment, content or external: true.`);
+        throw new InputError(`${noun} '${source}' needs file, environment, content or external: true.`);
       }
       if (!t.store.has(objName)) {
         const meta = { name: objName, labels: { ...t.labels } };
@@ -856,12 +847,12 @@ function convertFiles(
         }
       }
     } else {
-      ctx.warn(`${kind === 'configs' ? 'config' : 'secret'} '${source}' is external: the ${kind === 'configs' ? 'ConfigMap' : 'Secret'} '${objName}' must already exist with a key '${objName}'.`);
+      ctx.warn(`${noun} '${source}' is external: the ${kind === 'configs' ? 'ConfigMap' : 'Secret'} '${objName}' must already exist with a key '${objName}'.`);
     }
     const defaultTarget = kind === 'secrets' ? `/run/secrets/${source}` : `/${source}`;
     let target = spec.target === undefined ? defaultTarget : String(spec.target);
     if (!target.startsWith('/')) target = kind === 'secrets' ? `/run/secrets/${target}` : `/${target}`;
-    const volumeName = `${kind === 'configs' ? 'config' : 'secret'}-${objName}`.slice(0, 63).replace(/-+$/, '');
+    const volumeName = `${noun}-${objName}`.slice(0, 63).replace(/-+$/, '');
     const itemSpec: Obj = { key, path: key };
     if (spec.mode !== undefined) {
       const mode = Number(spec.mode);

@@ -10,9 +10,9 @@ import { InputError, OuterLoopError, errorMessage } from '../errors';
 import { Applied, ApplyItem, applyAll, applyObject, pullSecretObject, resolveResources } from './apply';
 import { ClientOptions, KubeApiError, KubeClient } from './client';
 import type { ResolvedKubeconfig } from './kubeconfig';
-import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_KINDS, describe, podSpecPath } from './objects';
+import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_KINDS, describe } from './objects';
 import { RenderOptions, Rendered, render } from './render';
-import { BeforeState, canaryObjects, captureBefore, planRollback, removeCanary } from './rollback';
+import { BeforeState, canaryObjects, captureBefore, planRollback, removeCanaries } from './rollback';
 import { ImageCheck, WaitResult, diagnosePods, expectedDigests, formatProblems, verifyImageIds, waitForRollout } from './rollout';
 
 export interface PullSecretSpec {
@@ -154,14 +154,12 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
     ctx.info(`Cluster: ${client.describeTarget()}, namespace '${options.namespace}'.`);
     const resources = await resolveResources(client, rendered.items, options.namespace);
     const workloads = rendered.items.filter((i) => ROLLOUT_KINDS.has(i.object.kind));
+    const deployments = workloads.filter((w) => w.object.kind === 'Deployment').map((w) => w.object);
 
     if (options.action === 'reject') {
       await ctx.group('Reject the canary', async () => {
-        const deployments = workloads.filter((w) => w.object.kind === 'Deployment');
-        const removed: string[] = [];
-        for (const w of deployments) removed.push(...(await removeCanary(client, w.object)));
+        const removed = await removeCanaries(client, deployments);
         ctx.info(removed.length ? `Removed ${removed.join(', ')}.` : 'No canary or baseline workloads were found; nothing to remove.');
-        result.applied = [];
       });
       writeSummary(ctx, options, rendered, result, 'Canary rejected: canary and baseline workloads removed; the stable workloads were not changed.');
       return result;
@@ -170,12 +168,11 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
     await ensureNamespace(client, options, ctx);
     if (options.pullSecret) await applyPullSecret(client, options, ctx);
 
-    const applyOptions = { fieldManager: options.fieldManager, force: options.forceConflicts };
-    const deadline = () => Date.now() + options.rolloutTimeoutSeconds * 1000;
-
     if (options.strategy === 'canary' && options.action === 'deploy') {
       return await canaryDeploy(client, rendered, resources, options, ctx, result);
     }
+
+    const applyOptions = { fieldManager: options.fieldManager, force: options.forceConflicts };
 
     // 3. Remember what ran before, then apply everything.
     const before = new Map<ApplyItem, BeforeState>();
@@ -184,12 +181,11 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
     result.applied = applied.map((a) => describe(a.object));
 
     // 4. Wait for every workload, then check the digests the pods run.
-    const failure = await waitAndVerify(client, workloads.map((w) => w.object), deadline(), options, ctx, result);
+    const failure = await waitAndVerify(client, workloads.map((w) => w.object), Date.now() + options.rolloutTimeoutSeconds * 1000, options, ctx, result);
     if (!failure) {
       if (options.action === 'promote') {
         await ctx.group('Promote: remove the canary and baseline workloads', async () => {
-          const removed: string[] = [];
-          for (const w of workloads.filter((x) => x.object.kind === 'Deployment')) removed.push(...(await removeCanary(client, w.object)));
+          const removed = await removeCanaries(client, deployments);
           ctx.info(removed.length ? `Removed ${removed.join(', ')}.` : 'No canary or baseline workloads were found.');
         });
       }
@@ -290,11 +286,7 @@ async function waitAndVerify(client: KubeClient, objects: KubeObject[], deadline
   }
   // Every workload is rolled out: the running pods must carry the lock's digests.
   const checks: ImageCheck[] = [];
-  for (const o of objects) {
-    const specPath = podSpecPath(o.kind);
-    if (!specPath) continue;
-    checks.push(...(await verifyImageIds(client, o, expectedDigests(o, specPath))));
-  }
+  for (const o of objects) checks.push(...(await verifyImageIds(client, o, expectedDigests(o))));
   result.imageChecks = checks;
   const wrong = checks.filter((c) => c.ok === false);
   const unknown = checks.filter((c) => c.ok === 'unknown');
@@ -377,8 +369,7 @@ async function canaryDeploy(
   }
   let message = failure;
   if (options.rollbackOnFailure) {
-    const removed: string[] = [];
-    for (const d of deployments) removed.push(...(await removeCanary(client, d.object)));
+    const removed = await removeCanaries(client, deployments.map((d) => d.object));
     result.rolledBack = removed.length > 0;
     message += `\nThe canary was removed (${removed.join(', ') || 'nothing to remove'}); the stable workloads were not changed.`;
   }

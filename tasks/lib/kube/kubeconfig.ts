@@ -62,6 +62,7 @@ export interface ParseOptions {
   source: string;
   baseDir?: string;
   context?: string;
+  /** TaskContext.setSecret: it registers every form of a value itself (each line of a PEM key, base64). */
   setSecret: (value: string) => void;
 }
 
@@ -136,7 +137,7 @@ export function parseKubeconfig(text: string, options: ParseOptions): ResolvedKu
   if (typeof u.tokenFile === 'string' && u.tokenFile) user.tokenFile = path.resolve(baseDir, u.tokenFile);
   user.clientCertificate = pemFrom(u['client-certificate-data'], u['client-certificate'], baseDir, `${where}: user '${userName}' client-certificate`);
   user.clientKey = pemFrom(u['client-key-data'], u['client-key'], baseDir, `${where}: user '${userName}' client-key`);
-  if (user.clientKey) registerPem(user.clientKey, options.setSecret);
+  if (user.clientKey) options.setSecret(user.clientKey);
   if (!!user.clientCertificate !== !!user.clientKey) throw new InputError(`${where}: user '${userName}' has a client certificate without its key (or a key without its certificate).`);
   if (typeof u.username === 'string' && typeof u.password === 'string') {
     user.username = u.username;
@@ -194,11 +195,6 @@ function pemFrom(data: unknown, file: unknown, baseDir: string, what: string): s
   return undefined;
 }
 
-export function registerPem(pem: string, setSecret: (s: string) => void): void {
-  setSecret(pem);
-  for (const line of pem.split(/\r?\n/)) if (line.trim() && !line.startsWith('-----')) setSecret(line.trim());
-}
-
 // ---- credentials ------------------------------------------------------------------------------
 
 export interface Credentials {
@@ -209,6 +205,7 @@ export interface Credentials {
 }
 
 export interface CredentialOptions {
+  /** TaskContext.setSecret (every form of a value, as in ParseOptions). */
   setSecret: (s: string) => void;
   log?: { debug(message: string): void };
   /** Environment the exec plugin inherits (default process.env). */
@@ -226,10 +223,6 @@ export class KubeCredentials {
     private readonly config: ResolvedKubeconfig,
     private readonly options: CredentialOptions,
   ) {}
-
-  get usesExec(): boolean {
-    return !!this.config.user.exec;
-  }
 
   get canRefresh(): boolean {
     return !!this.config.user.exec || !!this.config.user.tokenFile;
@@ -319,7 +312,7 @@ export async function runExecPlugin(exec: ExecConfig, config: ResolvedKubeconfig
   const status = isObject(json.status) ? json.status : undefined;
   // Register before any check that could echo a field.
   if (status && typeof status.token === 'string' && status.token) options.setSecret(status.token);
-  if (status && typeof status.clientKeyData === 'string' && status.clientKeyData) registerPem(status.clientKeyData, options.setSecret);
+  if (status && typeof status.clientKeyData === 'string' && status.clientKeyData) options.setSecret(status.clientKeyData);
   if (json.kind !== 'ExecCredential' || json.apiVersion !== exec.apiVersion) {
     throw new InputError(`${where} printed kind '${String(json.kind)}', apiVersion '${String(json.apiVersion)}'; expected an ExecCredential of ${exec.apiVersion}.`);
   }

@@ -7,7 +7,7 @@ import { parseYamlDocuments, readTextFile, toPlain } from '../compose/yaml';
 import { FileError, InputError } from '../errors';
 import { lazyRequire } from '../lazy';
 import { globFiles, hasGlob } from './glob';
-import { KubeObject, asKubeObject, isObject } from './objects';
+import { KubeObject, asKubeObject, isObject, splitApiVersion } from './objects';
 
 const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));
 
@@ -18,6 +18,8 @@ export interface ManifestDocument {
   doc: Document.Parsed;
   /** The objects it holds: one, or the items of a `kind: List`. */
   objects: KubeObject[];
+  /** Whether it is a List (its objects are the nodes of `items`). */
+  list: boolean;
 }
 
 export interface ManifestFile {
@@ -28,7 +30,7 @@ export interface ManifestFile {
 /** Resolves the `manifests` input: every pattern must match at least one file. */
 export function resolveManifestPaths(patterns: string[], baseDir: string, inputName = 'manifests'): string[] {
   if (patterns.length === 0) throw new InputError(`Input '${inputName}' is required when source is 'manifests': list manifest files or globs, one per line.`);
-  const files: string[] = [];
+  const files = new Set<string>();
   for (const pattern of patterns) {
     const matches = globFiles(pattern, baseDir);
     if (matches.length === 0) {
@@ -38,9 +40,9 @@ export function resolveManifestPaths(patterns: string[], baseDir: string, inputN
           : `Input '${inputName}': '${pattern}' does not exist (relative paths start at ${baseDir}).`,
       );
     }
-    for (const m of matches) if (!files.includes(m)) files.push(m);
+    for (const m of matches) files.add(m);
   }
-  return files;
+  return [...files];
 }
 
 export function readManifestFile(file: string, inputName = 'manifests'): ManifestFile {
@@ -56,19 +58,29 @@ export function parseManifestText(text: string, file: string, what = `Manifest '
     const where = `${what}, document ${i + 1}`;
     const plain = toPlain(doc, where);
     if (plain === null || plain === undefined) return; // an empty document (`---` at the end)
-    documents.push({ file, index: i + 1, doc, objects: objectsOf(plain, where) });
+    const list = isList(plain);
+    const objects = list ? plain.items.map((item, j) => asKubeObject(item, `${where}, items[${j}]`)) : [asKubeObject(plain, where)];
+    documents.push({ file, index: i + 1, doc, objects, list });
   });
   return { file, documents };
 }
 
-function objectsOf(plain: unknown, where: string): KubeObject[] {
-  if (isObject(plain) && plain.kind === 'List' && Array.isArray(plain.items)) {
-    return plain.items.map((item, i) => asKubeObject(item, `${where}, items[${i}]`));
-  }
-  if (isObject(plain) && typeof plain.kind === 'string' && plain.kind.endsWith('List') && Array.isArray(plain.items)) {
-    return plain.items.map((item, i) => asKubeObject(item, `${where}, items[${i}]`));
-  }
-  return [asKubeObject(plain, where)];
+/** A `kind: List` (or `…List`) with `items`: its items are the objects. */
+function isList(plain: unknown): plain is { items: unknown[] } {
+  return isObject(plain) && typeof plain.kind === 'string' && plain.kind.endsWith('List') && Array.isArray(plain.items);
+}
+
+/**
+ * The yaml node of each of the document's `objects`, by index: the root for a single object, the
+ * nodes of `items` for a List (a List of one item too). Pinning, pull secrets and redaction edit
+ * the document through these.
+ */
+export function documentNodes(d: ManifestDocument): unknown[] {
+  const root = d.doc.contents;
+  if (!d.list) return [root];
+  const y = yaml();
+  const items = y.isMap(root) ? root.get('items', true) : undefined;
+  return y.isSeq(items) ? items.items : [];
 }
 
 export function readManifests(patterns: string[], baseDir: string, inputName = 'manifests'): ManifestFile[] {
@@ -101,7 +113,7 @@ function joinDocuments(parts: string[]): string {
 export function checkDuplicates(items: { object: KubeObject; where: string }[], defaultNamespace: string): void {
   const seen = new Map<string, string>();
   for (const { object, where } of items) {
-    const key = `${object.apiVersion.split('/').length > 1 ? object.apiVersion.split('/')[0] : ''}/${object.kind}/${object.metadata.namespace ?? defaultNamespace}/${object.metadata.name}`;
+    const key = `${splitApiVersion(object.apiVersion).group}/${object.kind}/${object.metadata.namespace ?? defaultNamespace}/${object.metadata.name}`;
     const first = seen.get(key);
     if (first) throw new FileError(`${object.kind} '${object.metadata.name}' is defined twice: ${first} and ${where}. Remove one of them.`);
     seen.set(key, where);

@@ -47,6 +47,13 @@ export function podSpecPath(kind: string): string[] | undefined {
   return POD_SPEC_PATHS[kind];
 }
 
+/** The pod spec of a pod-bearing object (plain data), or undefined for other kinds or a missing spec. */
+export function podSpecOf(obj: KubeObject): Record<string, unknown> | undefined {
+  const specPath = podSpecPath(obj.kind);
+  const spec = specPath && getPath(obj, specPath);
+  return isObject(spec) ? spec : undefined;
+}
+
 /** Kinds whose rollout the task waits for. */
 export const ROLLOUT_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job']);
 
@@ -135,8 +142,4 @@ export function asKubeObject(value: unknown, where: string): KubeObject {
 export function splitApiVersion(apiVersion: string): { group: string; version: string } {
   const i = apiVersion.indexOf('/');
   return i < 0 ? { group: '', version: apiVersion } : { group: apiVersion.slice(0, i), version: apiVersion.slice(i + 1) };
-}
-
-export function clone<T>(value: T): T {
-  return structuredClone(value);
 }

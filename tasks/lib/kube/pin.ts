@@ -4,14 +4,14 @@
 // `- image:` first in a list, images sharing a prefix (`app` and `app-worker`), references already
 // carrying a tag or a digest, and CronJob templates all work. Unknown kinds pass through untouched.
 // Documents are edited in place (only the image scalar changes), so comments survive.
-import type { Document, Scalar, YAMLMap, YAMLSeq } from 'yaml';
+import type { Scalar, YAMLMap } from 'yaml';
 import { InputError, InvalidReferenceError } from '../errors';
 import type { LockIndex } from '../lock/pin';
 import type { LockedImage } from '../lock/types';
 import { parseReference } from '../reference';
 import { lazyRequire } from '../lazy';
-import { CONTAINER_LISTS, KubeObject, describe, isObject, podSpecPath } from './objects';
-import type { ManifestFile } from './manifests';
+import { type ManifestFile, documentNodes } from './manifests';
+import { CONTAINER_LISTS, KubeObject, describe, isObject, podSpecOf, podSpecPath } from './objects';
 
 const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));
 
@@ -112,11 +112,8 @@ export function pinObjects(objects: KubeObject[], pinner: Pinner): void {
 }
 
 export function pinObject(obj: KubeObject, pinner: Pinner): void {
-  const specPath = podSpecPath(obj.kind);
-  if (!specPath) return;
-  let spec: unknown = obj;
-  for (const key of specPath) spec = isObject(spec) ? spec[key] : undefined;
-  if (!isObject(spec)) return;
+  const spec = podSpecOf(obj);
+  if (!spec) return;
   for (const list of CONTAINER_LISTS) {
     const containers = spec[list];
     if (!Array.isArray(containers)) continue;
@@ -134,39 +131,26 @@ export function pinObject(obj: KubeObject, pinner: Pinner): void {
 export function pinManifestFiles(files: ManifestFile[], pinner: Pinner): void {
   for (const f of files) {
     for (const d of f.documents) {
-      const root = d.doc.contents;
-      if (d.objects.length === 1 && !isListNode(root)) {
-        pinNode(root, d.objects[0], pinner);
-      } else {
-        const items = yaml().isMap(root) ? root.get('items', true) : undefined;
-        d.objects.forEach((obj, i) => pinNode(yaml().isSeq(items) ? items.items[i] : undefined, obj, pinner));
-      }
+      const nodes = documentNodes(d);
+      d.objects.forEach((obj, i) => pinNode(nodes[i], obj, pinner));
     }
   }
-}
-
-function isListNode(node: unknown): boolean {
-  const y = yaml();
-  if (!y.isMap(node)) return false;
-  const kind = node.get('kind');
-  return typeof kind === 'string' && kind.endsWith('List') && y.isSeq(node.get('items', true));
 }
 
 function pinNode(node: unknown, obj: KubeObject, pinner: Pinner): void {
   const y = yaml();
   const specPath = podSpecPath(obj.kind);
   if (!specPath || !y.isMap(node)) return;
-  let spec: unknown = node;
-  for (const key of specPath) spec = y.isMap(spec) ? (spec as YAMLMap).get(key, true) : undefined;
+  const spec = (node as YAMLMap).getIn(specPath, true);
   if (!y.isMap(spec)) return;
-  const plainSpec = specPath.reduce<unknown>((v, k) => (isObject(v) ? v[k] : undefined), obj) as Record<string, unknown>;
+  const plainSpec = podSpecOf(obj);
   for (const list of CONTAINER_LISTS) {
-    const seq = (spec as YAMLMap).get(list, true);
+    const seq = spec.get(list, true);
     if (!y.isSeq(seq)) continue;
     const plainList = Array.isArray(plainSpec?.[list]) ? (plainSpec[list] as Record<string, unknown>[]) : [];
-    (seq as YAMLSeq).items.forEach((item, i) => {
+    seq.items.forEach((item, i) => {
       if (!y.isMap(item)) return;
-      const map = item as YAMLMap;
+      const map = item;
       const imageNode = map.get('image', true);
       const current = y.isScalar(imageNode) ? imageNode.value : y.isAlias(imageNode) ? plainList[i]?.image : imageNode;
       const pinned = pinner.pin(current, describe(obj), String(map.get('name') ?? plainList[i]?.name ?? '?'));
@@ -176,9 +160,4 @@ function pinNode(node: unknown, obj: KubeObject, pinner: Pinner): void {
       if (plainList[i]) plainList[i].image = pinned;
     });
   }
-}
-
-/** One `Document` per pinned file is edited in place; this returns a document's text. */
-export function documentText(doc: Document): string {
-  return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
 }

@@ -2,7 +2,7 @@
 // (kept as yaml Documents), pinned by digest, with image pull secrets added to every pod spec, and
 // the text published as the `renderedManifests` artifact (Secret values redacted there).
 import * as path from 'node:path';
-import type { Document, YAMLMap } from 'yaml';
+import type { Document } from 'yaml';
 import type { Environment } from '../compose/interpolate';
 import { InputError } from '../errors';
 import { lazyRequire } from '../lazy';
@@ -11,8 +11,8 @@ import type { ImageLock } from '../lock/types';
 import type { ApplyItem } from './apply';
 import { loadComposeProject } from './compose-project';
 import { convertCompose } from './convert';
-import { ManifestFile, checkDuplicates, readManifests, renderManifestFiles, renderObjects } from './manifests';
-import { KubeObject, describe, isObject, podSpecPath } from './objects';
+import { ManifestFile, checkDuplicates, documentNodes, readManifests, renderManifestFiles, renderObjects } from './manifests';
+import { KubeObject, isObject, podSpecOf, podSpecPath } from './objects';
 import { PinReport, Pinner, pinManifestFiles, pinObjects } from './pin';
 
 const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));
@@ -63,7 +63,7 @@ export function render(options: RenderOptions): Rendered {
       text: `# Rendered by KubernetesDeploy@1 from ${project.files.map((f) => path.relative(options.baseDir, f) || f).join(', ')}\n${renderObjects(conversion.objects.map(redactSecret))}`,
       pins,
       warnings: [...conversion.warnings, ...pins.warnings],
-      secretValues: [...conversion.secretValues, ...secretDataValues(conversion.objects)],
+      secretValues: conversion.secretValues,
       inactiveServices: project.inactiveServices,
     };
   }
@@ -91,14 +91,6 @@ export function render(options: RenderOptions): Rendered {
 
 // ---- image pull secrets -----------------------------------------------------------------------
 
-function podSpecOf(obj: KubeObject): Record<string, unknown> | undefined {
-  const p = podSpecPath(obj.kind);
-  if (!p) return undefined;
-  let v: unknown = obj;
-  for (const k of p) v = isObject(v) ? v[k] : undefined;
-  return isObject(v) ? v : undefined;
-}
-
 export function addPullSecrets(obj: KubeObject, names: string[]): void {
   if (!names.length) return;
   const spec = podSpecOf(obj);
@@ -113,22 +105,21 @@ function addPullSecretsToFiles(files: ManifestFile[], names: string[]): void {
   const y = yaml();
   for (const f of files) {
     for (const d of f.documents) {
-      const root = d.doc.contents;
-      const nodes: unknown[] = y.isMap(root) && y.isSeq(root.get('items', true)) && d.objects.length !== 1 ? (root.get('items', true) as unknown as { items: unknown[] }).items : [root];
+      const nodes = documentNodes(d);
       d.objects.forEach((obj, i) => {
         const node = nodes[i];
         const p = podSpecPath(obj.kind);
         if (!p || !y.isMap(node)) return;
         addPullSecrets(obj, names);
-        const specNode = (node as YAMLMap).getIn(p, true);
+        const specNode = node.getIn(p, true);
         if (!y.isMap(specNode)) return;
-        const existing = (specNode as YAMLMap).get('imagePullSecrets', true);
+        const existing = specNode.get('imagePullSecrets', true);
         const have = new Set<string>();
         if (y.isSeq(existing)) for (const item of existing.items) if (y.isMap(item)) have.add(String(item.get('name')));
         const missing = names.filter((n) => !have.has(n));
         if (!missing.length) return;
         if (y.isSeq(existing)) for (const n of missing) existing.add(d.doc.createNode({ name: n }));
-        else (specNode as YAMLMap).set('imagePullSecrets', d.doc.createNode(missing.map((n) => ({ name: n }))));
+        else specNode.set('imagePullSecrets', d.doc.createNode(missing.map((n) => ({ name: n }))));
       });
     }
   }
@@ -171,21 +162,15 @@ function redactFiles(files: ManifestFile[]): ManifestFile[] {
     file: f.file,
     documents: f.documents.map((d) => {
       if (!d.objects.some((o) => o.kind === 'Secret')) return d;
-      const doc = d.doc.clone() as Document.Parsed;
-      const root = doc.contents;
-      const nodes: unknown[] = y.isMap(root) && y.isSeq(root.get('items', true)) && d.objects.length !== 1 ? (root.get('items', true) as unknown as { items: unknown[] }).items : [root];
-      nodes.forEach((node, i) => {
+      const copy = { ...d, doc: d.doc.clone() as Document.Parsed };
+      documentNodes(copy).forEach((node, i) => {
         if (d.objects[i]?.kind !== 'Secret' || !y.isMap(node)) return;
         for (const key of ['data', 'stringData']) {
-          const data = (node as YAMLMap).get(key, true);
-          if (y.isMap(data)) for (const pair of data.items) pair.value = doc.createNode(REDACTED);
+          const data = node.get(key, true);
+          if (y.isMap(data)) for (const pair of data.items) pair.value = copy.doc.createNode(REDACTED);
         }
       });
-      return { ...d, doc };
+      return copy;
     }),
   }));
-}
-
-export function describeItems(items: ApplyItem[]): string[] {
-  return items.map((i) => describe(i.object));
 }

@@ -13,7 +13,7 @@
 // the traffic in proportion to their replicas.
 import { OuterLoopError } from '../errors';
 import { KubeClient, selectorString } from './client';
-import { KubeObject, VARIANT_LABEL, clone, describe, getPath, isObject } from './objects';
+import { KubeObject, VARIANT_LABEL, describe, getPath, isObject } from './objects';
 
 export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
 
@@ -67,7 +67,7 @@ export async function planRollback(client: KubeClient, desired: KubeObject, befo
       owned.find((rs) => before.revision !== undefined && rs.metadata.annotations?.[REVISION_ANNOTATION] === before.revision) ??
       owned.filter((rs) => rev(rs) < currentRev).sort((a, b) => rev(b) - rev(a))[0];
     if (!previous) return { reason: `${describe(desired)}: no ReplicaSet of the previous revision was found (revisionHistoryLimit may be 0)` };
-    template = clone(getPath(previous, ['spec', 'template']));
+    template = structuredClone(getPath(previous, ['spec', 'template']));
     const labels = getPath(template, ['metadata', 'labels']);
     if (isObject(labels)) delete labels['pod-template-hash'];
     // Served templates carry `creationTimestamp: null`; a null in an applied configuration means "remove".
@@ -79,12 +79,12 @@ export async function planRollback(client: KubeClient, desired: KubeObject, befo
     if (JSON.stringify(getPath(live, ['spec', 'template'])) === JSON.stringify(before.template)) {
       return { reason: `${describe(desired)}: its pod template did not change in this deployment, so there is nothing to roll back` };
     }
-    template = clone(before.template);
+    template = structuredClone(before.template);
     target = before.generation !== undefined ? `generation ${before.generation}` : 'the previous template';
   } else {
     return { reason: `${describe(desired)} cannot be rolled back (only Deployments, StatefulSets and DaemonSets can)` };
   }
-  const object = clone(desired);
+  const object = structuredClone(desired);
   (object.spec as Record<string, unknown>).template = template;
   return { object, target };
 }
@@ -109,12 +109,12 @@ function withVariant(obj: KubeObject, variant: 'canary' | 'baseline', replicas: 
     spec: {},
   };
   if (obj.metadata.annotations) out.metadata.annotations = { ...obj.metadata.annotations };
-  const spec = clone((obj.spec ?? {}) as Record<string, unknown>);
+  const spec = structuredClone((obj.spec ?? {}) as Record<string, unknown>);
   spec.replicas = replicas;
-  const sel = clone(isObject(selector) ? selector : {}) as { matchLabels?: Record<string, string> };
+  const sel = structuredClone(isObject(selector) ? selector : {}) as { matchLabels?: Record<string, string> };
   sel.matchLabels = { ...(sel.matchLabels ?? {}), [VARIANT_LABEL]: variant };
   spec.selector = sel;
-  const tpl = clone(isObject(template) ? template : {}) as { metadata?: { labels?: Record<string, string> } };
+  const tpl = structuredClone(isObject(template) ? template : {}) as { metadata?: { labels?: Record<string, string> } };
   tpl.metadata = { ...(tpl.metadata ?? {}), labels: { ...(tpl.metadata?.labels ?? {}), [VARIANT_LABEL]: variant } };
   delete tpl.metadata.labels!['pod-template-hash'];
   spec.template = tpl;
@@ -132,17 +132,19 @@ export async function canaryObjects(client: KubeClient, desired: KubeObject, per
   return { canary, baseline };
 }
 
-/** Deletes `<name>-canary` and `<name>-baseline`; returns what was deleted. */
-export async function removeCanary(client: KubeClient, desired: KubeObject): Promise<string[]> {
+/** Deletes `<name>-canary` and `<name>-baseline` of each Deployment; returns what was deleted. */
+export async function removeCanaries(client: KubeClient, deployments: KubeObject[]): Promise<string[]> {
   const removed: string[] = [];
-  for (const variant of ['canary', 'baseline']) {
-    const name = `${desired.metadata.name}-${variant}`;
-    const live = await client.get(desired.apiVersion, desired.kind, desired.metadata.namespace, name);
-    if (!live) continue;
-    if (live.metadata.labels?.[VARIANT_LABEL] !== variant) {
-      throw new OuterLoopError(`${desired.kind} ${desired.metadata.namespace}/${name} exists but is not a ${variant} made by this task (no ${VARIANT_LABEL}=${variant} label); it was left alone.`);
+  for (const desired of deployments) {
+    for (const variant of ['canary', 'baseline']) {
+      const name = `${desired.metadata.name}-${variant}`;
+      const live = await client.get(desired.apiVersion, desired.kind, desired.metadata.namespace, name);
+      if (!live) continue;
+      if (live.metadata.labels?.[VARIANT_LABEL] !== variant) {
+        throw new OuterLoopError(`${desired.kind} ${desired.metadata.namespace}/${name} exists but is not a ${variant} made by this task (no ${VARIANT_LABEL}=${variant} label); it was left alone.`);
+      }
+      if (await client.delete(desired.apiVersion, desired.kind, desired.metadata.namespace, name, 'Background')) removed.push(`${desired.kind} ${name}`);
     }
-    if (await client.delete(desired.apiVersion, desired.kind, desired.metadata.namespace, name, 'Background')) removed.push(`${desired.kind} ${name}`);
   }
   return removed;
 }

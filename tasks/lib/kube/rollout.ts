@@ -2,9 +2,8 @@
 // judged from watch events (not sleep-polling), always bounded by a deadline; on failure, the
 // reasons of each failing pod (ImagePullBackOff, CrashLoopBackOff, Unschedulable, …) and the last
 // lines of its logs; on success, the check that running pods' imageIDs carry the lock's digests.
-import { OuterLoopError } from '../errors';
-import { KubeApiError, KubeClient, WatchEvent, selectorString } from './client';
-import { KubeObject, describe, getPath, isObject } from './objects';
+import { KubeClient, WatchEvent, selectorString } from './client';
+import { KubeObject, describe, getPath, isObject, podSpecOf } from './objects';
 
 export interface RolloutState {
   done: boolean;
@@ -95,11 +94,11 @@ export function daemonSetState(d: KubeObject): RolloutState {
 /** A Job is done when its Complete condition is True; failed when its Failed condition is. */
 export function jobState(j: KubeObject): RolloutState {
   const name = j.metadata.name;
-  const conditions = Array.isArray(getPath(j, ['status', 'conditions'])) ? (getPath(j, ['status', 'conditions']) as Status[]) : [];
+  const status = (j.status ?? {}) as Status;
+  const conditions = Array.isArray(status.conditions) ? (status.conditions as Status[]) : [];
   const failed = conditions.find((c) => c.type === 'Failed' && c.status === 'True');
   if (failed) return { done: false, failed: true, message: `job "${name}" failed: ${String(failed.reason ?? '')}${failed.message ? ` (${String(failed.message)})` : ''}` };
   if (conditions.some((c) => c.type === 'Complete' && c.status === 'True')) return { done: true, message: `job "${name}" completed` };
-  const status = (j.status ?? {}) as Status;
   return { done: false, message: `Waiting for job "${name}" to complete: ${num(status.succeeded)} succeeded, ${num(status.active)} active, ${num(status.failed)} failed...` };
 }
 
@@ -197,7 +196,7 @@ export interface PodProblem {
 
 const WAITING_FAILURES = new Set(['ImagePullBackOff', 'ErrImagePull', 'CrashLoopBackOff', 'CreateContainerConfigError', 'CreateContainerError', 'InvalidImageName', 'RunContainerError', 'ErrImageNeverPull', 'PreCreateHookError', 'PostStartHookError']);
 
-/** Pods a workload selects; for a Deployment, only those of its newest ReplicaSet when it can tell. */
+/** Pods a workload selects (a Job's by its job-name label), without those being deleted. */
 export async function workloadPods(client: KubeClient, workload: KubeObject): Promise<KubeObject[]> {
   const selector = selectorString(getPath(workload, ['spec', 'selector']) ?? (workload.kind === 'Job' ? { matchLabels: { 'batch.kubernetes.io/job-name': workload.metadata.name } } : undefined));
   if (!selector) return [];
@@ -302,7 +301,7 @@ export async function verifyImageIds(client: KubeClient, workload: KubeObject, e
   for (const pod of pods) {
     const spec = (pod.spec ?? {}) as { containers?: { name: string; image: string }[]; initContainers?: { name: string; image: string }[] };
     const containers = [...(spec.initContainers ?? []), ...(spec.containers ?? [])];
-    const current = containers.every((c) => !expected.has(c.name) || expected.get(c.name) === digestFromRef(c.image));
+    const current = containers.every((c) => !expected.has(c.name) || expected.get(c.name) === digestOfImageId(c.image));
     if (!current) continue; // a pod of an older revision
     const status = (pod.status ?? {}) as Status;
     if (status.phase !== 'Running' && status.phase !== 'Succeeded') continue;
@@ -318,29 +317,19 @@ export async function verifyImageIds(client: KubeClient, workload: KubeObject, e
   return checks;
 }
 
-function digestFromRef(ref: string): string | undefined {
-  return digestOfImageId(ref);
-}
-
-/** Container name → pinned digest, for a workload's pod template. */
-export function expectedDigests(workload: KubeObject, podSpecPath: string[]): Map<string, string> {
+/** Container name → pinned digest, for a workload's pod template (empty for kinds without one). */
+export function expectedDigests(workload: KubeObject): Map<string, string> {
   const map = new Map<string, string>();
-  const spec = getPath(workload, podSpecPath);
-  if (!isObject(spec)) return map;
+  const spec = podSpecOf(workload);
+  if (!spec) return map;
   for (const list of ['initContainers', 'containers']) {
     const containers = spec[list];
     if (!Array.isArray(containers)) continue;
     for (const c of containers) {
       if (!isObject(c) || typeof c.image !== 'string') continue;
-      const digest = digestFromRef(c.image);
+      const digest = digestOfImageId(c.image);
       if (digest) map.set(String(c.name), digest);
     }
   }
   return map;
-}
-
-export class RolloutError extends OuterLoopError {}
-
-export function isForbidden(err: unknown): boolean {
-  return err instanceof KubeApiError && err.status === 403;
 }
