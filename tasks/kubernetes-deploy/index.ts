@@ -1,6 +1,6 @@
 import { MAX_ROLLOUT_TIMEOUT_SECONDS, kubernetesDeploy, pullSecretFrom } from '../lib/kube';
 import { runTask } from '../lib/pipeline';
-import { kubernetesConnection } from '../lib/pipeline/connections';
+import { kubernetesConnection } from '../lib/pipeline/cluster-connection';
 import { readLockInput } from '../lib/pipeline/lock-input';
 
 runTask('KubernetesDeploy', async (inputs, ctx) => {
