@@ -13,7 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { createCredentialSource } from '../../tasks/lib/auth';
 import { buildAndTag, BuildAndTagOptions } from '../../tasks/lib/build';
 import { composeDeploy, ComposeDeployOptions } from '../../tasks/lib/compose-deploy';
-import { demux, projectContainers } from '../../tasks/lib/compose-deploy/health';
+import { Demultiplexer, projectContainers } from '../../tasks/lib/compose/containers';
 import { storeVolumeName } from '../../tasks/lib/compose-deploy/store';
 import type { EndpointInfo } from '../../tasks/lib/context';
 import { readLock } from '../../tasks/lib/lock/file';
@@ -193,7 +193,9 @@ async function webPage(project: string): Promise<string> {
     stream.on('end', () => resolve());
     stream.on('error', reject);
   });
-  return demux(Buffer.concat(chunks)).trim();
+  const out: Buffer[] = [];
+  new Demultiplexer((c) => out.push(c)).push(Buffer.concat(chunks));
+  return Buffer.concat(out).toString('utf8').trim();
 }
 
 function assertRunsLock(rows: Running[], lockFile: string, workers = 1): void {

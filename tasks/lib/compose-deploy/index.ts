@@ -9,24 +9,25 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
-import { ComposeCli, composeEnvironment, composeUp, findCompose } from '../compose/cli';
+import { ComposeCli, composeEnvironment, composeUp, findCompose, normaliseProjectName } from '../compose/cli';
 import type { Environment } from '../compose/interpolate';
 import { loadCompose } from '../compose/load';
 import { PinnedService, renderCompose } from '../compose/render';
 import { parseYaml, toPlain } from '../compose/yaml';
 import type { TaskContext } from '../context';
 import { sanitizeOutput } from '../context';
-import { CancelledError, InputError, OuterLoopError, errorMessage } from '../errors';
+import { InputError, OuterLoopError, errorMessage } from '../errors';
 import type { ImageLock } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
 import type { CredentialSource } from '../registry/client';
-import { ContainerState, expectations, healthGate } from './health';
+import { healthGate } from './health';
 import { pullImages } from './pull';
 import { loadRelease, ReleaseMeta, saveRelease, StoredRelease } from './store';
 import { checkTargetInputs, connectTarget, Target, TargetOptions } from './target';
 import { summaryTable, VerifiedContainer, verifyDigests } from './verify';
 
 export type { DockerHostType, TargetOptions } from './target';
+export { normaliseProjectName };
 
 export class DeployError extends OuterLoopError {}
 
@@ -76,20 +77,6 @@ export interface ComposeDeployResult {
 
 export const MAX_WAIT_SECONDS = 3600;
 
-/** Compose v2 project names: lower case letters, digits, `-` and `_`, starting with a letter or digit. */
-export function normaliseProjectName(text: string): string {
-  return text
-    .toLowerCase()
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '') // accents go: é → e
-    .replace(/[^a-z0-9_-]+/g, '-')
-    .replace(/-{2,}/g, '-')
-    .replace(/^[^a-z0-9]+/, '')
-    .replace(/[-_]+$/, '')
-    .slice(0, 63)
-    .replace(/[-_]+$/, '');
-}
-
 export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskContext): Promise<ComposeDeployResult> {
   // ---- inputs, before anything is contacted
   const environment = options.environmentName.trim();
@@ -104,7 +91,8 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
   }
   const projectDir = path.dirname(path.resolve(options.composeFiles[0]));
   const project = projectNameFor(options, environment, projectDir, ctx);
-  checkTargetInputs({ ...options.target, tempRoot: ctx.tempDir, setSecret: (s) => ctx.setSecret(s), log: ctx });
+  const targetOptions: TargetOptions = { ...options.target, tempRoot: ctx.tempDir, setSecret: (s) => ctx.setSecret(s), log: ctx };
+  checkTargetInputs(targetOptions);
   if (!options.lock && !options.allowUnpinned) {
     throw new InputError("Input 'lockFile': no image lock was given. Give the lock PushWithDigest@1 wrote (lockFile, or lockFromBuild for another run's artifact), or set allowUnpinned: true to deploy the tags of the compose file.");
   }
@@ -151,7 +139,7 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
   );
   let target: Target | undefined;
   try {
-    target = await connectTarget({ ...options.target, tempRoot: ctx.tempDir, setSecret: (s) => ctx.setSecret(s), log: ctx });
+    target = await connectTarget(targetOptions);
     timings.lap('connect');
     ctx.info(`Target: ${target.description}; compose project '${project}'.`);
     const docker = target.docker;
@@ -255,9 +243,9 @@ async function deployRelease(run: ReleaseRun, file: string, pins: PinnedService[
     onLine: (l) => ctx.info(l),
   });
   run.timings.lap('compose up');
-  const states: ContainerState[] = await healthGate(run.docker, {
+  const states = await healthGate(run.docker, {
     project: run.project,
-    expect: expectations(model),
+    model,
     timeoutMs: run.options.waitTimeoutSeconds * 1000,
     signal: ctx.signal,
     log: ctx,
@@ -274,10 +262,10 @@ async function handleFailure(
   failure: unknown,
   previous: StoredRelease | undefined,
   about: { environment: string; buildNumber?: string; target: string },
-): Promise<Error> {
+): Promise<unknown> {
   const { ctx, project } = run;
   const what = `Deploying ${about.buildNumber ? `build ${about.buildNumber}` : 'the release'} to ${about.environment} (project '${project}' on ${about.target}) failed: ${sanitizeOutput(errorMessage(failure))}`;
-  if (failure instanceof CancelledError || (failure instanceof OuterLoopError && /cancelled/.test(failure.message))) return failure;
+  if (ctx.signal.aborted) return failure; // the agent is stopping the job: no rollback, no more work
   if (!run.options.rollbackOnFailure) return new DeployError(`${what}\nrollbackOnFailure is off: the failed release is left as it is for inspection (docker compose -p ${project} ps).`);
   if (!previous) {
     return new DeployError(`${what}\nThere is no earlier good release of '${project}' on this host to roll back to: the failed release is left as it is for inspection (docker compose -p ${project} ps).`);

@@ -3,12 +3,16 @@
 // no password is ever written on the target host (no `docker login` there, no config.json). An
 // image the engine already has under that digest is not pulled again.
 import type Dockerode from 'dockerode';
-import { registryAuthConfig, registryAuthHeader } from '../auth';
+import { registryAuthHeader } from '../auth';
 import type { TaskContext } from '../context';
 import { followStream } from '../docker/stream';
-import { DockerError } from '../errors';
+import { DockerError, cancelledError } from '../errors';
 import { parseReference } from '../reference';
 import type { CredentialSource } from '../registry/client';
+import { DEFAULT_RETRY, backoffDelay, sleep } from '../registry/retry';
+
+const PULL_ATTEMPTS = 3;
+const PULL_RETRY = { ...DEFAULT_RETRY, attempts: PULL_ATTEMPTS, baseDelayMs: 1_000 };
 
 export interface PullResult {
   pulled: string[];
@@ -18,7 +22,7 @@ export interface PullResult {
 export async function pullImages(docker: Dockerode, refs: string[], credentials: CredentialSource, ctx: Pick<TaskContext, 'info' | 'debug' | 'setSecret' | 'signal'>): Promise<PullResult> {
   const result: PullResult = { pulled: [], present: [] };
   for (const ref of [...new Set(refs)]) {
-    if (ctx.signal.aborted) throw new DockerError('The deployment was cancelled while pulling images.');
+    if (ctx.signal.aborted) throw cancelledError(ctx.signal);
     if (await hasImage(docker, ref)) {
       result.present.push(ref);
       ctx.debug(`${ref} is already on the target.`);
@@ -26,23 +30,23 @@ export async function pullImages(docker: Dockerode, refs: string[], credentials:
     }
     const parsed = parseReference(ref, 'A pinned image');
     const credential = await credentials(parsed.domain);
-    // Registered before the request, in every form (JSON, base64, base64url).
-    registryAuthHeader(credential, parsed.domain, (s) => ctx.setSecret(s));
-    const authconfig = registryAuthConfig(credential, parsed.domain);
+    // dockerode sends `key` as X-Registry-Auth as it is; registryAuthHeader has registered every form of it.
+    const authconfig = { key: registryAuthHeader(credential, parsed.domain, (s) => ctx.setSecret(s)) };
     ctx.info(`Pulling ${ref}${credential ? ` (as ${credential.username || 'token'})` : ''}`);
     let lastError: unknown;
-    for (let attempt = 1; attempt <= 3; attempt++) {
+    for (let attempt = 1; attempt <= PULL_ATTEMPTS; attempt++) {
       try {
         const stream = (await docker.createImage(authconfig as unknown as Dockerode.AuthConfig, { fromImage: ref, abortSignal: ctx.signal } as object)) as NodeJS.ReadableStream;
-        await followStream(stream as never, `Pulling ${ref}`, { onLine: (l) => ctx.debug(l) });
+        await followStream(stream, `Pulling ${ref}`, { onLine: (l) => ctx.debug(l) });
         lastError = undefined;
         break;
       } catch (err) {
         lastError = err;
         const text = (err as Error).message ?? '';
-        if (/unauthorized|authentication required|denied|not found|manifest unknown|no basic auth/i.test(text) || attempt === 3) break;
+        if (ctx.signal.aborted) throw cancelledError(ctx.signal);
+        if (/unauthorized|authentication required|denied|not found|manifest unknown|no basic auth/i.test(text) || attempt === PULL_ATTEMPTS) break;
         ctx.debug(`Pull of ${ref} failed (${text}); retrying.`);
-        await new Promise((r) => setTimeout(r, 1000 * attempt));
+        await sleep(backoffDelay(attempt, PULL_RETRY), ctx.signal);
       }
     }
     if (lastError) {

@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import type { Client as SshClient, ConnectConfig } from 'ssh2';
 import type { EndpointInfo, Logger } from '../context';
+import { dockerode } from '../docker/engine';
 import { DockerError, InputError, OuterLoopError } from '../errors';
 import { lazyRequire } from '../lazy';
 
@@ -81,10 +82,6 @@ export async function connectTarget(options: TargetOptions): Promise<Target> {
   return target;
 }
 
-function dockerode(): typeof Dockerode {
-  return require('dockerode') as typeof Dockerode;
-}
-
 async function ping(target: Target, options: TargetOptions): Promise<void> {
   const timeoutMs = (options.connectTimeoutSeconds ?? 30) * 1000;
   let timer: NodeJS.Timeout | undefined;
@@ -124,25 +121,24 @@ function describeConnectError(err: Error & { code?: string; reason?: string }): 
 // local
 
 function localTarget(options: TargetOptions): Target {
-  const host = options.dockerHost ?? process.env.DOCKER_HOST;
-  const env: Record<string, string> = {};
-  let docker: Dockerode;
   const Docker = dockerode();
+  const host = options.dockerHost;
   if (host) {
-    env.DOCKER_HOST = host;
-    if (!options.dockerHost) {
-      if (process.env.DOCKER_TLS_VERIFY) env.DOCKER_TLS_VERIFY = process.env.DOCKER_TLS_VERIFY;
-      if (process.env.DOCKER_CERT_PATH) env.DOCKER_CERT_PATH = process.env.DOCKER_CERT_PATH;
-    }
+    let docker: Dockerode;
     if (host.startsWith('unix://')) docker = new Docker({ socketPath: host.slice('unix://'.length) });
-    else if (options.dockerHost) {
+    else {
       const url = new URL(host.replace(/^tcp:/, 'http:'));
       docker = new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: 'http' });
-    } else docker = new Docker(); // docker-modem reads DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH
-  } else {
-    docker = new Docker({ socketPath: '/var/run/docker.sock' });
+    }
+    return { description: `the local engine (${host})`, docker, env: { DOCKER_HOST: host }, close: async () => {} };
   }
-  return { description: `the local engine (${host ?? 'unix:///var/run/docker.sock'})`, docker, env, close: async () => {} };
+  // The agent's engine as the docker CLI finds it: docker-modem reads DOCKER_HOST, DOCKER_TLS_VERIFY
+  // and DOCKER_CERT_PATH (else the local socket); Compose gets the same variables.
+  const env: Record<string, string> = {};
+  if (process.env.DOCKER_HOST) {
+    for (const key of ['DOCKER_HOST', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH']) if (process.env[key]) env[key] = process.env[key] as string;
+  }
+  return { description: `the local engine (${env.DOCKER_HOST ?? 'unix:///var/run/docker.sock'})`, docker: new Docker(), env, close: async () => {} };
 }
 
 // ---------------------------------------------------------------------------------------------

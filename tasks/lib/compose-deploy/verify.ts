@@ -5,7 +5,7 @@ import type Dockerode from 'dockerode';
 import type { PinnedService } from '../compose/render';
 import { OuterLoopError } from '../errors';
 import { parseReference, repositoryName } from '../reference';
-import type { ContainerState } from './health';
+import type { ContainerState } from '../compose/containers';
 
 export class VerifyError extends OuterLoopError {}
 

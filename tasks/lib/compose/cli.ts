@@ -98,6 +98,20 @@ function findOnPath(name: string, searchPath: string): string | undefined {
   return undefined;
 }
 
+/** Compose v2 project names: lower case letters, digits, `-` and `_`, starting with a letter or digit. */
+export function normaliseProjectName(text: string): string {
+  return text
+    .toLowerCase()
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '') // accents go: é → e
+    .replace(/[^a-z0-9_-]+/g, '-')
+    .replace(/-{2,}/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .replace(/[-_]+$/, '')
+    .slice(0, 63)
+    .replace(/[-_]+$/, '');
+}
+
 /** A compose project: the CLI, the project name and the files (user files, then any override). */
 export interface ComposeProject {
   cli: ComposeCli;

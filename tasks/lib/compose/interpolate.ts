@@ -89,6 +89,14 @@ export function interpolateValue(value: unknown, env: Environment, where: string
   return value;
 }
 
+/** Every `$` in a string value doubled, so that Compose's interpolation gives the value back. */
+export function escapeDollars(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(/\$/g, '$$$$');
+  if (Array.isArray(value)) return value.map(escapeDollars);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeDollars(v)]));
+  return value;
+}
+
 /** A `.env` file: KEY=VALUE lines, `#` comments, optional `export `, single or double quotes. */
 export function parseEnvFile(text: string): Record<string, string> {
   const env: Record<string, string> = {};

@@ -93,8 +93,7 @@ export function loadCompose(files: string[], options: LoadOptions = {}): Compose
     const active = new Set(options.profiles);
     const kept: typeof services = {};
     for (const [name, raw] of Object.entries(services)) {
-      const profiles = Array.isArray(raw.profiles) ? raw.profiles.map(String) : [];
-      if (profiles.length === 0 || profiles.some((p) => active.has(p))) kept[name] = raw;
+      if (isActive(raw, active)) kept[name] = raw;
       else inactiveServices.push(name);
     }
     services = kept;
@@ -112,6 +111,12 @@ export function loadCompose(files: string[], options: LoadOptions = {}): Compose
     document: document as Document.Parsed,
     services: Object.entries(services).map(([name, raw]) => toService(name, raw, projectDir)),
   };
+}
+
+/** A service runs under these active profiles when it has no `profiles:`, or one of them is active. */
+export function isActive(service: Record<string, unknown>, activeProfiles: Set<string>): boolean {
+  const profiles = Array.isArray(service.profiles) ? service.profiles.map(String) : [];
+  return profiles.length === 0 || profiles.some((p) => activeProfiles.has(p));
 }
 
 /** One compose file: parsed (kept for in-place rendering), checked, interpolated. */
@@ -215,7 +220,8 @@ export function absolutePaths(service: Record<string, unknown>, dir: string): Re
   return out;
 }
 
-function expandHome(p: string): string {
+/** `~` and `~/x` as the agent user's home. */
+export function expandHome(p: string): string {
   return p === '~' || p.startsWith('~/') ? path.join(process.env.HOME ?? '~', p.slice(1)) : p;
 }
 

@@ -17,9 +17,9 @@ import { indexLock } from '../lock/pin';
 import type { ImageLock, LockedImage } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
 import { lazyRequire } from '../lazy';
-import { parseEnvFile } from './interpolate';
+import { escapeDollars, parseEnvFile } from './interpolate';
 import type { ComposeApp } from './load';
-import { bindWithAbsolutePath, isRelativeHostPath } from './load';
+import { bindWithAbsolutePath, expandHome } from './load';
 import { isMapping, listOrMapping } from './merge';
 
 const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));
@@ -155,18 +155,6 @@ function hasBareEntries(environment: unknown): boolean {
   if (Array.isArray(environment)) return environment.some((e) => !String(e).includes('='));
   if (isMapping(environment)) return Object.values(environment).some((v) => v === null || v === undefined);
   return false;
-}
-
-function expandHome(p: string): string {
-  return isRelativeHostPath(p) && (p === '~' || p.startsWith('~/')) ? path.join(process.env.HOME ?? '~', p.slice(1)) : p;
-}
-
-/** Every `$` in a string value doubled, so that Compose's interpolation gives the value back. */
-export function escapeDollars(value: unknown): unknown {
-  if (typeof value === 'string') return value.replace(/\$/g, '$$$$');
-  if (Array.isArray(value)) return value.map(escapeDollars);
-  if (isMapping(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeDollars(v)]));
-  return value;
 }
 
 // What YAML 1.1 (PyYAML, which docker-compose v1 reads with) resolves to something other than a

@@ -10,7 +10,6 @@ const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));
 import { FileError } from '../errors';
 
 export const MAX_YAML_BYTES = 4 * 1024 * 1024;
-export const MAX_ALIAS_COUNT = 100;
 /** Values a document may have once its aliases are expanded (a 200-service compose file has ~20 000). */
 export const MAX_EXPANDED_NODES = 1_000_000;
 const PARSE_OPTIONS = { uniqueKeys: true, prettyErrors: true, strict: true, merge: true } as const;

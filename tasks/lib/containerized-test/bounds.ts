@@ -1,6 +1,6 @@
 // Every wait of the task is bounded: by a deadline (timeoutMinutes, startupTimeoutSeconds) and by
 // the job's cancellation (ctx.signal, aborted on SIGINT/SIGTERM).
-import { TimeoutError, cancelledError } from '../errors';
+import { cancelledError } from '../errors';
 
 /**
  * Resolves as `work` does, unless `deadline` (epoch ms) passes first (rejects with
@@ -41,9 +41,4 @@ export function bounded<T>(work: Promise<T>, options: { deadline?: number; signa
       },
     );
   });
-}
-
-/** Sleeps `ms`, or less when the signal aborts (then rejects with CancelledError). */
-export function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return bounded(new Promise<void>((r) => setTimeout(r, ms)), { signal, onTimeout: () => new TimeoutError('unreachable') });
 }

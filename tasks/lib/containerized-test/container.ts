@@ -5,11 +5,11 @@
 import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { BuildRecord, BuiltImage } from '../build/record';
+import { Demultiplexer } from '../compose/containers';
 import { LineSink, Logger } from '../context';
 import { DockerError, InputError, TimeoutError } from '../errors';
 import { parseReference, repositoryName } from '../reference';
 import { bounded } from './bounds';
-import { Demultiplexer } from './output';
 
 /** `command` as the user wrote it: a JSON array (exec form) or text for `/bin/sh -c` (shell form). */
 export function parseCommand(text: string | undefined, input: string): string[] | undefined {

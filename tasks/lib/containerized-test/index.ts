@@ -7,14 +7,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
 import { BuildRecord, readBuildRecord } from '../build/record';
-import { ComposeError, ComposeProject, compose, findCompose } from '../compose/cli';
+import { ComposeError, ComposeProject, compose, findCompose, normaliseProjectName } from '../compose/cli';
+import { PROJECT_LABEL } from '../compose/containers';
+import { isActive } from '../compose/load';
 import { LOG_TAIL_LINES, TaskContext } from '../context';
 import type { EngineConnector } from '../docker/engine';
 import { CancelledError, InputError, OuterLoopError, TimeoutError, errorMessage } from '../errors';
 import { chooseImage, followContainer, localImageId, parseCommand, startTestContainer } from './container';
 import { copyResultsOut, resultFiles, summarizeResults } from './results';
-import { ADDED_RUNNER, StackError, StackPlan, overrideDocument, planStack, printStackLogs, stackProblem, waitForStack, writeOverride } from './stack';
-import { COMPOSE_PROJECT_LABEL, EXPIRY_ALLOWANCE_MS, RUN_LABEL, SweepCounts, describeCounts, runLabels, sweepByLabel, sweepExpiredRuns } from './teardown';
+import { ADDED_RUNNER, StackError, StackPlan, StackPlanInput, overrideDocument, planStack, printStackLogs, stackProblem, waitForStack, writeOverride } from './stack';
+import { EXPIRY_ALLOWANCE_MS, RUN_LABEL, SweepCounts, describeCounts, runLabels, sweepByLabel, sweepExpiredRuns } from './teardown';
 import { RESULTS_FORMATS, ResultsFormat } from './xml-count';
 
 export { RESULTS_FORMATS };
@@ -79,9 +81,9 @@ export function newRunId(buildId: string | undefined): string {
   return `${build || 'local'}-${crypto.randomBytes(4).toString('hex')}`;
 }
 
-/** A compose project name both Compose versions accept: lower case [a-z0-9_-], starting with a letter. */
+/** The run's compose project name (one both Compose versions accept). */
 export function projectNameFor(runId: string): string {
-  return `coltest-${runId.toLowerCase().replace(/[^a-z0-9_-]/g, '-')}`.slice(0, 63);
+  return normaliseProjectName(`coltest-${runId}`);
 }
 
 const TEARDOWN_BOUND_MS = 120_000;
@@ -105,12 +107,13 @@ export async function containerizedTest(options: ContainerizedTestOptions, ctx: 
   }
   const record: BuildRecord | undefined = recordExists ? readBuildRecord(options.buildRecordPath) : undefined;
 
+  let stackInput: StackPlanInput | undefined;
   let plan: StackPlan | undefined;
   let chosen: ReturnType<typeof chooseImage> | undefined;
   let command: string[] | undefined;
   let testImageRef: string | undefined;
   if (options.mode === 'compose') {
-    plan = planStack({
+    stackInput = {
       composeFiles: options.composeFiles,
       testService: options.testService,
       testImage: options.testImage,
@@ -120,7 +123,8 @@ export async function containerizedTest(options: ContainerizedTestOptions, ctx: 
       user: options.user,
       record,
       env,
-    });
+    };
+    plan = planStack(stackInput);
     // A test image this job built runs by id, like the app's services.
     if (options.testImage) testImageRef = chooseImage({ image: options.testImage, record, recordPath: options.buildRecordPath }).ref;
     if (!Number.isInteger(options.startupTimeoutSeconds) || options.startupTimeoutSeconds < 1) {
@@ -154,7 +158,7 @@ export async function containerizedTest(options: ContainerizedTestOptions, ctx: 
   try {
     if (options.mode === 'compose') {
       project = { cli: cli!, name: projectName, files: [...plan!.app.files, path.join(workDir, 'override.yml')], projectDir: plan!.app.projectDir, env };
-      outcome = await runCompose(docker, project, plan!, options, { labels, deadline, runId, testImageRef }, ctx);
+      outcome = await runCompose(docker, project, plan!, stackInput!, options, { labels, deadline, testImageRef }, ctx);
     } else {
       outcome = await runContainer(docker, chosen!, command, options, { labels, deadline, name: projectName }, ctx);
     }
@@ -259,8 +263,9 @@ async function runCompose(
   docker: Dockerode,
   project: ComposeProject,
   plan: StackPlan,
+  input: StackPlanInput,
   options: ContainerizedTestOptions,
-  run: RunInfo & { runId: string; testImageRef?: string },
+  run: RunInfo & { testImageRef?: string },
   ctx: TaskContext,
 ): Promise<{ exitCode: number; containerId: string }> {
   // Pinned images must be on this engine: an id is never pulled.
@@ -273,16 +278,7 @@ async function runCompose(
   }
   writeOverride(
     project.files[project.files.length - 1],
-    overrideDocument(plan, {
-      composeFiles: options.composeFiles,
-      testCommand: parseCommand(options.testCommand, 'testCommand'),
-      envVars: options.envVars,
-      workingDirectory: options.workingDirectory,
-      user: options.user,
-      labels: run.labels,
-      testImageRef: run.testImageRef,
-      env: project.env,
-    }),
+    overrideDocument(plan, { ...input, labels: run.labels, testImageRef: run.testImageRef }),
   );
 
   const timeoutMessage = () => `The run did not finish within timeoutMinutes (${options.timeoutMinutes} min).`;
@@ -292,7 +288,7 @@ async function runCompose(
   const profiles = new Set((project.env.COMPOSE_PROFILES ?? '').split(',').map((p) => p.trim()).filter(Boolean));
   const appServices = plan.app.services
     .filter((s) => s.name !== plan.runner)
-    .filter((s) => !Array.isArray(s.raw.profiles) || s.raw.profiles.length === 0 || s.raw.profiles.some((p) => profiles.has(String(p))))
+    .filter((s) => isActive(s.raw, profiles))
     .map((s) => s.name);
   if (appServices.length > 0) {
     // startupTimeoutSeconds bounds `up` (which itself waits for depends_on conditions) and the health wait.
@@ -312,7 +308,7 @@ async function runCompose(
     }
     if (options.waitForHealthy) {
       const states = await waitForStack(docker, project, plan, { deadline: startupDeadline, startupTimeoutSeconds: options.startupTimeoutSeconds, signal: ctx.signal, log: ctx });
-      ctx.info(`The stack is ready: ${states.map((s) => `${s.service} ${s.health ?? s.state}`).join(', ') || 'no app containers'}.`);
+      ctx.info(`The stack is ready: ${states.map((s) => `${s.service} ${s.health ?? s.status}`).join(', ') || 'no app containers'}.`);
     }
   }
   const runnerName = `${project.name}-runner`;
@@ -350,7 +346,7 @@ async function tearDown(
   };
   const sweep = async () => {
     add(await sweepByLabel(docker, `${RUN_LABEL}=${options.runId}`, ctx, { deadline }));
-    if (options.project) add(await sweepByLabel(docker, `${COMPOSE_PROJECT_LABEL}=${options.project.name}`, ctx, { deadline }));
+    if (options.project) add(await sweepByLabel(docker, `${PROJECT_LABEL}=${options.project.name}`, ctx, { deadline }));
   };
   const down = async () => {
     if (!options.project) return;
@@ -399,4 +395,4 @@ function writeSummary(ctx: TaskContext, workDir: string, s: { mode: string; exit
   }
 }
 
-export { TimeoutError, CancelledError, StackError };
+export { TimeoutError, StackError };

@@ -11,16 +11,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { BuildRecord, BuiltImage } from '../build/record';
-import { interpolateValue } from '../compose/interpolate';
-import { ComposeApp, ComposeService, loadCompose } from '../compose/load';
-import { readYamlFile, toPlain } from '../compose/yaml';
-import type { Logger } from '../context';
-import { FileError, InputError, OuterLoopError, TimeoutError } from '../errors';
-import { parseReference, repositoryName } from '../reference';
 import type { ComposeProject } from '../compose/cli';
-import { pause } from './bounds';
-import { containerLogTail } from './output';
-import { COMPOSE_PROJECT_LABEL } from './teardown';
+import { ContainerState, SERVICE_LABEL, containerLogTail, describeWaiting, listProjectContainers, oneShotServices, projectContainers, readiness, waitUntilReady } from '../compose/containers';
+import { escapeDollars } from '../compose/interpolate';
+import { ComposeApp, ComposeService, loadCompose } from '../compose/load';
+import { isMapping } from '../compose/merge';
+import type { Logger } from '../context';
+import { InputError, OuterLoopError, TimeoutError } from '../errors';
+import { parseReference, repositoryName } from '../reference';
 
 /** The runner service added to the override when testImage is used instead of testService. */
 export const ADDED_RUNNER = 'outer-loop-test-runner';
@@ -84,25 +82,20 @@ export function planStack(input: StackPlanInput): StackPlan {
     else if (service.build && service.name !== runner) unpinnedBuilds.push(service.name);
   }
 
-  const oneShot = new Set<string>();
   const used = new Set<string>();
   for (const service of app.services) {
-    const deps = service.raw.depends_on;
-    if (deps && typeof deps === 'object' && !Array.isArray(deps)) {
-      for (const [dep, spec] of Object.entries(deps as Record<string, { condition?: string } | null>)) {
-        if (spec?.condition === 'service_completed_successfully') oneShot.add(dep);
-      }
-    }
     const nets = service.raw.networks;
     if (service.raw.network_mode !== undefined) continue;
     if (Array.isArray(nets)) nets.forEach((n) => used.add(String(n)));
     else if (nets && typeof nets === 'object') Object.keys(nets).forEach((n) => used.add(n));
     else used.add('default');
   }
-  const top = topLevel(input.composeFiles, input.env);
-  const networks = [...new Set(['default', ...Object.keys(top.networks)])].filter((n) => !isExternal(top.networks[n]));
-  const volumes = Object.keys(top.volumes).filter((v) => !isExternal(top.volumes[v]));
-  return { app, runner, pinned, unpinnedBuilds, oneShot, networks, volumes, runnerNetworks: used.size ? [...used].sort() : ['default'] };
+  const section = (key: string) => (isMapping(app.model[key]) ? app.model[key] : {});
+  const topNetworks = section('networks');
+  const topVolumes = section('volumes');
+  const networks = [...new Set(['default', ...Object.keys(topNetworks)])].filter((n) => !isExternal(topNetworks[n]));
+  const volumes = Object.keys(topVolumes).filter((v) => !isExternal(topVolumes[v]));
+  return { app, runner, pinned, unpinnedBuilds, oneShot: oneShotServices(app.model.services as Record<string, unknown>), networks, volumes, runnerNetworks: used.size ? [...used].sort() : ['default'] };
 }
 
 /** The build record's image for a compose service: same name (and it builds, or names the same repository), or same repository. */
@@ -120,7 +113,6 @@ export function builtImageFor(service: ComposeService, record: BuildRecord): Bui
 
 /** The override document (plain data; written as JSON, which every YAML parser reads). */
 export function overrideDocument(plan: StackPlan, input: StackPlanInput & { labels: Record<string, string>; testImageRef?: string }): Record<string, unknown> {
-  const esc = (s: string) => s.replace(/\$/g, '$$$$');
   const services: Record<string, Record<string, unknown>> = {};
   for (const service of plan.app.services) {
     const entry: Record<string, unknown> = { labels: { ...input.labels } };
@@ -128,11 +120,12 @@ export function overrideDocument(plan: StackPlan, input: StackPlanInput & { labe
     if (image) entry.image = image.imageId;
     services[service.name] = entry;
   }
-  const runnerConfig: Record<string, unknown> = {};
-  if (input.testCommand) runnerConfig.command = input.testCommand.map(esc);
-  if (Object.keys(input.envVars).length) runnerConfig.environment = Object.fromEntries(Object.entries(input.envVars).map(([k, v]) => [k, esc(v)]));
-  if (input.workingDirectory) runnerConfig.working_dir = esc(input.workingDirectory);
-  if (input.user) runnerConfig.user = esc(input.user);
+  const given: Record<string, unknown> = {};
+  if (input.testCommand) given.command = input.testCommand;
+  if (Object.keys(input.envVars).length) given.environment = input.envVars;
+  if (input.workingDirectory) given.working_dir = input.workingDirectory;
+  if (input.user) given.user = input.user;
+  const runnerConfig = escapeDollars(given) as Record<string, unknown>;
   if (plan.runner === ADDED_RUNNER) {
     services[ADDED_RUNNER] = { image: input.testImageRef, labels: { ...input.labels }, networks: plan.runnerNetworks, ...runnerConfig };
   } else {
@@ -149,43 +142,10 @@ export function writeOverride(file: string, doc: Record<string, unknown>): void 
   fs.writeFileSync(file, `# Written by ContainerizedTest for one run; removed at teardown.\n${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
 }
 
-function topLevel(files: string[], env: NodeJS.ProcessEnv): { networks: Record<string, unknown>; volumes: Record<string, unknown> } {
-  const out = { networks: {} as Record<string, unknown>, volumes: {} as Record<string, unknown> };
-  for (const file of files) {
-    const data = toPlain(readYamlFile(file, 'Compose file'), `Compose file '${file}'`) as Record<string, unknown> | null;
-    if (!data || typeof data !== 'object') continue;
-    for (const key of ['networks', 'volumes'] as const) {
-      const section = data[key];
-      if (section === undefined || section === null) continue;
-      if (typeof section !== 'object' || Array.isArray(section)) throw new FileError(`Compose file '${file}': '${key}' must be a mapping.`);
-      const value = interpolateValue(section, env, `Compose file '${file}' ${key}`) as Record<string, unknown>;
-      for (const [name, spec] of Object.entries(value)) {
-        const prev = out[key][name];
-        out[key][name] = prev && typeof prev === 'object' && spec && typeof spec === 'object' ? { ...prev, ...spec } : (spec ?? prev ?? {});
-      }
-    }
-  }
-  return out;
-}
-
 function isExternal(spec: unknown): boolean {
   if (!spec || typeof spec !== 'object') return false;
   const external = (spec as { external?: unknown }).external;
   return external === true || external === 'true' || (typeof external === 'object' && external !== null);
-}
-
-/** The project's app containers (not the runner, not one-off containers). */
-async function appContainers(docker: Dockerode, project: string): Promise<Dockerode.ContainerInfo[]> {
-  return docker.listContainers({ all: true, filters: { label: [`${COMPOSE_PROJECT_LABEL}=${project}`, 'com.docker.compose.oneoff=False'] } });
-}
-
-export interface ServiceState {
-  service: string;
-  container: string;
-  state: string;
-  health?: string;
-  exitCode?: number;
-  restarts: number;
 }
 
 /**
@@ -198,82 +158,35 @@ export async function waitForStack(
   project: ComposeProject,
   plan: StackPlan,
   options: { deadline: number; startupTimeoutSeconds: number; signal: AbortSignal; log: Logger },
-): Promise<ServiceState[]> {
-  let reported = '';
-  for (;;) {
-    const states = await stackStates(docker, project.name);
-    const problem = firstProblem(states, plan);
-    if (problem) throw new StackError(`${problem}; its log is below.`);
-    const pending = states.filter((s) => !(s.state === 'exited' || (s.state === 'running' && (s.health === undefined || s.health === 'healthy'))));
-    if (pending.length === 0) return states;
-    const now = describe(pending);
-    if (now !== reported) {
-      options.log.info(`Waiting for ${now}`);
-      reported = now;
-    }
-    if (Date.now() >= options.deadline) {
-      throw new TimeoutError(
-        `The stack did not become ready within startupTimeoutSeconds (${options.startupTimeoutSeconds} s): ${describe(pending)}. Raise startupTimeoutSeconds, or fix the service's healthcheck; logs are below.`,
-      );
-    }
-    await pause(Math.min(200, Math.max(0, options.deadline - Date.now())), options.signal);
+): Promise<ContainerState[]> {
+  const result = await waitUntilReady(docker, project.name, { oneShot: plan.oneShot, countEarlierRestarts: true, deadline: options.deadline, signal: options.signal, log: options.log });
+  const failed = result.failed[0];
+  if (failed) throw new StackError(`Service '${failed.state.service}' ${failed.why} while the stack was starting; its log is below.`);
+  if (result.waiting.length > 0) {
+    throw new TimeoutError(
+      `The stack did not become ready within startupTimeoutSeconds (${options.startupTimeoutSeconds} s): ${describeWaiting(result)}. Raise startupTimeoutSeconds, or fix the service's healthcheck; logs are below.`,
+    );
   }
+  return result.states;
 }
 
 /** What is wrong with the stack right now (a service exited, restarts, is unhealthy), if anything. */
 export async function stackProblem(docker: Dockerode, project: ComposeProject, plan: StackPlan): Promise<string | undefined> {
-  return firstProblem(await stackStates(docker, project.name), plan);
-}
-
-async function stackStates(docker: Dockerode, project: string): Promise<ServiceState[]> {
-  const states: ServiceState[] = [];
-  for (const c of await appContainers(docker, project)) {
-    let info: Dockerode.ContainerInspectInfo;
-    try {
-      info = await docker.getContainer(c.Id).inspect();
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) continue;
-      throw err;
-    }
-    states.push({
-      service: c.Labels['com.docker.compose.service'] ?? c.Names[0],
-      container: info.Name.replace(/^\//, ''),
-      state: info.State.Status,
-      health: info.State.Health?.Status,
-      exitCode: info.State.ExitCode,
-      restarts: info.RestartCount ?? 0,
-    });
-  }
-  return states;
-}
-
-function firstProblem(states: ServiceState[], plan: StackPlan): string | undefined {
-  for (const s of states) {
-    if (s.state === 'exited' || s.state === 'dead') {
-      if (s.exitCode === 0 && plan.oneShot.has(s.service)) continue;
-      return `Service '${s.service}' exited with code ${s.exitCode} while the stack was starting`;
-    }
-    if (s.restarts > 0 || s.state === 'restarting') return `Service '${s.service}' keeps restarting (${s.restarts} restart(s)) while the stack was starting`;
-    if (s.health === 'unhealthy') return `Service '${s.service}' is unhealthy: its healthcheck failed`;
-  }
-  return undefined;
-}
-
-function describe(states: ServiceState[]): string {
-  return states.map((s) => `${s.service} (${s.state}${s.health ? `, health: ${s.health}` : ''})`).join(', ');
+  const failed = readiness(await projectContainers(docker, project.name), { oneShot: plan.oneShot }).failed[0];
+  return failed && `Service '${failed.state.service}' ${failed.why} while the stack was starting`;
 }
 
 /** Prints the last lines of every app container's log, one collapsible group each. */
 export async function printStackLogs(docker: Dockerode, project: string, log: Logger, lines: number): Promise<void> {
   let containers: Dockerode.ContainerInfo[];
   try {
-    containers = await appContainers(docker, project);
+    containers = await listProjectContainers(docker, project);
   } catch (err) {
     log.warn(`Could not list the stack's containers for their logs: ${(err as Error).message}`);
     return;
   }
   for (const c of containers.sort((a, b) => (a.Names[0] ?? '').localeCompare(b.Names[0] ?? ''))) {
-    const service = c.Labels['com.docker.compose.service'] ?? c.Names[0];
+    const service = c.Labels[SERVICE_LABEL] ?? c.Names[0];
     await log.group(`Log of service ${service} (last ${lines} lines; ${c.Status})`, async () => {
       try {
         const tail = await containerLogTail(docker, c.Id, lines);

@@ -6,10 +6,10 @@
 import type Dockerode from 'dockerode';
 import type { Logger } from '../context';
 import { errorMessage } from '../errors';
+import { sleep } from '../registry/retry';
 
 export const RUN_LABEL = 'com.container-outer-loop.run';
 export const EXPIRES_LABEL = 'com.container-outer-loop.expires';
-export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
 
 /** Allowance after timeoutMinutes for start-up and teardown before a run counts as abandoned. */
 export const EXPIRY_ALLOWANCE_MS = 30 * 60_000;
@@ -55,7 +55,7 @@ export async function sweepByLabel(docker: Dockerode, label: string, log: Logger
           log.warn(`Could not remove ${what}: ${errorMessage(err)}`);
           return false;
         }
-        await new Promise((r) => setTimeout(r, 250));
+        await sleep(250);
       }
     }
   };
