@@ -1,12 +1,13 @@
-// A small Kubernetes API client over node:https (no @kubernetes/client-node): TLS from the
-// kubeconfig (CA, client certificate, insecure-skip-tls-verify, SNI name), bearer tokens from
-// static tokens, token files or exec plugins, keep-alive, per-request timeouts, cancellation,
-// bounded retries of transient failures, discovery, server-side apply, and watch streams.
+// A small Kubernetes API client over the registry's HttpTransport (no @kubernetes/client-node):
+// TLS from the kubeconfig (CA, client certificate, insecure-skip-tls-verify, SNI name), bearer
+// tokens from static tokens, token files or exec plugins, bounded retries of transient failures,
+// discovery, server-side apply, and watch streams. Keep-alive, per-request timeouts, the body size
+// limit and cancellation are the transport's.
 // Errors are Kubernetes `Status` objects turned into messages that say what to do; a 401 or 403
 // names the connection input and, for 403, the verb, resource and namespace that were refused.
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as http from 'node:http';
 import { OuterLoopError } from '../errors';
+import { HttpRequest, HttpResponse, HttpTransport, NetworkError, isTransientNetworkError } from '../registry/http';
 import { DEFAULT_RETRY, backoffDelay, parseRetryAfter, sleep } from '../registry/retry';
 import { Credentials, KubeCredentials, ResolvedKubeconfig } from './kubeconfig';
 import { KubeObject, describe, splitApiVersion } from './objects';
@@ -79,7 +80,7 @@ const MAX_BODY = 64 * 1024 * 1024;
 
 export class KubeClient {
   private readonly credentials: KubeCredentials;
-  private agent?: { key: string; agent: https.Agent | http.Agent };
+  private transport?: { key: string; transport: HttpTransport };
   private readonly groupVersions = new Map<string, Promise<ApiResource[] | undefined>>();
   readonly server: URL;
 
@@ -92,8 +93,8 @@ export class KubeClient {
   }
 
   close(): void {
-    this.agent?.agent.destroy();
-    this.agent = undefined;
+    this.transport?.transport.close();
+    this.transport = undefined;
   }
 
   /** Where the client connects, for messages: "https://10.0.0.1:6443 (context aks-prod, user clusterUser)". */
@@ -103,21 +104,30 @@ export class KubeClient {
 
   // ---- requests ------------------------------------------------------------------------------
 
-  async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<{ status: number; body: T; headers: http.IncomingHttpHeaders }> {
+  async request<T = unknown>(method: HttpRequest['method'], path: string, options: RequestOptions = {}): Promise<{ status: number; body: T; headers: http.IncomingHttpHeaders }> {
     const attempts = this.options.attempts ?? 3;
     const retry = { ...DEFAULT_RETRY, attempts, baseDelayMs: this.options.retryDelayMs ?? 500, maxRetryAfterMs: 10_000 };
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
       const credentials = await this.credentials.get();
-      let res: { status: number; headers: http.IncomingHttpHeaders; text: string };
+      const body = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+      let res: HttpResponse;
       try {
-        res = await this.send(method, path, options, credentials);
+        res = await this.transportFor(credentials).request({
+          method,
+          url: this.url(path, options.query).toString(),
+          headers: this.headers(credentials, body === undefined ? undefined : (options.contentType ?? 'application/json')),
+          body,
+          timeoutMs: options.timeoutMs ?? this.options.timeoutMs ?? 30_000,
+          maxBodyBytes: MAX_BODY,
+          signal: this.options.signal,
+        });
       } catch (err) {
-        if (err instanceof KubeApiError && isTransientCode(err.code) && attempt < attempts && !this.options.signal?.aborted) {
+        if (isTransientNetworkError(err) && attempt < attempts && !this.options.signal?.aborted) {
           await sleep(backoffDelay(attempt, retry), this.options.signal);
           continue;
         }
-        throw err;
+        throw this.failure(err, method, path);
       }
       if (res.status === 401 && !refreshed && this.credentials.canRefresh) {
         refreshed = true;
@@ -129,41 +139,30 @@ export class KubeClient {
         await sleep(backoffDelay(attempt, retry, parseRetryAfter(res.headers['retry-after'])), this.options.signal);
         continue;
       }
-      const body = parseBody(res.text);
-      if (res.status >= 400 && !(options.allow ?? []).includes(res.status)) throw this.errorFor(res.status, body, method, path, options.what);
-      return { status: res.status, body: body as T, headers: res.headers };
+      const parsed = parseBody(res.body.toString('utf8'));
+      if (res.status >= 400 && !(options.allow ?? []).includes(res.status)) throw this.errorFor(res.status, parsed, method, path, options.what);
+      return { status: res.status, body: parsed as T, headers: res.headers };
     }
   }
 
-  private agentFor(credentials: Credentials): https.Agent | http.Agent {
+  /** One transport per client certificate: an exec plugin that returns a new one gets a new transport. */
+  private transportFor(credentials: Credentials): HttpTransport {
     const key = `${credentials.clientCertificate ?? ''}|${credentials.clientKey ? 'key' : ''}`;
-    if (this.agent && this.agent.key === key) return this.agent.agent;
-    this.agent?.agent.destroy();
+    if (this.transport && this.transport.key === key) return this.transport.transport;
+    this.transport?.transport.close();
     const cluster = this.config.cluster;
-    const agent =
-      this.server.protocol === 'https:'
-        ? new https.Agent({
-            keepAlive: true,
-            maxSockets: 16,
-            ca: cluster.ca,
-            cert: credentials.clientCertificate,
-            key: credentials.clientKey,
-            rejectUnauthorized: !cluster.insecureSkipTlsVerify,
-            servername: cluster.tlsServerName,
-          })
-        : new http.Agent({ keepAlive: true, maxSockets: 16 });
-    this.agent = { key, agent };
-    return agent;
+    const transport = new HttpTransport({
+      tls: { ca: cluster.ca, cert: credentials.clientCertificate, key: credentials.clientKey, rejectUnauthorized: !cluster.insecureSkipTlsVerify, servername: cluster.tlsServerName },
+    });
+    this.transport = { key, transport };
+    return transport;
   }
 
-  private headers(credentials: Credentials, options: RequestOptions, body?: string): Record<string, string> {
+  private headers(credentials: Credentials, contentType?: string): Record<string, string> {
     const headers: Record<string, string> = { 'User-Agent': USER_AGENT, Accept: 'application/json' };
     if (credentials.token) headers.Authorization = `Bearer ${credentials.token}`;
     else if (credentials.basic) headers.Authorization = `Basic ${credentials.basic}`;
-    if (body !== undefined) {
-      headers['Content-Type'] = options.contentType ?? 'application/json';
-      headers['Content-Length'] = String(Buffer.byteLength(body));
-    }
+    if (contentType) headers['Content-Type'] = contentType;
     return headers;
   }
 
@@ -174,45 +173,11 @@ export class KubeClient {
     return url;
   }
 
-  private send(method: string, path: string, options: RequestOptions, credentials: Credentials): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
-    const url = this.url(path, options.query);
-    const body = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-    const send = url.protocol === 'https:' ? https.request : http.request;
-    const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? 30_000;
-    const signal = this.options.signal;
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(abortReason(signal));
-      let settled = false;
-      const finish = (err?: Error, value?: { status: number; headers: http.IncomingHttpHeaders; text: string }) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        if (err) reject(err);
-        else resolve(value!);
-      };
-      const req = send(url, { method, headers: this.headers(credentials, options, body), agent: this.agentFor(credentials) }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_BODY) {
-            res.destroy();
-            finish(new KubeApiError(`The API server's answer to ${method} ${path} is larger than ${MAX_BODY} bytes.`));
-          } else chunks.push(c);
-        });
-        res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', (err) => finish(this.networkError(err, method, path)));
-      });
-      const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
-      const onAbort = () => {
-        req.destroy();
-        finish(abortReason(signal!));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      req.on('error', (err) => finish(this.networkError(err, method, path)));
-      req.end(body);
-    });
+  /** What a failed round trip is thrown as: the task's cancellation, or a message that says what to check. */
+  private failure(err: unknown, method: string, path: string): Error {
+    if (err instanceof NetworkError && err.code === 'EBODYTOOLARGE') return new KubeApiError(`The API server's answer to ${method} ${path} is larger than ${MAX_BODY} bytes.`);
+    if (!(err instanceof NetworkError) && this.options.signal?.aborted) return abortReason(this.options.signal);
+    return this.networkError(err instanceof Error ? err : new Error(String(err)), method, path);
   }
 
   private networkError(err: Error, method: string, path: string): KubeApiError {
@@ -353,66 +318,70 @@ export class KubeClient {
   async watch(path: string, query: Record<string, string | number | undefined>, onEvent: (event: WatchEvent) => boolean | void, timeoutMs: number): Promise<'stopped' | 'closed' | 'gone' | 'timeout'> {
     const credentials = await this.credentials.get();
     const url = this.url(path, { ...query, watch: 1, allowWatchBookmarks: 'true', timeoutSeconds: Math.max(1, Math.ceil(timeoutMs / 1000)) });
-    const send = url.protocol === 'https:' ? https.request : http.request;
     const signal = this.options.signal;
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(abortReason(signal));
       let settled = false;
-      let request: http.ClientRequest | undefined;
+      // Ends the request before the headers, and the stream after them.
+      const stop = new AbortController();
       const finish = (err: Error | undefined, value?: 'stopped' | 'closed' | 'gone' | 'timeout') => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        request?.destroy();
+        stop.abort();
         if (err) reject(err);
         else resolve(value!);
       };
+      // Before the transport's own timer (same length): the end of the watch is 'timeout', not an error.
       const timer = setTimeout(() => finish(undefined, 'timeout'), timeoutMs);
       const onAbort = () => finish(abortReason(signal!));
       signal?.addEventListener('abort', onAbort, { once: true });
-      request = send(url, { method: 'GET', headers: this.headers(credentials, {}), agent: this.agentFor(credentials) }, (res) => {
-        if ((res.statusCode ?? 0) >= 400) {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            if (res.statusCode === 410) return finish(undefined, 'gone');
-            finish(this.errorFor(res.statusCode ?? 0, parseBody(Buffer.concat(chunks).toString('utf8')), 'GET', path, `watch ${path}`));
-          });
-          return;
-        }
-        let buffer = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buffer += chunk;
-          let nl: number;
-          while ((nl = buffer.indexOf('\n')) >= 0) {
-            const line = buffer.slice(0, nl).trim();
-            buffer = buffer.slice(nl + 1);
-            if (!line || settled) continue;
-            let event: WatchEvent;
-            try {
-              event = JSON.parse(line) as WatchEvent;
-            } catch {
-              continue;
-            }
-            if (event.type === 'ERROR') {
-              const status = event.object as unknown as KubeStatus;
-              if (status.code === 410) return finish(undefined, 'gone');
-              return finish(new KubeApiError(`Watch of ${path} failed: ${status.message ?? 'error'}`, { status: status.code, reason: status.reason }));
-            }
-            try {
-              if (onEvent(event)) return finish(undefined, 'stopped');
-            } catch (err) {
-              return finish(err as Error);
-            }
+      this.transportFor(credentials)
+        .stream({ method: 'GET', url: url.toString(), headers: this.headers(credentials), timeoutMs, signal: stop.signal })
+        .then(({ status, body: res }) => {
+          if (settled) return void res.destroy();
+          if (status >= 400) {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              if (status === 410) return finish(undefined, 'gone');
+              finish(this.errorFor(status, parseBody(Buffer.concat(chunks).toString('utf8')), 'GET', path, `watch ${path}`));
+            });
+            res.on('error', (err) => finish(this.networkError(err, 'GET', path)));
+            return;
           }
-        });
-        res.on('end', () => finish(undefined, 'closed'));
-        res.on('error', () => finish(undefined, 'closed'));
-      });
-      request.on('error', (err) => finish(this.networkError(err, 'GET', path)));
-      request.end();
+          let buffer = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            buffer += chunk;
+            let nl: number;
+            while ((nl = buffer.indexOf('\n')) >= 0) {
+              const line = buffer.slice(0, nl).trim();
+              buffer = buffer.slice(nl + 1);
+              if (!line || settled) continue;
+              let event: WatchEvent;
+              try {
+                event = JSON.parse(line) as WatchEvent;
+              } catch {
+                continue;
+              }
+              if (event.type === 'ERROR') {
+                const status = event.object as unknown as KubeStatus;
+                if (status.code === 410) return finish(undefined, 'gone');
+                return finish(new KubeApiError(`Watch of ${path} failed: ${status.message ?? 'error'}`, { status: status.code, reason: status.reason }));
+              }
+              try {
+                if (onEvent(event)) return finish(undefined, 'stopped');
+              } catch (err) {
+                return finish(err as Error);
+              }
+            }
+          });
+          res.on('end', () => finish(undefined, 'closed'));
+          res.on('error', () => finish(undefined, 'closed'));
+        })
+        .catch((err: unknown) => finish(this.networkError(err as Error, 'GET', path)));
     });
   }
 }
@@ -424,10 +393,6 @@ function parseBody(text: string): unknown {
   } catch {
     return text;
   }
-}
-
-function isTransientCode(code: string | undefined): boolean {
-  return !!code && ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED', 'ECONNREFUSED'].includes(code);
 }
 
 function abortReason(signal: AbortSignal): Error {

@@ -1,15 +1,18 @@
 // A small HTTP client over node:http/https with keep-alive agents (one pair per client), a body size
 // limit, a per-request timeout and cancellation. Registry round trips are short and many: reusing
-// connections matters more than anything else for speed.
+// connections matters more than anything else for speed. TLS options (a cluster CA, a client
+// certificate, an SNI name) apply to the https agent; `stream` answers at the headers, for watches.
 import * as http from 'node:http';
 import * as https from 'node:https';
 
 export interface HttpRequest {
-  method: 'GET' | 'HEAD' | 'POST';
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   url: string;
   headers?: Record<string, string>;
   body?: string;
+  /** Until the whole body is read; for `stream`, until the headers. */
   timeoutMs?: number;
+  /** Not used by `stream`. */
   maxBodyBytes?: number;
   signal?: AbortSignal;
 }
@@ -20,6 +23,17 @@ export interface HttpResponse {
   body: Buffer;
   url: string;
 }
+
+/** A response whose body is read by the caller (who destroys it to stop early). */
+export interface HttpStreamResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: http.IncomingMessage;
+  url: string;
+}
+
+/** TLS settings of the https agent: trusted CAs, a client certificate, the SNI / verified name. */
+export type TlsOptions = Pick<https.AgentOptions, 'ca' | 'cert' | 'key' | 'servername' | 'rejectUnauthorized'>;
 
 /** A network-level failure (no HTTP status): refused, reset, timed out, name not resolved. */
 export class NetworkError extends Error {
@@ -34,50 +48,75 @@ export class NetworkError extends Error {
 const DEFAULT_MAX_BODY = 8 * 1024 * 1024;
 
 export class HttpTransport {
-  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16 });
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+
+  constructor(options: { tls?: TlsOptions } = {}) {
+    // Only the settings given: an explicit `rejectUnauthorized: undefined` would turn verification off.
+    const tls = Object.fromEntries(Object.entries(options.tls ?? {}).filter(([, v]) => v !== undefined)) as TlsOptions;
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16, ...tls });
+  }
 
   request(req: HttpRequest): Promise<HttpResponse> {
+    const maxBody = req.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    return this.send<HttpResponse>(req, (res, url, finish) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > maxBody) {
+          // Settle first: destroying the response emits 'aborted' at once, which would report ECONNRESET.
+          finish(new NetworkError('EBODYTOOLARGE', `response from ${url.host} is larger than ${maxBody} bytes`));
+          res.destroy();
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), url: url.toString() }));
+      res.on('error', (err) => finish(toNetworkError(err)));
+      res.on('aborted', () => finish(new NetworkError('ECONNRESET', 'connection reset while reading the response')));
+    });
+  }
+
+  /**
+   * Answers once the headers arrive (the timeout runs until then); the caller reads the body and
+   * destroys it to stop early. Aborting the signal later destroys the body too.
+   */
+  stream(req: HttpRequest): Promise<HttpStreamResponse> {
+    return this.send<HttpStreamResponse>(req, (res, url, finish) => {
+      finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: res, url: url.toString() });
+      const signal = req.signal;
+      if (!signal) return;
+      const onAbort = () => res.destroy();
+      signal.addEventListener('abort', onAbort, { once: true });
+      res.once('close', () => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
+  private send<T>(req: HttpRequest, onResponse: (res: http.IncomingMessage, url: URL, finish: (err: Error | undefined, value?: T) => void) => void): Promise<T> {
     const url = new URL(req.url);
     const isHttps = url.protocol === 'https:';
     const agent = isHttps ? this.httpsAgent : this.httpAgent;
     const send = isHttps ? https.request : http.request;
-    const maxBody = req.maxBodyBytes ?? DEFAULT_MAX_BODY;
     const headers: Record<string, string> = { 'User-Agent': 'container-outer-loop', ...req.headers };
     if (req.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(req.body));
 
-    return new Promise<HttpResponse>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       if (req.signal?.aborted) {
         reject(req.signal.reason instanceof Error ? req.signal.reason : new Error('aborted'));
         return;
       }
       let settled = false;
-      const finish = (err: Error | undefined, res?: HttpResponse) => {
+      const finish = (err: Error | undefined, value?: T) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         req.signal?.removeEventListener('abort', onAbort);
         if (err) reject(err);
-        else resolve(res as HttpResponse);
+        else resolve(value as T);
       };
-      const request = send(url, { method: req.method, headers, agent }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > maxBody) {
-            res.destroy();
-            finish(new NetworkError('EBODYTOOLARGE', `response from ${url.host} is larger than ${maxBody} bytes`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('end', () =>
-          finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), url: url.toString() }),
-        );
-        res.on('error', (err) => finish(toNetworkError(err)));
-        res.on('aborted', () => finish(new NetworkError('ECONNRESET', 'connection reset while reading the response')));
-      });
+      const request = send(url, { method: req.method, headers, agent }, (res) => onResponse(res, url, finish));
       const timeoutMs = req.timeoutMs ?? 30_000;
       const timer = setTimeout(() => {
         request.destroy(new NetworkError('ETIMEDOUT', `no answer within ${timeoutMs} ms`));
