@@ -31,8 +31,8 @@ export interface TaskContext extends Logger {
   output(name: string, value: string): void;
   /** Uploads a file as (part of) a pipeline artifact. */
   uploadArtifact(artifactName: string, path: string): void;
-  /** Adds a Markdown file to the run's summary tab. */
-  uploadSummary(path: string): void;
+  /** Adds Markdown to the run's summary tab; `name` names the section (and the file the agent gets). */
+  addSummary(name: string, markdown: string): void;
   /** Publishes test results (`##vso[results.publish]`). */
   publishTestResults(options: { format: string; files: string[]; title?: string; mergeResults?: boolean }): void;
   /** A folder for this run's temporary files (the agent's temp directory). */

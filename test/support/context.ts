@@ -45,8 +45,8 @@ export function createTestContext(variables: Record<string, string> = {}): TestC
     uploadArtifact(name, p) {
       ctx.artifacts.push({ name, path: p });
     },
-    uploadSummary(p) {
-      ctx.summaries.push(fs.readFileSync(p, 'utf8'));
+    addSummary(_name, markdown) {
+      ctx.summaries.push(markdown);
     },
     publishTestResults(options) {
       ctx.testResults.push(options);

@@ -193,7 +193,7 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
       summaryTable(rows),
       '',
     ].join('\n');
-    writeSummary(ctx, project, markdown);
+    ctx.addSummary(`compose-deploy-${project}`, markdown);
     ctx.info(`Deployed ${rows.length} container${rows.length === 1 ? '' : 's'} of '${project}'; every pinned digest verified.`);
     ctx.info(`Timings: ${timings.toString()}`);
     return { project, renderedFile, deployedDigests, rolledBack: false, rows, markdown };
@@ -296,7 +296,7 @@ async function handleFailure(
       summaryTable(rows),
       '',
     ].join('\n');
-    writeSummary(run.ctx, project, markdown);
+    run.ctx.addSummary(`compose-deploy-${project}`, markdown);
     return new DeployError(`${what}\nRolled back to ${label}: its services passed the health gate and run its pinned digests. The task fails because the new release was not deployed.`);
   } catch (rollbackFailure) {
     return new DeployError(`${what}\nThe rollback to ${label} failed too: ${sanitizeOutput(errorMessage(rollbackFailure))}\nProject '${project}' needs attention (docker compose -p ${project} ps).`);
@@ -336,8 +336,4 @@ function linkCliPlugins(configDir: string): void {
   }
 }
 
-function writeSummary(ctx: TaskContext, project: string, markdown: string): void {
-  const file = path.join(ctx.tempDir, `compose-deploy-${project}-${process.pid}.md`);
-  fs.writeFileSync(file, markdown);
-  ctx.uploadSummary(file);
-}
+

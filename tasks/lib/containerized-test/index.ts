@@ -205,7 +205,7 @@ export async function containerizedTest(options: ContainerizedTestOptions, ctx: 
   if (resultsFolder && copied) ctx.output('resultsFolder', resultsFolder);
   const line = `Tests: ${summary.passed} passed, ${summary.failed} failed, ${summary.skipped} skipped (${summary.files.length} result file(s)); the test command exited with code ${exitCode}.`;
   ctx.info(line);
-  writeSummary(ctx, workDir, { mode: options.mode, exitCode, ...summary, runId, teardown });
+  writeSummary(ctx, { mode: options.mode, exitCode, ...summary, runId, teardown });
 
   const result: ContainerizedTestResult = {
     runId,
@@ -371,28 +371,20 @@ async function tearDown(
   return { ...total, ms: Date.now() - start };
 }
 
-function writeSummary(ctx: TaskContext, workDir: string, s: { mode: string; exitCode: number; passed: number; failed: number; skipped: number; runId: string; teardown: { ms: number } }): void {
-  try {
-    const dir = path.join(ctx.tempDir, 'outer-loop');
-    fs.mkdirSync(dir, { recursive: true });
-    const file = path.join(dir, `containerized-test-${s.runId}.md`);
-    fs.writeFileSync(
-      file,
-      [
-        `### ContainerizedTest (${s.mode} mode)`,
-        '',
-        '| passed | failed | skipped | exit code |',
-        '|---:|---:|---:|---:|',
-        `| ${s.passed} | ${s.failed} | ${s.skipped} | ${s.exitCode} |`,
-        '',
-        `Run \`${s.runId}\`; torn down in ${(s.teardown.ms / 1000).toFixed(1)} s.`,
-        '',
-      ].join('\n'),
-    );
-    ctx.uploadSummary(file);
-  } catch (err) {
-    ctx.debug(`No run summary: ${errorMessage(err)} (${workDir})`);
-  }
+function writeSummary(ctx: TaskContext, s: { mode: string; exitCode: number; passed: number; failed: number; skipped: number; runId: string; teardown: { ms: number } }): void {
+  ctx.addSummary(
+    `containerized-test-${s.runId}`,
+    [
+      `### ContainerizedTest (${s.mode} mode)`,
+      '',
+      '| passed | failed | skipped | exit code |',
+      '|---:|---:|---:|---:|',
+      `| ${s.passed} | ${s.failed} | ${s.skipped} | ${s.exitCode} |`,
+      '',
+      `Run \`${s.runId}\`; torn down in ${(s.teardown.ms / 1000).toFixed(1)} s.`,
+      '',
+    ].join('\n'),
+  );
 }
 
 export { TimeoutError, StackError };

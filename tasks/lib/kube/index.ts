@@ -392,7 +392,5 @@ function writeSummary(ctx: TaskContext, options: KubernetesDeployOptions, render
     lines.push('', `Running containers verified against the pinned digests: ${result.imageChecks.filter((c) => c.ok === true).length} of ${result.imageChecks.length}.`);
   }
   if (result.rolledBack) lines.push('', '**Rolled back.**');
-  const file = path.join(ctx.tempDir, `kubernetes-deploy-${Date.now()}.md`);
-  fs.writeFileSync(file, `${lines.join('\n')}\n`);
-  ctx.uploadSummary(file);
+  ctx.addSummary('kubernetes-deploy', `${lines.join('\n')}\n`);
 }

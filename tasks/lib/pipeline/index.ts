@@ -2,6 +2,7 @@
 // a TaskContext and plain options. Import the `/task` entry (the package root pulls in mock code).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import * as tl from 'azure-pipelines-task-lib/task';
 import { EndpointInfo, TaskContext, secretForms, sanitizeOutput } from '../context';
 import { InputError, OuterLoopError, errorMessage } from '../errors';
@@ -127,6 +128,7 @@ function isDefaultDirectory(value: string): boolean {
 
 class AgentContext implements TaskContext {
   readonly tempDir: string;
+  private summaries = 0;
   readonly signal: AbortSignal;
 
   constructor(signal: AbortSignal) {
@@ -160,8 +162,13 @@ class AgentContext implements TaskContext {
   uploadArtifact(artifactName: string, path: string): void {
     tl.uploadArtifact(artifactName, path, artifactName);
   }
-  uploadSummary(path: string): void {
-    tl.uploadSummary(path);
+  addSummary(name: string, markdown: string): void {
+    // The agent reads the file when the step ends: a file per summary, in the job's temp folder.
+    const dir = path.join(this.tempDir, 'outer-loop');
+    fs.mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `${name}-${process.pid}-${++this.summaries}.md`);
+    fs.writeFileSync(file, markdown);
+    tl.uploadSummary(file);
   }
   publishTestResults(options: { format: string; files: string[]; title?: string; mergeResults?: boolean }): void {
     tl.command(

@@ -1,7 +1,6 @@
 // PushWithDigest: push every built image's tags through the Engine API, take each manifest digest
 // from the push stream, confirm it with the registry, resolve third-party images of a compose file
 // to digests without pulling, and write the image lock.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
 import { registryAuthHeader } from '../auth';
@@ -68,9 +67,7 @@ export async function pushWithDigest(options: PushOptions, ctx: TaskContext): Pr
     images: locked.sort((a, b) => a.name.localeCompare(b.name)),
   });
   const markdown = summary(lock);
-  const summaryFile = path.join(ctx.tempDir, `push-with-digest-${process.pid}.md`);
-  fs.writeFileSync(summaryFile, markdown);
-  ctx.uploadSummary(summaryFile);
+  ctx.addSummary('push-with-digest', markdown);
   ctx.output('lockFile', path.resolve(options.lockFile));
   ctx.output('digests', JSON.stringify(Object.fromEntries(lock.images.map((i) => [i.name, i.ref]))));
   if (options.publishArtifact) ctx.uploadArtifact(options.artifactName, path.resolve(options.lockFile));
