@@ -16,9 +16,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type Dockerode from 'dockerode';
 import { ROOT } from './sizes';
-import { Summary, requireComposeTask, startBenchEngine, errorMessage, progress, round, runTimed, since, summarize } from './util';
+import { Summary, requireComposeTask, startBenchEngine, errorMessage, progress, round, runTaskTimed, runTimed, since, summarize } from './util';
 
 export const RENDER_TARGET_MS = 200;
 export const RENDER_SERVICES = 200;
@@ -135,14 +134,15 @@ async function coldRender(temp: string, files: string[], lock: string): Promise<
 async function measureDeploy(temp: string): Promise<ComposeDeployReport['deploy']> {
   const { taskScript, composeVersion } = await requireComposeTask('compose-deploy');
   const { startRegistry } = await import('../test/support/registry');
-  const { ensureBaseImage } = await import('../test/support/base-image');
+  const { BASE_IMAGE, ensureBaseImage } = await import('../test/support/base-image');
   const { createTestContext } = await import('../test/support/context');
+  const { removeComposeProject } = await import('../test/support/engine');
+  const { buildOptions, tagAndPush } = await import('../test/support/images');
   const { buildAndTag } = await import('../tasks/lib/build');
   const { pushWithDigest } = await import('../tasks/lib/push');
   const { createCredentialSource } = await import('../tasks/lib/auth');
   const { RegistryClient } = await import('../tasks/lib/registry/client');
   const { projectContainers } = await import('../tasks/lib/compose-deploy/health');
-  const { storeVolumeName } = await import('../tasks/lib/compose-deploy/store');
 
   const fixture = path.join(ROOT, 'test', 'fixtures', 'compose-deploy');
   const composeFile = path.join(fixture, 'docker-compose.yml');
@@ -152,19 +152,14 @@ async function measureDeploy(temp: string): Promise<ComposeDeployReport['deploy'
   const projects = [`colbench-cd-hand-${process.pid}`, `colbench-cd-task-${process.pid}`];
   try {
     await ensureBaseImage(docker);
-    await docker.getImage('outer-loop/busybox:test').tag({ repo: `${registry.host}/third-party/busybox`, tag: '1.0' });
-    const push = await docker.getImage(`${registry.host}/third-party/busybox:1.0`).push({ authconfig: {} } as Dockerode.ImagePushOptions);
-    await new Promise((resolve, reject) => docker.modem.followProgress(push, (err) => (err ? reject(err) : resolve(undefined))));
+    await tagAndPush(docker, BASE_IMAGE, `${registry.host}/third-party/busybox:1.0`);
     const locks: Record<string, string> = {};
     for (const version of ['v1', 'v2']) {
       progress(`ComposeDeploy: building and pushing web ${version}`);
       const ctx = createTestContext();
       const env = { REGISTRY: registry.host, TAG: version };
       const record = path.join(temp, `record-${version}.json`);
-      await buildAndTag(
-        { engine: async () => docker, dockerfile: 'Dockerfile', buildContext: '.', composeFile, services: ['web'], tags: [version], buildArgs: { VERSION: version }, labels: {}, pull: false, noCache: false, cacheFrom: [], addPipelineLabels: false, buildRecordPath: record, pipeline: {}, env },
-        ctx,
-      );
+      await buildAndTag(buildOptions(docker, { composeFile, services: ['web'], tags: [version], buildArgs: { VERSION: version }, buildRecordPath: record, env }), ctx);
       const credentials = createCredentialSource({ setSecret: () => undefined, useDockerConfig: false });
       const client = new RegistryClient({ credentials, log: ctx, setSecret: () => undefined });
       try {
@@ -198,25 +193,19 @@ async function measureDeploy(temp: string): Promise<ComposeDeployReport['deploy'
       return { upMs, waitedMs: since(start) };
     };
     const task = async (version: string) => {
-      const agentTemp = fs.mkdtempSync(path.join(temp, 'agent-'));
-      const r = await runTimed(process.execPath, [taskScript], {
-        cwd: agentTemp,
-        timeoutMs: 180_000,
-        env: {
-          PATH: process.env.PATH,
-          HOME: agentTemp,
-          AGENT_TEMPDIRECTORY: agentTemp,
-          DOCKER_HOST: engine!.dockerHost,
-          INPUT_COMPOSEFILES: composeFile,
-          INPUT_ENVIRONMENTNAME: 'bench',
-          INPUT_PROJECTNAME: projects[1],
-          INPUT_LOCKFILE: locks[version],
-          INPUT_VARIABLES: `REGISTRY=${registry.host}`,
-          INPUT_DOCKERHOSTTYPE: 'local',
-          INPUT_PUBLISHRENDEREDFILE: 'false',
+      const r = await runTaskTimed(taskScript, {
+        temp,
+        dockerHost: engine.dockerHost,
+        inputs: {
+          composeFiles: composeFile,
+          environmentName: 'bench',
+          projectName: projects[1],
+          lockFile: locks[version],
+          variables: `REGISTRY=${registry.host}`,
+          dockerHostType: 'local',
+          publishRenderedFile: 'false',
         },
       });
-      if (!/##vso\[task\.complete result=Succeeded;/.test(r.stdout)) throw new Error(`the task did not succeed:\n${r.stdout.split('\n').filter((l) => !l.startsWith('##vso[task.debug')).slice(-30).join('\n')}`);
       lastTaskPhases = /Timings: (.*)/.exec(r.stdout)?.[1];
       return r.ms;
     };
@@ -249,13 +238,7 @@ async function measureDeploy(temp: string): Promise<ComposeDeployReport['deploy'
       lastTaskPhases,
     };
   } finally {
-    for (const project of projects) {
-      const list = await docker.listContainers({ all: true, filters: { label: [`com.docker.compose.project=${project}`] } }).catch(() => []);
-      for (const c of list) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-      const nets = await docker.listNetworks({ filters: { label: [`com.docker.compose.project=${project}`] } }).catch(() => []);
-      for (const n of nets) await docker.getNetwork(n.Id).remove().catch(() => undefined);
-      await docker.getVolume(storeVolumeName(project)).remove().catch(() => undefined);
-    }
+    for (const project of projects) await removeComposeProject(docker, project).catch(() => undefined);
     await registry.stop();
     await engine.stop();
   }

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ROOT } from './sizes';
-import { Summary, requireComposeTask, startBenchEngine, progress, round, runTimed, since, summarize } from './util';
+import { Summary, agentTaskEnv, requireComposeTask, startBenchEngine, progress, round, runTaskTimed, runTimed, since, summarize } from './util';
 
 export const RATIO_TARGET = 1.3;
 const RUNS = 5;
@@ -38,6 +38,7 @@ export async function measureContainerizedTest(): Promise<ContainerizedTestRepor
   const { buildAndTag } = await import('../tasks/lib/build');
   const { leftovers } = await import('../tasks/lib/containerized-test/teardown');
   const { createTestContext } = await import('../test/support/context');
+  const { buildOptions } = await import('../test/support/images');
 
   const fixture = path.join(ROOT, 'test', 'fixtures', 'containerized');
   const composeFile = path.join(fixture, 'docker-compose.yml');
@@ -49,26 +50,7 @@ export async function measureContainerizedTest(): Promise<ContainerizedTestRepor
     const env = { ...process.env, DOCKER_HOST: engine.dockerHost };
     const record = path.join(temp, 'build-record.json');
     progress('ContainerizedTest: building the fixture app');
-    await buildAndTag(
-      {
-        engine: async () => docker,
-        dockerfile: 'Dockerfile',
-        buildContext: '.',
-        composeFile,
-        services: [],
-        tags: ['dev'],
-        buildArgs: {},
-        labels: {},
-        pull: false,
-        noCache: false,
-        cacheFrom: [],
-        addPipelineLabels: false,
-        buildRecordPath: record,
-        pipeline: {},
-        env,
-      },
-      createTestContext(),
-    );
+    await buildAndTag(buildOptions(docker, { composeFile, tags: ['dev'], buildRecordPath: record, env }), createTestContext());
 
     const byHand = async (i: number) => {
       const project = `colbench-hand-${process.pid}-${i}`;
@@ -85,25 +67,12 @@ export async function measureContainerizedTest(): Promise<ContainerizedTestRepor
       return { total, up: up.ms, run: run.ms, down: down.ms };
     };
     const task = async () => {
-      const agentTemp = fs.mkdtempSync(path.join(temp, 'agent-'));
-      const r = await runTimed(process.execPath, [taskScript], {
-        cwd: agentTemp,
-        timeoutMs: 180_000,
-        env: {
-          PATH: process.env.PATH,
-          HOME: agentTemp,
-          AGENT_TEMPDIRECTORY: agentTemp,
-          BUILD_BUILDID: '4242',
-          DOCKER_HOST: engine!.dockerHost,
-          INPUT_MODE: 'compose',
-          INPUT_COMPOSEFILES: composeFile,
-          INPUT_TESTSERVICE: 'tests',
-          INPUT_RESULTSPATH: '/results',
-          INPUT_BUILDRECORD: record,
-        },
+      const r = await runTaskTimed(taskScript, {
+        temp,
+        dockerHost: engine.dockerHost,
+        inputs: { mode: 'compose', composeFiles: composeFile, testService: 'tests', resultsPath: '/results', buildRecord: record },
+        variables: { BUILD_BUILDID: '4242' },
       });
-      const ok = /##vso\[task\.complete result=Succeeded;/.test(r.stdout);
-      if (!ok) throw new Error(`the task did not succeed:\n${r.stdout.split('\n').filter((l) => !l.startsWith('##vso[task.debug')).slice(-30).join('\n')}`);
       const teardown = Number(/Teardown done in ([\d.]+) s/.exec(r.stdout)?.[1] ?? Number.NaN) * 1000;
       return { total: r.ms, teardown };
     };
@@ -149,17 +118,7 @@ function cancel(taskScript: string, o: { temp: string; record: string; composeFi
     const child = spawn(process.execPath, [taskScript], {
       cwd: agentTemp,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        PATH: process.env.PATH,
-        HOME: agentTemp,
-        AGENT_TEMPDIRECTORY: agentTemp,
-        DOCKER_HOST: o.dockerHost,
-        INPUT_MODE: 'compose',
-        INPUT_COMPOSEFILES: o.composeFile,
-        INPUT_TESTSERVICE: 'tests',
-        INPUT_ENVVARS: 'TEST_MODE=slow',
-        INPUT_BUILDRECORD: o.record,
-      },
+      env: agentTaskEnv(agentTemp, o.dockerHost, { mode: 'compose', composeFiles: o.composeFile, testService: 'tests', envVars: 'TEST_MODE=slow', buildRecord: o.record }),
     });
     let output = '';
     let signalledAt: bigint | undefined;

@@ -5,7 +5,6 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type Dockerode from 'dockerode';
 import { MissingPrerequisiteError, Summary, startBenchEngine, errorMessage, mapLimit, median, progress, round, runTimed, summarize, timed } from './util';
 
 type ClientModule = typeof import('../tasks/lib/registry/client');
@@ -68,24 +67,6 @@ function requireCommand(command: string, args: string[], debianPackage: string):
   }
 }
 
-interface PushEvent {
-  error?: string;
-  errorDetail?: { message?: string };
-  aux?: { Digest?: string };
-}
-
-async function push(docker: Dockerode, ref: string, authconfig: object): Promise<string> {
-  const stream = (await docker.getImage(ref).push({ authconfig } as Dockerode.ImagePushOptions)) as NodeJS.ReadableStream;
-  const events = await new Promise<PushEvent[]>((resolve, reject) =>
-    docker.modem.followProgress(stream, (err: Error | null, out: PushEvent[]) => (err ? reject(err) : resolve(out))),
-  );
-  const bad = events.find((e) => e.error || e.errorDetail);
-  if (bad) throw new Error(`pushing ${ref} failed: ${bad.error ?? bad.errorDetail?.message}`);
-  const digest = events.find((e) => e.aux?.Digest)?.aux?.Digest;
-  if (!digest) throw new Error(`pushing ${ref}: the stream reported no digest`);
-  return digest;
-}
-
 interface Side {
   label: 'anonymous' | 'token';
   registry: TestRegistry;
@@ -106,6 +87,7 @@ export async function measureRegistry(): Promise<RegistryReport> {
   const { parseReference } = await import('../tasks/lib/reference');
   const { startRegistry } = await import('../test/support/registry');
   const { ensureBaseImage, BASE_IMAGE } = await import('../test/support/base-image');
+  const { pushImage } = await import('../test/support/images');
 
   const cleanups: Array<{ what: string; fn: () => Promise<unknown> }> = [];
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'col-bench-registry-'));
@@ -145,7 +127,7 @@ export async function measureRegistry(): Promise<RegistryReport> {
         what: `tags in the engine (${label})`,
         fn: () => mapLimit(refs, 8, (r) => docker.getImage(r).remove({ noprune: true }).catch(() => undefined)),
       });
-      const pushed = await timed(() => mapLimit(refs, PUSH_CONCURRENCY, (r) => push(docker, r, authconfig)));
+      const pushed = await timed(() => mapLimit(refs, PUSH_CONCURRENCY, (r) => pushImage(docker, r, authconfig)));
       pushMs[label] = round(pushed.ms);
       const credentials: CredentialSource | undefined =
         label === 'token'

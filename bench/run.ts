@@ -141,8 +141,20 @@ function table(report: Report): string {
   return lines.join('\n');
 }
 
+const USAGE = `usage: npm run bench [-- OPTION…]   (one JSON document on stdout, a table on stderr)
+  --rebuild                    bundle and package again before measuring sizes
+  --skip-registry              skip digest resolution round trips and 50 references vs skopeo
+  --skip-containerized-test    skip ContainerizedTest vs docker-compose by hand
+  --skip-compose-deploy        skip ComposeDeploy (render and deploy)
+  --skip-compose-deploy-run    skip only ComposeDeploy's deploy part
+  --skip-kubernetes            skip KubernetesDeploy conversion and pinning`;
+
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const rebuild = args.includes('--rebuild');
   const skipRegistry = args.includes('--skip-registry');
   const start = process.hrtime.bigint();

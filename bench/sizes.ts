@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { discoverTasks } from '../scripts/tasks.mjs';
 import { MissingPrerequisiteError, errorMessage, progress } from './util';
 
 export const ROOT = path.resolve(__dirname, '..');
@@ -41,17 +42,6 @@ export interface SizeReport {
   vsix: { file?: string; bytes?: number; packaged: string; meetsTarget?: boolean; error?: string; note?: string };
 }
 
-/** Folders under tasks/ that are tasks (have a task.json), as scripts/tasks.mjs decides. */
-export function sourceTasks(): string[] {
-  const dir = path.join(ROOT, 'tasks');
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && d.name !== 'lib' && fs.existsSync(path.join(dir, d.name, 'task.json')))
-    .map((d) => d.name)
-    .sort();
-}
-
 export function bundledTasks(): string[] {
   if (!fs.existsSync(DIST_TASKS)) return [];
   return fs
@@ -76,7 +66,7 @@ function runScript(script: string, args: string[], timeoutMs: number): { ok: boo
 
 /** Makes sure dist/tasks holds a bundle of every task (runs scripts/bundle.mjs --quiet otherwise). */
 export function ensureBundles(force: boolean): { bundled: string; tasksWithoutBundle: string[] } {
-  const wanted = sourceTasks();
+  const wanted = discoverTasks(ROOT).map((t) => t.folder);
   const missing = () => wanted.filter((t) => !bundledTasks().includes(t));
   let reason: string | undefined;
   if (force) reason = 'forced (--rebuild)';

@@ -2,6 +2,7 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { inputEnvName } from '../runner/agent-env';
 
 export interface Summary {
   runs: number;
@@ -121,6 +122,30 @@ export async function startBenchEngine() {
   } catch (err) {
     throw new MissingPrerequisiteError(`No Docker engine (install the Debian package docker.io, or set DOCKER_HOST): ${errorMessage(err)}`);
   }
+}
+
+/**
+ * The environment of a bundled task run as the agent runs it, with the bare minimum of agent
+ * variables: PATH, HOME and AGENT_TEMPDIRECTORY (`agentTemp`), DOCKER_HOST, `variables` as given,
+ * and `inputs` as INPUT_*.
+ */
+export function agentTaskEnv(agentTemp: string, dockerHost: string, inputs: Record<string, string>, variables: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: agentTemp, AGENT_TEMPDIRECTORY: agentTemp, ...variables, DOCKER_HOST: dockerHost };
+  for (const [name, value] of Object.entries(inputs)) env[inputEnvName(name)] = value;
+  return env;
+}
+
+/** Runs a bundled task (agentTaskEnv, a fresh agent folder under `temp`), timed; throws unless it reports Succeeded. */
+export async function runTaskTimed(
+  taskScript: string,
+  o: { temp: string; dockerHost: string; inputs: Record<string, string>; variables?: Record<string, string> },
+): Promise<ChildRun> {
+  const agentTemp = fs.mkdtempSync(path.join(o.temp, 'agent-'));
+  const r = await runTimed(process.execPath, [taskScript], { cwd: agentTemp, timeoutMs: 180_000, env: agentTaskEnv(agentTemp, o.dockerHost, o.inputs, o.variables) });
+  if (!/##vso\[task\.complete result=Succeeded;/.test(r.stdout)) {
+    throw new Error(`the task did not succeed:\n${r.stdout.split('\n').filter((l) => !l.startsWith('##vso[task.debug')).slice(-30).join('\n')}`);
+  }
+  return r;
 }
 
 /** What the compose benchmarks run: the bundled task (its index.js) and docker-compose (its version). */

@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseYaml, readTextFile, toPlain } from '../tasks/lib/compose/yaml';
-import { Connection, PipelineRun, RunRecord } from './execute';
+import type { Connection } from './agent-env';
+import { PipelineRun, RunRecord } from './execute';
 import { loadPipeline, PipelineError } from './pipeline';
 import { buildReport, Report } from './report';
 
@@ -30,15 +31,12 @@ export function parseArgs(argv: string[]): CliOptions {
     const flag = argv[i];
     const value = argv[++i];
     if (value === undefined) throw new PipelineError(`${flag} needs a value.\n${USAGE}`);
-    const pair = () => {
+    if (flag === '--stage') options.stages.push(value);
+    else if (flag === '--var' || flag === '--secret') {
       const eq = value.indexOf('=');
       if (eq <= 0) throw new PipelineError(`${flag} ${value}: write name=value.`);
-      return [value.slice(0, eq), value.slice(eq + 1)] as const;
-    };
-    if (flag === '--stage') options.stages.push(value);
-    else if (flag === '--var') options.variables[pair()[0]] = pair()[1];
-    else if (flag === '--secret') options.secretVariables[pair()[0]] = pair()[1];
-    else if (flag === '--connection') options.connectionFlags.push(value);
+      (flag === '--var' ? options.variables : options.secretVariables)[value.slice(0, eq)] = value.slice(eq + 1);
+    } else if (flag === '--connection') options.connectionFlags.push(value);
     else if (flag === '--connections') options.connectionsFile = value;
     else if (flag === '--report') options.reportFile = value;
     else throw new PipelineError(`unknown option ${flag}.\n${USAGE}`);

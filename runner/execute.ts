@@ -5,19 +5,12 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { countTests, MalformedXmlError, ResultsFormat, RESULTS_FORMATS } from '../tasks/lib/containerized-test/xml-count';
+import { Connection, endpointEnvironment, envName, inputEnvName } from './agent-env';
 import { evaluate, ExpressionContext, truthy, Value } from './expressions';
 import { LoggingCommand, mask, parseLine } from './logging';
 import { Job, Pipeline, PipelineError, Stage, Step } from './pipeline';
 
 export type Result = 'Succeeded' | 'SucceededWithIssues' | 'Failed' | 'Skipped' | 'Canceled';
-
-/** A service connection as the agent hands it to a task. */
-export interface Connection {
-  url: string;
-  scheme: string;
-  parameters: Record<string, string>;
-  data: Record<string, string>;
-}
 
 export interface RunOptions {
   pipelineFile: string;
@@ -84,16 +77,19 @@ class Variables {
     for (const [k, v] of this.values) merged.set(k, v);
     return [...merged.values()];
   }
+  /** `$(name)` macros of these variables expanded. */
+  expand(text: string): string {
+    return expandMacros(text, (n) => this.get(n)?.value);
+  }
+  /** System.Debug is true: debug lines are shown. */
+  get debug(): boolean {
+    return /^true$/i.test(this.get('System.Debug')?.value ?? '');
+  }
 }
 
 /** `$(name)` macros; unknown names stay as written, as the agent leaves them. */
 export function expandMacros(text: string, lookup: (name: string) => string | undefined): string {
   return text.replace(/\$\(([A-Za-z0-9_.\-]+)\)/g, (whole, name: string) => lookup(name) ?? whole);
-}
-
-/** Agent environment name of a variable: `Build.BuildNumber` → `BUILD_BUILDNUMBER`. */
-export function envName(name: string): string {
-  return name.replace(/[.\s-]/g, '_').toUpperCase();
 }
 
 interface JobOutcome {
@@ -116,7 +112,7 @@ export class PipelineRun {
     this.record = { result: 'Succeeded', steps: [], tests: [], summaries: [], deployments: [], artifactsDir: this.artifactsDir, warnings: [] };
     this.root = new Variables();
     for (const [k, v] of Object.entries(this.predefined())) this.root.set(k, v);
-    for (const [k, v] of Object.entries(options.pipeline.variables)) this.root.set(k, expandMacros(v, (n) => this.root.get(n)?.value));
+    for (const [k, v] of Object.entries(options.pipeline.variables)) this.root.set(k, this.root.expand(v));
     for (const [k, v] of Object.entries(options.variables)) this.root.set(k, v);
     for (const [k, v] of Object.entries(options.secretVariables ?? {})) this.addSecretVariable(this.root, k, v);
     for (const c of Object.values(options.connections)) for (const [k, v] of Object.entries(c.parameters)) if (/password|token|key|secret|kubeconfig|certificate/i.test(k)) this.addSecret(v);
@@ -239,7 +235,7 @@ export class PipelineRun {
   private defineVariables(scope: Variables, defs: Record<string, string>, ctx: ExpressionContext): void {
     for (const [name, raw] of Object.entries(defs)) {
       const runtime = /^\$\[(.*)\]$/s.exec(raw.trim());
-      const value = runtime ? evaluate(runtime[1], ctx) : expandMacros(raw, (n) => scope.get(n)?.value);
+      const value = runtime ? evaluate(runtime[1], ctx) : scope.expand(raw);
       scope.set(name, value === undefined ? '' : String(value));
     }
   }
@@ -276,7 +272,7 @@ export class PipelineRun {
         dependency: () => undefined,
       };
       const stepCondition = step.condition ?? 'succeeded()';
-      const display = expandMacros(step.displayName, (n) => variables.get(n)?.value);
+      const display = variables.expand(step.displayName);
       if (!step.enabled || !truthy(evaluate(stepCondition, stepCtx))) {
         this.print(`  · ${display} — skipped`);
         this.record.steps.push({ stage: stage.name, job: job.name, step: display, result: 'Skipped', seconds: 0 });
@@ -308,7 +304,6 @@ export class PipelineRun {
   }
 
   private async runStep(step: Step, variables: Variables, job: JobOutcome, temp: string, pathPrefix: string[]): Promise<{ result: Result; message?: string }> {
-    const expand = (text: string) => expandMacros(text, (n) => variables.get(n)?.value);
     switch (step.kind) {
       case 'checkout':
         return { result: 'Succeeded', message: 'the local working tree is the checkout' };
@@ -316,16 +311,16 @@ export class PipelineRun {
         this.downloadArtifacts(step.artifact, this.options.runDir);
         return { result: 'Succeeded' };
       case 'publish': {
-        const from = path.resolve(this.sourcesDir, expand(step.path as string));
+        const from = path.resolve(this.sourcesDir, variables.expand(step.path as string));
         if (!fs.existsSync(from)) return { result: 'Failed', message: `nothing to publish at ${from}` };
         this.uploadArtifact(step.artifact as string, from);
         return { result: 'Succeeded' };
       }
       case 'script':
-        return this.runProcess(step, variables, job, pathPrefix, 'bash', ['--noprofile', '--norc', '-e', '-o', 'pipefail', writeScript(temp, expand(step.script as string))], {});
+        return this.runProcess(step, variables, job, pathPrefix, 'bash', ['--noprofile', '--norc', '-e', '-o', 'pipefail', writeScript(temp, variables.expand(step.script as string))], {});
       case 'task': {
         const task = this.findTask(step);
-        const env = this.taskEnvironment(task, step, expand);
+        const env = this.taskEnvironment(task, step, variables);
         return this.runProcess(step, variables, job, pathPrefix, process.execPath, [path.join(task.dir, 'index.js')], env);
       }
     }
@@ -347,7 +342,7 @@ export class PipelineRun {
   }
 
   /** INPUT_* with task.json defaults (expanded, as the agent does), and ENDPOINT_* for connection inputs. */
-  private taskEnvironment(task: { json: TaskJson }, step: Step, expand: (s: string) => string): Record<string, string> {
+  private taskEnvironment(task: { json: TaskJson }, step: Step, variables: Variables): Record<string, string> {
     const env: Record<string, string> = {};
     const given = new Map(Object.entries(step.inputs).map(([k, v]) => [k.toLowerCase(), v]));
     for (const input of task.json.inputs ?? []) {
@@ -355,17 +350,12 @@ export class PipelineRun {
       const key = names.find((n) => given.has(n));
       const raw = key !== undefined ? (given.get(key) as string) : input.defaultValue ?? '';
       for (const n of names) given.delete(n);
-      const value = expand(String(raw));
-      env[`INPUT_${input.name.replace(/ /g, '_').toUpperCase()}`] = value;
+      const value = variables.expand(String(raw));
+      env[inputEnvName(input.name)] = value;
       if (input.type.startsWith('connectedService') && value) {
         const connection = this.options.connections[value];
         if (!connection) throw new PipelineError(`input '${input.name}' names the service connection '${value}', which is not in .outer-loop/connections.yml or --connection flags.`);
-        const id = value.toUpperCase();
-        env[`ENDPOINT_URL_${id}`] = connection.url;
-        env[`ENDPOINT_AUTH_${id}`] = JSON.stringify({ scheme: connection.scheme, parameters: connection.parameters });
-        env[`ENDPOINT_AUTH_SCHEME_${id}`] = connection.scheme;
-        for (const [k, v] of Object.entries(connection.parameters)) env[`ENDPOINT_AUTH_PARAMETER_${id}_${k.toUpperCase()}`] = v;
-        for (const [k, v] of Object.entries(connection.data)) env[`ENDPOINT_DATA_${id}_${k.toUpperCase()}`] = v;
+        Object.assign(env, endpointEnvironment(value, connection));
       }
     }
     for (const [name] of given) this.record.warnings.push(`${step.displayName}: input '${name}' is not an input of ${task.json.name}@${task.json.version.Major} (ignored, as the agent ignores it).`);
@@ -387,10 +377,10 @@ export class PipelineRun {
       if (v.secret) env[`SECRET_${envName(v.name)}`] = v.value; // task-lib reads secrets from here; scripts only get what env: maps
       else env[envName(v.name)] = v.value;
     }
-    for (const [k, v] of Object.entries(step.env)) env[k] = expandMacros(v, (n) => variables.get(n)?.value);
+    for (const [k, v] of Object.entries(step.env)) env[k] = variables.expand(v);
     if (pathPrefix.length) env.PATH = [...pathPrefix, env.PATH].join(path.delimiter);
     Object.assign(env, extraEnv);
-    const cwd = step.workingDirectory ? path.resolve(this.sourcesDir, expandMacros(step.workingDirectory, (n) => variables.get(n)?.value)) : this.sourcesDir;
+    const cwd = step.workingDirectory ? path.resolve(this.sourcesDir, variables.expand(step.workingDirectory)) : this.sourcesDir;
 
     return new Promise((resolve) => {
       const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -425,7 +415,7 @@ export class PipelineRun {
   }
 
   private printFormat(format: string, message: string, variables: Variables): void {
-    if (format === 'debug' && !/^true$/i.test(variables.get('System.Debug')?.value ?? '')) return;
+    if (format === 'debug' && !variables.debug) return;
     if (format === 'group') this.print(`    ▸ ${message}`);
     else if (format === 'endgroup') return;
     else this.print(`    [${format}] ${message}`);
@@ -449,7 +439,7 @@ export class PipelineRun {
         return undefined;
       }
       case 'task.debug':
-        if (/^true$/i.test(variables.get('System.Debug')?.value ?? '')) this.print(`    [debug] ${cmd.message}`);
+        if (variables.debug) this.print(`    [debug] ${cmd.message}`);
         return undefined;
       case 'task.logissue':
       case 'task.issue': // task-lib 5 writes this form

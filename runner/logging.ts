@@ -43,7 +43,8 @@ function parseCommand(text: string): ParsedLine {
   return { kind: 'command', command: { command, properties, message: unescapeMessage(text.slice(close + 1)) } };
 }
 
-function unescapeMessage(s: string): string {
+/** Undoes the escapes of a logging command's message (`%AZP25` last, so an escaped `%0A` stays `%0A`). */
+export function unescapeMessage(s: string): string {
   return s.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%AZP25/g, '%');
 }
 

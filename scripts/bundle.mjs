@@ -12,13 +12,20 @@ import { REPO_ROOT, discoverTasks, formatBytes, isMain, packageVersion, resolveR
 // `require('./crypto/build/Release/sshcrypto.node')` inside try/catch and works without them.
 export const EXTERNALS = ['cpu-features', '*.node'];
 
+const TASK_LIB = 'azure-pipelines-task-lib';
+
 /**
  * Files that bundled packages read relative to their own __dirname. In a bundle __dirname is the
- * task folder, so they are copied there. `when` is matched against esbuild's input paths.
+ * task folder, so `copy` puts them there when the bundle holds one of the `readers` (matched
+ * against esbuild's input paths); the readers' __dirname uses are then accounted for.
  */
 const RUNTIME_ASSETS = [
   // BuildKit builds: dockerode loads auth.proto (session) and buildkit_status.proto (progress).
-  { when: 'node_modules/dockerode/lib/', from: 'node_modules/dockerode/lib/proto', to: 'proto' },
+  {
+    readers: ['node_modules/dockerode/lib/session.js', 'node_modules/dockerode/lib/buildkit.js'],
+    copy: (outDir) => fs.cpSync(path.join(REPO_ROOT, 'node_modules', 'dockerode', 'lib', 'proto'), path.join(outDir, 'proto'), { recursive: true }),
+  },
+  { readers: [`node_modules/${TASK_LIB}/`], copy: copyTaskLibResources },
 ];
 
 // __dirname uses that are known to be unreachable from our tasks (channelz/ORCA are grpc server
@@ -28,17 +35,15 @@ const KNOWN_DIRNAME_USES = [
   'node_modules/@grpc/grpc-js/build/src/orca.js',
   'node_modules/ssh2/lib/agent.js',
   'node_modules/ssh2/lib/protocol/crypto/poly1305.js', // emscripten shim; the wasm is inlined
-  'node_modules/dockerode/lib/buildkit.js',
-  'node_modules/dockerode/lib/session.js',
   'node_modules/q/q.js', // only in doc comments
 ];
 
-const TASK_LIB = 'azure-pipelines-task-lib';
-
-// Only these tasks build images. The others get stubs for dockerode's BuildKit session (grpc) and
-// progress decoder (protobufjs), which they never reach: about 400 KB less in each of their bundles.
-const BUILDS_IMAGES = new Set(['build-and-tag']);
-const STUB = "module.exports = new Proxy({}, { get() { throw new Error('BuildKit is only bundled in BuildAndTag'); } });";
+// Only tasks whose code reaches the image builder need dockerode's BuildKit session (grpc) and
+// progress decoder (protobufjs). The others get stubs, which they never reach: about 400 KB less in
+// each of their bundles. Every task is bundled with the stubs first; one whose bundle then holds
+// BUILDER is bundled again without them.
+const BUILDER = 'tasks/lib/docker/build.ts';
+const STUB = "module.exports = new Proxy({}, { get() { throw new Error('BuildKit is not bundled in this task (scripts/bundle.mjs)'); } });";
 const withoutBuildKit = {
   name: 'without-buildkit',
   setup(build) {
@@ -69,40 +74,43 @@ export async function bundleTasks({ root = REPO_ROOT, log = console.log } = {}) 
       problems.push(`${task.folder}: no index.ts beside task.json`);
       continue;
     }
-    const result = await esbuild.build({
-      entryPoints: [task.entry],
-      outfile: path.join(outDir, 'index.js'),
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      minify: true,
-      keepNames: true,
-      sourcemap: false,
-      legalComments: 'none',
-      external: EXTERNALS,
-      // Lets throwaway roots outside the repo (tests) resolve packages from the repo's node_modules.
-      nodePaths: [path.join(REPO_ROOT, 'node_modules')],
-      metafile: true,
-      logLevel: 'silent',
-      plugins: BUILDS_IMAGES.has(task.folder) ? [] : [withoutBuildKit],
-    }).catch((err) => {
-      problems.push(`${task.folder}: esbuild failed:\n${(err.errors ?? [err]).map((e) => `  ${e.text ?? e.message}${e.location ? ` (${e.location.file}:${e.location.line})` : ''}`).join('\n')}`);
-      return undefined;
-    });
-    if (!result) continue;
+    const build = (plugins) =>
+      esbuild
+        .build({
+          entryPoints: [task.entry],
+          outfile: path.join(outDir, 'index.js'),
+          bundle: true,
+          platform: 'node',
+          target: 'node20',
+          format: 'cjs',
+          minify: true,
+          keepNames: true,
+          sourcemap: false,
+          legalComments: 'none',
+          external: EXTERNALS,
+          // Lets throwaway roots outside the repo (tests) resolve packages from the repo's node_modules.
+          nodePaths: [path.join(REPO_ROOT, 'node_modules')],
+          metafile: true,
+          logLevel: 'silent',
+          plugins,
+        })
+        .then((result) => ({ result, inputs: Object.keys(result.metafile.inputs).map((p) => p.replace(/\\/g, '/')) }));
+    const built = await build([withoutBuildKit])
+      .then((stubbed) => (stubbed.inputs.some((p) => p.endsWith(BUILDER)) ? build([]) : stubbed))
+      .catch((err) => {
+        problems.push(`${task.folder}: esbuild failed:\n${(err.errors ?? [err]).map((e) => `  ${e.text ?? e.message}${e.location ? ` (${e.location.file}:${e.location.line})` : ''}`).join('\n')}`);
+        return undefined;
+      });
+    if (!built) continue;
 
-    const inputs = Object.keys(result.metafile.inputs).map((p) => p.replace(/\\/g, '/'));
+    const { inputs } = built;
     problems.push(...checkTaskLibCopies(task.folder, inputs));
     problems.push(...checkDirnameUses(task.folder, inputs, root));
 
     writeTaskJson(task, outDir, version);
     copyIcon(task, outDir, problems);
-    copyTaskLibResources(outDir);
     for (const asset of RUNTIME_ASSETS) {
-      if (inputs.some((p) => p.includes(asset.when))) {
-        fs.cpSync(path.join(REPO_ROOT, asset.from), path.join(outDir, asset.to), { recursive: true });
-      }
+      if (inputs.some((p) => asset.readers.some((r) => p.includes(r)))) asset.copy(outDir);
     }
 
     const code = fs.readFileSync(path.join(outDir, 'index.js'));
@@ -142,18 +150,14 @@ function checkDirnameUses(folder, inputs, root) {
   for (const p of inputs) {
     if (!p.includes('node_modules/') || !/\.[cm]?js$/.test(p)) continue;
     if (KNOWN_DIRNAME_USES.some((k) => p.endsWith(k))) continue;
-    if (RUNTIME_ASSETS.some((a) => p.includes(a.when))) continue;
+    if (RUNTIME_ASSETS.some((a) => a.readers.some((r) => p.includes(r)))) continue;
     const file = path.isAbsolute(p) ? p : path.join(root, p);
     const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-    if (/\b__dirname\b|\b__filename\b/.test(text) && !isTaskLibResourceUse(p)) {
+    if (/\b__dirname\b|\b__filename\b/.test(text)) {
       problems.push(`${folder}: ${p} uses __dirname/__filename; copy what it reads beside the bundle (RUNTIME_ASSETS in scripts/bundle.mjs) or list it as unreachable`);
     }
   }
   return problems;
-}
-
-function isTaskLibResourceUse(p) {
-  return p.includes(`node_modules/${TASK_LIB}/`);
 }
 
 function writeTaskJson(task, outDir, version) {

@@ -8,9 +8,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
 import { REPO_ROOT, runCli } from '../runner/cli';
+import { PROJECT_LABEL, SERVICE_LABEL } from '../tasks/lib/compose/containers';
 import type { ImageLock } from '../tasks/lib/lock/types';
 import { ensureBaseImage, BASE_IMAGE } from '../test/support/base-image';
-import { startEngine } from '../test/support/engine';
+import { removeComposeProject, startEngine } from '../test/support/engine';
+import { tagAndPush } from '../test/support/images';
 import { startRegistry } from '../test/support/registry';
 
 const PIPELINE = path.join(REPO_ROOT, 'examples', 'azure-pipelines.yml');
@@ -39,7 +41,8 @@ export async function runDemo(options: { keep: boolean; out?: (line: string) => 
   try {
     out(`Docker engine: ${engine.dockerHost}${engine.private ? ' (private, started for the demo)' : ''}; registry: ${registry.host} (htpasswd)`);
     await ensureBaseImage(engine.docker);
-    await seedThirdPartyImage(engine.docker, registry.host, registry.username!, registry.password!);
+    // The cache is a third-party image: pushed once under a tag, as if it came from Docker Hub.
+    await tagAndPush(engine.docker, BASE_IMAGE, `${registry.host}/third-party/cache:1.0`, { username: registry.username, password: registry.password, serveraddress: registry.host });
 
     const connections = path.join(secrets, 'connections.yml');
     fs.writeFileSync(connections, `shop-registry:\n  type: dockerregistry\n  url: http://${registry.host}\n  username: ${registry.username}\n  password: ${JSON.stringify(registry.password)}\n`, { mode: 0o600 });
@@ -77,7 +80,7 @@ export async function runDemo(options: { keep: boolean; out?: (line: string) => 
     if (options.keep) {
       out(`--keep: environments and registry ${registry.host} left running (Ctrl-C does not stop them; remove the containers of projects ${[...projects].join(', ')} when done).`);
     } else {
-      await removeProjects(engine.docker, projects);
+      for (const project of projects) await removeComposeProject(engine.docker, project);
       await registry.stop();
       await engine.stop();
     }
@@ -90,36 +93,20 @@ function readArtifact(dir: string): Record<string, string> {
   return Object.fromEntries(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]));
 }
 
-/** The cache is a third-party image: pushed once under a tag, as if it came from Docker Hub. */
-async function seedThirdPartyImage(docker: Dockerode, host: string, username: string, password: string): Promise<void> {
-  await docker.getImage(BASE_IMAGE).tag({ repo: `${host}/third-party/cache`, tag: '1.0' });
-  const stream = await docker.getImage(`${host}/third-party/cache:1.0`).push({ authconfig: { username, password, serveraddress: host } } as Dockerode.ImagePushOptions);
-  await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null, res: { error?: string }[]) => (err || res.some((r) => r.error) ? reject(err ?? new Error('push failed')) : resolve(undefined))));
-}
-
 /** Registry digests of the images the environment's containers run (compose project `*-<environment>`). */
 async function runningDigests(docker: Dockerode, environment: string): Promise<{ digests: Record<string, string>; projects: string[] }> {
-  const containers = await docker.listContainers({ filters: { label: ['com.docker.compose.project'] } });
+  const containers = await docker.listContainers({ filters: { label: [PROJECT_LABEL] } });
   const digests: Record<string, string> = {};
   const projects = new Set<string>();
   for (const c of containers) {
-    const project = c.Labels['com.docker.compose.project'];
+    const project = c.Labels[PROJECT_LABEL];
     if (!project.endsWith(`-${environment}`)) continue;
     projects.add(project);
     const image = await docker.getImage(c.ImageID).inspect();
     const digest = (image.RepoDigests ?? []).map((d) => d.split('@')[1]).find(Boolean);
-    if (digest) digests[c.Labels['com.docker.compose.service']] = digest;
+    if (digest) digests[c.Labels[SERVICE_LABEL]] = digest;
   }
   return { digests, projects: [...projects] };
-}
-
-async function removeProjects(docker: Dockerode, projects: Set<string>): Promise<void> {
-  for (const project of projects) {
-    const filters = { label: [`com.docker.compose.project=${project}`] };
-    for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true, v: true });
-    for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
-    for (const v of (await docker.listVolumes({ filters: { label: [`dev.azure.pipelines.outer-loop.release=${project}`] } })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
-  }
 }
 
 if (require.main === module) {

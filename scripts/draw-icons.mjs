@@ -86,37 +86,27 @@ function background() {
   return [[roundRect(0.02, 0.02, 0.98, 0.98, 0.18), vertical(NAVY_TOP, NAVY_BOTTOM)]];
 }
 
-/** A shipping container with corrugated doors, its top-left corner at (x0, y0). */
-function container(x0, y0, w, h, { ridges = 5 } = {}) {
+/**
+ * A shipping container with corrugated doors, its top-left corner at (x0, y0): top and bottom
+ * rails `rail`×h high, corner posts unless `posts` is false, `ridges` ridges `ridge`×w wide
+ * leaving `inset`×h at top and bottom.
+ */
+function container(x0, y0, w, h, { ridges = 5, rail = 0.12, posts = true, ridge = 0.025, inset = 0.2 } = {}) {
   const layers = [
     [rect(x0, y0, x0 + w, y0 + h), ORANGE],
-    [rect(x0, y0, x0 + w, y0 + h * 0.12), ORANGE_DARK], // top rail
-    [rect(x0, y0 + h * 0.88, x0 + w, y0 + h), ORANGE_DARK], // bottom rail
-    [rect(x0, y0, x0 + w * 0.05, y0 + h), ORANGE_DARK], // corner posts
-    [rect(x0 + w * 0.95, y0, x0 + w, y0 + h), ORANGE_DARK],
+    [rect(x0, y0, x0 + w, y0 + h * rail), ORANGE_DARK], // top rail
+    [rect(x0, y0 + h * (1 - rail), x0 + w, y0 + h), ORANGE_DARK], // bottom rail
   ];
-  const inner0 = x0 + w * 0.1;
-  const innerW = w * 0.8;
+  if (posts) layers.push([rect(x0, y0, x0 + w * 0.05, y0 + h), ORANGE_DARK], [rect(x0 + w * 0.95, y0, x0 + w, y0 + h), ORANGE_DARK]);
   for (let i = 0; i < ridges; i++) {
-    const cx = inner0 + (innerW * (i + 0.5)) / ridges;
-    layers.push([rect(cx - w * 0.025, y0 + h * 0.2, cx + w * 0.025, y0 + h * 0.8), ORANGE_LIGHT]);
+    const cx = x0 + w * 0.1 + (w * 0.8 * (i + 0.5)) / ridges;
+    layers.push([rect(cx - w * ridge, y0 + h * inset, cx + w * ridge, y0 + h * (1 - inset)), ORANGE_LIGHT]);
   }
   return layers;
 }
 
 /** The container under test: plainer (no corner posts), with three ridges. */
-function testedContainer(x0, y0, w, h) {
-  const layers = [
-    [rect(x0, y0, x0 + w, y0 + h), ORANGE],
-    [rect(x0, y0, x0 + w, y0 + h * 0.14), ORANGE_DARK],
-    [rect(x0, y0 + h * 0.86, x0 + w, y0 + h), ORANGE_DARK],
-  ];
-  for (let i = 0; i < 3; i++) {
-    const cx = x0 + w * 0.1 + (w * 0.8 * (i + 0.5)) / 3;
-    layers.push([rect(cx - w * 0.03, y0 + h * 0.24, cx + w * 0.03, y0 + h * 0.76), ORANGE_LIGHT]);
-  }
-  return layers;
-}
+const testedContainer = (x0, y0, w, h) => container(x0, y0, w, h, { ridges: 3, rail: 0.14, posts: false, ridge: 0.03, inset: 0.24 });
 
 /** A laboratory flask (the test) with green liquid, standing on the container. */
 function flask() {
@@ -182,17 +172,11 @@ function tag(x0, y0, x1, y1) {
   ];
 }
 
-/** A fat upward arrow. */
-function upArrow(cx, y0, w, h, color) {
+/** A fat arrow in the box from y0 to y0 + h, pointing up (or down). */
+function arrow(cx, y0, w, h, color, { down = false } = {}) {
+  const y = (k) => y0 + h * (down ? 1 - k : k); // k: 0 at the tip, 1 at the base
   return [
-    [polygon([[cx, y0], [cx + w / 2, y0 + h * 0.45], [cx + w * 0.18, y0 + h * 0.45], [cx + w * 0.18, y0 + h], [cx - w * 0.18, y0 + h], [cx - w * 0.18, y0 + h * 0.45], [cx - w / 2, y0 + h * 0.45]]), color],
-  ];
-}
-
-/** A fat downward arrow. */
-function downArrow(cx, y0, w, h, color) {
-  return [
-    [polygon([[cx, y0 + h], [cx + w / 2, y0 + h * 0.55], [cx + w * 0.18, y0 + h * 0.55], [cx + w * 0.18, y0], [cx - w * 0.18, y0], [cx - w * 0.18, y0 + h * 0.55], [cx - w / 2, y0 + h * 0.55]]), color],
+    [polygon([[cx, y(0)], [cx + w / 2, y(0.45)], [cx + w * 0.18, y(0.45)], [cx + w * 0.18, y(1)], [cx - w * 0.18, y(1)], [cx - w * 0.18, y(0.45)], [cx - w / 2, y(0.45)]]), color],
   ];
 }
 
@@ -224,60 +208,16 @@ function wheel(cx, cy, r, color) {
 }
 
 // ---- the drawings --------------------------------------------------------------------------
+/** A drawing `size` pixels square: the background, then the layers of `pieces` in order. */
+const icon = (size, pieces) => ({ size, layers: () => [...background(), ...pieces().flat()] });
+
 export const DRAWINGS = {
-  extension: {
-    size: 128,
-    layers: () => [
-      ...background(),
-      ...loopArrow(0.5, 0.5, 0.35, 0.075, TEAL),
-      ...container(0.22, 0.35, 0.5, 0.3, { ridges: 6 }),
-      ...padlock(0.62, 0.62, 0.22, 0.18),
-    ],
-  },
-  'build-and-tag': {
-    size: 32,
-    layers: () => [
-      ...background(),
-      ...container(0.12, 0.2, 0.62, 0.4, { ridges: 3 }),
-      ...tag(0.46, 0.62, 0.88, 0.86),
-    ],
-  },
-  'containerized-test': {
-    size: 32,
-    layers: () => [
-      ...background(),
-      ...testedContainer(0.1, 0.46, 0.58, 0.36),
-      ...flask(),
-      ...checkMark(0.6, 0.72, 0.71, 0.84, 0.92, 0.56),
-    ],
-  },
-  'compose-deploy': {
-    size: 32,
-    layers: () => [
-      ...background(),
-      ...container(0.1, 0.1, 0.5, 0.32, { ridges: 3 }),
-      ...downArrow(0.76, 0.08, 0.3, 0.36, WHITE),
-      ...server(0.12, 0.56, 0.88, 0.88),
-    ],
-  },
-  'push-with-digest': {
-    size: 32,
-    layers: () => [
-      ...background(),
-      ...container(0.1, 0.4, 0.56, 0.36, { ridges: 3 }),
-      ...upArrow(0.38, 0.08, 0.34, 0.3, WHITE),
-      ...padlock(0.64, 0.6, 0.26, 0.26),
-    ],
-  },
-  'kubernetes-deploy': {
-    size: 32,
-    layers: () => [
-      ...background(),
-      ...wheel(0.36, 0.36, 0.2, TEAL),
-      ...container(0.3, 0.56, 0.56, 0.3, { ridges: 3 }),
-      ...padlock(0.66, 0.5, 0.22, 0.2),
-    ],
-  },
+  extension: icon(128, () => [loopArrow(0.5, 0.5, 0.35, 0.075, TEAL), container(0.22, 0.35, 0.5, 0.3, { ridges: 6 }), padlock(0.62, 0.62, 0.22, 0.18)]),
+  'build-and-tag': icon(32, () => [container(0.12, 0.2, 0.62, 0.4, { ridges: 3 }), tag(0.46, 0.62, 0.88, 0.86)]),
+  'containerized-test': icon(32, () => [testedContainer(0.1, 0.46, 0.58, 0.36), flask(), checkMark(0.6, 0.72, 0.71, 0.84, 0.92, 0.56)]),
+  'compose-deploy': icon(32, () => [container(0.1, 0.1, 0.5, 0.32, { ridges: 3 }), arrow(0.76, 0.08, 0.3, 0.36, WHITE, { down: true }), server(0.12, 0.56, 0.88, 0.88)]),
+  'push-with-digest': icon(32, () => [container(0.1, 0.4, 0.56, 0.36, { ridges: 3 }), arrow(0.38, 0.08, 0.34, 0.3, WHITE), padlock(0.64, 0.6, 0.26, 0.26)]),
+  'kubernetes-deploy': icon(32, () => [wheel(0.36, 0.36, 0.2, TEAL), container(0.3, 0.56, 0.56, 0.3, { ridges: 3 }), padlock(0.66, 0.5, 0.22, 0.2)]),
 };
 
 /** Renders layers into an RGBA buffer with `ss`×`ss` supersampling per pixel. */

@@ -194,7 +194,7 @@ function checkTask(task, json, p, version, root) {
 
   // Output variables.
   if (json.outputVariables !== undefined && json.OutputVariables !== undefined) p('declare output variables once, as outputVariables');
-  const outputs = json.outputVariables ?? json.OutputVariables;
+  const outputs = declaredOutputs(json);
   if (!Array.isArray(outputs)) p('outputVariables is missing: declare every output variable with name and description ([] when there are none)');
   else {
     const seen = new Set();
@@ -270,6 +270,11 @@ function compareVersions(a, b) {
 
 // ---- the inputs record ------------------------------------------------------------------------
 
+/** task.json's output variables, under either spelling the agent accepts. */
+function declaredOutputs(json) {
+  return json.outputVariables ?? json.OutputVariables;
+}
+
 /** The names a pipeline may use for a task: inputs with their aliases, and output variables. */
 function surfaceOf(json) {
   const inputs = [];
@@ -277,7 +282,8 @@ function surfaceOf(json) {
     if (typeof input?.name === 'string') inputs.push(input.name);
     if (Array.isArray(input?.aliases)) inputs.push(...input.aliases.filter((a) => typeof a === 'string'));
   }
-  const outputs = (Array.isArray(json.outputVariables ?? json.OutputVariables) ? json.outputVariables ?? json.OutputVariables : [])
+  const declared = declaredOutputs(json);
+  const outputs = (Array.isArray(declared) ? declared : [])
     .map((o) => o?.name)
     .filter((n) => typeof n === 'string');
   return { inputs: [...new Set(inputs)].sort(), outputVariables: [...new Set(outputs)].sort() };

@@ -10,10 +10,11 @@ import { buildAndTag, BuildAndTagOptions } from '../../tasks/lib/build';
 import { readLock } from '../../tasks/lib/lock/file';
 import { pushWithDigest, PushOptions } from '../../tasks/lib/push';
 import { RegistryClient } from '../../tasks/lib/registry/client';
-import { ensureBaseImage } from '../support/base-image';
+import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
 import { createTestContext, TestContext } from '../support/context';
 import { startEngine, TestEngine } from '../support/engine';
 import { startFaultProxy } from '../support/fault-proxy';
+import { buildOptions as defaultBuildOptions, logText, tagAndPush } from '../support/images';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { skopeoDigest } from '../support/skopeo';
 
@@ -40,22 +41,15 @@ after(async () => {
 });
 
 function buildOptions(over: Partial<BuildAndTagOptions>): BuildAndTagOptions {
-  return {
-    engine: async () => docker,
+  return defaultBuildOptions(docker, {
     dockerfile: path.join(FIXTURE, 'web', 'Dockerfile'),
     buildContext: path.join(FIXTURE, 'web'),
-    services: [],
     tags: ['1.0.0'],
-    buildArgs: {},
-    labels: {},
-    pull: false,
-    noCache: false,
-    cacheFrom: [],
     addPipelineLabels: true,
     buildRecordPath: path.join(work, `record-${Math.random().toString(36).slice(2)}.json`),
     pipeline: { buildNumber: '20261122.1', buildId: '42', commit: COMMIT, repositoryUri: 'https://dev.azure.com/org/shop/_git/shop' },
     ...over,
-  };
+  });
 }
 
 function pushOptions(ctx: TestContext, registry: TestRegistry | undefined, over: Partial<PushOptions>): PushOptions {
@@ -82,8 +76,7 @@ async function runIn(image: string, cmd: string[]): Promise<string> {
   try {
     await container.start();
     await container.wait();
-    const logs = await container.logs({ stdout: true, stderr: true });
-    return logs.toString('utf8').replace(/[\x00-\x08]\x00\x00\x00[\s\S]{4}/g, '').trim();
+    return logText((await container.logs({ stdout: true, stderr: true })) as unknown as Buffer).trim();
   } finally {
     await container.remove({ force: true });
   }
@@ -97,9 +90,7 @@ describe('a compose app built, pushed and locked (anonymous registry)', () => {
   before(async () => {
     env.REGISTRY = anon.host;
     // The third-party image the app uses: pushed under a tag, resolved by the task without pulling.
-    await docker.getImage('outer-loop/busybox:test').tag({ repo: `${anon.host}/third-party/cache`, tag: '1.0' });
-    const stream = await docker.getImage(`${anon.host}/third-party/cache:1.0`).push({ authconfig: {} } as Dockerode.ImagePushOptions);
-    await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve(undefined))));
+    await tagAndPush(docker, BASE_IMAGE, `${anon.host}/third-party/cache:1.0`);
   });
 
   test('BuildAndTag builds every service with build:, honours build args, .dockerignore and labels', async () => {

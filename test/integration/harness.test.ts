@@ -7,6 +7,7 @@ import { startEngine, type TestEngine } from '../support/engine';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { startFaultProxy } from '../support/fault-proxy';
+import { logText } from '../support/images';
 
 let engine: TestEngine;
 const registries: Partial<Record<'none' | 'htpasswd' | 'token', TestRegistry>> = {};
@@ -23,17 +24,6 @@ after(async () => {
 });
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-
-function demux(buf: Buffer): string {
-  // Attached logs of a non-TTY container are multiplexed: 8-byte frame headers.
-  let out = '';
-  for (let i = 0; i + 8 <= buf.length; ) {
-    const len = buf.readUInt32BE(i + 4);
-    out += buf.subarray(i + 8, i + 8 + len).toString('utf8');
-    i += 8 + len;
-  }
-  return out;
-}
 
 async function streamLines(stream: NodeJS.ReadableStream): Promise<Record<string, any>[]> {
   const chunks: Buffer[] = [];
@@ -64,7 +54,7 @@ describe('engine', () => {
       const { StatusCode } = await container.wait();
       assert.equal(StatusCode, 0);
       const logs = (await container.logs({ stdout: true, stderr: true })) as unknown as Buffer;
-      const out = demux(logs);
+      const out = logText(logs);
       assert.match(out, /^ok$/m);
       assert.match(out, /^root$/m);
       assert.match(out, /^tmp$/m);

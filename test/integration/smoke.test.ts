@@ -9,9 +9,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { endpointEnvironment, inputEnvName } from '../../runner/agent-env';
+import { discoverTasks, REPO_ROOT } from '../../scripts/tasks.mjs';
+import { DIST_TASKS } from '../support/agent';
 
-const REPO_ROOT = path.resolve(__dirname, '..', '..');
-const DIST_TASKS = path.join(REPO_ROOT, 'dist', 'tasks');
 const SECRET = 'Sm0ke-Pa55word-9f3c1e';
 
 interface TaskJson {
@@ -19,14 +20,9 @@ interface TaskJson {
   inputs: { name: string; type: string; required?: boolean; defaultValue?: string }[];
 }
 
-/** Task folders with a task.json under tasks/ (the same rule as scripts/tasks.mjs). */
+/** Task folders with a task.json under tasks/. */
 function sourceTasks(): string[] {
-  const dir = path.join(REPO_ROOT, 'tasks');
-  return fs
-    .readdirSync(dir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && d.name !== 'lib' && fs.existsSync(path.join(dir, d.name, 'task.json')))
-    .map((d) => d.name)
-    .sort();
+  return discoverTasks(REPO_ROOT).map((t) => t.folder);
 }
 
 let work: string;
@@ -85,15 +81,14 @@ function agentEnv(base: string): Record<string, string> {
 
 /** A dockerregistry service connection as the agent passes it. */
 function dockerRegistryEndpoint(id: string): Record<string, string> {
-  const key = id.toUpperCase();
   return {
-    [`ENDPOINT_URL_${key}`]: 'https://registry.smoke.invalid/',
-    [`ENDPOINT_AUTH_${key}`]: JSON.stringify({ scheme: 'UsernamePassword', parameters: { username: 'smoke-user', password: SECRET, email: '', registry: 'https://registry.smoke.invalid/' } }),
-    [`ENDPOINT_AUTH_SCHEME_${key}`]: 'UsernamePassword',
-    [`ENDPOINT_AUTH_PARAMETER_${key}_USERNAME`]: 'smoke-user',
-    [`ENDPOINT_AUTH_PARAMETER_${key}_PASSWORD`]: SECRET,
-    [`ENDPOINT_DATA_${key}_REGISTRYTYPE`]: 'Others',
-    [`SECRET_ENDPOINT_AUTH_PARAMETER_${key}_PASSWORD`]: SECRET,
+    ...endpointEnvironment(id, {
+      url: 'https://registry.smoke.invalid/',
+      scheme: 'UsernamePassword',
+      parameters: { username: 'smoke-user', password: SECRET, email: '', registry: 'https://registry.smoke.invalid/' },
+      data: { registrytype: 'Others' },
+    }),
+    [`SECRET_ENDPOINT_AUTH_PARAMETER_${id.toUpperCase()}_PASSWORD`]: SECRET,
   };
 }
 
@@ -197,11 +192,11 @@ describe('bundled tasks run as the agent runs them', () => {
         const env: Record<string, string> = {};
         for (const input of registryInputs) {
           const id = `smoke-${input.name.toLowerCase()}-0001`;
-          env[`INPUT_${input.name.toUpperCase()}`] = id;
+          env[inputEnvName(input.name)] = id;
           Object.assign(env, dockerRegistryEndpoint(id));
         }
         const typeInput = task.inputs.find((i) => i.name === 'containerRegistryType');
-        if (typeInput) env.INPUT_CONTAINERREGISTRYTYPE = 'dockerRegistry';
+        if (typeInput) env[inputEnvName(typeInput.name)] = 'dockerRegistry';
         const run = runBundled(folder, env);
         assertCleanFailure(run, task);
         // `##vso[task.setsecret]` lines register values for masking; the agent consumes them and

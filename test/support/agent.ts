@@ -4,15 +4,13 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Connection, endpointEnvironment, envName, inputEnvName } from '../../runner/agent-env';
+import { parseLine, unescapeMessage } from '../../runner/logging';
 
 export const DIST_TASKS = path.join(__dirname, '..', '..', 'dist', 'tasks');
 
-export interface AgentEndpoint {
+export interface AgentEndpoint extends Connection {
   id: string;
-  url: string;
-  scheme: string;
-  parameters: Record<string, string>;
-  data?: Record<string, string>;
 }
 
 export interface AgentRun {
@@ -24,10 +22,6 @@ export interface AgentRun {
   /** Values of `##vso[task.setvariable]` commands (outputs included). */
   variables: Record<string, string>;
   result?: string;
-}
-
-export function agentVariableName(name: string): string {
-  return name.replace(/\./g, '_').toUpperCase();
 }
 
 /** The variables the agent sets for every task (temp folder, collection, project, build), as environment. */
@@ -58,16 +52,9 @@ export async function runBundledTask(
   if (!fs.existsSync(script)) throw new Error(`${script} is missing: run npm run build first.`);
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'col-agent-'));
   const env: Record<string, string> = { ...agentEnvironment(temp, options.cwd ?? temp), ...options.env };
-  for (const [name, value] of Object.entries(options.variables ?? {})) env[agentVariableName(name)] = value;
-  for (const [name, value] of Object.entries(options.inputs ?? {})) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
-  for (const e of options.endpoints ?? []) {
-    const id = e.id.toUpperCase();
-    env[`ENDPOINT_URL_${id}`] = e.url;
-    env[`ENDPOINT_AUTH_${id}`] = JSON.stringify({ scheme: e.scheme, parameters: e.parameters });
-    env[`ENDPOINT_AUTH_SCHEME_${id}`] = e.scheme;
-    for (const [k, v] of Object.entries(e.parameters)) env[`ENDPOINT_AUTH_PARAMETER_${id}_${k.toUpperCase()}`] = v;
-    for (const [k, v] of Object.entries(e.data ?? {})) env[`ENDPOINT_DATA_${id}_${k.toUpperCase()}`] = v;
-  }
+  for (const [name, value] of Object.entries(options.variables ?? {})) env[envName(name)] = value;
+  for (const [name, value] of Object.entries(options.inputs ?? {})) env[inputEnvName(name)] = value;
+  for (const e of options.endpoints ?? []) Object.assign(env, endpointEnvironment(e.id, e));
   const child = spawn(process.execPath, [script], { env, cwd: options.cwd ?? temp, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
@@ -77,14 +64,19 @@ export async function runBundledTask(
   clearTimeout(timer);
   fs.rmSync(temp, { recursive: true, force: true });
   const variables: Record<string, string> = {};
-  for (const m of output.matchAll(/^##vso\[task\.setvariable variable=([^;\]]+)[^\]]*\](.*)/gm)) variables[m[1]] = m[2];
-  const result = /^##vso\[task\.complete result=(\w+)/m.exec(output)?.[1];
-  const visible = output
-    .split('\n')
-    .filter((l) => !l.startsWith('##vso[task.setsecret]'))
-    .join('\n')
-    .replace(/%AZP25/g, '%')
-    .replace(/%0D/g, '\r')
-    .replace(/%0A/g, '\n');
+  let result: string | undefined;
+  for (const line of output.split(/\r?\n/)) {
+    const parsed = parseLine(line);
+    if (parsed.kind !== 'command') continue;
+    const { command, properties, message } = parsed.command;
+    if (command === 'task.setvariable' && properties.variable) variables[properties.variable] = message;
+    else if (command === 'task.complete') result ??= properties.result;
+  }
+  const visible = unescapeMessage(
+    output
+      .split('\n')
+      .filter((l) => !l.startsWith('##vso[task.setsecret]'))
+      .join('\n'),
+  );
   return { code, output, visible, variables, result };
 }

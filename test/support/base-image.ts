@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import type Dockerode from 'dockerode';
+import { followStream } from '../../tasks/lib/docker/stream';
 
 export const BASE_IMAGE = 'outer-loop/busybox:test';
 
@@ -32,24 +33,15 @@ export async function ensureBaseImage(docker: Dockerode, tag = BASE_IMAGE): Prom
 
   const rootfs = await buildRootfsTar(readStaticBusybox());
   const { repo, tagName } = splitTag(tag);
-  const stream = (await docker.importImage(bufferStream(rootfs), {
+  const stream = (await docker.importImage(Readable.from([rootfs]), {
     repo,
     tag: tagName,
     changes: ['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'CMD ["sh"]'],
-  } as object)) as NodeJS.ReadableStream;
-  const lines = await readAll(stream);
-  for (const line of lines.split('\n')) {
-    if (!line.trim()) continue;
-    let msg: { error?: string; errorDetail?: { message?: string } };
-    try {
-      msg = JSON.parse(line);
-    } catch {
-      continue;
-    }
-    if (msg.error || msg.errorDetail) throw new Error(`Importing ${tag} failed: ${msg.error ?? msg.errorDetail?.message}`);
-  }
+  } as object)) as Readable;
+  const lines: string[] = [];
+  await followStream(stream, `Importing ${tag}`, { onLine: (l) => lines.push(l) });
   const id = await inspectId(docker, tag);
-  if (!id) throw new Error(`Imported ${tag} but the engine does not know it: ${lines.slice(0, 500)}`);
+  if (!id) throw new Error(`Imported ${tag} but the engine does not know it: ${lines.join('\n').slice(0, 500)}`);
   return id;
 }
 
@@ -130,17 +122,4 @@ async function inspectId(docker: Dockerode, ref: string): Promise<string | undef
     if ((err as { statusCode?: number }).statusCode === 404) return undefined;
     throw err;
   }
-}
-
-function bufferStream(buf: Buffer): NodeJS.ReadableStream {
-  return Readable.from([buf]);
-}
-
-function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(Buffer.from(c)));
-    stream.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    stream.on('error', reject);
-  });
 }

@@ -29,7 +29,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Dockerode from 'dockerode';
+import { PROJECT_LABEL } from '../../tasks/lib/compose/containers';
+import { STORE_LABEL } from '../../tasks/lib/compose-deploy/store';
+import type { Logger } from '../../tasks/lib/context';
+import { sweepByLabel } from '../../tasks/lib/containerized-test/teardown';
 
 export interface TestEngine {
   docker: Dockerode;
@@ -420,6 +425,12 @@ function tail(file: string, lines: number): string {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+// ---------------------------------------------------------------- clean-up
+
+const quiet: Logger = { info() {}, warn() {}, debug() {}, group: (_title, fn) => fn() };
+
+/** Removes a compose project from the engine: its containers, networks and volumes, and ComposeDeploy's release store for it. */
+export async function removeComposeProject(docker: Dockerode, project: string): Promise<void> {
+  await sweepByLabel(docker, `${PROJECT_LABEL}=${project}`, quiet);
+  await sweepByLabel(docker, `${STORE_LABEL}=${project}`, quiet);
 }

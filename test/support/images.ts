@@ -1,0 +1,64 @@
+// Images for tests, benchmarks and the demo: BuildAndTag options with plain defaults, pushes
+// through the Engine API that fail on the stream's error lines (the engine answers 200 regardless),
+// and the output of a container run from an image.
+import type { Readable } from 'node:stream';
+import type Dockerode from 'dockerode';
+import type { BuildAndTagOptions } from '../../tasks/lib/build';
+import { Demultiplexer } from '../../tasks/lib/compose/containers';
+import { followStream } from '../../tasks/lib/docker/stream';
+
+/**
+ * BuildAndTag options for `docker`: Dockerfile and context '.', no services picked, no tags, build
+ * args, labels, pipeline labels or pipeline info, no pull, cache on; `over` sets the rest.
+ */
+export function buildOptions(docker: Dockerode, over: Partial<BuildAndTagOptions> & Pick<BuildAndTagOptions, 'buildRecordPath'>): BuildAndTagOptions {
+  return {
+    engine: async () => docker,
+    dockerfile: 'Dockerfile',
+    buildContext: '.',
+    services: [],
+    tags: [],
+    buildArgs: {},
+    labels: {},
+    pull: false,
+    noCache: false,
+    cacheFrom: [],
+    addPipelineLabels: false,
+    pipeline: {},
+    ...over,
+  };
+}
+
+export interface PushAuth {
+  username?: string;
+  password?: string;
+  serveraddress?: string;
+}
+
+/** Pushes a local image (repository:tag); returns the manifest digest the push reported. */
+export async function pushImage(docker: Dockerode, ref: string, auth: PushAuth = {}): Promise<string> {
+  const stream = (await docker.getImage(ref).push({ authconfig: auth } as Dockerode.ImagePushOptions)) as Readable;
+  let digest: string | undefined;
+  await followStream(stream, `Pushing ${ref}`, {
+    onEvent: (e) => {
+      const aux = e.aux as { Digest?: string } | undefined;
+      if (typeof aux === 'object' && aux?.Digest) digest = aux.Digest;
+    },
+  });
+  if (!digest) throw new Error(`Pushing ${ref}: the stream reported no digest`);
+  return digest;
+}
+
+/** Tags a local image as `ref` (repository:tag) and pushes it, e.g. the base image as a "third-party" image in a test registry. */
+export async function tagAndPush(docker: Dockerode, image: string, ref: string, auth: PushAuth = {}): Promise<string> {
+  const colon = ref.lastIndexOf(':');
+  await docker.getImage(image).tag({ repo: ref.slice(0, colon), tag: ref.slice(colon + 1) });
+  return pushImage(docker, ref, auth);
+}
+
+/** A non-TTY container's logs (the Engine API's multiplexed stream) as text, stdout and stderr in order. */
+export function logText(raw: Buffer): string {
+  const parts: Buffer[] = [];
+  new Demultiplexer((chunk) => parts.push(chunk)).push(raw);
+  return Buffer.concat(parts).toString('utf8');
+}
