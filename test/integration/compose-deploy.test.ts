@@ -11,10 +11,9 @@ import { after, before, describe, test } from 'node:test';
 import type Dockerode from 'dockerode';
 import { parse as parseYaml } from 'yaml';
 import { createCredentialSource } from '../../tasks/lib/auth';
-import { buildAndTag, BuildAndTagOptions } from '../../tasks/lib/build';
+import { buildAndTag } from '../../tasks/lib/build';
 import { composeDeploy, ComposeDeployOptions } from '../../tasks/lib/compose-deploy';
 import { Demultiplexer, projectContainers } from '../../tasks/lib/compose/containers';
-import { storeVolumeName } from '../../tasks/lib/compose-deploy/store';
 import type { EndpointInfo } from '../../tasks/lib/context';
 import { readLock } from '../../tasks/lib/lock/file';
 import type { ImageLock } from '../../tasks/lib/lock/types';
@@ -22,10 +21,11 @@ import { pushWithDigest } from '../../tasks/lib/push';
 import { parseReference, repositoryName } from '../../tasks/lib/reference';
 import { RegistryClient } from '../../tasks/lib/registry/client';
 import { runBundledTask } from '../support/agent';
-import { ensureBaseImage } from '../support/base-image';
+import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
 import { createTestContext, TestContext } from '../support/context';
 import { startDevOpsDouble, DevOpsDouble } from '../support/devops-double';
-import { startEngine, TestEngine } from '../support/engine';
+import { removeComposeProject, startEngine, TestEngine } from '../support/engine';
+import { buildOptions, tagAndPush } from '../support/images';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { SshHost, startSshHost } from '../support/ssh-host';
 import { startTlsEngine, TlsEngine } from '../support/tls-engine';
@@ -51,23 +51,16 @@ function registryEndpoint(): EndpointInfo {
 async function release(version: string, healthy: boolean): Promise<string> {
   const ctx = createTestContext();
   const env = { REGISTRY: registry.host, TAG: version };
-  const options: BuildAndTagOptions = {
-    engine: async () => docker,
-    dockerfile: 'Dockerfile',
-    buildContext: '.',
+  const options = buildOptions(docker, {
     composeFile: path.join(FIXTURE, 'docker-compose.yml'),
     services: ['web'],
     tags: [version],
     buildArgs: { VERSION: version, HEALTHY: String(healthy) },
-    labels: {},
-    pull: false,
-    noCache: false,
-    cacheFrom: [],
     addPipelineLabels: true,
     buildRecordPath: path.join(work, `record-${version}.json`),
     pipeline: { buildNumber: version, buildId: '1', commit: '0123456789abcdef0123456789abcdef01234567' },
     env,
-  };
+  });
   await buildAndTag(options, ctx);
   const credentials = createCredentialSource({ endpoint: registryEndpoint(), setSecret: (s) => ctx.setSecret(s), dockerConfigDir: path.join(work, 'no-config') });
   const client = new RegistryClient({ credentials, log: ctx, setSecret: (s) => ctx.setSecret(s) });
@@ -101,9 +94,7 @@ before(async () => {
   await ensureBaseImage(docker);
   [registry, ssh, tlsEngine] = await Promise.all([startRegistry('htpasswd'), startSshHost(), startTlsEngine(engine.dockerHost.replace(/^unix:\/\//, ''))]);
   // The third-party image the worker uses, pushed under a tag that PushWithDigest resolves.
-  await docker.getImage('outer-loop/busybox:test').tag({ repo: `${registry.host}/third-party/busybox`, tag: '1.0' });
-  const push = await docker.getImage(`${registry.host}/third-party/busybox:1.0`).push({ authconfig: { username: registry.username, password: registry.password, serveraddress: registry.host } } as Dockerode.ImagePushOptions);
-  await new Promise((resolve, reject) => docker.modem.followProgress(push, (err) => (err ? reject(err) : resolve(undefined))));
+  await tagAndPush(docker, BASE_IMAGE, `${registry.host}/third-party/busybox:1.0`, { username: registry.username, password: registry.password, serveraddress: registry.host });
   locks.v1 = await release('v1', true);
   locks.v2 = await release('v2', true);
   locks.bad = await release('v3-broken', false);
@@ -119,19 +110,11 @@ before(async () => {
 });
 
 after(async () => {
-  for (const project of projects) await removeProject(project).catch(() => undefined);
+  for (const project of projects) await removeComposeProject(docker, project).catch(() => undefined);
   await Promise.all([registry?.stop(), ssh?.stop(), tlsEngine?.stop(), devops?.stop()]);
   await engine?.stop();
   fs.rmSync(work, { recursive: true, force: true });
 });
-
-async function removeProject(project: string): Promise<void> {
-  const list = await docker.listContainers({ all: true, filters: { label: [`com.docker.compose.project=${project}`] } });
-  for (const c of list) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  const nets = await docker.listNetworks({ filters: { label: [`com.docker.compose.project=${project}`] } });
-  for (const n of nets) await docker.getNetwork(n.Id).remove().catch(() => undefined);
-  await docker.getVolume(storeVolumeName(project)).remove().catch(() => undefined);
-}
 
 function options(environmentName: string, lockFile: string, over: Partial<ComposeDeployOptions> = {}, ctx?: TestContext): ComposeDeployOptions {
   const c = ctx ?? createTestContext();

@@ -20,6 +20,7 @@ import { DIST_TASKS, runBundledTask } from '../support/agent';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
 import { createTestContext } from '../support/context';
 import { startEngine, TestEngine } from '../support/engine';
+import { buildOptions } from '../support/images';
 
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'containerized');
 const COMPOSE = path.join(FIXTURE, 'docker-compose.yml');
@@ -42,23 +43,7 @@ before(async () => {
   env = { ...process.env, DOCKER_HOST: engine.dockerHost };
   recordPath = path.join(work, 'build-record.json');
   await buildAndTag(
-    {
-      engine: async () => docker,
-      dockerfile: 'Dockerfile',
-      buildContext: '.',
-      composeFile: COMPOSE,
-      services: [],
-      tags: ['dev'],
-      buildArgs: {},
-      labels: {},
-      pull: false,
-      noCache: false,
-      cacheFrom: [],
-      addPipelineLabels: true,
-      buildRecordPath: recordPath,
-      pipeline: { buildNumber: '20261122.1', buildId: '42' },
-      env,
-    },
+    buildOptions(docker, { composeFile: COMPOSE, tags: ['dev'], addPipelineLabels: true, buildRecordPath: recordPath, pipeline: { buildNumber: '20261122.1', buildId: '42' }, env }),
     createTestContext(),
   );
   record = readBuildRecord(recordPath);
