@@ -9,9 +9,9 @@ export interface Connection {
   data?: Record<string, string>;
 }
 
-/** Agent environment name of a variable: `Build.BuildNumber` → `BUILD_BUILDNUMBER`. */
+/** Agent environment name of a variable: `Build.BuildNumber` → `BUILD_BUILDNUMBER` (dots and spaces only, as task-lib looks it up). */
 export function envName(name: string): string {
-  return name.replace(/[.\s-]/g, '_').toUpperCase();
+  return name.replace(/[. ]/g, '_').toUpperCase();
 }
 
 /** Environment name of a task input: `lockFile` → `INPUT_LOCKFILE`. */
