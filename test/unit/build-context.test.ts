@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as tar from 'tar-stream';
 import { packBuildContext } from '../../tasks/lib/docker/context';
 import { IgnoreMatcher, parseDockerignore } from '../../tasks/lib/docker/ignore';
-import { decodeBuildKitTrace, followStream } from '../../tasks/lib/docker/stream';
+import { decodeBuildKitTrace, followStream, isRegistryAuthFailure } from '../../tasks/lib/docker/stream';
 import { Readable } from 'node:stream';
 
 function tree(files: Record<string, string>): string {
@@ -85,4 +85,10 @@ test('stream errors inside a 200 response become DockerError with the engine mes
   });
   assert.equal(digest, 'sha256:abc', 'a JSON line split across chunks is joined');
   assert.deepEqual(decodeBuildKitTrace(''), []);
+});
+
+test('a refused login is told apart from a registry whose port holds the digits 401', () => {
+  assert.equal(isRegistryAuthFailure('unauthorized: authentication required'), true);
+  assert.equal(isRegistryAuthFailure('received unexpected HTTP status: 401 Unauthorized'), true);
+  assert.equal(isRegistryAuthFailure('Pushing 127.0.0.1:40197/shop/app:1 failed: toomanyrequests: 429'), false);
 });

@@ -5,7 +5,7 @@
 import type Dockerode from 'dockerode';
 import { registryAuthHeader } from '../auth';
 import type { TaskContext } from '../context';
-import { followStream } from '../docker/stream';
+import { followStream, isRegistryAuthFailure } from '../docker/stream';
 import { DockerError, cancelledError } from '../errors';
 import { parseReference } from '../reference';
 import type { CredentialSource } from '../registry/client';
@@ -44,14 +44,14 @@ export async function pullImages(docker: Dockerode, refs: string[], credentials:
         lastError = err;
         const text = (err as Error).message ?? '';
         if (ctx.signal.aborted) throw cancelledError(ctx.signal);
-        if (/unauthorized|authentication required|denied|not found|manifest unknown|no basic auth/i.test(text) || attempt === PULL_ATTEMPTS) break;
+        if (isRegistryAuthFailure(text) || /not found|manifest unknown/i.test(text) || attempt === PULL_ATTEMPTS) break;
         ctx.debug(`Pull of ${ref} failed (${text}); retrying.`);
         await sleep(backoffDelay(attempt, PULL_RETRY), ctx.signal);
       }
     }
     if (lastError) {
       const text = ((lastError as Error).message ?? String(lastError)).replace(/^Pulling [^ ]+ failed: /, '');
-      const hint = /unauthorized|authentication required|denied|no basic auth/i.test(text)
+      const hint = isRegistryAuthFailure(text)
         ? ` The registry refused the credentials${credential ? '' : ' (none were found for it)'}: set containerRegistry to a service connection that may pull from ${parsed.domain}.`
         : /not found|manifest unknown/i.test(text)
           ? ' The digest is not in the registry: was the lock written by a push to this registry, and has the image been deleted since?'

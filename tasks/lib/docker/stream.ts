@@ -24,6 +24,15 @@ export interface StreamHandlers {
   onEvent?(event: StreamEvent): void;
 }
 
+/**
+ * Whether the engine's message for a failed push or pull says the registry refused the
+ * credentials. The message also holds host:port, so a status code counts only as a whole number
+ * not preceded by ':' (port 40197 is not a 401).
+ */
+export function isRegistryAuthFailure(message: string): boolean {
+  return /unauthorized|authentication required|denied|no basic auth credentials|(?<![:\d])\b401\b/i.test(message);
+}
+
 /** Reads a JSON-lines stream to its end. Throws DockerError with the engine's message on the first error line. */
 export function followStream(stream: NodeJS.ReadableStream, what: string, handlers: StreamHandlers = {}): Promise<void> {
   return new Promise((resolve, reject) => {

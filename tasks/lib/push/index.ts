@@ -8,7 +8,7 @@ import { readBuildRecord, BuiltImage } from '../build/record';
 import { loadCompose } from '../compose/load';
 import type { PipelineInfo, TaskContext } from '../context';
 import type { EngineConnector } from '../docker/engine';
-import { followStream } from '../docker/stream';
+import { followStream, isRegistryAuthFailure } from '../docker/stream';
 import { DockerError, InputError, RegistryError } from '../errors';
 import { writeLock } from '../lock/file';
 import type { ImageLock, LockedImage } from '../lock/types';
@@ -143,10 +143,11 @@ async function pushTag(docker: Dockerode, options: PushOptions, ref: string, aut
       return digest;
     } catch (err) {
       const message = (err as Error).message;
-      if (/unauthorized|authentication required|denied|401/i.test(message)) {
+      if (isRegistryAuthFailure(message)) {
         throw new RegistryError(`Pushing ${ref}: authentication failed for ${ref.split('/')[0]}. Check the service connection's user name and password and that it may push to this repository. (${message})`, { status: 401 });
       }
-      const transient = /toomanyrequests|429|50[0234]|unexpected HTTP status|connection reset|EOF|i\/o timeout|connection refused|TLS handshake timeout/i.test(message);
+      // Status codes as whole numbers not preceded by ':', as in isRegistryAuthFailure.
+      const transient = /toomanyrequests|(?<![:\d])\b(429|50[0234])\b|unexpected HTTP status|connection reset|EOF|i\/o timeout|connection refused|TLS handshake timeout/i.test(message);
       if (!transient || ctx.signal.aborted) throw err;
       if (attempt >= attempts) {
         throw new RegistryError(`Pushing ${ref} failed after ${attempts} attempts: ${message}. Check that the registry ${ref.split('/')[0]} is reachable from the agent and healthy, then re-run.`, { retryable: true });
