@@ -1,18 +1,22 @@
-// A real Docker engine for the integration tests.
+// A real Docker engine for the integration tests, on one of two stacks (test/support/stack.ts):
+//   legacy   Debian's dockerd 20.10 (package docker.io), classic image store;
+//   current  dockerd of the current moby major with containerd 2 and the containerd image store,
+//            built from Go modules by scripts/test-tools.mjs.
 //
-// Order of preference (COL_TEST_ENGINE=auto, the default):
+// startEngine({ stack }) (or COL_STACK) starts that stack's private engine. Without a stack
+// (the demo's quick start, a test file run by hand) the order is (COL_TEST_ENGINE=auto):
 //   1. DOCKER_HOST, when set and answering /_ping within a few seconds (any scheme dockerode
 //      understands: unix://, tcp:// with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, ssh://);
 //   2. /var/run/docker.sock, when it answers;
-//   3. the harness's own private dockerd (Debian package docker.io).
+//   3. the harness's own private legacy dockerd.
 // COL_TEST_ENGINE=private skips 1 and 2; COL_TEST_ENGINE=external fails instead of starting one.
 //
-// The private engine is SHARED between test processes (node's runner runs each test file in its
+// A private engine is SHARED between test processes (node's runner runs each test file in its
 // own process; several engineers may run tests on one machine at once):
-//   - it lives in a fixed, short folder (COL_TEST_ENGINE_DIR, default /tmp/col-engine: a unix
-//     socket path must stay under ~100 characters): data/ (the data-root, kept between runs so
-//     base images and build cache survive), exec/ (exec-root, removed on stop), docker.sock,
-//     dockerd.pid, dockerd.log, leases/, lock;
+//   - it lives in a fixed, short folder per stack (${COL_TEST_ENGINE_DIR:-/tmp/col-engine}/<stack>:
+//     a unix socket path must stay under ~100 characters): data/ (the data-root, kept between
+//     runs so base images and build cache survive), exec/ (exec-root, removed on stop),
+//     docker.sock, dockerd.pid, dockerd.log, network.json, leases/, lock;
 //   - every startEngine() takes a lease (leases/<pid>-<n>); stop() returns it, and the process
 //     returning the LAST live lease stops dockerd (SIGTERM, wait, SIGKILL after 30 s) and removes
 //     the exec-root. Leases of dead processes do not count (a crashed test cannot keep it alive
@@ -21,12 +25,15 @@
 //     share the data-root and one is never stopped while another process holds a lease.
 //   dockerd starts in ~0.5 s here, so with `--test-concurrency=1` restarting it per file is cheap;
 //   the data-root cache is what saves time.
-// The private dockerd gets its own bridge (col-docker0, 10.213.0.1/24 or another free /24) and
-// its own address pool for user-defined networks (10.214.0.0/16 in /24s), so it does not fight
-// over docker0 and 172.17-31.x with another dockerd on the same machine. If `ip` is missing it
-// falls back to docker0.
-// If the cached data-root ever gets corrupted: stop the tests and `rm -rf /tmp/col-engine`.
+// Networks: each private engine owns one bridge (col-legacy0, col-current0) and one address pool
+// for user-defined networks, chosen free of the host's routes and recorded in network.json beside
+// its data root. It never creates, adopts or deletes another interface: no fallback to docker0
+// (a bridge that cannot be made is an error), and a data root whose stored networks name another
+// bridge has its network state reset before dockerd starts, since dockerd would otherwise delete
+// that bridge (another engine's docker0) when it replaces the stale default network.
+// If a cached data-root ever gets corrupted: stop the tests and `rm -rf /tmp/col-engine`.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,39 +42,79 @@ import { PROJECT_LABEL } from '../../tasks/lib/compose/containers';
 import { STORE_LABEL } from '../../tasks/lib/compose-deploy/store';
 import type { Logger } from '../../tasks/lib/context';
 import { sweepByLabel } from '../../tasks/lib/containerized-test/teardown';
+import { assertStackCompose, currentEngineBinaries, stackFromEnv, type StackName } from './stack';
 
 export interface TestEngine {
   docker: Dockerode;
-  /** What DOCKER_HOST should be for a child process (docker CLI, docker-compose) to reach it. */
+  /** What DOCKER_HOST should be for a child process (docker CLI, docker compose) to reach it. */
   dockerHost: string;
   /** true when this is the harness's private dockerd, false for an engine found already running. */
   private: boolean;
+  /** The private engine's stack; undefined for an engine found already running. */
+  stack?: StackName;
   stop(): Promise<void>;
 }
 
-const ENGINE_DIR = process.env.COL_TEST_ENGINE_DIR ?? '/tmp/col-engine';
+export interface EngineOptions {
+  /** Start this stack's private engine (default: COL_STACK; without either, see the order above). */
+  stack?: StackName;
+  /** The folder of the private engine (default ${COL_TEST_ENGINE_DIR:-/tmp/col-engine}/<stack>). */
+  dir?: string;
+}
+
 const PING_TIMEOUT_MS = 3_000;
-const START_TIMEOUT_MS = 30_000;
+const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
 const LOCK_TIMEOUT_MS = 120_000;
-const BRIDGE_NAME = 'col-docker0';
-const BRIDGE_CANDIDATES = ['10.213.0.1/24', '10.231.0.1/24', '172.30.213.1/24'];
-const POOL_CANDIDATES = ['10.214.0.0/16', '10.232.0.0/16', '172.29.0.0/16'];
 
-const paths = {
-  dir: ENGINE_DIR,
-  data: path.join(ENGINE_DIR, 'data'),
-  exec: path.join(ENGINE_DIR, 'exec'),
-  sock: path.join(ENGINE_DIR, 'docker.sock'),
-  pid: path.join(ENGINE_DIR, 'dockerd.pid'),
-  log: path.join(ENGINE_DIR, 'dockerd.log'),
-  leases: path.join(ENGINE_DIR, 'leases'),
-  lock: path.join(ENGINE_DIR, 'lock'),
+/** Each stack's own bridge and the candidates for its address and pool (disjoint between stacks). */
+const NETWORKS: Record<StackName, { bridge: string; addresses: string[]; pools: string[] }> = {
+  legacy: { bridge: 'col-legacy0', addresses: ['10.213.0.1/24', '10.231.0.1/24', '172.30.213.1/24'], pools: ['10.214.0.0/16', '10.232.0.0/16', '172.29.0.0/16'] },
+  current: { bridge: 'col-current0', addresses: ['10.215.0.1/24', '10.233.0.1/24', '172.30.215.1/24'], pools: ['10.216.0.0/16', '10.234.0.0/16', '172.28.0.0/16'] },
 };
 
-export async function startEngine(): Promise<TestEngine> {
+/** The stack's bridge for its usual folder; an engine in another folder (a test's) gets a bridge named after that folder. */
+function ownNetwork(stack: StackName, dir: string): (typeof NETWORKS)[StackName] {
+  if (path.resolve(dir) === path.resolve(engineDir(stack))) return NETWORKS[stack];
+  const hash = crypto.createHash('sha256').update(path.resolve(dir)).digest('hex').slice(0, 8);
+  return { ...NETWORKS[stack], bridge: `col${stack[0]}${hash}` };
+}
+
+interface EnginePaths {
+  dir: string;
+  data: string;
+  exec: string;
+  sock: string;
+  pid: string;
+  log: string;
+  leases: string;
+  lock: string;
+  network: string;
+}
+
+function enginePaths(dir: string): EnginePaths {
+  return {
+    dir,
+    data: path.join(dir, 'data'),
+    exec: path.join(dir, 'exec'),
+    sock: path.join(dir, 'docker.sock'),
+    pid: path.join(dir, 'dockerd.pid'),
+    log: path.join(dir, 'dockerd.log'),
+    leases: path.join(dir, 'leases'),
+    lock: path.join(dir, 'lock'),
+    network: path.join(dir, 'network.json'),
+  };
+}
+
+/** The folder of a stack's private engine. */
+export function engineDir(stack: StackName): string {
+  return path.join(process.env.COL_TEST_ENGINE_DIR ?? '/tmp/col-engine', stack);
+}
+
+export async function startEngine(options: EngineOptions = {}): Promise<TestEngine> {
+  const stack = options.stack ?? stackFromEnv();
   const choice = (process.env.COL_TEST_ENGINE ?? 'auto').toLowerCase();
-  if (choice !== 'private') {
+  if (choice === 'external' || (choice === 'auto' && !stack)) {
     const external = await findExternalEngine();
     if (external) return external;
     if (choice === 'external') {
@@ -76,7 +123,9 @@ export async function startEngine(): Promise<TestEngine> {
       );
     }
   }
-  return startPrivateEngine();
+  if (stack && !options.stack) assertStackCompose(stack); // the stack a whole test run is on
+  const chosen = stack ?? 'legacy';
+  return startPrivateEngine(chosen, enginePaths(options.dir ?? engineDir(chosen)));
 }
 
 // ---------------------------------------------------------------- external engines
@@ -128,15 +177,15 @@ let leaseCounter = 0;
 const myLeases = new Set<string>();
 let exitHookInstalled = false;
 
-async function startPrivateEngine(): Promise<TestEngine> {
+async function startPrivateEngine(stack: StackName, paths: EnginePaths): Promise<TestEngine> {
   fs.mkdirSync(paths.leases, { recursive: true, mode: 0o700 });
   installExitHook();
   const docker = new Dockerode({ socketPath: paths.sock });
   const lease = path.join(paths.leases, `${process.pid}-${++leaseCounter}`);
-  await withLock(async () => {
-    if (!(await privateEngineRunning(docker))) {
-      await stopDockerd(); // a hung or half-dead one, if any
-      await launchDockerd(docker);
+  await withLock(paths, async () => {
+    if (!(await privateEngineRunning(paths, docker))) {
+      await stopDockerd(paths); // a hung or half-dead one, if any
+      await launchDockerd(stack, paths, docker);
     }
     fs.writeFileSync(lease, `${process.pid}\n`);
     myLeases.add(lease);
@@ -146,12 +195,13 @@ async function startPrivateEngine(): Promise<TestEngine> {
     docker,
     dockerHost: `unix://${paths.sock}`,
     private: true,
+    stack,
     async stop() {
       if (stopped) return;
       stopped = true;
-      await withLock(async () => {
+      await withLock(paths, async () => {
         removeLease(lease);
-        if (liveLeases().length === 0) await stopDockerd();
+        if (liveLeases(paths).length === 0) await stopDockerd(paths);
       });
     },
   };
@@ -177,7 +227,7 @@ function removeLease(lease: string): void {
 }
 
 /** Leases whose process still runs; stale ones are deleted on the way. */
-function liveLeases(): string[] {
+function liveLeases(paths: EnginePaths): string[] {
   const live: string[] = [];
   for (const name of fs.readdirSync(paths.leases)) {
     const pid = Number.parseInt(name, 10);
@@ -188,7 +238,7 @@ function liveLeases(): string[] {
 }
 
 /** The dockerd of our pidfile, if it is alive and really ours (its --data-root is ours). */
-function ourDockerdPid(): number | undefined {
+function ourDockerdPid(paths: EnginePaths): number | undefined {
   let pid: number;
   try {
     pid = Number.parseInt(fs.readFileSync(paths.pid, 'utf8').trim(), 10);
@@ -206,8 +256,8 @@ function ourDockerdPid(): number | undefined {
   return pid;
 }
 
-async function privateEngineRunning(docker: Dockerode): Promise<boolean> {
-  return ourDockerdPid() !== undefined && (await pingOnce(docker, PING_TIMEOUT_MS));
+async function privateEngineRunning(paths: EnginePaths, docker: Dockerode): Promise<boolean> {
+  return ourDockerdPid(paths) !== undefined && (await pingOnce(docker, PING_TIMEOUT_MS));
 }
 
 /** Alive and not a zombie (a dockerd we spawned and that exited stays a zombie until reaped). */
@@ -226,33 +276,49 @@ function processAlive(pid: number): boolean {
   }
 }
 
-async function launchDockerd(docker: Dockerode): Promise<void> {
-  const which = spawnSync('sh', ['-c', 'command -v dockerd'], { encoding: 'utf8' });
-  if (which.status !== 0) {
-    throw new Error('No Docker engine is reachable and dockerd is not installed: install the Debian package docker.io (see .ci/run)');
+/** What differs between the stacks' dockerd: the program, its PATH (containerd, shims) and its config. */
+async function dockerdCommand(stack: StackName, paths: EnginePaths): Promise<{ program: string; args: string[]; env: NodeJS.ProcessEnv }> {
+  if (stack === 'legacy') {
+    if (spawnSync('sh', ['-c', 'command -v dockerd']).status !== 0) {
+      throw new Error('The legacy stack needs dockerd: install the Debian package docker.io (see .ci/run)');
+    }
+    return { program: 'dockerd', args: [], env: process.env };
   }
+  const tools = await currentEngineBinaries();
+  // The containerd image store; dockerd starts its own containerd 2 from PATH, with our shim.
+  const config = path.join(paths.dir, 'daemon.json');
+  fs.writeFileSync(config, `${JSON.stringify({ features: { 'containerd-snapshotter': true } }, null, 2)}\n`);
+  return {
+    program: tools.dockerd,
+    args: ['--config-file', config],
+    env: { ...process.env, PATH: `${tools.path}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` },
+  };
+}
+
+async function launchDockerd(stack: StackName, paths: EnginePaths, docker: Dockerode): Promise<void> {
+  const command = await dockerdCommand(stack, paths);
   fs.mkdirSync(paths.data, { recursive: true, mode: 0o711 });
   fs.rmSync(paths.exec, { recursive: true, force: true });
   fs.rmSync(paths.pid, { force: true });
   fs.rmSync(paths.sock, { force: true });
-
+  const net = networkPlan(stack, paths);
   const args = [
+    ...command.args,
     '--data-root', paths.data,
     '--exec-root', paths.exec,
     '--host', `unix://${paths.sock}`,
     '--pidfile', paths.pid,
     '--shutdown-timeout', '5',
+    '--bridge', net.bridge,
+    '--default-address-pool', `base=${net.pool},size=24`,
   ];
-  const net = networkPlan();
-  if (net.bridge) args.push('--bridge', net.bridge);
-  if (net.pool) args.push('--default-address-pool', `base=${net.pool},size=24`);
 
   const logFd = fs.openSync(paths.log, 'w');
   let child: ChildProcess;
   try {
-    fs.writeSync(logFd, `# dockerd ${args.join(' ')}\n`);
+    fs.writeSync(logFd, `# ${command.program} ${args.join(' ')}\n${net.reset ? `# ${net.reset}\n` : ''}`);
     // detached + unref: the engine may outlive this process while other processes hold leases.
-    child = spawn('dockerd', args, { detached: true, stdio: ['ignore', logFd, logFd] });
+    child = spawn(command.program, args, { detached: true, stdio: ['ignore', logFd, logFd], env: command.env });
   } finally {
     fs.closeSync(logFd);
   }
@@ -275,13 +341,13 @@ async function launchDockerd(docker: Dockerode): Promise<void> {
     }
   }
   throw new Error(
-    `The private dockerd did not answer /_ping on ${paths.sock} within ${START_TIMEOUT_MS / 1000} s` +
+    `The private ${stack} dockerd did not answer /_ping on ${paths.sock} within ${START_TIMEOUT_MS / 1000} s` +
       `${exited ? ` (it ${exited})` : ''}. Last lines of ${paths.log}:\n${tail(paths.log, 40)}`,
   );
 }
 
-async function stopDockerd(): Promise<void> {
-  const pid = ourDockerdPid();
+async function stopDockerd(paths: EnginePaths): Promise<void> {
+  const pid = ourDockerdPid(paths);
   if (pid !== undefined) {
     process.kill(pid, 'SIGTERM');
     const deadline = Date.now() + STOP_TIMEOUT_MS;
@@ -303,49 +369,81 @@ async function stopDockerd(): Promise<void> {
 // ---------------------------------------------------------------- the private bridge
 
 interface NetworkPlan {
-  bridge?: string;
-  bridgeAddress?: string;
-  pool?: string;
+  bridge: string;
+  bridgeAddress: string;
+  pool: string;
 }
 
 /**
- * The bridge and address pool of the private engine. Chosen once (free of the host's routes at
- * that time) and remembered in ENGINE_DIR/network.json, so that networks kept in the data-root
- * stay inside the pool on later starts.
+ * The bridge and address pool of a private engine: chosen once (free of the host's routes at that
+ * time), recorded in network.json beside the data root so that networks kept there stay inside
+ * the pool, and made ready before dockerd starts. Also resets a stored network state that names
+ * another bridge (`reset` says so, for the log).
  */
-function networkPlan(): NetworkPlan {
-  const file = path.join(paths.dir, 'network.json');
+function networkPlan(stack: StackName, paths: EnginePaths): NetworkPlan & { reset?: string } {
+  const own = ownNetwork(stack, paths.dir);
+  if (spawnSync('ip', ['-V']).error) {
+    throw new Error(`The private ${stack} engine needs its own bridge ${own.bridge} and \`ip\` is missing: install the Debian package iproute2 (see .ci/run)`);
+  }
   let plan: NetworkPlan | undefined;
   try {
-    plan = JSON.parse(fs.readFileSync(file, 'utf8')) as NetworkPlan;
+    plan = JSON.parse(fs.readFileSync(paths.network, 'utf8')) as NetworkPlan;
+    if (plan.bridge !== own.bridge || !plan.bridgeAddress || !plan.pool) plan = undefined; // an older layout, or docker0
   } catch {
     plan = undefined;
   }
   if (!plan) {
-    if (spawnSync('ip', ['-V']).error) return {}; // no iproute2: dockerd uses docker0 and its default pools
-    const routes = ipv4Routes().filter((r) => r.dev !== BRIDGE_NAME);
+    const routes = ipv4Routes().filter((r) => r.dev !== own.bridge);
     const free = (cidr: string) => !routes.some((r) => cidrOverlap(r.cidr, cidr));
-    plan = { bridgeAddress: BRIDGE_CANDIDATES.find(free), pool: POOL_CANDIDATES.find(free) };
-    if (plan.bridgeAddress) plan.bridge = BRIDGE_NAME;
-    fs.writeFileSync(file, `${JSON.stringify(plan)}\n`);
+    const bridgeAddress = own.addresses.find(free);
+    const pool = own.pools.find(free);
+    if (!bridgeAddress || !pool) {
+      throw new Error(`The private ${stack} engine found no free address for its bridge ${own.bridge} (tried ${own.addresses.join(', ')}) or pool (tried ${own.pools.join(', ')}): the host's routes cover them all`);
+    }
+    plan = { bridge: own.bridge, bridgeAddress, pool };
+    fs.writeFileSync(paths.network, `${JSON.stringify(plan)}\n`);
   }
-  if (plan.bridge && plan.bridgeAddress && !ensureBridge(plan.bridge, plan.bridgeAddress)) {
-    return { pool: plan.pool };
-  }
-  return plan;
+  ensureBridge(plan.bridge, plan.bridgeAddress);
+  return { ...plan, reset: resetForeignNetworkState(paths, plan.bridge) };
 }
 
-/** Creates the bridge with its address (or keeps it when it is there) and brings it up. */
-function ensureBridge(name: string, address: string): boolean {
-  const ip = (args: string[]) => spawnSync('ip', args, { encoding: 'utf8' });
-  const show = ip(['-4', '-o', 'addr', 'show', 'dev', name]);
-  if (show.error) return false;
-  if (show.status !== 0 && ip(['link', 'add', 'name', name, 'type', 'bridge']).status !== 0) return false;
-  if (!show.stdout?.includes(` ${address} `) && ip(['addr', 'add', address, 'dev', name]).status !== 0) return false;
-  return ip(['link', 'set', name, 'up']).status === 0;
+/** Creates the bridge with its address (or keeps it when it is there) and brings it up; throws with ip's words when it cannot. */
+function ensureBridge(name: string, address: string): void {
+  const ip = (args: string[]) => {
+    const r = spawnSync('ip', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`Cannot make the private engine's bridge ${name} (${address}): ip ${args.join(' ')}: ${(r.stderr || r.error?.message || '').trim()}`);
+    return r.stdout;
+  };
+  const exists = spawnSync('ip', ['link', 'show', 'dev', name]).status === 0;
+  if (!exists) ip(['link', 'add', 'name', name, 'type', 'bridge']);
+  if (!ip(['-4', '-o', 'addr', 'show', 'dev', name]).includes(` ${address} `)) ip(['addr', 'add', address, 'dev', name]);
+  ip(['link', 'set', name, 'up']);
 }
 
-/** IPv4 destinations of the main routing table ("default" left out). */
+/**
+ * Bridge names a data root's network store (libnetwork's bolt file) holds, other than the
+ * per-network `br-<id>` bridges dockerd makes and owns itself.
+ */
+export function foreignBridgesInStore(dataRoot: string, ownBridge: string): string[] {
+  let bytes: string;
+  try {
+    bytes = fs.readFileSync(path.join(dataRoot, 'network', 'files', 'local-kv.db'), 'latin1');
+  } catch {
+    return [];
+  }
+  const names = new Set<string>();
+  for (const m of bytes.matchAll(/(?:BridgeName|com\.docker\.network\.bridge\.name)\\*"\s*:\s*\\*"([^"\\]+)/g)) names.add(m[1]);
+  return [...names].filter((n) => n !== ownBridge && !/^br-[0-9a-f]{12}$/.test(n));
+}
+
+/** Removes the data root's network state when it names another bridge; says what it did. */
+function resetForeignNetworkState(paths: EnginePaths, ownBridge: string): string | undefined {
+  const foreign = foreignBridgesInStore(paths.data, ownBridge);
+  if (foreign.length === 0) return undefined;
+  fs.rmSync(path.join(paths.data, 'network'), { recursive: true, force: true });
+  return `network state reset: it named bridge ${foreign.join(', ')}, not ${ownBridge}`;
+}
+
 function ipv4Routes(): { cidr: string; dev: string }[] {
   const out = spawnSync('ip', ['-4', '-o', 'route', 'show'], { encoding: 'utf8' });
   if (out.status !== 0) return [];
@@ -375,11 +473,11 @@ function cidrOverlap(a: string, b: string): boolean {
 // ---------------------------------------------------------------- lock and small helpers
 
 /**
- * An exclusive lock over ENGINE_DIR: a file created with O_EXCL that holds the owner's pid.
+ * An exclusive lock over an engine folder: a file created with O_EXCL that holds the owner's pid.
  * A lock whose owner died is broken. (Two waiters breaking the same stale lock at the same
  * instant could both proceed; a stale lock needs a process killed inside the ~1 s it holds it.)
  */
-async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+async function withLock<T>(paths: EnginePaths, fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + LOCK_TIMEOUT_MS;
   const me = `${process.pid}`;
   for (;;) {

@@ -1,0 +1,68 @@
+// The two Docker stacks the integration tests run on (scripts/test.mjs runs them one after the
+// other; COL_STACK=legacy|current picks one):
+//   legacy   Debian's dockerd 20.10 and docker-compose 1.29, no compose plugin (the runner hides
+//            the system plugin folders in a private mount namespace, as on a machine without it);
+//   current  dockerd of the current moby major + containerd 2 with the containerd image store,
+//            and Compose v2 as a docker CLI plugin in the system plugin folder, where the agent's
+//            docker CLI finds it even with ComposeDeploy's private, empty DOCKER_CONFIG.
+// The current stack's binaries come from scripts/test-tools.mjs (built from Go modules, cached).
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export type StackName = 'legacy' | 'current';
+export const STACKS: readonly StackName[] = ['legacy', 'current'];
+
+/** COL_STACK, checked; undefined when unset. */
+export function stackFromEnv(): StackName | undefined {
+  const value = process.env.COL_STACK;
+  if (!value) return undefined;
+  if (!(STACKS as readonly string[]).includes(value)) throw new Error(`COL_STACK=${value}: use one of ${STACKS.join(', ')}`);
+  return value as StackName;
+}
+
+interface TestTools {
+  ensureTools(names?: string[], log?: (m: string) => void): Promise<Record<string, string>>;
+}
+
+/** Builds (when missing) and returns the named test tools' folders. */
+export async function testTools(names: string[]): Promise<Record<string, string>> {
+  const tools = (await import(path.join(__dirname, '..', '..', 'scripts', 'test-tools.mjs'))) as TestTools;
+  return tools.ensureTools(names);
+}
+
+/** The current engine's dockerd, and the PATH folders it needs (containerd, its shim, runc, docker-proxy). */
+export async function currentEngineBinaries(): Promise<{ dockerd: string; path: string }> {
+  const folders = await testTools(['dockerd', 'containerd', 'runc']);
+  return { dockerd: path.join(folders.dockerd, 'dockerd'), path: [folders.dockerd, folders.containerd, folders.runc].join(':') };
+}
+
+/** The version test/tools/versions.json pins for a tool. */
+export function pinnedVersion(tool: string): string {
+  const spec = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'tools', 'versions.json'), 'utf8')) as { tools: Record<string, { version: string }> };
+  return spec.tools[tool].version;
+}
+
+/** What `docker compose version --short` and `docker-compose version --short` answer ('' when absent). */
+export function composeVersions(env: NodeJS.ProcessEnv = process.env): { plugin: string; standalone: string } {
+  const ask = (cmd: string, args: string[]) => {
+    const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout: 20_000 });
+    return r.status === 0 ? r.stdout.trim() : '';
+  };
+  return { plugin: ask('docker', ['compose', 'version', '--short']), standalone: ask('docker-compose', ['version', '--short']) };
+}
+
+/** Fails clearly when the Compose the agent would find is not the stack's. */
+export function assertStackCompose(stack: StackName): void {
+  const expectedPluginVersion = pinnedVersion('compose');
+  const found = composeVersions();
+  if (stack === 'legacy' && found.plugin) {
+    throw new Error(`The legacy stack must have no compose plugin, but 'docker compose' answered ${found.plugin}: run the legacy tests through scripts/test.mjs (it hides the plugin folders)`);
+  }
+  if (stack === 'legacy' && !found.standalone.startsWith('1.')) {
+    throw new Error(`The legacy stack needs docker-compose 1.29 (Debian package docker-compose); found '${found.standalone || 'nothing'}'`);
+  }
+  if (stack === 'current' && found.plugin.replace(/^v/, '') !== expectedPluginVersion.replace(/^v/, '')) {
+    throw new Error(`The current stack needs Compose ${expectedPluginVersion} as a docker CLI plugin; 'docker compose version' answered '${found.plugin || 'nothing'}': run node scripts/test-tools.mjs`);
+  }
+}
