@@ -110,7 +110,7 @@ test('a data root whose default network names another bridge is reset, and that 
     assert.match(fs.readFileSync(path.join(dirs.legacy, 'dockerd.log'), 'utf8'), new RegExp(`network state reset: it named bridge ${OTHER_BRIDGE}`));
     const plan = JSON.parse(fs.readFileSync(path.join(dirs.legacy, 'network.json'), 'utf8')) as { bridge: string; bridgeAddress: string };
     const info = await legacy.docker.getNetwork('bridge').inspect();
-    assert.equal(info.Options['com.docker.network.bridge.name'], plan.bridge);
+    assert.equal(info.Options?.['com.docker.network.bridge.name'], plan.bridge);
     await pingsGateway(legacy.docker, 'legacy engine');
   } finally {
     await legacy.stop();

@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { pushedDigest } from '../../tasks/lib/docker/stream';
+import { pushedManifestType } from '../support/stack';
 import { startEngine, type TestEngine } from '../support/engine';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
 import { startRegistry, type TestRegistry } from '../support/registry';
@@ -198,7 +200,7 @@ describe('dockerd pushes to the test registries', () => {
         const lines = await streamLines(stream);
         const failure = lines.find((l) => l.error || l.errorDetail);
         assert.equal(failure, undefined, JSON.stringify(failure));
-        const digest = lines.find((l) => l.aux?.Digest)?.aux.Digest as string;
+        const digest = lines.map((l) => pushedDigest(l, 'push')).find(Boolean) as string;
         assert.match(digest, /^sha256:[0-9a-f]{64}$/);
 
         let authorization = basic(reg.username!, reg.password!);
@@ -209,7 +211,7 @@ describe('dockerd pushes to the test registries', () => {
         }
         const head = await fetch(`${reg.url}/v2/harness/busybox/manifests/push`, {
           method: 'HEAD',
-          headers: { authorization, accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+          headers: { authorization, accept: pushedManifestType() },
         });
         assert.equal(head.status, 200);
         assert.equal(head.headers.get('docker-content-digest'), digest);

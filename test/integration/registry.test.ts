@@ -12,6 +12,8 @@ import { parseReference } from '../../tasks/lib/reference';
 import { RegistryClient } from '../../tasks/lib/registry/client';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
 import { createTestContext, type TestContext } from '../support/context';
+import { pushedDigest, type StreamEvent } from '../../tasks/lib/docker/stream';
+import { pushedManifestType } from '../support/stack';
 import { startEngine, type TestEngine } from '../support/engine';
 import { startFaultProxy } from '../support/fault-proxy';
 import { startRegistry, type RegistryAuthMode, type TestRegistry } from '../support/registry';
@@ -51,7 +53,7 @@ function clientFor(reg: TestRegistry, ctx: TestContext, password?: string, extra
   return new RegistryClient({ credentials, setSecret: (s) => ctx.setSecret(s), log: ctx, retry: FAST_RETRY, ...extra });
 }
 
-/** Tags the base image as repo:tag and pushes it through the Engine API with X-Registry-Auth; returns aux.Digest. */
+/** Tags the base image as repo:tag and pushes it through the Engine API with X-Registry-Auth; returns the digest the push stream reported (aux.Digest, or the containerd store's status line). */
 async function push(reg: TestRegistry, repo: string, tag: string, ctx: TestContext): Promise<string> {
   const name = `${reg.host}/${repo}`;
   await engine.docker.getImage(BASE_IMAGE).tag({ repo: name, tag });
@@ -63,11 +65,11 @@ async function push(reg: TestRegistry, repo: string, tag: string, ctx: TestConte
     let digest: string | undefined;
     for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
       if (!line.trim()) continue;
-      const event = JSON.parse(line) as { error?: string; errorDetail?: { message?: string }; aux?: { Digest?: string } };
+      const event = JSON.parse(line) as StreamEvent;
       if (event.error || event.errorDetail) throw new Error(`push of ${name}:${tag} failed: ${event.error ?? event.errorDetail?.message}`);
-      if (event.aux?.Digest) digest = event.aux.Digest;
+      digest = pushedDigest(event, tag) ?? digest;
     }
-    assert.match(digest ?? '', /^sha256:[0-9a-f]{64}$/, 'the push stream reports aux.Digest');
+    assert.match(digest ?? '', /^sha256:[0-9a-f]{64}$/, 'the push stream reports the digest');
     return digest as string;
   } finally {
     await engine.docker.getImage(`${name}:${tag}`).remove({ noprune: true }).catch(() => undefined);
@@ -89,7 +91,7 @@ const expectedFirstContact: Record<RegistryAuthMode, number> = { none: 1, htpass
 
 for (const mode of MODES) {
   describe(`${mode} registry`, () => {
-    test('resolve() equals the pushed aux.Digest and skopeo, in the documented round trips', async () => {
+    test('resolve() equals the pushed digest and skopeo, in the documented round trips', async () => {
       const reg = registries[mode];
       const ctx = createTestContext();
       const pushed = await push(reg, 'it/busybox', mode, ctx);
@@ -99,7 +101,7 @@ for (const mode of MODES) {
         const resolved = await client.resolve(ref);
         assert.equal(resolved.digest, pushed);
         assert.equal(resolved.digest, await skopeoDigest(reg, 'it/busybox', mode));
-        assert.equal(resolved.mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
+        assert.equal(resolved.mediaType, pushedManifestType());
         assert.equal(client.stats.requests, expectedFirstContact[mode], 'first contact');
         assert.equal(client.stats.tokenRequests, mode === 'token' ? 1 : 0);
 

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { BuildAndTagOptions } from '../../tasks/lib/build';
 import { Demultiplexer } from '../../tasks/lib/compose/containers';
-import { followStream } from '../../tasks/lib/docker/stream';
+import { followStream, pushedDigest } from '../../tasks/lib/docker/stream';
 
 /**
  * BuildAndTag options for `docker`: Dockerfile and context '.', no services picked, no tags, build
@@ -40,10 +40,7 @@ export async function pushImage(docker: Dockerode, ref: string, auth: PushAuth =
   const stream = (await docker.getImage(ref).push({ authconfig: auth } as Dockerode.ImagePushOptions)) as Readable;
   let digest: string | undefined;
   await followStream(stream, `Pushing ${ref}`, {
-    onEvent: (e) => {
-      const aux = e.aux as { Digest?: string } | undefined;
-      if (typeof aux === 'object' && aux?.Digest) digest = aux.Digest;
-    },
+    onEvent: (e) => (digest = pushedDigest(e, ref.slice(ref.lastIndexOf(':') + 1)) ?? digest),
   });
   if (!digest) throw new Error(`Pushing ${ref}: the stream reported no digest`);
   return digest;

@@ -52,6 +52,16 @@ export function composeVersions(env: NodeJS.ProcessEnv = process.env): { plugin:
   return { plugin: ask('docker', ['compose', 'version', '--short']), standalone: ask('docker-compose', ['version', '--short']) };
 }
 
+/** The Compose command line of the stack a test run is on: `docker compose` on current, `docker-compose` otherwise. */
+export function stackComposeCommand(): string[] {
+  return stackFromEnv() === 'current' ? ['docker', 'compose'] : ['docker-compose'];
+}
+
+/** The manifest type the stack's engine pushes: OCI from the containerd image store, Docker's v2 schema from the classic one. */
+export function pushedManifestType(): string {
+  return stackFromEnv() === 'current' ? 'application/vnd.oci.image.manifest.v1+json' : 'application/vnd.docker.distribution.manifest.v2+json';
+}
+
 /** Fails clearly when the Compose the agent would find is not the stack's. */
 export function assertStackCompose(stack: StackName): void {
   const expectedPluginVersion = pinnedVersion('compose');

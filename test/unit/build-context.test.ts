@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as tar from 'tar-stream';
 import { packBuildContext } from '../../tasks/lib/docker/context';
 import { IgnoreMatcher, parseDockerignore } from '../../tasks/lib/docker/ignore';
-import { decodeBuildKitTrace, followStream, isRegistryAuthFailure } from '../../tasks/lib/docker/stream';
+import { decodeBuildKitTrace, followStream, isRegistryAuthFailure, pushedDigest } from '../../tasks/lib/docker/stream';
 import { Readable } from 'node:stream';
 
 function tree(files: Record<string, string>): string {
@@ -85,6 +85,15 @@ test('stream errors inside a 200 response become DockerError with the engine mes
   });
   assert.equal(digest, 'sha256:abc', 'a JSON line split across chunks is joined');
   assert.deepEqual(decodeBuildKitTrace(''), []);
+});
+
+test('the pushed digest comes from aux (classic store) or the status line (containerd store), for the pushed tag only', () => {
+  const digest = `sha256:${'a'.repeat(64)}`;
+  assert.equal(pushedDigest({ aux: { Tag: '7', Digest: digest, Size: 405 } }, '7'), digest);
+  assert.equal(pushedDigest({ status: `7: digest: ${digest} size: 405` }, '7'), digest);
+  assert.equal(pushedDigest({ status: `latest: digest: ${digest} size: 405` }, '7'), undefined);
+  assert.equal(pushedDigest({ status: 'Pushed', id: 'a2e4346735cb' }, '7'), undefined);
+  assert.equal(pushedDigest({ status: `7: digest: sha256:short size: 1` }, '7'), undefined);
 });
 
 test('a refused login is told apart from a registry whose port holds the digits 401', () => {

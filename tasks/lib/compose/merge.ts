@@ -10,7 +10,9 @@
 //   - lists concatenate: dns, dns_search, env_file, tmpfs;
 //   - healthcheck, logging (same driver), deploy and build merge one level down;
 //   - everything else (image, command, entrypoint, …) is replaced by the later file.
-// Top-level networks, volumes, secrets, configs and x-* entries are replaced per name.
+// Top-level networks, volumes, secrets and configs merge per name, mappings key by key and the
+// rest replaced, as Compose v2 does (v1 replaced a whole entry: an override's volume that only adds
+// labels lost the base's driver); x-* entries are replaced per name.
 import { FileError } from '../errors';
 
 type Obj = Record<string, unknown>;
@@ -214,7 +216,9 @@ export function mergeTopLevel(base: Obj, over: Obj, what: string): Obj {
       }
       out.services = merged;
     } else if (['networks', 'volumes', 'secrets', 'configs'].includes(key) && isMapping(value) && isMapping(base[key])) {
-      out[key] = { ...(base[key] as Obj), ...value };
+      const entries: Obj = { ...(base[key] as Obj) };
+      for (const [name, entry] of Object.entries(value)) entries[name] = deepMerge(entries[name], entry);
+      out[key] = entries;
     } else {
       out[key] = value;
     }

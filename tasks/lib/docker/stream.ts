@@ -33,6 +33,17 @@ export function isRegistryAuthFailure(message: string): boolean {
   return /unauthorized|authentication required|denied|no basic auth credentials|(?<![:\d])\b401\b/i.test(message);
 }
 
+/**
+ * The manifest digest a push stream reports for `tag`: `aux.Digest` from the classic image store,
+ * else the status line `<tag>: digest: sha256:… size: N`, the only form the containerd image store
+ * (Docker 29's default) writes. Undefined for any other event.
+ */
+export function pushedDigest(event: StreamEvent, tag: string): string | undefined {
+  if (event.aux && typeof event.aux === 'object' && typeof event.aux.Digest === 'string') return event.aux.Digest;
+  const m = /^(\S+): digest: (sha256:[a-f0-9]{64}) size: \d+$/.exec(event.status ?? '');
+  return m && m[1] === tag ? m[2] : undefined;
+}
+
 /** Reads a JSON-lines stream to its end. Throws DockerError with the engine's message on the first error line. */
 export function followStream(stream: NodeJS.ReadableStream, what: string, handlers: StreamHandlers = {}): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -8,7 +8,7 @@ import { readBuildRecord, BuiltImage } from '../build/record';
 import { loadCompose } from '../compose/load';
 import type { PipelineInfo, TaskContext } from '../context';
 import type { EngineConnector } from '../docker/engine';
-import { followStream, isRegistryAuthFailure } from '../docker/stream';
+import { followStream, isRegistryAuthFailure, pushedDigest } from '../docker/stream';
 import { DockerError, InputError, RegistryError } from '../errors';
 import { writeLock } from '../lock/file';
 import type { ImageLock, LockedImage } from '../lock/types';
@@ -134,10 +134,7 @@ async function pushTag(docker: Dockerode, options: PushOptions, ref: string, aut
       const stream = await docker.getImage(ref).push({ authconfig, abortSignal: ctx.signal } as Dockerode.ImagePushOptions);
       await followStream(stream, `Pushing ${ref}`, {
         onLine: (line) => ctx.debug(line),
-        onEvent: (e) => {
-          const aux = e.aux as { Digest?: string } | undefined;
-          if (aux && typeof aux === 'object' && aux.Digest) digest = aux.Digest;
-        },
+        onEvent: (e) => (digest = pushedDigest(e, ref.slice(ref.lastIndexOf(':') + 1)) ?? digest),
       });
       if (!digest) throw new DockerError(`Pushing ${ref} finished without reporting a digest. The engine may be too old (API 1.24+ reports it).`);
       return digest;
