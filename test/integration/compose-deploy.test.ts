@@ -24,6 +24,7 @@ import { runBundledTask } from '../support/agent';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
 import { createTestContext, TestContext } from '../support/context';
 import { startDevOpsDouble, DevOpsDouble } from '../support/devops-double';
+import { expectedComposeDisplay } from '../support/stack';
 import { removeComposeProject, startEngine, TestEngine } from '../support/engine';
 import { buildOptions, tagAndPush } from '../support/images';
 import { startRegistry, TestRegistry } from '../support/registry';
@@ -202,6 +203,8 @@ describe('ComposeDeploy on the local engine', () => {
       const ctx = createTestContext();
       const result = await composeDeploy(options(env, locks.v1, {}, ctx), ctx);
       assert.equal(result.project, `${RUN}-${env}`);
+      // The stack's Compose, found as on an agent (v2 through the system plugin folder, with the task's empty DOCKER_CONFIG).
+      assert.match(ctx.logs.find((l) => l.startsWith('Compose: '))?.slice('Compose: '.length) ?? '(not logged)', expectedComposeDisplay());
       assert.equal(result.rolledBack, false);
       assert.equal(ctx.outputs.rolledBack, 'false');
       assertRunsLock(await running(result.project), locks.v1, env === 'staging' ? 2 : 1);

@@ -19,6 +19,7 @@ import { InputError } from '../../tasks/lib/errors';
 import { DIST_TASKS, runBundledTask } from '../support/agent';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
 import { createTestContext } from '../support/context';
+import { stackFromEnv } from '../support/stack';
 import { startEngine, TestEngine } from '../support/engine';
 import { buildOptions } from '../support/images';
 
@@ -163,6 +164,8 @@ describe('compose mode', () => {
     assert.deepEqual(ctx.outputs, { exitCode: '1', testsPassed: '3', testsFailed: '1', testsSkipped: '1', resultsFolder: ctx.outputs.resultsFolder });
     assert.equal(ctx.testResults.length, 1, 'failed results are published too');
     assert.ok(ctx.logs.includes('FAIL home_page_has_pricing'));
+    const startGroup = /^GROUP Start the stack \((.+) up, project /.exec(ctx.logs.find((l) => l.startsWith('GROUP Start the stack')) ?? '');
+    assert.equal(startGroup?.[1], stackFromEnv() === 'current' ? 'docker compose' : 'docker-compose', 'the stack\'s Compose was found, as on an agent');
     const group = ctx.logs.indexOf(ctx.logs.find((l) => l.startsWith('GROUP Log of service web'))!);
     assert.ok(group >= 0, ctx.logs.join('\n'));
     assert.ok(ctx.logs.slice(group).some((l) => /url:\/health/.test(l)), 'web\'s own log (httpd requests) is printed');

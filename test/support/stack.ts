@@ -57,6 +57,11 @@ export function stackComposeCommand(): string[] {
   return stackFromEnv() === 'current' ? ['docker', 'compose'] : ['docker-compose'];
 }
 
+/** How the tasks name the Compose they should find on the stack a test run is on, in their logs. */
+export function expectedComposeDisplay(): RegExp {
+  return stackFromEnv() === 'current' ? new RegExp(`^docker compose ${pinnedVersion('compose').replace(/^v/, '').replace(/\./g, '\\.')}$`) : /^docker-compose (1\.29\.\d+)?$/;
+}
+
 /** The manifest type the stack's engine pushes: OCI from the containerd image store, Docker's v2 schema from the classic one. */
 export function pushedManifestType(): string {
   return stackFromEnv() === 'current' ? 'application/vnd.oci.image.manifest.v1+json' : 'application/vnd.docker.distribution.manifest.v2+json';
