@@ -1,7 +1,10 @@
-// `npm run demo [-- --keep]`: the whole outer loop on this machine. Starts (or reuses) a Docker
-// engine and a throwaway registry, runs examples/azure-pipelines.yml with the local runner, and
+// `npm run demo [-- --keep] [-- --stack current]`: the whole outer loop on this machine. Starts (or
+// reuses) a Docker engine and a throwaway registry, runs examples/azure-pipelines.yml with the local runner, and
 // shows that the digests pushed are the digests running in QA and staging, and the digests of the
 // Kubernetes manifests its Kubernetes stage renders (renderOnly: no cluster). Cleans up unless --keep.
+// The engine: the user's own (DOCKER_HOST, else /var/run/docker.sock, with whatever Compose the
+// machine has), else the private Debian engine; no Go needed. `--stack current` runs it on the
+// current stack built from Go modules (test/support/stack.ts) instead. It says which it used.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,7 +14,9 @@ import { REPO_ROOT, runCli } from '../runner/cli';
 import { PROJECT_LABEL, SERVICE_LABEL } from '../tasks/lib/compose/containers';
 import type { ImageLock } from '../tasks/lib/lock/types';
 import { ensureBaseImage, BASE_IMAGE } from '../test/support/base-image';
-import { removeComposeProject, startEngine } from '../test/support/engine';
+import { findCompose } from '../tasks/lib/compose/cli';
+import { removeComposeProject, startEngine, type TestEngine } from '../test/support/engine';
+import { prepareCurrentStack, STACKS, type StackName } from '../test/support/stack';
 import { tagAndPush } from '../test/support/images';
 import { startRegistry } from '../test/support/registry';
 
@@ -27,19 +32,21 @@ export interface DemoResult {
   reportFile: string;
 }
 
-export async function runDemo(options: { keep: boolean; out?: (line: string) => void }): Promise<DemoResult> {
+export async function runDemo(options: { keep: boolean; stack?: StackName; out?: (line: string) => void }): Promise<DemoResult> {
   const out = options.out ?? console.log;
   if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'tasks'))) {
     out('Bundling the tasks (npm run build) …');
     execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'bundle.mjs'), '--quiet'], { stdio: 'inherit' });
   }
-  const engine = await startEngine();
+  if (options.stack === 'current') await prepareCurrentStack();
+  const engine = await startEngine({ stack: options.stack ?? 'auto' });
   const registry = await startRegistry('htpasswd');
   const secrets = fs.mkdtempSync(path.join(os.tmpdir(), 'col-demo-'));
   fs.chmodSync(secrets, 0o700);
   const projects = new Set<string>();
   try {
-    out(`Docker engine: ${engine.dockerHost}${engine.private ? ' (private, started for the demo)' : ''}; registry: ${registry.host} (htpasswd)`);
+    out(await describeStack(engine));
+    out(`Registry: ${registry.host} (htpasswd)`);
     await ensureBaseImage(engine.docker);
     // The cache is a third-party image: pushed once under a tag, as if it came from Docker Hub.
     await tagAndPush(engine.docker, BASE_IMAGE, `${registry.host}/third-party/cache:1.0`, { username: registry.username, password: registry.password, serveraddress: registry.host });
@@ -87,6 +94,18 @@ export async function runDemo(options: { keep: boolean; out?: (line: string) => 
   }
 }
 
+/** Which engine and Compose the demo runs on: `Docker engine: … Compose: …`. */
+async function describeStack(engine: TestEngine): Promise<string> {
+  const [version, info] = await Promise.all([engine.docker.version(), engine.docker.info()]);
+  const containerdStore = (info.DriverStatus ?? []).some(([k, v]: [string, string]) => k === 'driver-type' && v === 'io.containerd.snapshotter.v1');
+  const origin = engine.private ? `private ${engine.stack} engine, started for the demo` : 'found running';
+  const cli = await findCompose({ env: { ...process.env, DOCKER_HOST: engine.dockerHost }, askVersion: true }).then(
+    (c) => `${c.display} ${c.version}`,
+    (err: Error) => `none found (${err.message})`,
+  );
+  return `Docker engine: ${engine.dockerHost} (${origin}): Docker ${version.Version}, API ${version.ApiVersion}, ${containerdStore ? 'containerd' : 'classic'} image store. Compose: ${cli}`;
+}
+
 /** Every file of an artifact folder, by name. */
 function readArtifact(dir: string): Record<string, string> {
   if (!fs.existsSync(dir)) return {};
@@ -110,7 +129,13 @@ async function runningDigests(docker: Dockerode, environment: string): Promise<{
 }
 
 if (require.main === module) {
-  runDemo({ keep: process.argv.includes('--keep') })
+  const at = process.argv.indexOf('--stack');
+  const stack = at > 0 ? process.argv[at + 1] : undefined;
+  if (stack !== undefined && !(STACKS as readonly string[]).includes(stack)) {
+    console.error(`demo: --stack takes one of ${STACKS.join(', ')}, not '${stack ?? ''}'`);
+    process.exit(2);
+  }
+  runDemo({ keep: process.argv.includes('--keep'), stack: stack as StackName | undefined })
     .then((r) => process.exit(r.ok ? 0 : 1))
     .catch((err: unknown) => {
       console.error(`demo: ${err instanceof Error ? err.message : String(err)}`);

@@ -56,8 +56,8 @@ export interface TestEngine {
 }
 
 export interface EngineOptions {
-  /** Start this stack's private engine (default: COL_STACK; without either, see the order above). */
-  stack?: StackName;
+  /** Start this stack's private engine; 'auto' for the order above (default: COL_STACK, else 'auto'). */
+  stack?: StackName | 'auto';
   /** The folder of the private engine (default ${COL_TEST_ENGINE_DIR:-/tmp/col-engine}/<stack>). */
   dir?: string;
 }
@@ -112,7 +112,7 @@ export function engineDir(stack: StackName): string {
 }
 
 export async function startEngine(options: EngineOptions = {}): Promise<TestEngine> {
-  const stack = options.stack ?? stackFromEnv();
+  const stack = options.stack === 'auto' ? undefined : (options.stack ?? stackFromEnv());
   const choice = (process.env.COL_TEST_ENGINE ?? 'auto').toLowerCase();
   if (choice === 'external' || (choice === 'auto' && !stack)) {
     const external = await findExternalEngine();

@@ -23,12 +23,24 @@ export function stackFromEnv(): StackName | undefined {
 
 interface TestTools {
   ensureTools(names?: string[], log?: (m: string) => void): Promise<Record<string, string>>;
+  installPlugins(log?: (m: string) => void): void;
+}
+
+async function toolsScript(): Promise<TestTools> {
+  return (await import(path.join(__dirname, '..', '..', 'scripts', 'test-tools.mjs'))) as TestTools;
+}
+
+/** Builds every test tool that is missing and links Compose v2 as the system docker CLI plugin. */
+export async function prepareCurrentStack(): Promise<void> {
+  const tools = await toolsScript();
+  await tools.ensureTools();
+  tools.installPlugins();
+  assertStackCompose('current');
 }
 
 /** Builds (when missing) and returns the named test tools' folders. */
 export async function testTools(names: string[]): Promise<Record<string, string>> {
-  const tools = (await import(path.join(__dirname, '..', '..', 'scripts', 'test-tools.mjs'))) as TestTools;
-  return tools.ensureTools(names);
+  return (await toolsScript()).ensureTools(names);
 }
 
 /** The current engine's dockerd, and the PATH folders it needs (containerd, its shim, runc, docker-proxy). */
