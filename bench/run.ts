@@ -1,35 +1,56 @@
-// Benchmarks of issue 2 §7: prints one JSON document to stdout and a short table to stderr.
-//   npm run bench [-- --rebuild] [-- --skip-registry]
+// Benchmarks: prints one JSON document to stdout and a short table to stderr.
+//   npm run bench [-- --rebuild] [-- --skip-registry] [-- --stacks legacy,current]
 // Figures, not tests: a missed target is reported (`missedTargets`), never a failure. The run fails
 // (exit 1, with a message) only when a prerequisite is missing: no bundle can be made, no engine,
 // no skopeo or docker-registry.
 //   1. bundle sizes (bench/sizes.ts)    2. cold start (bench/cold-start.ts)
 //   3. digest resolution round trips and 50 references vs skopeo (bench/registry.ts)
-//   4. ContainerizedTest vs docker-compose up/run/down by hand (bench/containerized-test.ts;
-//      skip with --skip-containerized-test)
-//   5. ComposeDeploy: render time of 200 services, deploy overhead vs compose up by hand
-//      (bench/compose-deploy.ts; skip with --skip-compose-deploy, or only its deploy part with
-//      --skip-compose-deploy-run)
+//   5a. ComposeDeploy: render time of 200 services (bench/compose-deploy.ts)
 //   6. KubernetesDeploy: conversion of 200 compose services, pinning of 5,000 objects
 //      (bench/kubernetes.ts; skip with --skip-kubernetes)
-import { execFileSync } from 'node:child_process';
+// Then, on each Docker stack (legacy, current: scripts/stacks.mjs), in a child process of its own
+// (`bench/run.ts --stack S`, with COL_STACK=S), every engine- and compose-driven figure:
+//   4. ContainerizedTest vs compose up/run/down by hand (bench/containerized-test.ts;
+//      skip with --skip-containerized-test)
+//   5b. ComposeDeploy vs compose up -d [--wait] by hand (bench/compose-deploy.ts; skip with
+//      --skip-compose-deploy-run)
+//   7. the time the tasks take to find Compose (bench/find-compose.ts)
+//   8. the whole loop: the example pipeline through the local runner vs the same by hand
+//      (bench/whole-loop.ts; skip with --skip-whole-loop)
+import { execFileSync, spawn } from 'node:child_process';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { ColdStartReport, measureColdStart } from './cold-start';
 import { ComposeDeployReport, composeDeployMissed, composeDeployTable, measureComposeDeploy } from './compose-deploy';
 import { KubernetesReport, kubernetesMissed, kubernetesTable, measureKubernetes } from './kubernetes';
 import { ContainerizedTestReport, containerizedTestMissed, containerizedTestTable, measureContainerizedTest } from './containerized-test';
 import { RegistryReport, ROUND_TRIP_TARGETS, SPEEDUP_TARGET, measureRegistry } from './registry';
 import { ROOT, SizeReport, bundledTasks, measureSizes } from './sizes';
+import { FindComposeReport, findComposeTable, measureFindCompose } from './find-compose';
 import { MissingPrerequisiteError, errorMessage, formatBytes, progress, round, since } from './util';
+import { WholeLoopReport, measureWholeLoop, wholeLoopMissed, wholeLoopTable } from './whole-loop';
+
+/** The engine- and compose-driven figures of one stack (a child run, `--stack S`). */
+interface StackReport {
+  stack: string;
+  engine?: string;
+  findCompose?: FindComposeReport;
+  containerizedTest?: ContainerizedTestReport;
+  composeDeploy?: ComposeDeployReport;
+  wholeLoop?: WholeLoopReport;
+  missedTargets: string[];
+  errors: Record<string, string>;
+  missingPrerequisites: string[];
+}
 
 interface Report {
   meta: Record<string, unknown>;
   sizes?: SizeReport;
   coldStart?: ColdStartReport;
   registry?: RegistryReport;
-  containerizedTest?: ContainerizedTestReport;
   composeDeploy?: ComposeDeployReport;
   kubernetes?: KubernetesReport;
+  stacks: Record<string, StackReport>;
   missedTargets: string[];
   errors: Record<string, string>;
   missingPrerequisites: string[];
@@ -71,10 +92,27 @@ function missed(report: Report): string[] {
       if (!f.digestsAgree) out.push(`50 references (${label}): digests disagree with skopeo / the push`);
     }
   }
-  out.push(...containerizedTestMissed(report.containerizedTest));
   out.push(...composeDeployMissed(report.composeDeploy));
   out.push(...kubernetesMissed(report.kubernetes));
+  for (const r of Object.values(report.stacks)) out.push(...r.missedTargets.map((m) => `${r.stack}: ${m}`));
   return out;
+}
+
+function stackMissed(r: StackReport): string[] {
+  return [...containerizedTestMissed(r.containerizedTest), ...composeDeployMissed(r.composeDeploy), ...wholeLoopMissed(r.wholeLoop, r.stack)];
+}
+
+function stackTable(r: StackReport): string[] {
+  return [
+    `=== ${r.stack} stack: ${r.engine ?? 'no engine'}`,
+    ...findComposeTable(r.findCompose),
+    ...containerizedTestTable(r.containerizedTest),
+    ...composeDeployTable(r.composeDeploy),
+    ...wholeLoopTable(r.wholeLoop),
+    ...Object.entries(r.errors).map(([k, v]) => `Error (${r.stack}, ${k}): ${v.split('\n')[0]}`),
+    ...r.missingPrerequisites.map((m) => `Missing prerequisite (${r.stack}): ${m}`),
+    '',
+  ];
 }
 
 function table(report: Report): string {
@@ -131,9 +169,9 @@ function table(report: Report): string {
     }
     lines.push('');
   }
-  lines.push(...containerizedTestTable(report.containerizedTest));
   lines.push(...composeDeployTable(report.composeDeploy));
   lines.push(...kubernetesTable(report.kubernetes));
+  for (const r of Object.values(report.stacks)) lines.push(...stackTable(r));
   if (report.missedTargets.length) lines.push('Missed:', ...report.missedTargets.map((m) => `  - ${m}`));
   else lines.push('Every measured target met.');
   for (const [k, v] of Object.entries(report.errors)) lines.push(`Error (${k}): ${v.split('\n')[0]}`);
@@ -144,10 +182,81 @@ function table(report: Report): string {
 const USAGE = `usage: npm run bench [-- OPTION…]   (one JSON document on stdout, a table on stderr)
   --rebuild                    bundle and package again before measuring sizes
   --skip-registry              skip digest resolution round trips and 50 references vs skopeo
-  --skip-containerized-test    skip ContainerizedTest vs docker-compose by hand
+  --skip-containerized-test    skip ContainerizedTest vs compose by hand
   --skip-compose-deploy        skip ComposeDeploy (render and deploy)
   --skip-compose-deploy-run    skip only ComposeDeploy's deploy part
-  --skip-kubernetes            skip KubernetesDeploy conversion and pinning`;
+  --skip-whole-loop            skip the example pipeline vs the same by hand
+  --skip-kubernetes            skip KubernetesDeploy conversion and pinning
+  --stacks legacy,current      the stacks of the engine-driven figures (default: both)
+  --stack S                    (internal) only the engine-driven figures, on stack S, as JSON`;
+
+/** A section runner that files errors and missing prerequisites into `into`. */
+function sectionRunner(into: { errors: Record<string, string>; missingPrerequisites: string[] }) {
+  return async (name: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (err) {
+      if (err instanceof MissingPrerequisiteError) into.missingPrerequisites.push(`${name}: ${err.message}`);
+      else into.errors[name] = err instanceof Error && err.stack ? err.stack.split('\n').slice(0, 6).join('\n') : errorMessage(err);
+      progress(`${name} failed: ${errorMessage(err)}`);
+    }
+  };
+}
+
+/** The child run: the engine- and compose-driven figures on one stack (COL_STACK is set by the parent). */
+async function measureStack(stack: string, args: string[]): Promise<StackReport> {
+  const report: StackReport = { stack, missedTargets: [], errors: {}, missingPrerequisites: [] };
+  const section = sectionRunner(report);
+  await section('engine', async () => {
+    const { describeStack } = await import('../scripts/demo');
+    const { startBenchEngine } = await import('./util');
+    const engine = await startBenchEngine();
+    try {
+      report.engine = (await describeStack(engine)).replace(/^Docker engine: \S+ /, '');
+    } finally {
+      await engine.stop();
+    }
+  });
+  await section('findCompose', async () => {
+    report.findCompose = await measureFindCompose();
+  });
+  if (!args.includes('--skip-containerized-test')) {
+    await section('containerizedTest', async () => {
+      report.containerizedTest = await measureContainerizedTest();
+    });
+  }
+  if (!args.includes('--skip-compose-deploy') && !args.includes('--skip-compose-deploy-run')) {
+    await section('composeDeploy', async () => {
+      report.composeDeploy = await measureComposeDeploy({ render: false, deploy: true });
+    });
+  }
+  if (!args.includes('--skip-whole-loop')) {
+    await section('wholeLoop', async () => {
+      report.wholeLoop = await measureWholeLoop();
+    });
+  }
+  report.missedTargets = stackMissed(report);
+  return report;
+}
+
+/** Runs `bench/run.ts --stack S` on stack S (scripts/stacks.mjs) and reads its JSON. */
+async function runStackChild(stack: string, args: string[]): Promise<StackReport> {
+  const { onStack } = (await import(path.join(ROOT, 'scripts', 'stacks.mjs'))) as { onStack(stack: string, argv: string[]): string[] };
+  const argv = onStack(stack, [process.execPath, '--import', 'tsx', path.join(ROOT, 'bench', 'run.ts'), '--stack', stack, ...args.filter((a) => a.startsWith('--skip-'))]);
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { cwd: ROOT, env: { ...process.env, COL_STACK: stack }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      try {
+        resolve(JSON.parse(out) as StackReport);
+      } catch {
+        reject(new Error(`the ${stack} stack's run exited ${code} without a report: ${out.slice(-400)}`));
+      }
+    });
+  });
+}
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
@@ -155,6 +264,13 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  const stackAt = args.indexOf('--stack');
+  if (stackAt >= 0) {
+    process.stdout.write(`${JSON.stringify(await measureStack(args[stackAt + 1], args))}\n`);
+    return 0;
+  }
+  const stacksAt = args.indexOf('--stacks');
+  const stacks = stacksAt >= 0 ? args[stacksAt + 1].split(',') : ['legacy', 'current'];
   const rebuild = args.includes('--rebuild');
   const skipRegistry = args.includes('--skip-registry');
   const start = process.hrtime.bigint();
@@ -168,19 +284,12 @@ async function main(): Promise<number> {
       cpuModel: os.cpus()[0]?.model,
       loadAverageAtStart: os.loadavg().map((l) => round(l, 2)),
     },
+    stacks: {},
     missedTargets: [],
     errors: {},
     missingPrerequisites: [],
   };
-  const section = async (name: string, fn: () => Promise<void>) => {
-    try {
-      await fn();
-    } catch (err) {
-      if (err instanceof MissingPrerequisiteError) report.missingPrerequisites.push(`${name}: ${err.message}`);
-      else report.errors[name] = err instanceof Error && err.stack ? err.stack.split('\n').slice(0, 6).join('\n') : errorMessage(err);
-      progress(`${name} failed: ${errorMessage(err)}`);
-    }
-  };
+  const section = sectionRunner(report);
 
   await section('sizes', async () => {
     progress('bundle and .vsix sizes');
@@ -197,19 +306,23 @@ async function main(): Promise<number> {
       report.registry = await measureRegistry();
     });
   }
-  if (!args.includes('--skip-containerized-test')) {
-    await section('containerizedTest', async () => {
-      report.containerizedTest = await measureContainerizedTest();
-    });
-  }
   if (!args.includes('--skip-compose-deploy')) {
     await section('composeDeploy', async () => {
-      report.composeDeploy = await measureComposeDeploy({ skipDeploy: args.includes('--skip-compose-deploy-run') });
+      report.composeDeploy = await measureComposeDeploy({ render: true, deploy: false });
     });
   }
   if (!args.includes('--skip-kubernetes')) {
     await section('kubernetes', async () => {
       report.kubernetes = await measureKubernetes();
+    });
+  }
+  for (const stack of stacks) {
+    await section(`stack ${stack}`, async () => {
+      if (stack === 'current') {
+        const { prepareCurrentStack } = await import('../test/support/stack');
+        await prepareCurrentStack();
+      }
+      report.stacks[stack] = await runStackChild(stack, args);
     });
   }
   report.meta.durationMs = round(since(start), 0);
@@ -218,7 +331,7 @@ async function main(): Promise<number> {
 
   process.stderr.write(`\n${table(report)}\n\n`);
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  return report.missingPrerequisites.length > 0 ? 1 : 0;
+  return report.missingPrerequisites.length > 0 || Object.values(report.stacks).some((r) => r.missingPrerequisites.length > 0) ? 1 : 0;
 }
 
 main().then(

@@ -148,11 +148,13 @@ export async function runTaskTimed(
   return r;
 }
 
-/** What the compose benchmarks run: the bundled task (its index.js) and docker-compose (its version). */
-export async function requireComposeTask(task: string): Promise<{ taskScript: string; composeVersion: string }> {
+/** The bundled task and the stack's Compose command line (`docker compose` on current, `docker-compose` on legacy), for the runs by hand. */
+export async function requireComposeTask(task: string): Promise<{ taskScript: string; compose: string[]; composeVersion: string }> {
   const taskScript = path.join(__dirname, '..', 'dist', 'tasks', task, 'index.js');
   if (!fs.existsSync(taskScript)) throw new MissingPrerequisiteError(`${taskScript} is missing: run npm run build.`);
-  const compose = await runTimed('docker-compose', ['version', '--short']).catch(() => undefined);
-  if (!compose || compose.code !== 0) throw new MissingPrerequisiteError('docker-compose is not installed (Debian package docker-compose).');
-  return { taskScript, composeVersion: compose.stdout.trim() };
+  const { stackComposeCommand } = await import('../test/support/stack');
+  const compose = stackComposeCommand();
+  const version = await runTimed(compose[0], [...compose.slice(1), 'version', '--short']).catch(() => undefined);
+  if (!version || version.code !== 0) throw new MissingPrerequisiteError(`${compose.join(' ')} is not installed (Debian package docker-compose; Compose v2 from node scripts/test-tools.mjs).`);
+  return { taskScript, compose, composeVersion: `${compose.join(' ')} ${version.stdout.trim()}` };
 }

@@ -18,7 +18,7 @@ import { findCompose } from '../tasks/lib/compose/cli';
 import { removeComposeProject, startEngine, type TestEngine } from '../test/support/engine';
 import { prepareCurrentStack, STACKS, type StackName } from '../test/support/stack';
 import { tagAndPush } from '../test/support/images';
-import { startRegistry } from '../test/support/registry';
+import { startRegistry, type TestRegistry } from '../test/support/registry';
 
 const PIPELINE = path.join(REPO_ROOT, 'examples', 'azure-pipelines.yml');
 
@@ -40,25 +40,13 @@ export async function runDemo(options: { keep: boolean; stack?: StackName; out?:
   }
   if (options.stack === 'current') await prepareCurrentStack();
   const engine = await startEngine({ stack: options.stack ?? 'auto' });
-  const registry = await startRegistry('htpasswd');
-  const secrets = fs.mkdtempSync(path.join(os.tmpdir(), 'col-demo-'));
-  fs.chmodSync(secrets, 0o700);
   const projects = new Set<string>();
+  let setup: DemoSetup | undefined;
   try {
     out(await describeStack(engine));
-    out(`Registry: ${registry.host} (htpasswd)`);
-    await ensureBaseImage(engine.docker);
-    // The cache is a third-party image: pushed once under a tag, as if it came from Docker Hub.
-    await tagAndPush(engine.docker, BASE_IMAGE, `${registry.host}/third-party/cache:1.0`, { username: registry.username, password: registry.password, serveraddress: registry.host });
-
-    const connections = path.join(secrets, 'connections.yml');
-    fs.writeFileSync(connections, `shop-registry:\n  type: dockerregistry\n  url: http://${registry.host}\n  username: ${registry.username}\n  password: ${JSON.stringify(registry.password)}\n`, { mode: 0o600 });
-    process.env.DOCKER_HOST = engine.dockerHost;
-    const { record, report, runDir } = await runCli(
-      { pipelineFile: PIPELINE, stages: [], variables: { REGISTRY: registry.host, BASE_IMAGE }, secretVariables: {}, connectionFlags: [], connectionsFile: connections },
-      out,
-    );
-
+    setup = await prepareDemo(engine);
+    out(`Registry: ${setup.registry.host} (htpasswd)`);
+    const { record, report, runDir } = await runExample(engine, setup, [], out);
     const lock = report.locks[0];
     const lockDigests = Object.fromEntries((lock?.images ?? []).map((i) => [i.name, i.digest]));
     const running: DemoResult['running'] = {};
@@ -83,19 +71,60 @@ export async function runDemo(options: { keep: boolean; stack?: StackName; out?:
     out(`Report: ${path.join(runDir, 'report.md')}`);
     return { ok, lock, lockDigests, kubernetesManifests, running, reportFile: path.join(runDir, 'report.md') };
   } finally {
-    fs.rmSync(secrets, { recursive: true, force: true });
     if (options.keep) {
-      out(`--keep: environments and registry ${registry.host} left running (Ctrl-C does not stop them; remove the containers of projects ${[...projects].join(', ')} when done).`);
+      setup?.removeSecrets();
+      out(`--keep: environments and registry ${setup?.registry.host} left running (Ctrl-C does not stop them; remove the containers of projects ${[...projects].join(', ')} when done).`);
     } else {
       for (const project of projects) await removeComposeProject(engine.docker, project);
-      await registry.stop();
+      await setup?.stop();
       await engine.stop();
     }
   }
 }
 
+export interface DemoSetup {
+  registry: TestRegistry;
+  /** The connections file (the registry's password inside, in a private 0700 folder). */
+  connections: string;
+  removeSecrets(): void;
+  stop(): Promise<void>;
+}
+
+/** What the example pipeline needs around it: a throwaway htpasswd registry holding the "third-party" cache image, and its service connection. */
+export async function prepareDemo(engine: TestEngine): Promise<DemoSetup> {
+  const registry = await startRegistry('htpasswd');
+  const secrets = fs.mkdtempSync(path.join(os.tmpdir(), 'col-demo-'));
+  fs.chmodSync(secrets, 0o700);
+  const removeSecrets = () => fs.rmSync(secrets, { recursive: true, force: true });
+  try {
+    await ensureBaseImage(engine.docker);
+    // The cache is a third-party image: pushed once under a tag, as if it came from Docker Hub.
+    await tagAndPush(engine.docker, BASE_IMAGE, `${registry.host}/third-party/cache:1.0`, { username: registry.username, password: registry.password, serveraddress: registry.host });
+    const connections = path.join(secrets, 'connections.yml');
+    fs.writeFileSync(connections, `shop-registry:\n  type: dockerregistry\n  url: http://${registry.host}\n  username: ${registry.username}\n  password: ${JSON.stringify(registry.password)}\n`, { mode: 0o600 });
+    const stop = async () => {
+      removeSecrets();
+      await registry.stop();
+    };
+    return { registry, connections, removeSecrets, stop };
+  } catch (err) {
+    removeSecrets();
+    await registry.stop();
+    throw err;
+  }
+}
+
+/** Runs examples/azure-pipelines.yml (only `stages`, when given) with the local runner against the engine and the demo's registry. */
+export async function runExample(engine: TestEngine, setup: DemoSetup, stages: string[], out: (line: string) => void) {
+  process.env.DOCKER_HOST = engine.dockerHost;
+  return runCli(
+    { pipelineFile: PIPELINE, stages, variables: { REGISTRY: setup.registry.host, BASE_IMAGE }, secretVariables: {}, connectionFlags: [], connectionsFile: setup.connections },
+    out,
+  );
+}
+
 /** Which engine and Compose the demo runs on: `Docker engine: … Compose: …`. */
-async function describeStack(engine: TestEngine): Promise<string> {
+export async function describeStack(engine: TestEngine): Promise<string> {
   const [version, info] = await Promise.all([engine.docker.version(), engine.docker.info()]);
   const containerdStore = (info.DriverStatus ?? []).some(([k, v]: [string, string]) => k === 'driver-type' && v === 'io.containerd.snapshotter.v1');
   const origin = engine.private ? `private ${engine.stack} engine, started for the demo` : 'found running';
@@ -113,7 +142,7 @@ function readArtifact(dir: string): Record<string, string> {
 }
 
 /** Registry digests of the images the environment's containers run (compose project `*-<environment>`). */
-async function runningDigests(docker: Dockerode, environment: string): Promise<{ digests: Record<string, string>; projects: string[] }> {
+export async function runningDigests(docker: Dockerode, environment: string): Promise<{ digests: Record<string, string>; projects: string[] }> {
   const containers = await docker.listContainers({ filters: { label: [PROJECT_LABEL] } });
   const digests: Record<string, string> = {};
   const projects = new Set<string>();

@@ -4,19 +4,17 @@
 // runs the integration tests on one stack only; extra arguments are test files to run instead of
 // all of them (`node scripts/test.mjs test/integration/demo.test.ts`).
 // The current stack's tools are built first (scripts/test-tools.mjs; cached, so a no-op once
-// built). The legacy stack runs in a private mount namespace where the system docker CLI plugin
-// folders are empty, as on a machine with Compose v1 only; nothing outside that namespace changes.
+// built). Each stack's pass runs through onStack (scripts/stacks.mjs): the legacy one without any
+// docker CLI plugin.
 // Ends with one line: "tests: N passed, N failed".
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { onStack, STACKS } from './stacks.mjs';
 import { ensureTools, installPlugins } from './test-tools.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const STACKS = ['legacy', 'current'];
-// Where a docker CLI (20.10 to 29) looks for system-wide plugins on Linux.
-const SYSTEM_PLUGIN_DIRS = ['/usr/local/lib/docker/cli-plugins', '/usr/local/libexec/docker/cli-plugins', '/usr/lib/docker/cli-plugins', '/usr/libexec/docker/cli-plugins'];
 
 const only = process.env.COL_STACK;
 if (only && !STACKS.includes(only)) {
@@ -30,11 +28,12 @@ const integrationFiles = files.length > 0 ? files.filter((f) => !f.includes('tes
 
 const totals = { passed: 0, failed: 0 };
 
-/** Runs node's test runner on `testFiles`, echoing its output; adds its pass/fail counts to totals. */
-function runTests(label, testFiles, env, wrap = []) {
+/** Runs node's test runner on `testFiles` (on `stack`, if given), echoing its output; adds its pass/fail counts to totals. */
+function runTests(label, testFiles, env, stack) {
   if (testFiles.length === 0) return Promise.resolve(0);
   console.log(`\n=== ${label}: ${testFiles.length} file(s)`);
-  const argv = [...wrap, process.execPath, '--import', 'tsx', '--test', '--test-concurrency=1', ...testFiles];
+  const node = [process.execPath, '--import', 'tsx', '--test', '--test-concurrency=1', ...testFiles];
+  const argv = stack ? onStack(stack, node) : node;
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
     let tailText = '';
@@ -54,12 +53,6 @@ function runTests(label, testFiles, env, wrap = []) {
   });
 }
 
-/** The legacy stack's wrapper: a private mount namespace with empty system plugin folders. */
-function hidePluginsWrapper() {
-  const mounts = SYSTEM_PLUGIN_DIRS.map((d) => `if [ -d ${d} ]; then mount -t tmpfs -o size=1m,mode=755 col-no-plugins ${d}; fi`).join('; ');
-  return ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', `set -e; ${mounts}; exec "$@"`, 'sh'];
-}
-
 let exitCode = 0;
 exitCode ||= await runTests('unit tests', unitFiles, process.env);
 const stacks = only ? [only] : STACKS;
@@ -69,7 +62,7 @@ if (stacks.includes('current') && integrationFiles.length > 0) {
 }
 for (const stack of stacks) {
   const env = { ...process.env, COL_STACK: stack };
-  exitCode ||= await runTests(`integration tests, ${stack} stack`, integrationFiles, env, stack === 'legacy' ? hidePluginsWrapper() : []);
+  exitCode ||= await runTests(`integration tests, ${stack} stack`, integrationFiles, env, stack);
 }
 console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed`);
 process.exit(exitCode || (totals.failed > 0 ? 1 : 0));
