@@ -4,7 +4,7 @@
 # against. Careful, not clever: health is awaited, digests are pinned, everything is torn down.
 # Environment: DOCKER_HOST, REGISTRY, REGISTRY_USER, REGISTRY_PASSWORD, BASE_IMAGE, TAG, PROJECT
 # (a prefix for the compose projects), COMPOSE ("docker compose" or "docker-compose"), QA_WEB_PORT,
-# STAGING_WEB_PORT.
+# STAGING_WEB_PORT; PHASE_LOG, if set, gets "<phase> <epoch ns>" as each phase ends.
 set -euo pipefail
 cd "$(dirname "$0")/../examples/shop"
 read -r -a compose <<<"$COMPOSE"
@@ -12,6 +12,9 @@ export REGISTRY BASE_IMAGE APP_VERSION="$TAG" QA_WEB_PORT STAGING_WEB_PORT
 DOCKER_CONFIG="$(mktemp -d)"; export DOCKER_CONFIG # never the user's docker config
 trap 'rm -rf "$DOCKER_CONFIG" "$pinned"' EXIT
 pinned="$(mktemp)"
+
+phase() { if [ -n "${PHASE_LOG:-}" ]; then echo "$1 $(date +%s%N)" >>"$PHASE_LOG"; fi; }
+phase start
 
 # v2 waits for health itself; v1 has no --wait, so poll every container of the project.
 up_healthy() {
@@ -30,11 +33,13 @@ up_healthy() {
 for service in web api tests; do
   docker build -q --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg APP_VERSION="$TAG" -t "$REGISTRY/shop/$service:$TAG" -t "$REGISTRY/shop/$service:latest" "./$service" >/dev/null
 done
+phase build
 
-# Integration tests: the app, then the runner, then teardown
-"${compose[@]}" -p "$PROJECT-test" -f docker-compose.yml up -d --no-build >/dev/null 2>&1
+# Integration tests: the app until healthy, then the runner, then teardown
+up_healthy "$PROJECT-test" -f docker-compose.yml
 "${compose[@]}" -p "$PROJECT-test" -f docker-compose.yml --profile test run --rm -T tests >/dev/null
 "${compose[@]}" -p "$PROJECT-test" -f docker-compose.yml down -v --remove-orphans >/dev/null 2>&1
+phase test
 
 # Push and pin by digest (the cache is the third-party image, pinned to what its tag points at)
 printf '%s' "$REGISTRY_PASSWORD" | docker login -u "$REGISTRY_USER" --password-stdin "$REGISTRY" >/dev/null 2>&1
@@ -48,7 +53,10 @@ for service in web api tests; do
 done
 cache="$(docker inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$REGISTRY/third-party/cache:1.0" | grep -m1 "^$REGISTRY/third-party/cache@")"
 printf '  cache:\n    image: %s\n' "$cache" >>"$pinned"
+phase push
 
 # Deploy qa, then staging, each until healthy
 up_healthy "$PROJECT-qa" -f docker-compose.yml -f docker-compose.qa.yml -f "$pinned"
+phase qa
 up_healthy "$PROJECT-staging" -f docker-compose.yml -f docker-compose.staging.yml -f "$pinned"
+phase staging

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import type Dockerode from 'dockerode';
 import { buildAndTag } from '../../tasks/lib/build';
 import { BuildRecord, readBuildRecord } from '../../tasks/lib/build/record';
+import { ADDED_RUNNER } from '../../tasks/lib/containerized-test/stack';
 import { ContainerizedTestOptions, StackError, TestsFailedError, TimeoutError, containerizedTest, projectNameFor } from '../../tasks/lib/containerized-test';
 import { followContainer, startTestContainer } from '../../tasks/lib/containerized-test/container';
 import { EXPIRES_LABEL, RUN_LABEL, leftovers, runLabels, sweepByLabel, sweepExpiredRuns } from '../../tasks/lib/containerized-test/teardown';
@@ -252,8 +253,8 @@ describe('compose mode', () => {
   });
 
   test('testImage + testCommand through the `docker compose` (v2) command form', async () => {
-    // A stand-in docker CLI whose compose plugin forwards to docker-compose: the v2 code path (detection,
-    // `docker compose …` arguments) with the only compose engine available here.
+    // A stand-in docker CLI whose compose plugin forwards to docker-compose, so the arguments of the v2
+    // command form are recorded (the current stack's pass runs the real v2 in every other test).
     const bin = fs.mkdtempSync(path.join(work, 'bin-'));
     const log = path.join(bin, 'calls.log');
     fs.writeFileSync(
@@ -274,8 +275,9 @@ describe('compose mode', () => {
     assert.deepEqual([result.exitCode, result.passed, result.failed, result.skipped], [0, 3, 0, 1]);
     assert.ok(ctx.logs.some((l) => l.includes('docker compose 2.29.7')), ctx.logs.join('\n'));
     const calls = fs.readFileSync(log, 'utf8').split('\n');
-    for (const sub of ['up -d --no-build web', 'run -d --name', 'down -v --remove-orphans']) assert.ok(calls.some((c) => c.startsWith('compose -p') && c.includes(sub)), `docker compose … ${sub}\n${calls.join('\n')}`);
+    for (const sub of ['up -d --no-build web', `up --no-start --no-deps --no-build ${ADDED_RUNNER}`, 'down -v --remove-orphans']) assert.ok(calls.some((c) => c.startsWith('compose -p') && c.includes(sub)), `docker compose … ${sub}\n${calls.join('\n')}`);
     assert.ok(!calls.some((c) => c.includes(' tests')), 'the compose file\'s own runner service is not started');
+    assert.ok(ctx.logs.some((l) => l.startsWith(`Test runner ${RUNNER_TAG} started`)), 'the added runner was started');
     await assertNothingLeft(o.runId!);
   });
 });

@@ -255,7 +255,7 @@ volumes:
     assert.equal(plan.runner, ADDED_RUNNER);
     assert.deepEqual(plan.runnerNetworks, ['back', 'default']);
     const doc = overrideDocument(plan, { ...input, labels: { l: 'v' }, testImageRef: 'shop/e2e:1' }) as { services: Record<string, Record<string, unknown>> };
-    assert.deepEqual(doc.services[ADDED_RUNNER], { image: 'shop/e2e:1', labels: { l: 'v' }, networks: ['back', 'default'] });
+    assert.deepEqual(doc.services[ADDED_RUNNER], { image: 'shop/e2e:1', labels: { l: 'v' }, networks: ['back', 'default'], restart: 'no' });
   });
 
   test('bad compose input: each error names the input', () => {

@@ -1,7 +1,7 @@
 // The Compose CLI, for ContainerizedTest and ComposeDeploy: `docker compose` (v2 plugin) when the
 // docker CLI has it, else `docker-compose` (v1.29, or a standalone v2), or what `dockerComposePath`
 // names. Only flags both majors understand are used (`-p`, `-f`, `--project-directory`, `up -d
-// --no-build`, `run -d --name --no-deps -T`, `down -v --remove-orphans --timeout`), plus `--pull
+// --no-build`, `up --no-start --no-deps --no-build`, `down -v --remove-orphans --timeout`), plus `--pull
 // never` on v2's `up` when the major is known (v1 never pulls on `up` once the image is there).
 // Health checks, logs and result copying go through the Engine API so that both versions behave
 // the same. The child runs without a shell, bounded by a deadline and the job's cancellation, with
@@ -46,13 +46,13 @@ export class ComposeError extends OuterLoopError {
  */
 export async function findCompose(options: { path?: string; env?: NodeJS.ProcessEnv; signal?: AbortSignal; askVersion?: boolean } = {}): Promise<ComposeCli> {
   const env = options.env ?? process.env;
-  const probe = async (command: string, prefix: string[]): Promise<ComposeCli | undefined> => {
+  const probe = async (command: string, prefix: string[], signal = options.signal): Promise<ComposeCli | undefined> => {
     let run: RunResult;
     try {
-      run = await runProgram(command, [...prefix, 'version', '--short'], { env, signal: options.signal, deadline: Date.now() + PROBE_TIMEOUT_MS });
+      run = await runProgram(command, [...prefix, 'version', '--short'], { env, signal, deadline: Date.now() + PROBE_TIMEOUT_MS });
     } catch (err) {
-      if (err instanceof CancelledError) throw err;
-      return undefined; // not installed (ENOENT), or hung
+      if (err instanceof CancelledError && options.signal?.aborted) throw err;
+      return undefined; // not installed (ENOENT), hung, or no longer needed
     }
     const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(run.stdout);
     if (run.code !== 0 || !m) return undefined;
@@ -73,9 +73,21 @@ export async function findCompose(options: { path?: string; env?: NodeJS.Process
     return found;
   }
   const onPath = findOnPath(process.platform === 'win32' ? 'docker-compose.exe' : 'docker-compose', env.PATH ?? '');
-  // With askVersion both probes run at once (v1's is a Python start-up); v2 wins when both answer.
-  const [plugin, asked] = await Promise.all([probe('docker', ['compose']), options.askVersion && onPath ? probe(onPath, []) : undefined]);
-  const found = plugin ?? (onPath && !options.askVersion ? notRun(onPath) : asked);
+  // With askVersion both probes start at once; v2 wins, and once it answers docker-compose's probe
+  // (a Python start-up of ~0.5 s for v1) is stopped rather than awaited.
+  const standalone = new AbortController();
+  const onCancel = () => standalone.abort();
+  options.signal?.addEventListener('abort', onCancel, { once: true });
+  const asking = options.askVersion && onPath ? probe(onPath, [], standalone.signal) : undefined;
+  let found: ComposeCli | undefined;
+  try {
+    found = await probe('docker', ['compose']);
+    if (found) standalone.abort();
+    const asked = await asking; // at once when aborted: the probe is killed
+    found ??= onPath && !options.askVersion ? notRun(onPath) : asked;
+  } finally {
+    options.signal?.removeEventListener('abort', onCancel);
+  }
   if (found) return found;
   throw new InputError("Input 'dockerComposePath': neither 'docker compose' (v2) nor 'docker-compose' (v1) was found on the agent's PATH. Install Docker Compose, or set dockerComposePath.");
 }

@@ -76,6 +76,8 @@ export interface ReadinessRules {
    * are looked at (a count of 0: not at all); else every container of the project.
    */
   replicas?: Map<string, number>;
+  /** Services not to wait for (ContainerizedTest's runner, created but not started yet). */
+  exclude?: Set<string>;
   /** Restarts before these counts (container id → restarts) do not count; without it every restart counts. */
   restartBaseline?: Map<string, number>;
 }
@@ -90,8 +92,8 @@ export interface Readiness {
 
 /** Whether every container is ready: running (healthy, when it has a healthcheck), or a one-shot service's container that exited 0. */
 export function readiness(states: ContainerState[], rules: ReadinessRules): Readiness {
-  const result: Readiness = { states, failed: [], waiting: [] };
-  const services = rules.replicas ? [...rules.replicas.keys()] : [...new Set(states.map((s) => s.service))];
+  const result: Readiness = { states: states.filter((s) => !rules.exclude?.has(s.service)), failed: [], waiting: [] };
+  const services = (rules.replicas ? [...rules.replicas.keys()] : [...new Set(states.map((s) => s.service))]).filter((s) => !rules.exclude?.has(s));
   for (const service of services) {
     const replicas = rules.replicas?.get(service) ?? 0;
     if (rules.replicas && replicas <= 0) continue;

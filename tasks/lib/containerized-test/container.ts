@@ -1,7 +1,7 @@
 // Running one test container and following it: output streamed (sanitised) as it comes, the exit
 // code awaited within the deadline, the container killed when time runs out or the job is cancelled.
 // Container mode creates the container itself from the image id; compose mode follows the runner
-// that `compose run -d` started.
+// that compose created and the task started.
 import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { BuildRecord, BuiltImage } from '../build/record';

@@ -125,7 +125,8 @@ export function overrideDocument(plan: StackPlan, input: StackPlanInput & { labe
   if (Object.keys(input.envVars).length) given.environment = input.envVars;
   if (input.workingDirectory) given.working_dir = input.workingDirectory;
   if (input.user) given.user = input.user;
-  const runnerConfig = escapeDollars(given) as Record<string, unknown>;
+  // Created with `up`, which (unlike `run`) would apply a restart policy: a runner runs once.
+  const runnerConfig = { ...(escapeDollars(given) as Record<string, unknown>), restart: 'no' };
   if (plan.runner === ADDED_RUNNER) {
     services[ADDED_RUNNER] = { image: input.testImageRef, labels: { ...input.labels }, networks: plan.runnerNetworks, ...runnerConfig };
   } else {
@@ -159,7 +160,7 @@ export async function waitForStack(
   plan: StackPlan,
   options: { deadline: number; startupTimeoutSeconds: number; signal: AbortSignal; log: Logger },
 ): Promise<ContainerState[]> {
-  const result = await waitUntilReady(docker, project.name, { oneShot: plan.oneShot, countEarlierRestarts: true, deadline: options.deadline, signal: options.signal, log: options.log });
+  const result = await waitUntilReady(docker, project.name, { oneShot: plan.oneShot, exclude: new Set([plan.runner]), countEarlierRestarts: true, deadline: options.deadline, signal: options.signal, log: options.log });
   const failed = result.failed[0];
   if (failed) throw new StackError(`Service '${failed.state.service}' ${failed.why} while the stack was starting; its log is below.`);
   if (result.waiting.length > 0) {
@@ -172,12 +173,12 @@ export async function waitForStack(
 
 /** What is wrong with the stack right now (a service exited, restarts, is unhealthy), if anything. */
 export async function stackProblem(docker: Dockerode, project: ComposeProject, plan: StackPlan): Promise<string | undefined> {
-  const failed = readiness(await projectContainers(docker, project.name), { oneShot: plan.oneShot }).failed[0];
+  const failed = readiness(await projectContainers(docker, project.name), { oneShot: plan.oneShot, exclude: new Set([plan.runner]) }).failed[0];
   return failed && `Service '${failed.state.service}' ${failed.why} while the stack was starting`;
 }
 
-/** Prints the last lines of every app container's log, one collapsible group each. */
-export async function printStackLogs(docker: Dockerode, project: string, log: Logger, lines: number): Promise<void> {
+/** Prints the last lines of every app container's log, one collapsible group each (the runner's, streamed already, left out). */
+export async function printStackLogs(docker: Dockerode, project: string, log: Logger, lines: number, runner?: string): Promise<void> {
   let containers: Dockerode.ContainerInfo[];
   try {
     containers = await listProjectContainers(docker, project);
@@ -187,6 +188,7 @@ export async function printStackLogs(docker: Dockerode, project: string, log: Lo
   }
   for (const c of containers.sort((a, b) => (a.Names[0] ?? '').localeCompare(b.Names[0] ?? ''))) {
     const service = c.Labels[SERVICE_LABEL] ?? c.Names[0];
+    if (service === runner) continue;
     await log.group(`Log of service ${service} (last ${lines} lines; ${c.Status})`, async () => {
       try {
         const tail = await containerLogTail(docker, c.Id, lines);
