@@ -330,9 +330,8 @@ async function runCompose(
   const runnerName = runner.Names[0]?.replace(/^\//, '') ?? runner.Id;
   ctx.info(`Test runner ${plan.runner === ADDED_RUNNER ? options.testImage : plan.runner} started (${runnerName}); its output follows.`);
   const { exitCode } = await followContainer(docker, runner.Id, { deadline: run.deadline, signal: ctx.signal, log: ctx, timeoutMessage });
-  const containerId = runner.Id;
   if (exitCode !== 0) await printStackLogs(docker, project.name, ctx, LOG_TAIL_LINES, plan.runner);
-  return { exitCode, containerId };
+  return { exitCode, containerId: runner.Id };
 }
 
 /**
