@@ -137,9 +137,8 @@ export async function containerizedTest(options: ContainerizedTestOptions, ctx: 
     throw new InputError(`Input 'mode' must be 'container' or 'compose', not '${options.mode as string}'.`);
   }
 
-  // The compose CLI is found before anything is created, so a missing one fails at once.
-  const cli = options.mode === 'compose' ? await findCompose({ path: options.dockerComposePath, env, signal: ctx.signal }) : undefined;
-  const docker = await options.engine();
+  // The compose CLI is found (while the engine is reached) before anything is created, so a missing one fails at once.
+  const [cli, docker] = await Promise.all([options.mode === 'compose' ? findCompose({ path: options.dockerComposePath, env, signal: ctx.signal }) : undefined, options.engine()]);
 
   const runId = options.runId ?? newRunId(ctx.variable('Build.BuildId'));
   const projectName = projectNameFor(runId);
@@ -269,10 +268,8 @@ async function runCompose(
   ctx: TaskContext,
 ): Promise<{ exitCode: number; containerId: string }> {
   // Pinned images must be on this engine: an id is never pulled.
-  for (const [service, image] of plan.pinned) {
-    await localImageId(docker, image.imageId, 'buildRecord');
-    ctx.info(`Service ${service} runs the built image ${image.imageId} (${image.repository}).`);
-  }
+  await Promise.all([...plan.pinned.values()].map((image) => localImageId(docker, image.imageId, 'buildRecord')));
+  for (const [service, image] of plan.pinned) ctx.info(`Service ${service} runs the built image ${image.imageId} (${image.repository}).`);
   for (const service of plan.unpinnedBuilds) {
     ctx.warn(`Service '${service}' has a build: section but is not in the build record; it runs whatever its image tag names on this engine (nothing is built). Build it with BuildAndTag@1 to test exactly what will be pushed.`);
   }

@@ -31,7 +31,8 @@ export async function sweepByLabel(docker: Dockerode, label: string, log: Logger
   const deadline = options.deadline ?? Date.now() + 60_000;
   const counts: SweepCounts = { containers: 0, networks: 0, volumes: 0 };
   const filters = { label: [label] };
-  const containers = await docker.listContainers({ all: true, filters });
+  // Listed at once; networks and volumes are removed after the containers that use them.
+  const [containers, networks, volumeList] = await Promise.all([docker.listContainers({ all: true, filters }), docker.listNetworks({ filters }), docker.listVolumes({ filters })]);
   await Promise.all(
     containers.map(async (c) => {
       try {
@@ -59,9 +60,8 @@ export async function sweepByLabel(docker: Dockerode, label: string, log: Logger
       }
     }
   };
-  const networks = await docker.listNetworks({ filters });
   await Promise.all(networks.map(async (n) => void ((await retry(`network ${n.Name}`, () => docker.getNetwork(n.Id).remove())) && counts.networks++)));
-  const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
+  const volumes = volumeList.Volumes ?? [];
   await Promise.all(volumes.map(async (v) => void ((await retry(`volume ${v.Name}`, () => docker.getVolume(v.Name).remove())) && counts.volumes++)));
   return counts;
 }
