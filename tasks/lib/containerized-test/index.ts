@@ -137,8 +137,9 @@ export async function containerizedTest(options: ContainerizedTestOptions, ctx: 
     throw new InputError(`Input 'mode' must be 'container' or 'compose', not '${options.mode as string}'.`);
   }
 
-  // The compose CLI is found (while the engine is reached) before anything is created, so a missing one fails at once.
-  const [cli, docker] = await Promise.all([options.mode === 'compose' ? findCompose({ path: options.dockerComposePath, env, signal: ctx.signal }) : undefined, options.engine()]);
+  // The compose CLI is found before anything is created, so a missing one fails at once.
+  const cli = options.mode === 'compose' ? await findCompose({ path: options.dockerComposePath, env, signal: ctx.signal }) : undefined;
+  const docker = await options.engine();
 
   const runId = options.runId ?? newRunId(ctx.variable('Build.BuildId'));
   const projectName = projectNameFor(runId);
