@@ -53,8 +53,8 @@ function runTests(label, testFiles, env, stack) {
   });
 }
 
-let exitCode = 0;
-exitCode ||= await runTests('unit tests', unitFiles, process.env);
+// Every pass runs even after a failed one (`||=` would skip the call), so one run shows everything.
+let exitCode = await runTests('unit tests', unitFiles, process.env);
 const stacks = only ? [only] : STACKS;
 if (stacks.includes('current') && integrationFiles.length > 0) {
   await ensureTools();
@@ -62,7 +62,8 @@ if (stacks.includes('current') && integrationFiles.length > 0) {
 }
 for (const stack of stacks) {
   const env = { ...process.env, COL_STACK: stack };
-  exitCode ||= await runTests(`integration tests, ${stack} stack`, integrationFiles, env, stack);
+  const code = await runTests(`integration tests, ${stack} stack`, integrationFiles, env, stack);
+  exitCode ||= code;
 }
 console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed`);
 process.exit(exitCode || (totals.failed > 0 ? 1 : 0));
