@@ -7,7 +7,6 @@
 // version and exits non-zero. Test tools only: the product stays TypeScript.
 //
 //   node scripts/test-tools.mjs            build what is missing, print where each tool is
-//   node scripts/test-tools.mjs --json     the same, then print {name: folder} on the last line
 //   node scripts/test-tools.mjs compose    only the named tools
 // It also links docker CLI plugins (Compose v2) into the system plugin folder (installPlugins).
 import { spawn } from 'node:child_process';
@@ -18,10 +17,10 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const spec = JSON.parse(fs.readFileSync(path.join(root, 'test/tools/versions.json'), 'utf8'));
-export const toolsDir = process.env.COL_TOOLS_DIR ?? path.join(os.homedir(), '.cache/container-outer-loop/tools');
+const toolsDir = process.env.COL_TOOLS_DIR ?? path.join(os.homedir(), '.cache/container-outer-loop/tools');
 
 /** The folder a tool's binaries are (or will be) built into. */
-export function toolFolder(name) {
+function toolFolder(name) {
   const tool = spec.tools[name];
   if (!tool) throw new Error(`no test tool named ${name} in test/tools/versions.json`);
   return path.join(toolsDir, `${name}-${tool.version}`);
@@ -31,7 +30,7 @@ function stampOf(name) {
   return JSON.stringify({ go: spec.go, ...spec.tools[name] });
 }
 
-export function isBuilt(name) {
+function isBuilt(name) {
   const folder = toolFolder(name);
   try {
     return (
@@ -92,16 +91,16 @@ async function build(name) {
   };
   const go = (args) => run('go', args, { cwd: work, env }, log);
   fs.writeFileSync(path.join(work, 'go.mod'), `module col-test-tools/${name}\n\ngo ${spec.go}\n`);
-  await go(['mod', 'download', `${tool.module}@${tool.version}`]);
-  const modCache = await new Promise((resolve, reject) => {
-    const child = spawn('go', ['env', 'GOMODCACHE'], { cwd: work, env });
+  // `go mod download -json` says where the tool's own go.mod is in the module cache.
+  const downloaded = await new Promise((resolve, reject) => {
+    const child = spawn('go', ['mod', 'download', '-json', `${tool.module}@${tool.version}`], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => fs.appendFileSync(log, d));
     child.on('error', reject);
-    child.on('close', () => resolve(out.trim()));
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`go mod download ${tool.module}@${tool.version} exited ${code}: ${out.slice(-400)}`))));
   });
-  const escaped = tool.module.replace(/[A-Z]/g, (c) => `!${c.toLowerCase()}`);
-  const ownGoMod = fs.readFileSync(path.join(modCache, 'cache/download', escaped, '@v', `${tool.version}.mod`), 'utf8');
+  const ownGoMod = fs.readFileSync(downloaded.GoMod, 'utf8');
   fs.appendFileSync(
     path.join(work, 'go.mod'),
     `\nrequire ${tool.module} ${tool.version}\n\n${directivesOf(ownGoMod).join('\n')}\n`,
@@ -180,16 +179,13 @@ export function installPlugins(log = (m) => console.error(m)) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const args = process.argv.slice(2);
-  const json = args.includes('--json');
-  const names = args.filter((a) => !a.startsWith('--'));
+  const names = process.argv.slice(2);
   const started = Date.now();
   ensureTools(names.length > 0 ? names : undefined)
     .then((folders) => {
       installPlugins();
       for (const [name, folder] of Object.entries(folders)) console.error(`test-tools: ${name} ready in ${folder}`);
       console.error(`test-tools: done in ${Date.now() - started} ms`);
-      if (json) console.log(JSON.stringify(folders));
     })
     .catch((err) => {
       console.error(err.message);
