@@ -270,7 +270,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const stacksAt = args.indexOf('--stacks');
-  const stacks = stacksAt >= 0 ? args[stacksAt + 1].split(',') : ['legacy', 'current'];
+  const { STACKS } = await import('../test/support/stack');
+  const stacks = stacksAt >= 0 ? args[stacksAt + 1].split(',') : [...STACKS];
   const rebuild = args.includes('--rebuild');
   const skipRegistry = args.includes('--skip-registry');
   const start = process.hrtime.bigint();

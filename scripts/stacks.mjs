@@ -1,5 +1,6 @@
 // The Docker stacks the integration tests and benchmarks run on (test/support/stack.ts says what
 // each holds), and how to run a command on one of them.
+// The same list as test/support/stack.ts (the TypeScript side).
 export const STACKS = ['legacy', 'current'];
 
 // Where a docker CLI (20.10 to 29) looks for system-wide plugins on Linux.

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export type StackName = 'legacy' | 'current';
+// The same list as scripts/stacks.mjs, which the .mjs runners import (they cannot import TypeScript).
 export const STACKS: readonly StackName[] = ['legacy', 'current'];
 
 /** COL_STACK, checked; undefined when unset. */
@@ -38,14 +39,9 @@ export async function prepareCurrentStack(): Promise<void> {
   assertStackCompose('current');
 }
 
-/** Builds (when missing) and returns the named test tools' folders. */
-export async function testTools(names: string[]): Promise<Record<string, string>> {
-  return (await toolsScript()).ensureTools(names);
-}
-
 /** The current engine's dockerd, and the PATH folders it needs (containerd, its shim, runc, docker-proxy). */
 export async function currentEngineBinaries(): Promise<{ dockerd: string; path: string }> {
-  const folders = await testTools(['dockerd', 'containerd', 'runc']);
+  const folders = await (await toolsScript()).ensureTools(['dockerd', 'containerd', 'runc']);
   return { dockerd: path.join(folders.dockerd, 'dockerd'), path: [folders.dockerd, folders.containerd, folders.runc].join(':') };
 }
 
@@ -53,15 +49,6 @@ export async function currentEngineBinaries(): Promise<{ dockerd: string; path: 
 export function pinnedVersion(tool: string): string {
   const spec = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'tools', 'versions.json'), 'utf8')) as { tools: Record<string, { version: string }> };
   return spec.tools[tool].version;
-}
-
-/** What `docker compose version --short` and `docker-compose version --short` answer ('' when absent). */
-export function composeVersions(env: NodeJS.ProcessEnv = process.env): { plugin: string; standalone: string } {
-  const ask = (cmd: string, args: string[]) => {
-    const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout: 20_000 });
-    return r.status === 0 ? r.stdout.trim() : '';
-  };
-  return { plugin: ask('docker', ['compose', 'version', '--short']), standalone: ask('docker-compose', ['version', '--short']) };
 }
 
 /** The Compose command line of the stack a test run is on: `docker compose` on current, `docker-compose` otherwise. */
@@ -79,17 +66,22 @@ export function pushedManifestType(): string {
   return stackFromEnv() === 'current' ? 'application/vnd.oci.image.manifest.v1+json' : 'application/vnd.docker.distribution.manifest.v2+json';
 }
 
-/** Fails clearly when the Compose the agent would find is not the stack's. */
+/**
+ * Fails clearly when the Compose the agent would find is not the stack's. Runs in every test file's
+ * first startEngine, so it asks only the plugin (a Go binary, milliseconds); docker-compose v1 is a
+ * Python start-up of ~0.5 s, so on legacy it is only looked for on PATH (the tests assert its version).
+ */
 export function assertStackCompose(stack: StackName): void {
   const expectedPluginVersion = pinnedVersion('compose');
-  const found = composeVersions();
-  if (stack === 'legacy' && found.plugin) {
-    throw new Error(`The legacy stack must have no compose plugin, but 'docker compose' answered ${found.plugin}: run the legacy tests through scripts/test.mjs (it hides the plugin folders)`);
+  const r = spawnSync('docker', ['compose', 'version', '--short'], { encoding: 'utf8', timeout: 20_000 });
+  const plugin = r.status === 0 ? r.stdout.trim() : '';
+  if (stack === 'legacy' && plugin) {
+    throw new Error(`The legacy stack must have no compose plugin, but 'docker compose' answered ${plugin}: run the legacy tests through scripts/test.mjs (it hides the plugin folders)`);
   }
-  if (stack === 'legacy' && !found.standalone.startsWith('1.')) {
-    throw new Error(`The legacy stack needs docker-compose 1.29 (Debian package docker-compose); found '${found.standalone || 'nothing'}'`);
+  if (stack === 'legacy' && spawnSync('sh', ['-c', 'command -v docker-compose']).status !== 0) {
+    throw new Error('The legacy stack needs docker-compose 1.29 (Debian package docker-compose); none is on PATH');
   }
-  if (stack === 'current' && found.plugin.replace(/^v/, '') !== expectedPluginVersion.replace(/^v/, '')) {
-    throw new Error(`The current stack needs Compose ${expectedPluginVersion} as a docker CLI plugin; 'docker compose version' answered '${found.plugin || 'nothing'}': run node scripts/test-tools.mjs`);
+  if (stack === 'current' && plugin.replace(/^v/, '') !== expectedPluginVersion.replace(/^v/, '')) {
+    throw new Error(`The current stack needs Compose ${expectedPluginVersion} as a docker CLI plugin; 'docker compose version' answered '${plugin || 'nothing'}': run node scripts/test-tools.mjs`);
   }
 }
