@@ -96,20 +96,19 @@ export async function prepareDemo(engine: TestEngine): Promise<DemoSetup> {
   const secrets = fs.mkdtempSync(path.join(os.tmpdir(), 'col-demo-'));
   fs.chmodSync(secrets, 0o700);
   const removeSecrets = () => fs.rmSync(secrets, { recursive: true, force: true });
+  const stop = async () => {
+    removeSecrets();
+    await registry.stop();
+  };
   try {
     await ensureBaseImage(engine.docker);
     // The cache is a third-party image: pushed once under a tag, as if it came from Docker Hub.
     await tagAndPush(engine.docker, BASE_IMAGE, `${registry.host}/third-party/cache:1.0`, { username: registry.username, password: registry.password, serveraddress: registry.host });
     const connections = path.join(secrets, 'connections.yml');
     fs.writeFileSync(connections, `shop-registry:\n  type: dockerregistry\n  url: http://${registry.host}\n  username: ${registry.username}\n  password: ${JSON.stringify(registry.password)}\n`, { mode: 0o600 });
-    const stop = async () => {
-      removeSecrets();
-      await registry.stop();
-    };
     return { registry, connections, removeSecrets, stop };
   } catch (err) {
-    removeSecrets();
-    await registry.stop();
+    await stop();
     throw err;
   }
 }
