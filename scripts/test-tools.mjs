@@ -55,7 +55,13 @@ function run(cmd, args, opts, logFile) {
   });
 }
 
-/** The exclude and replace lines of the tool's own go.mod, which a wrapper module must repeat. */
+/**
+ * The exclude and replace lines of the tool's own go.mod, which a wrapper module must repeat.
+ * Replacements with local folders (`=> ../api`) mean nothing outside the tool's repository and are
+ * dropped: the tool's require lines must then name real versions of those modules. Where they do
+ * not (k8s.io/kubernetes requires its staging modules at v0.0.0), the tool names a committed
+ * wrapper go.mod (`gomod`) that repeats those replacements at published versions.
+ */
 function directivesOf(goModText) {
   const kept = [];
   const lines = goModText.split('\n');
@@ -70,10 +76,14 @@ function directivesOf(goModText) {
       kept.push(line);
     }
   }
-  if (kept.some((l) => /=>\s*\.{1,2}\//.test(l))) {
-    throw new Error('its go.mod replaces modules with local folders; list their versions in test/tools/versions.json');
+  const isLocal = (l) => /=>\s*\.{1,2}\//.test(l);
+  for (const l of kept.filter(isLocal)) {
+    const module = l.replace(/^replace\s+/, '').trim().split(/\s+/)[0];
+    if (new RegExp(`^\\s*(require\\s+)?${module.replace(/[.]/g, '\\.')}\\s+v0\\.0\\.0`, 'm').test(goModText)) {
+      throw new Error(`its go.mod requires ${module} at v0.0.0 and replaces it with a local folder; give the tool a committed wrapper go.mod ("gomod") that replaces it with a published version`);
+    }
   }
-  return kept;
+  return kept.filter((l) => !isLocal(l));
 }
 
 async function build(name) {
@@ -90,7 +100,16 @@ async function build(name) {
     CGO_ENABLED: tool.cgo ? '1' : '0',
   };
   const go = (args) => run('go', args, { cwd: work, env }, log);
-  fs.writeFileSync(path.join(work, 'go.mod'), `module col-test-tools/${name}\n\ngo ${spec.go}\n`);
+  if (tool.gomod) {
+    const committed = fs.readFileSync(path.join(root, tool.gomod), 'utf8');
+    if (!new RegExp(`^require ${tool.module} ${tool.version}$`, 'm').test(committed)) {
+      throw new Error(`${tool.gomod} must require ${tool.module} ${tool.version}, as test/tools/versions.json pins it`);
+    }
+    // The toolchain is the one versions.json pins, whatever the committed file says.
+    fs.writeFileSync(path.join(work, 'go.mod'), committed.replace(/^go .*$/m, `go ${spec.go}`));
+  } else {
+    fs.writeFileSync(path.join(work, 'go.mod'), `module col-test-tools/${name}\n\ngo ${spec.go}\n`);
+  }
   // `go mod download -json` says where the tool's own go.mod is in the module cache.
   const downloaded = await new Promise((resolve, reject) => {
     const child = spawn('go', ['mod', 'download', '-json', `${tool.module}@${tool.version}`], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -100,11 +119,13 @@ async function build(name) {
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`go mod download ${tool.module}@${tool.version} exited ${code}: ${out.slice(-400)}`))));
   });
-  const ownGoMod = fs.readFileSync(downloaded.GoMod, 'utf8');
-  fs.appendFileSync(
-    path.join(work, 'go.mod'),
-    `\nrequire ${tool.module} ${tool.version}\n\n${directivesOf(ownGoMod).join('\n')}\n`,
-  );
+  if (!tool.gomod) {
+    const ownGoMod = fs.readFileSync(downloaded.GoMod, 'utf8');
+    fs.appendFileSync(
+      path.join(work, 'go.mod'),
+      `\nrequire ${tool.module} ${tool.version}\n\n${directivesOf(ownGoMod).join('\n')}\n`,
+    );
+  }
   const bin = path.join(work, 'bin');
   for (const [binary, pkg] of Object.entries(tool.binaries)) {
     const importPath = pkg ? `${tool.module}/${pkg}` : tool.module;
