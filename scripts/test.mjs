@@ -6,11 +6,15 @@
 // The current stack's tools are built first (scripts/test-tools.mjs; cached, so a no-op once
 // built). Each stack's pass runs through onStack (scripts/stacks.mjs): the legacy one without any
 // docker CLI plugin.
+// The Kubernetes tests (test/integration/kube-*.test.ts) use no Docker engine: they run once, in
+// a pass of their own, on the test control plane (test/support/kube-cluster.ts), which the first
+// of them starts and the run stops at its end.
 // Ends with one line: "tests: N passed, N failed".
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stopKubeCluster } from './kube-cluster.mjs';
 import { onStack, STACKS } from './stacks.mjs';
 import { ensureTools, installPlugins } from './test-tools.mjs';
 
@@ -24,7 +28,10 @@ if (only && !STACKS.includes(only)) {
 const files = process.argv.slice(2);
 const glob = (dir) => fs.readdirSync(path.join(root, dir)).filter((f) => f.endsWith('.test.ts')).sort().map((f) => path.join(dir, f));
 const unitFiles = files.length > 0 ? files.filter((f) => f.includes('test/unit/')) : glob('test/unit');
-const integrationFiles = files.length > 0 ? files.filter((f) => !f.includes('test/unit/')) : glob('test/integration');
+const isKube = (f) => /(^|\/)kube-[^/]*\.test\.ts$/.test(f);
+const allIntegration = files.length > 0 ? files.filter((f) => !f.includes('test/unit/')) : glob('test/integration');
+const kubeFiles = allIntegration.filter(isKube);
+const integrationFiles = allIntegration.filter((f) => !isKube(f));
 
 const totals = { passed: 0, failed: 0 };
 
@@ -56,7 +63,7 @@ function runTests(label, testFiles, env, stack) {
 // Every pass runs even after a failed one (`||=` would skip the call), so one run shows everything.
 let exitCode = await runTests('unit tests', unitFiles, process.env);
 const stacks = only ? [only] : STACKS;
-if (stacks.includes('current') && integrationFiles.length > 0) {
+if ((stacks.includes('current') && integrationFiles.length > 0) || kubeFiles.length > 0) {
   await ensureTools();
   installPlugins();
 }
@@ -65,5 +72,8 @@ for (const stack of stacks) {
   const code = await runTests(`integration tests, ${stack} stack`, integrationFiles, env, stack);
   exitCode ||= code;
 }
+const kubeCode = await runTests('integration tests, Kubernetes control plane', kubeFiles, process.env);
+exitCode ||= kubeCode;
+await stopKubeCluster();
 console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed`);
 process.exit(exitCode || (totals.failed > 0 ? 1 : 0));

@@ -104,7 +104,7 @@ test('render: pull secrets join every pod spec, Secret values are redacted in th
   );
   const r = render({ source: 'manifests', manifests: ['m.yaml'], baseDir: dir, lock, lockInput: 'lockFile', allowUnpinned: false, imagePullSecrets: ['regcred'], namespace: 'default' });
   assert.ok(!r.text.includes(Buffer.from('hunter2-very-secret').toString('base64')));
-  assert.ok(r.text.includes('password: "(redacted by KubernetesDeploy'));
+  assert.ok(r.text.includes(`password: ${Buffer.from('(redacted by KubernetesDeploy: the value is applied to the cluster but not published)').toString('base64')}`), 'redacted, and still base64 as `data` must be');
   assert.ok(r.secretValues.includes('hunter2-very-secret'));
   assert.ok(r.text.includes('imagePullSecrets: [{name: existing}, {name: regcred}]'), 'the flow style of the source is kept');
   const dep = r.items[1].object as any;
@@ -123,7 +123,7 @@ test('render: a List of one item is edited through its item (Secret redacted, pu
   );
   const r = render({ source: 'manifests', manifests: ['m.yaml'], baseDir: dir, lock, lockInput: 'lockFile', allowUnpinned: false, imagePullSecrets: ['regcred'], namespace: 'default' });
   assert.ok(!r.text.includes(password), 'the Secret value is not published');
-  assert.ok(r.text.includes('password: "(redacted by KubernetesDeploy'));
+  assert.match(r.text, /password: KHJlZGFjdGVkIGJ5IEt1YmVybmV0ZXNEZXBsb3k6/, 'base64 of "(redacted by KubernetesDeploy: …"');
   assert.ok(r.text.includes(`image: "registry.example.com/shop/web@${D('1')}"`));
   assert.match(r.text, /imagePullSecrets:\n\s+- name: regcred/);
   fs.rmSync(dir, { recursive: true, force: true });

@@ -128,6 +128,8 @@ function addPullSecretsToFiles(files: ManifestFile[], names: string[]): void {
 // ---- secrets in the artifact -------------------------------------------------------------------
 
 const REDACTED = '(redacted by KubernetesDeploy: the value is applied to the cluster but not published)';
+/** `data` holds base64: the redacted text is encoded too, so the published set stays valid for the API server (a dry run accepts it). */
+const redactedValue = (key: string) => (key === 'data' ? Buffer.from(REDACTED).toString('base64') : REDACTED);
 
 function secretDataValues(objects: KubeObject[]): string[] {
   const out: string[] = [];
@@ -151,7 +153,7 @@ function redactSecret(obj: KubeObject): KubeObject {
   const copy = structuredClone(obj);
   for (const key of ['data', 'stringData']) {
     const data = copy[key];
-    if (isObject(data)) for (const k of Object.keys(data)) data[k] = REDACTED;
+    if (isObject(data)) for (const k of Object.keys(data)) data[k] = redactedValue(key);
   }
   return copy;
 }
@@ -167,7 +169,7 @@ function redactFiles(files: ManifestFile[]): ManifestFile[] {
         if (d.objects[i]?.kind !== 'Secret' || !y.isMap(node)) return;
         for (const key of ['data', 'stringData']) {
           const data = node.get(key, true);
-          if (y.isMap(data)) for (const pair of data.items) pair.value = copy.doc.createNode(REDACTED);
+          if (y.isMap(data)) for (const pair of data.items) pair.value = copy.doc.createNode(redactedValue(key));
         }
       });
       return copy;

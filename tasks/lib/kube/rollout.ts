@@ -236,8 +236,11 @@ export async function diagnosePods(client: KubeClient, workload: KubeObject, opt
         problem = { pod: name, container: String(cs.name), reason: String(waiting.reason), message: waiting.message ? String(waiting.message) : undefined, restarts };
       } else if (terminated && num(terminated.exitCode) !== 0) {
         problem = { pod: name, container: String(cs.name), reason: String(terminated.reason ?? 'Error'), message: `exit code ${num(terminated.exitCode)}${terminated.message ? `: ${String(terminated.message)}` : ''}`, restarts };
-      } else if (cs.ready === false && state.running && restarts > 0) {
-        problem = { pod: name, container: String(cs.name), reason: 'NotReady', message: 'running but failing its readiness probe', restarts };
+      } else if (cs.ready === false && state.running) {
+        // Asked only once the rollout failed: a container still unready then is why.
+        const ready = conditions.find((c) => c.type === 'Ready' && c.status === 'False');
+        const why = ready?.reason ? `${String(ready.reason)}${ready.message ? `: ${String(ready.message)}` : ''}` : 'its readiness probe has not passed';
+        problem = { pod: name, container: String(cs.name), reason: 'NotReady', message: `running, never Ready (${why})`, restarts };
       }
       if (!problem) continue;
       if (lastTerminated && !problem.message?.includes('exit code')) {
