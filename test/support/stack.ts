@@ -39,9 +39,14 @@ export async function prepareCurrentStack(): Promise<void> {
   assertStackCompose('current');
 }
 
+/** Builds the named test tools that are missing (scripts/test-tools.mjs); returns {name: folder}. */
+export async function testToolFolders(names: string[]): Promise<Record<string, string>> {
+  return (await toolsScript()).ensureTools(names);
+}
+
 /** The current engine's dockerd, and the PATH folders it needs (containerd, its shim, runc, docker-proxy). */
 export async function currentEngineBinaries(): Promise<{ dockerd: string; path: string }> {
-  const folders = await (await toolsScript()).ensureTools(['dockerd', 'containerd', 'runc']);
+  const folders = await testToolFolders(['dockerd', 'containerd', 'runc']);
   return { dockerd: path.join(folders.dockerd, 'dockerd'), path: [folders.dockerd, folders.containerd, folders.runc].join(':') };
 }
 
