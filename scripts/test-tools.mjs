@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds the test tools pinned in test/tools/versions.json (Compose v2, a current dockerd,
-// containerd 2, ...) from Go modules into a cache outside the repo:
+// containerd 2, ...) from Go modules, or from a small committed Go module of ours (`dir`, such as
+// the reference oracle), into a cache outside the repo:
 //   ${COL_TOOLS_DIR:-~/.cache/container-outer-loop/tools}/<name>-<version>/<binary>
 // Idempotent: a tool whose folder holds a stamp of the same spec is not rebuilt, so a second run
 // with everything built takes milliseconds. Tools build in parallel; a failure names the tool and
@@ -10,6 +11,7 @@
 //   node scripts/test-tools.mjs compose    only the named tools
 // It also links docker CLI plugins (Compose v2) into the system plugin folder (installPlugins).
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -27,7 +29,26 @@ function toolFolder(name) {
 }
 
 function stampOf(name) {
-  return JSON.stringify({ go: spec.go, ...spec.tools[name] });
+  const tool = spec.tools[name];
+  // A tool built from a committed folder is rebuilt when any of its files changes.
+  return JSON.stringify({ go: spec.go, ...tool, ...(tool.dir ? { files: hashOfDir(path.join(root, tool.dir)) } : {}) });
+}
+
+/** sha256 over the names and contents of every file under `dir`, in a fixed order. */
+function hashOfDir(dir) {
+  const hash = createHash('sha256');
+  const files = fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  for (const file of files.map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort()) {
+    hash.update(`${file}\0`).update(fs.readFileSync(path.join(dir, file))).update('\0');
+  }
+  return hash.digest('hex');
+}
+
+/** The committed go.mod `file` must require the module and version versions.json pins for the tool. */
+function checkPinned(file, text, tool) {
+  if (!new RegExp(`^require ${tool.module} ${tool.version}$`, 'm').test(text)) {
+    throw new Error(`${file} must require ${tool.module} ${tool.version}, as test/tools/versions.json pins it`);
+  }
 }
 
 function isBuilt(name) {
@@ -100,18 +121,24 @@ async function build(name) {
     CGO_ENABLED: tool.cgo ? '1' : '0',
   };
   const go = (args) => run('go', args, { cwd: work, env }, log);
-  if (tool.gomod) {
+  if (tool.dir) {
+    // Our own module (main.go, go.mod, go.sum): built from a copy, so the build writes nothing
+    // into the repository.
+    fs.cpSync(path.join(root, tool.dir), work, { recursive: true });
+    const goMod = path.join(tool.dir, 'go.mod');
+    const committed = fs.readFileSync(path.join(root, goMod), 'utf8');
+    checkPinned(goMod, committed, tool);
+    fs.writeFileSync(path.join(work, 'go.mod'), committed.replace(/^go .*$/m, `go ${spec.go}`));
+  } else if (tool.gomod) {
     const committed = fs.readFileSync(path.join(root, tool.gomod), 'utf8');
-    if (!new RegExp(`^require ${tool.module} ${tool.version}$`, 'm').test(committed)) {
-      throw new Error(`${tool.gomod} must require ${tool.module} ${tool.version}, as test/tools/versions.json pins it`);
-    }
+    checkPinned(tool.gomod, committed, tool);
     // The toolchain is the one versions.json pins, whatever the committed file says.
     fs.writeFileSync(path.join(work, 'go.mod'), committed.replace(/^go .*$/m, `go ${spec.go}`));
   } else {
     fs.writeFileSync(path.join(work, 'go.mod'), `module col-test-tools/${name}\n\ngo ${spec.go}\n`);
   }
   // `go mod download -json` says where the tool's own go.mod is in the module cache.
-  const downloaded = await new Promise((resolve, reject) => {
+  const downloaded = tool.dir ? undefined : await new Promise((resolve, reject) => {
     const child = spawn('go', ['mod', 'download', '-json', `${tool.module}@${tool.version}`], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
@@ -119,7 +146,7 @@ async function build(name) {
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`go mod download ${tool.module}@${tool.version} exited ${code}: ${out.slice(-400)}`))));
   });
-  if (!tool.gomod) {
+  if (!tool.gomod && !tool.dir) {
     const ownGoMod = fs.readFileSync(downloaded.GoMod, 'utf8');
     fs.appendFileSync(
       path.join(work, 'go.mod'),
@@ -128,8 +155,9 @@ async function build(name) {
   }
   const bin = path.join(work, 'bin');
   for (const [binary, pkg] of Object.entries(tool.binaries)) {
-    const importPath = pkg ? `${tool.module}/${pkg}` : tool.module;
-    await go(['get', `${importPath}@${tool.version}`]);
+    // In a committed module, packages are folders of it; its go.mod already requires what it uses.
+    const importPath = tool.dir ? (pkg ? `./${pkg}` : '.') : pkg ? `${tool.module}/${pkg}` : tool.module;
+    if (!tool.dir) await go(['get', `${importPath}@${tool.version}`]);
     const args = ['build', '-trimpath', '-o', path.join(bin, binary)];
     if (tool.tags) args.push('-tags', tool.tags);
     args.push('-ldflags', `-s -w ${tool.ldflags ?? ''}`.trim(), importPath);

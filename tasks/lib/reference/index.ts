@@ -13,16 +13,20 @@
 //   path       := component ( '/' component )*
 //   component  := [a-z0-9]+ ( ( '.' | '_' | '__' | '-'+ ) [a-z0-9]+ )*
 //   tag        := [\w][\w.-]{0,127}
-//   digest     := algorithm ':' encoded          (OCI image-spec, descriptor.md)
+//   digest     := 'sha256:' 64 hex | 'sha384:' 96 hex | 'sha512:' 128 hex   (lowercase hex)
 //
 // Normalisation follows distribution's ParseNormalizedNamed: Docker Hub is `docker.io`, and a
-// one-component Docker Hub path gets the `library/` prefix. No default tag is added.
+// one-component Docker Hub path gets the `library/` prefix. No default tag is added. The path
+// (with that prefix, without the registry) is at most 255 characters, as in distribution v0.6+.
+// Digests are the ones go-digest can verify, as Docker, containerd and the kubelet link it: any
+// other algorithm, or a known one at the wrong length, is refused there, so it is refused here.
 //
+// test/unit/reference-oracle.test.ts checks all of this against distribution/reference itself.
 // Where this module is stricter than distribution (each because the reference could never work):
 //   - a port must be at most 65535;
 //   - an IPv6 literal must be a real IPv6 address (distribution accepts any run of hex and ':');
-//   - a digest must be well formed for its algorithm (sha256: 64 lowercase hex, sha512: 128),
-//     as go-digest requires when the digest is used;
+//   - a first component that is not a valid host name ('my_reg.io/app') is refused;
+//     distribution's regular expression then reads the whole name as a path on no registry;
 //   - a bare digest (`sha256:<64 hex>`) is refused instead of being read as the image
 //     `docker.io/library/sha256` with a tag.
 import { isIPv6 } from 'node:net';
@@ -34,7 +38,7 @@ export interface ImageReference {
   /** Repository path within the registry: 'library/busybox', 'team/app'. */
   path: string;
   tag?: string;
-  /** 'sha256:<64 hex>', 'sha512:<128 hex>' or another algorithm of the OCI digest grammar. */
+  /** 'sha256:<64 hex>', 'sha384:<96 hex>' or 'sha512:<128 hex>'. */
   digest?: string;
 }
 
@@ -46,8 +50,8 @@ const LEGACY_DOCKER_HUB_DOMAIN = 'index.docker.io';
 const DOCKER_HUB_API_HOST = 'registry-1.docker.io';
 /** Namespace of Docker Hub's official images: `busybox` is `docker.io/library/busybox`. */
 const OFFICIAL_PREFIX = 'library/';
-/** Longest name (domain + '/' + path) distribution accepts. */
-export const NAME_MAX_LENGTH = 255;
+/** Longest repository path distribution accepts: the path only ('library/busybox'), not the registry. */
+export const PATH_MAX_LENGTH = 255;
 
 const TAG = /^[\w][\w.-]{0,127}$/;
 // One path component. The separators are distinct from the letters, so this cannot backtrack badly.
@@ -57,14 +61,14 @@ const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const HOST_LABEL = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$/;
 // An image ID: 64 hex digits, which distribution refuses as a repository name.
 const IMAGE_ID = /^[a-f0-9]{64}$/;
-// OCI digest grammar: algorithm components joined by + . _ -, encoded part in a base64url-ish set.
-const DIGEST_ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/;
-const DIGEST_ENCODED = /^[a-zA-Z0-9=_-]+$/;
-// Registered algorithms have a fixed length of lowercase hex.
-const REGISTERED_DIGESTS = new Map<string, { hexDigits: number; encoded: RegExp }>([
-  ['sha256', { hexDigits: 64, encoded: /^[a-f0-9]{64}$/ }],
-  ['sha512', { hexDigits: 128, encoded: /^[a-f0-9]{128}$/ }],
+// The digest algorithms go-digest verifies, each with its length of lowercase hex. Docker refuses
+// every other algorithm ('unsupported digest algorithm'), and so do containerd and the kubelet.
+const DIGEST_ALGORITHMS = new Map<string, number>([
+  ['sha256', 64],
+  ['sha384', 96],
+  ['sha512', 128],
 ]);
+const SUPPORTED_ALGORITHMS = 'sha256, sha384 or sha512';
 
 /** What is wrong with one part, and what the user should do about it. */
 interface Problem {
@@ -142,11 +146,12 @@ export function parseReference(text: string, what?: string): ImageReference {
   // single component: 'docker.io/busybox' -> 'library/busybox', 'docker.io/user/app' stays.
   const path = domain === DOCKER_HUB_DOMAIN && !writtenPath.includes('/') ? OFFICIAL_PREFIX + writtenPath : writtenPath;
 
-  // Distribution measures the normalised name, so 'busybox' counts as 'docker.io/library/busybox'.
-  const fullLength = domain.length + 1 + path.length;
-  if (fullLength > NAME_MAX_LENGTH) {
+  // Distribution measures the normalised path without the registry: 'busybox' counts as
+  // 'library/busybox', 'myregistry.example.com/team/app' as 'team/app'.
+  if (path.length > PATH_MAX_LENGTH) {
+    const added = path === writtenPath ? '' : ` with the '${OFFICIAL_PREFIX}' Docker Hub adds`;
     fail({
-      problem: `the name is longer than ${NAME_MAX_LENGTH} characters (${fullLength} with the registry)`,
+      problem: `the repository path is longer than ${PATH_MAX_LENGTH} characters (${path.length}${added})`,
       hint: 'use a shorter repository path',
     });
   }
@@ -177,7 +182,7 @@ function refusedAlone(text: string): Problem | undefined {
       hint: "give the repository, pinned with '@sha256:<digest>' if you need an exact image",
     };
   }
-  if (!text.includes('/') && !text.includes('@') && isRegisteredDigest(text)) {
+  if (!text.includes('/') && !text.includes('@') && digestProblem(text) === undefined) {
     return { problem: 'it is a digest without a repository', hint: `write it as 'repository@${text}'` };
   }
   return undefined;
@@ -276,30 +281,21 @@ function digestProblem(digest: string): Problem | undefined {
   }
   const algorithm = digest.slice(0, colon);
   const encoded = digest.slice(colon + 1);
-  const registered = REGISTERED_DIGESTS.get(algorithm);
-  if (registered !== undefined) {
-    if (registered.encoded.test(encoded)) return undefined;
-    return {
-      problem: `the digest ${q} must be ${algorithm}: followed by ${registered.hexDigits} hex digits (0-9, a-f)`,
-      hint: /[A-F]/.test(encoded) && /^[a-fA-F0-9]+$/.test(encoded) ? 'write the hex digits in lowercase' : copy,
-    };
-  }
-  if (!DIGEST_ALGORITHM.test(algorithm)) {
+  const hexDigits = DIGEST_ALGORITHMS.get(algorithm);
+  if (hexDigits === undefined) {
     const lower = algorithm.toLowerCase();
     return {
-      problem: `the digest algorithm ${quote(algorithm)} in ${q} is not valid`,
-      hint: REGISTERED_DIGESTS.has(lower) ? `write it in lowercase, ${quote(lower)}` : 'use sha256 (or sha512)',
+      problem: `the digest algorithm ${quote(algorithm)} in ${q} is not supported: Docker, containerd and Kubernetes accept only ${SUPPORTED_ALGORITHMS}`,
+      hint: DIGEST_ALGORITHMS.has(lower) ? `write it in lowercase, ${quote(lower)}` : `pin the image by its sha256 digest, as the registry or 'docker buildx imagetools inspect' reports it`,
     };
   }
-  if (!DIGEST_ENCODED.test(encoded)) {
-    return { problem: `the encoded part of the digest ${q} may contain only letters, digits, '=', '_' and '-'`, hint: copy };
-  }
-  return undefined;
-}
-
-function isRegisteredDigest(value: string): boolean {
-  const algorithm = value.slice(0, value.indexOf(':'));
-  return REGISTERED_DIGESTS.has(algorithm) && digestProblem(value) === undefined;
+  if (encoded.length === hexDigits && /^[a-f0-9]+$/.test(encoded)) return undefined;
+  const hex = /^[a-fA-F0-9]*$/.test(encoded);
+  const wrongLength = hex && encoded.length !== hexDigits ? ` (it has ${encoded.length})` : '';
+  return {
+    problem: `the digest ${q} must be ${algorithm}: followed by ${hexDigits} hex digits (0-9, a-f)${wrongLength}`,
+    hint: hex && !wrongLength ? 'write the hex digits in lowercase' : copy,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -374,7 +370,7 @@ export function validateTag(tag: string, what?: string): string {
   return tag;
 }
 
-/** sha256:<64 lowercase hex>, sha512:<128 lowercase hex>, or another algorithm of the OCI grammar. */
+/** sha256:<64 lowercase hex>, sha384:<96> or sha512:<128>: the digests Docker accepts. */
 export function isDigest(value: string): boolean {
   return typeof value === 'string' && value !== '' && digestProblem(value) === undefined;
 }
@@ -398,7 +394,11 @@ function build(domain: string, path: string, tag: string | undefined, digest: st
 // ---------------------------------------------------------------------------------------------
 // Registries
 
-/** Registries Docker talks plain HTTP to by default: localhost, 127.0.0.0/8, [::1] (with any port). */
+/**
+ * Registries on loopback, which Docker talks plain HTTP to by default: localhost and any name
+ * under it ('registry.localhost', which resolves to loopback, RFC 6761), 127.0.0.0/8 and [::1],
+ * with any port. The one place that decides plain HTTP for a registry (see registryBaseUrl).
+ */
 export function isLoopbackRegistry(domain: string): boolean {
   let host: string;
   if (domain.startsWith('[')) {
@@ -409,7 +409,7 @@ export function isLoopbackRegistry(domain: string): boolean {
     return isIPv6(host) && expandIPv6(host) === '0000:0000:0000:0000:0000:0000:0000:0001';
   }
   host = domain.split(':')[0].toLowerCase();
-  if (host === 'localhost') return true;
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
   const octets = host.split('.');
   return octets.length === 4 && octets[0] === '127' && octets.every((o) => /^[0-9]{1,3}$/.test(o) && Number(o) <= 255);
 }
