@@ -21,6 +21,8 @@
 //    reusing an old ReplicaSet on rollback), ReplicaSets make pods, StatefulSets and DaemonSets roll
 //    their pods, Jobs run to Complete or Failed; status fields, observedGeneration and conditions
 //    (Available, Progressing with ProgressDeadlineExceeded) as the real controllers set them.
+//    Pods labelled `col.test/behaviour` (never-ready, crash-loop, image-pull-backoff) and annotated
+//    `col.test/image-id` behave as the kwok stages of the real control plane make them.
 //    Knobs: `behave(match, behaviour)` makes pods of an image run, fail with ImagePullBackOff or
 //    CrashLoopBackOff (with log lines), stay unschedulable, or never get ready; `observeDelayMs`
 //    delays observedGeneration; `imageIdFor` changes the imageID pods report.
@@ -138,6 +140,12 @@ export interface KubeApiServer {
   compact(): void;
   /** End every open watch now (as an API server does on its own timeouts). */
   closeWatches(): void;
+  /**
+   * Answer the next `times` requests that `match` accepts with `status` (a Status body) instead of
+   * serving them: 429 with Retry-After, 500, 503 — what an overloaded real server does, but not on
+   * demand. Watches included (a watch answered 503 is a watch that could not start).
+   */
+  fault(fault: { match: (r: { method: string; path: string; query: Record<string, string> }) => boolean; status: number; retryAfterSeconds?: number; times?: number }): void;
   stop(): Promise<void>;
 }
 
@@ -210,7 +218,7 @@ function fieldSet(obj: Obj): Map<string, unknown> {
       for (const k of keys) {
         if (p === '' && IGNORED_TOP.has(k)) continue;
         if (p === '.metadata' && IGNORED_META.has(k)) continue;
-        walk(value[k], `${p}.${k}`, k);
+        walk(value[k], `${p}.${escapeKey(k)}`, k);
       }
       return;
     }
@@ -220,7 +228,7 @@ function fieldSet(obj: Obj): Map<string, unknown> {
         for (const item of value as Obj[]) {
           const ip = `${p}[${itemKey(keys, item)}]`;
           out.set(ip, '<item>');
-          for (const k of Object.keys(item)) walk(item[k], `${ip}.${k}`, k);
+          for (const k of Object.keys(item)) walk(item[k], `${ip}.${escapeKey(k)}`, k);
         }
         return;
       }
@@ -232,6 +240,13 @@ function fieldSet(obj: Obj): Map<string, unknown> {
 }
 
 /** Splits a field path into parts: ['.spec', '.template', '[name="web"]', '.image']. */
+// Field paths are `.spec.template.metadata.labels.app`: a dot inside a key (app.kubernetes.io/name)
+// is held as \u0001 so that the path splits where it should; keyOf reads it back.
+const escapeKey = (k: string) => k.replace(/\./g, '\u0001');
+const keyOf = (part: string) => part.slice(1).replace(/\u0001/g, '.');
+/** A field path as people read it (in conflict messages). */
+const readablePath = (p: string) => p.replace(/\u0001/g, '.');
+
 function pathParts(p: string): string[] {
   return p.match(/\.[^.[]+|\[[^\]]*\]/g) ?? [];
 }
@@ -252,7 +267,7 @@ function matchesKey(item: unknown, key: Record<string, unknown>): boolean {
 function descend(obj: Obj, parts: string[]): unknown {
   let cur: unknown = obj;
   for (const part of parts) {
-    if (part.startsWith('.')) cur = isObj(cur) ? cur[part.slice(1)] : undefined;
+    if (part.startsWith('.')) cur = isObj(cur) ? cur[keyOf(part)] : undefined;
     else cur = Array.isArray(cur) ? cur.find((i) => matchesKey(i, parseItemKey(part))) : undefined;
     if (cur === undefined) return undefined;
   }
@@ -268,7 +283,7 @@ function removeAt(obj: Obj, p: string): void {
   const cur = descend(obj, parts.slice(0, -1));
   const last = parts[parts.length - 1];
   if (last.startsWith('.')) {
-    if (isObj(cur)) delete cur[last.slice(1)];
+    if (isObj(cur)) delete cur[keyOf(last)];
   } else if (Array.isArray(cur)) {
     const i = cur.findIndex((x) => matchesKey(x, parseItemKey(last)));
     if (i >= 0) cur.splice(i, 1);
@@ -304,7 +319,7 @@ function fieldsV1(paths: Iterable<string>): Obj {
   for (const p of paths) {
     let cur = root;
     for (const part of pathParts(p)) {
-      const key = part.startsWith('.') ? `f:${part.slice(1)}` : `k:${JSON.stringify(parseItemKey(part))}`;
+      const key = part.startsWith('.') ? `f:${keyOf(part)}` : `k:${JSON.stringify(parseItemKey(part))}`;
       cur[key] ??= {};
       cur = cur[key];
       if (part.startsWith('[')) cur['.'] ??= {};
@@ -362,6 +377,7 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
   const watchers = new Set<Watcher>();
   const requests: ApiRequestRecord[] = [];
   const behaviours: { match: string | RegExp; behaviour: PodBehaviour }[] = [];
+  const faults: { match: (r: ApiRequestRecord) => boolean; status: number; retryAfterSeconds?: number; times: number }[] = [];
   let rv = 100;
 
   const keyOf = (res: ResourceDef, ns: string | undefined, name: string) => `${res.group}/${res.name}/${res.namespaced ? (ns ?? '') : ''}/${name}`;
@@ -593,11 +609,11 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
       const text = (c: (typeof conflicts)[number]) => `conflict with "${c.manager}" using ${c.apiVersion}`;
       const message =
         conflicts.length === 1
-          ? `Apply failed with 1 conflict: ${text(conflicts[0])}: ${conflicts[0].field}`
-          : `Apply failed with ${conflicts.length} conflicts: ${conflicts.map((c) => `${text(c)}: ${c.field}`).join('\n')}`;
+          ? `Apply failed with 1 conflict: ${text(conflicts[0])}: ${readablePath(conflicts[0].field)}`
+          : `Apply failed with ${conflicts.length} conflicts: ${conflicts.map((c) => `${text(c)}: ${readablePath(c.field)}`).join('\n')}`;
       return {
         status: 409,
-        body: statusBody(409, 'Conflict', message, { causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: text(c), field: c.field.replace(/\[(\w+)=/g, '[$1=') })) }),
+        body: statusBody(409, 'Conflict', message, { causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: text(c), field: readablePath(c.field).replace(/\[(\w+)=/g, '[$1=') })) }),
       };
     }
     if (force) for (const c of conflicts) managers.get(c.manager)!.fields.delete(c.field);
@@ -667,7 +683,11 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
   };
 
   // ---- the controller
-  const behaviourFor = (images: string[]): PodBehaviour => {
+  /** The label the kwok stages of the real control plane read too (test/support/kwok-stages.yaml), so one manifest fails the same way on both. */
+  const LABEL_BEHAVIOURS: Record<string, PodBehaviour> = { 'never-ready': { kind: 'NeverReady' }, 'crash-loop': { kind: 'CrashLoopBackOff' }, 'image-pull-backoff': { kind: 'ImagePullBackOff' } };
+  const behaviourFor = (images: string[], labels: Record<string, string> = {}): PodBehaviour => {
+    const labelled = LABEL_BEHAVIOURS[labels['col.test/behaviour']];
+    if (labelled) return labelled;
     for (const b of behaviours) {
       if (images.some((img) => (typeof b.match === 'string' ? img.includes(b.match) : b.match.test(img)))) return b.behaviour;
     }
@@ -722,13 +742,17 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
     if (p.obj.status?.phase === 'Succeeded' || p.obj.status?.phase === 'Failed') return;
     if (p.internal.ticks < podStartTicks) return;
     const containers: Obj[] = p.obj.spec.containers ?? [];
-    const b = behaviourFor(containers.map((c) => c.image));
+    const b = behaviourFor(
+      containers.map((c) => c.image),
+      p.obj.metadata.labels,
+    );
+    const imageIdOverride: string | undefined = p.obj.metadata.annotations?.['col.test/image-id'];
     const started = p.obj.metadata.creationTimestamp;
     const isJob = restartPolicy !== 'Always';
     const cs = (c: Obj, state: Obj, ready: boolean, extra: Obj = {}) => ({
       name: c.name,
       image: c.image,
-      imageID: state.waiting && (b.kind === 'ImagePullBackOff') ? '' : api.imageIdFor(c.image),
+      imageID: state.waiting && b.kind === 'ImagePullBackOff' ? '' : (imageIdOverride ?? api.imageIdFor(c.image)),
       containerID: state.waiting && b.kind === 'ImagePullBackOff' ? undefined : `containerd://${createHash('sha256').update(p.obj.metadata.uid + c.name).digest('hex')}`,
       ready,
       started: !!state.running,
@@ -1056,6 +1080,14 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
       }
       record.user = user;
       if (!user) return reply(401, statusBody(401, 'Unauthorized', 'Unauthorized'));
+      const fault = faults.find((f) => f.times > 0 && f.match(record));
+      if (fault) {
+        fault.times -= 1;
+        record.status = fault.status;
+        res.writeHead(fault.status, { 'Content-Type': 'application/json', ...(fault.retryAfterSeconds !== undefined ? { 'Retry-After': String(fault.retryAfterSeconds) } : {}) });
+        const reason = fault.status === 429 ? 'TooManyRequests' : fault.status === 503 ? 'ServiceUnavailable' : 'InternalError';
+        return res.end(JSON.stringify(statusBody(fault.status, reason, fault.status === 429 ? 'the server has received too many requests and has asked us to try again later' : 'an error on the server ("injected by the test") has prevented the request from succeeding')));
+      }
 
       // Discovery.
       if (req.method === 'GET' && url.pathname === '/version') return reply(200, { major: '1', minor: '31', gitVersion: 'v1.31.0-outer-loop-test' });
@@ -1242,6 +1274,7 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
       compactedBefore = rv + 1;
       history.length = 0;
     },
+    fault: (f: Parameters<KubeApiServer['fault']>[0]) => void faults.push({ ...f, times: f.times ?? 1 }),
     closeWatches: () => {
       for (const w of [...watchers]) w.end();
     },

@@ -15,6 +15,7 @@
 // once. scripts/test.mjs stops it when the run ends (scripts/kube-cluster.mjs). Tests isolate
 // themselves by namespace.
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as net from 'node:net';
@@ -23,11 +24,21 @@ import { issueCert, makeCa, makeKeyPair } from './pki';
 import { buildTestTools, pinnedVersion } from './stack';
 
 const stopScript = path.join(__dirname, '..', '..', 'scripts', 'kube-cluster.mjs');
+const STAGES = path.join(__dirname, 'kwok-stages.yaml');
+const SETUP = path.join(__dirname, 'kube-cluster-setup.yaml');
+
+function stampOf(): string {
+  const hash = createHash('sha256').update(JSON.stringify(['kubernetes', 'etcd', 'kwok'].map(pinnedVersion)));
+  for (const file of [STAGES, SETUP, __filename]) hash.update(fs.readFileSync(file));
+  return hash.digest('hex');
+}
 
 export const DEPLOYER_NAMESPACE = 'col-deployer';
 
 interface ClusterState {
   version: string;
+  /** What the cluster was made from: a running one made from other stages or setup is not adopted. */
+  stamp: string;
   url: string;
   caPem: string;
   admin: { cert: string; key: string }; // PEM
@@ -166,7 +177,7 @@ async function startFresh(dir: string): Promise<ClusterState> {
     fs.writeFileSync(file, kubeconfigText(url, pki.caPem, { cert: cert.certPem, key: cert.keyPem }), { mode: 0o600 });
     return file;
   };
-  const state: ClusterState = { version: pinnedVersion('kubernetes'), url, caPem: pki.caPem, admin: { cert: admin.certPem, key: admin.keyPem }, deployerToken: '' };
+  const state: ClusterState = { version: pinnedVersion('kubernetes'), stamp: stampOf(), url, caPem: pki.caPem, admin: { cert: admin.certPem, key: admin.keyPem }, deployerToken: '' };
 
   const etcdLog = plane.start('etcd', bin('etcd', 'etcd'), [
     '--name=col',
@@ -217,7 +228,7 @@ async function startFresh(dir: string): Promise<ClusterState> {
   const adminKubeconfig = kubeconfigFile('admin', admin);
   const kwokLog = plane.start('kwok', bin('kwok', 'kwok'), [
     `--kubeconfig=${adminKubeconfig}`,
-    `--config=${path.join(__dirname, 'kwok-stages.yaml')}`,
+    `--config=${STAGES}`,
     '--manage-all-nodes=true',
     '--cidr=10.244.0.0/16',
     '--node-ip=10.0.0.2',
@@ -229,7 +240,7 @@ async function startFresh(dir: string): Promise<ClusterState> {
     if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr || r.error}`);
     return r.stdout;
   };
-  kubectl(['apply', '-f', path.join(__dirname, 'kube-cluster-setup.yaml')]);
+  kubectl(['apply', '-f', SETUP]);
   await waitFor(
     'the kwok nodes (Ready, and untainted by the node lifecycle controller)',
     () => {
@@ -248,7 +259,7 @@ async function adopt(dir: string): Promise<ClusterState | undefined> {
   try {
     const state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as ClusterState;
     const processes = JSON.parse(fs.readFileSync(path.join(dir, 'processes.json'), 'utf8')) as Record<string, number>;
-    if (state.version !== pinnedVersion('kubernetes') || !Object.values(processes).every(alive)) return undefined;
+    if (state.stamp !== stampOf() || !Object.values(processes).every(alive)) return undefined;
     return (await get(`${state.url}/readyz`, state)) === 200 ? state : undefined;
   } catch {
     return undefined;

@@ -89,6 +89,27 @@ export async function planRollback(client: KubeClient, desired: KubeObject, befo
   return { object, target };
 }
 
+/**
+ * The revision a StatefulSet is rolling out now (status.updateRevision), read before a rollback:
+ * with the default OrderedReady policy the controller will not replace a pod of that revision that
+ * never became Ready, so the rollback hangs (kubernetes/kubernetes#67250, "forced rollback").
+ */
+export async function failedStatefulSetRevision(client: KubeClient, obj: KubeObject): Promise<string | undefined> {
+  if (obj.kind !== 'StatefulSet') return undefined;
+  const live = await client.get(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name as string);
+  const revision = getPath(live, ['status', 'updateRevision']);
+  return typeof revision === 'string' && revision !== getPath(live, ['status', 'currentRevision']) ? revision : undefined;
+}
+
+/** Deletes the StatefulSet's pods of `revision`, as the Kubernetes docs say to after reverting a broken template; returns their names. */
+export async function deletePodsOfRevision(client: KubeClient, obj: KubeObject, revision: string): Promise<string[]> {
+  const selector = selectorString(getPath(obj, ['spec', 'selector']));
+  const { items } = await client.list('v1', 'Pod', obj.metadata.namespace, { labelSelector: `${selector ? `${selector},` : ''}controller-revision-hash=${revision}` });
+  const names = items.map((p) => p.metadata.name as string);
+  for (const name of names) await client.delete('v1', 'Pod', obj.metadata.namespace, name);
+  return names;
+}
+
 // ---- canary -------------------------------------------------------------------------------------
 
 export function canaryReplicas(desired: KubeObject, percentage: number): number {

@@ -11,6 +11,8 @@ export interface RolloutState {
   message: string;
   /** A terminal failure: waiting longer will not help. */
   failed?: boolean;
+  /** The Deployment's progressDeadlineSeconds, when `failed` is the controller's ProgressDeadlineExceeded. */
+  progressDeadlineSeconds?: number;
 }
 
 type Status = Record<string, unknown>;
@@ -28,7 +30,13 @@ export function deploymentState(d: KubeObject): RolloutState {
     const conditions = Array.isArray(status.conditions) ? (status.conditions as Status[]) : [];
     const progressing = conditions.find((c) => c.type === 'Progressing');
     if (progressing && progressing.reason === 'ProgressDeadlineExceeded') {
-      return { done: false, failed: true, message: `deployment "${name}" exceeded its progress deadline${progressing.message ? ` (${String(progressing.message)})` : ''}` };
+      const seconds = getPath(d, ['spec', 'progressDeadlineSeconds']);
+      return {
+        done: false,
+        failed: true,
+        message: `deployment "${name}" exceeded its progress deadline${progressing.message ? ` (${String(progressing.message)})` : ''}`,
+        progressDeadlineSeconds: typeof seconds === 'number' ? seconds : 600,
+      };
     }
     const replicas = getPath(d, ['spec', 'replicas']);
     const want = typeof replicas === 'number' ? replicas : undefined;
@@ -149,13 +157,24 @@ export async function waitForRollout(
       log.info(`  ${state.message}`);
     }
   };
+  // The controller measures progress from the time its Progressing condition last moved, which a
+  // failed rollout before ours may have left long ago: rolled back to a ReplicaSet that is already
+  // up, a Deployment is reported past its deadline at once, then completes. So the verdict counts
+  // only once our change has had the whole progressDeadlineSeconds; until then, wait and ask again.
+  const since = Date.now();
+  let verdictAt = 0;
+  const judged = (state: RolloutState): RolloutState => {
+    if (!state.failed || state.progressDeadlineSeconds === undefined) return state;
+    verdictAt = since + state.progressDeadlineSeconds * 1000;
+    return Date.now() >= verdictAt ? state : { done: false, message: `${state.message}; judged again at ${state.progressDeadlineSeconds} s after this change` };
+  };
   while (true) {
     const remaining = deadline - Date.now();
     if (remaining <= 0) return { object: target, ok: false, timedOut: true, message: `${describe(target)}: timed out; ${lastMessage || 'no status yet'}`, last };
     const current = await client.get(apiVersion, kind, ns, name);
     if (!current) return { object: target, ok: false, message: `${describe(target)} disappeared while waiting for its rollout.` };
     last = current;
-    let state = rolloutState(current)!;
+    let state = judged(rolloutState(current)!);
     report(state);
     if (state.done) return { object: target, ok: true, message: state.message, last };
     if (state.failed) return { object: target, ok: false, message: state.message, last };
@@ -168,17 +187,19 @@ export async function waitForRollout(
         return true;
       }
       last = event.object;
-      state = rolloutState(event.object)!;
+      const raw = rolloutState(event.object)!;
+      state = judged(raw);
       report(state);
       if (state.done || state.failed) {
         outcome = state;
         return true;
       }
-      return false;
-    }, Math.max(1, deadline - Date.now()));
+      return raw.failed === true; // a verdict put off: watch again, with a timer for when it counts
+
+    }, Math.max(1, (verdictAt > Date.now() ? Math.min(deadline, verdictAt) : deadline) - Date.now()));
     log.debug(`kubernetes: watch of ${describe(target)} ended: ${end}`);
     if (outcome) return { object: target, ok: !!outcome.done, message: outcome.message, last };
-    if (end === 'timeout') return { object: target, ok: false, timedOut: true, message: `${describe(target)}: timed out; ${lastMessage}`, last };
+    if (end === 'timeout' && Date.now() >= deadline) return { object: target, ok: false, timedOut: true, message: `${describe(target)}: timed out; ${lastMessage}`, last };
     // 'closed' or 'gone': GET again and watch from the new version.
   }
 }
