@@ -1,9 +1,14 @@
 // Compose variable interpolation (compose-spec "Interpolation"): $VAR, ${VAR}, ${VAR:-default},
 // ${VAR-default}, ${VAR:?error}, ${VAR?error}, ${VAR:+replacement}, ${VAR+replacement}, and $$ for a
-// literal $. Defaults may themselves contain ${…}.
+// literal $. Defaults may themselves contain ${…}. A `$` before anything else stays a `$`. Where a
+// `${…}` ends follows compose-go's template package (the same code reads compose files and env
+// files): the closing brace is on the same line as the `${`.
 import { InputError } from '../errors';
 
 export type Environment = Record<string, string | undefined>;
+
+const NAME = /[A-Za-z_][A-Za-z0-9_]*/y;
+const NAME_AND_OPERATOR = /([A-Za-z_][A-Za-z0-9_]*)(:?[-+?])?/y;
 
 export function interpolate(text: string, env: Environment, where: string): string {
   let out = '';
@@ -20,60 +25,92 @@ export function interpolate(text: string, env: Environment, where: string): stri
       out += '$';
       i += 2;
     } else if (next === '{') {
-      const end = closingBrace(text, i + 2);
-      if (end < 0) throw new InputError(`${where}: '${text}' has an unclosed '\${'. Close it, or write $$ for a literal $.`);
-      out += expand(text.slice(i + 2, end), env, where);
-      i = end + 1;
+      const ref = bracedReference(text, i, where);
+      out += expand(ref, env, where);
+      i = ref.end + 1;
     } else {
-      const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(i + 1));
+      NAME.lastIndex = i + 1;
+      const m = NAME.exec(text);
       if (!m) {
         out += '$';
         i++;
         continue;
       }
-      out += env[m[0]] ?? '';
+      out += lookup(env, m[0]) ?? '';
       i += 1 + m[0].length;
     }
   }
   return out;
 }
 
-function closingBrace(text: string, from: number): number {
-  let depth = 1;
-  for (let j = from; j < text.length; j++) {
-    if (text[j] === '{') depth++;
-    else if (text[j] === '}' && --depth === 0) return j;
-  }
-  return -1;
+function lookup(env: Environment, name: string): string | undefined {
+  return Object.hasOwn(env, name) ? env[name] : undefined;
 }
 
-function expand(body: string, env: Environment, where: string): string {
-  const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([\s\S]*))?$/.exec(body);
-  if (!m) throw new InputError(`${where}: '\${${body}}' is not a valid variable reference (use \${NAME}, \${NAME:-default} or \${NAME:?message}).`);
-  const [, name, op, arg = ''] = m;
-  const value = env[name];
+interface BracedReference {
+  name: string;
+  operator?: string;
+  argument: string;
+  /** The index of the closing `}`. */
+  end: number;
+}
+
+/**
+ * The `${…}` at `start`. `${NAME}` ends at the first `}`. With an operator (`${NAME:-…}`),
+ * compose-go takes the text up to the last `}` of the line and, inside it, the first brace that
+ * balances (a `{` skips the character after it, as there).
+ */
+function bracedReference(text: string, start: number, where: string): BracedReference {
+  NAME_AND_OPERATOR.lastIndex = start + 2;
+  const m = NAME_AND_OPERATOR.exec(text);
+  const afterName = start + 2 + (m ? m[0].length : 0);
+  const newline = text.indexOf('\n', start);
+  const last = text.lastIndexOf('}', (newline < 0 ? text.length : newline) - 1);
+  if (last < afterName) throw new InputError(`${where}: '${text}' has an unclosed '\${'. Close it on the same line, or write $$ for a literal $.`);
+  if (!m || (!m[2] && text[afterName] !== '}')) {
+    throw new InputError(
+      `${where}: '${text.slice(start, last + 1)}' is not a valid variable reference (use \${NAME}, \${NAME:-default} or \${NAME:?message}, or $$ for a literal $).`,
+    );
+  }
+  const [, name, operator] = m;
+  if (!operator) return { name, argument: '', end: afterName };
+  let end = last;
+  for (let j = start, open = 0; j <= last; j++) {
+    if (text[j] === '}' && --open === 0) {
+      end = j;
+      break;
+    }
+    if (text[j] === '{') {
+      open++;
+      j++;
+    }
+  }
+  return { name, operator, argument: text.slice(afterName, end), end };
+}
+
+function expand({ name, operator, argument }: BracedReference, env: Environment, where: string): string {
+  const value = lookup(env, name);
   const unset = value === undefined;
   const empty = unset || value === '';
-  switch (op) {
+  switch (operator) {
     case undefined:
       return value ?? '';
     case ':-':
-      return empty ? interpolate(arg, env, where) : (value as string);
+      return empty ? interpolate(argument, env, where) : (value as string);
     case '-':
-      return unset ? interpolate(arg, env, where) : (value as string);
+      return unset ? interpolate(argument, env, where) : (value as string);
     case ':+':
-      return empty ? '' : interpolate(arg, env, where);
+      return empty ? '' : interpolate(argument, env, where);
     case '+':
-      return unset ? '' : interpolate(arg, env, where);
-    case ':?':
-    case '?':
-      if (op === ':?' ? empty : unset) {
-        const message = interpolate(arg, env, where) || `is required`;
+      return unset ? '' : interpolate(argument, env, where);
+    default: {
+      // ':?' and '?'
+      if (operator === ':?' ? empty : unset) {
+        const message = interpolate(argument, env, where) || `is required`;
         throw new InputError(`${where}: variable '${name}' ${unset ? 'is not set' : 'is empty'}: ${message}. Set it as a pipeline variable or in the env file.`);
       }
       return value as string;
-    default:
-      return value ?? '';
+    }
   }
 }
 

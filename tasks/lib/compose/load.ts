@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Document } from 'yaml';
 import { FileError } from '../errors';
-import { Environment, interpolateValue, parseEnvFile } from './interpolate';
+import { parseEnvFile } from './dotenv';
+import { Environment, interpolateValue } from './interpolate';
 import { isMapping, mergeService, mergeTopLevel, stringMapping } from './merge';
 import { readYamlFile, toPlain } from './yaml';
 
@@ -61,8 +62,11 @@ export function loadCompose(files: string[], options: LoadOptions = {}): Compose
   const projectDir = path.dirname(path.resolve(files[0]));
   const envFile = options.envFile ?? path.join(projectDir, '.env');
   if (options.envFile && !fs.existsSync(options.envFile)) throw new FileError(`The env file '${options.envFile}' does not exist.`);
-  const fileEnv = fs.existsSync(envFile) ? parseEnvFile(fs.readFileSync(envFile, 'utf8')) : {};
-  const env: Environment = { ...fileEnv, ...(options.env ?? process.env) };
+  // The `.env` file's `${…}` and bare names look in the environment, then at its earlier lines; the
+  // environment wins over its values, as in Compose. A `.env` folder is no env file (Compose skips it).
+  const processEnv = options.env ?? process.env;
+  const fileEnv = fs.statSync(envFile, { throwIfNoEntry: false })?.isFile() ? parseEnvFile(fs.readFileSync(envFile, 'utf8'), { file: envFile, env: processEnv }) : {};
+  const env: Environment = { ...fileEnv, ...processEnv };
 
   // `extends` is resolved in each file before the files are merged (a base named without `file:`
   // is the service of the same file, else of the first file), as docker-compose does.

@@ -17,7 +17,8 @@ import { indexLock } from '../lock/pin';
 import type { ImageLock, LockedImage } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
 import { lazyRequire } from '../lazy';
-import { escapeDollars, parseEnvFile } from './interpolate';
+import { ServiceEnvFile, readServiceEnvFiles } from './dotenv';
+import { escapeDollars } from './interpolate';
 import type { ComposeApp } from './load';
 import { bindWithAbsolutePath, expandHome } from './load';
 import { isMapping, listOrMapping } from './merge';
@@ -129,17 +130,16 @@ function pinService(name: string, service: Record<string, unknown>, lock: ImageL
 /** env_file contents and environment entries taken from the agent (`- NAME`) become plain values. */
 function inlineEnvironment(name: string, service: Record<string, unknown>, app: ComposeApp): void {
   if (service.env_file === undefined && !hasBareEntries(service.environment)) return;
-  const env: Record<string, unknown> = {};
-  const files = service.env_file === undefined ? [] : Array.isArray(service.env_file) ? service.env_file : [service.env_file];
-  for (const entry of files) {
+  const files: ServiceEnvFile[] = [];
+  for (const entry of service.env_file === undefined ? [] : Array.isArray(service.env_file) ? service.env_file : [service.env_file]) {
     const spec: Record<string, unknown> = isMapping(entry) ? entry : { path: entry };
     const file = path.resolve(app.projectDir, expandHome(String(spec.path)));
-    if (!fs.existsSync(file)) {
-      if (spec.required === false) continue;
+    if (fs.existsSync(file)) files.push({ file, format: spec.format });
+    else if (spec.required !== false) {
       throw new FileError(`Compose service '${name}': env_file '${String(spec.path)}' does not exist (relative paths start at ${app.projectDir}).`);
     }
-    Object.assign(env, parseEnvFile(fs.readFileSync(file, 'utf8')));
   }
+  const env: Record<string, unknown> = readServiceEnvFiles(files, service.environment, app.env, `service '${name}' environment`);
   for (const [key, value] of Object.entries(listOrMapping(service.environment, `service '${name}' environment`))) {
     if (value === null || value === undefined) {
       const fromAgent = app.env[key];

@@ -12,7 +12,7 @@
 //   → ConfigMaps, `secrets` → Secrets, each mounted where compose would mount it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseEnvFile } from '../compose/interpolate';
+import { ServiceEnvFile, readServiceEnvFiles } from '../compose/dotenv';
 import { stringMapping } from '../compose/merge';
 import { InputError } from '../errors';
 import type { ComposeProject } from './compose-project';
@@ -178,7 +178,7 @@ export function convertCompose(project: ComposeProject, options: ConvertOptions 
     if (raw.command !== undefined && raw.command !== null) container.args = words(raw.command, `${where} command`);
     const env = environment(raw.environment, ctx, project.env);
     if (env.length) container.env = env;
-    const envFiles = envFileData(raw.env_file, ctx, project);
+    const envFiles = envFileData(raw.env_file, raw.environment, ctx, project);
     if (envFiles) {
       const cmName = `${k8s}-env`;
       configMaps.set(cmName, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: cmName, labels: objLabels }, data: envFiles });
@@ -442,21 +442,21 @@ function environment(value: unknown, ctx: ServiceContext, env: Record<string, st
   return out;
 }
 
-function envFileData(value: unknown, ctx: ServiceContext, project: ComposeProject): Record<string, string> | undefined {
+function envFileData(value: unknown, serviceEnvironment: unknown, ctx: ServiceContext, project: ComposeProject): Record<string, string> | undefined {
   if (value === undefined || value === null) return undefined;
-  const list = Array.isArray(value) ? value : [value];
-  const data: Record<string, string> = {};
-  for (const item of list) {
+  const files: ServiceEnvFile[] = [];
+  const named: string[] = [];
+  for (const item of Array.isArray(value) ? value : [value]) {
     const spec: Obj = isObject(item) ? item : { path: item };
     const file = path.resolve(project.projectDir, String(spec.path));
-    if (!fs.existsSync(file)) {
-      if (spec.required === false) continue;
-      throw new InputError(`${ctx.where}: env_file '${String(spec.path)}' does not exist (relative to ${project.projectDir}).`);
-    }
-    for (const [k, v] of Object.entries(parseEnvFile(fs.readFileSync(file, 'utf8')))) {
-      if (!CONFIG_KEY.test(k) || !ENV_NAME.test(k)) ctx.warn(`env_file '${String(spec.path)}': '${k}' is not a valid variable name and was left out.`);
-      else data[k] = v;
-    }
+    named.push(String(spec.path));
+    if (fs.existsSync(file)) files.push({ file, format: spec.format });
+    else if (spec.required !== false) throw new InputError(`${ctx.where}: env_file '${String(spec.path)}' does not exist (relative to ${project.projectDir}).`);
+  }
+  const data: Record<string, string> = {};
+  for (const [k, v] of Object.entries(readServiceEnvFiles(files, serviceEnvironment, project.env, `${ctx.where} environment`))) {
+    if (!CONFIG_KEY.test(k) || !ENV_NAME.test(k)) ctx.warn(`env_file '${named.join("', '")}': '${k}' is not a valid variable name and was left out.`);
+    else data[k] = v;
   }
   return Object.keys(data).length ? data : undefined;
 }
