@@ -45,6 +45,12 @@ export async function currentEngineBinaries(): Promise<{ dockerd: string; path: 
   return { dockerd: path.join(folders.dockerd, 'dockerd'), path: [folders.dockerd, folders.containerd, folders.runc].join(':') };
 }
 
+/** Compose v2's binary (built first if missing): the oracle for compose semantics (`config --format json` needs no engine). */
+export async function composeV2Binary(): Promise<string> {
+  const folders = await (await toolsScript()).ensureTools(['compose']);
+  return path.join(folders.compose, 'docker-compose');
+}
+
 /** The version test/tools/versions.json pins for a tool. */
 export function pinnedVersion(tool: string): string {
   const spec = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'tools', 'versions.json'), 'utf8')) as { tools: Record<string, { version: string }> };

@@ -16,7 +16,7 @@ import { FileError } from '../errors';
 import { Environment, interpolateValue, parseEnvFile } from './interpolate';
 import { isMapping, mergeEntry, mergeLayer, stringMapping, uniqueEntries } from './merge';
 import { modelWithAbsolutePaths, serviceWithAbsolutePaths } from './paths';
-import { ComposeTags, composeTags, readComposeYaml, toPlain } from './yaml';
+import { ComposeTags, composeTags, dropResetValues, readComposeYaml, toPlain } from './yaml';
 
 type Obj = Record<string, unknown>;
 
@@ -219,10 +219,10 @@ function readComposeFile(file: string, env: Environment): ComposeFile {
   const what = `Compose file '${file}'`;
   const doc = readComposeYaml(file);
   const tags = composeTags(doc);
+  dropResetValues(doc);
   const data = toPlain(doc, what);
   if (data === null || data === undefined) return { doc, data: {}, tags };
   if (!isMapping(data)) throw new FileError(`${what} must be a mapping with a 'services:' key.`);
-  removeTagged(data, { reset: tags.reset, override: [] }, true);
   if (data.services !== undefined && data.services !== null && !isMapping(data.services)) {
     throw new FileError(`${what}: 'services' must be a mapping of service names to services.`);
   }
@@ -235,20 +235,12 @@ function readComposeFile(file: string, env: Environment): ComposeFile {
   return { doc, data: interpolated, tags };
 }
 
-/**
- * Removes the values at the tagged paths (`!reset`, and `!override` unless only resets are
- * given). In the earlier files' model only keys of mappings go (Compose leaves list items alone
- * there); in the file itself (`ownFile`) a `!reset` list item goes too.
- */
-function removeTagged(model: Obj, tags: ComposeTags, ownFile = false): void {
-  const index = (p: string[]) => (/^\d+$/.test(p[p.length - 1]) ? Number(p[p.length - 1]) : -1);
-  const paths = [...tags.reset, ...tags.override].sort((a, b) => index(b) - index(a)); // later list items first, so that removing one leaves the others' places
-  for (const p of paths) {
+/** Removes from an earlier model the values a file tags `!reset` or `!override` (keys of mappings only: Compose leaves list items alone there). */
+function removeTagged(model: Obj, tags: ComposeTags): void {
+  for (const p of [...tags.reset, ...tags.override]) {
     let node: unknown = model;
     for (const key of p.slice(0, -1)) node = isMapping(node) ? node[key] : Array.isArray(node) ? node[Number(key)] : undefined;
-    const last = p[p.length - 1];
-    if (isMapping(node)) delete node[last];
-    else if (ownFile && Array.isArray(node) && /^\d+$/.test(last)) node.splice(Number(last), 1);
+    if (isMapping(node)) delete node[p[p.length - 1]];
   }
 }
 

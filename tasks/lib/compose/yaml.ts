@@ -19,10 +19,36 @@ export function readYamlFile(file: string, what: string): Document.Parsed {
   return parseYaml(readTextFile(file, what), `${what} '${file}'`);
 }
 
-/** A compose file: as readYamlFile, with Compose's `!reset` and `!override` tags known. */
+/**
+ * A compose file: as readYamlFile, with Compose's `!reset` and `!override` tags known, and
+ * `0644`-style numbers read as octal, as Compose (Go's yaml.v3) reads them (file modes).
+ */
 export function readComposeYaml(file: string): Document.Parsed {
   const what = `Compose file '${file}'`;
-  return checked(yaml().parseDocument(readTextFile(file, 'Compose file'), { ...PARSE_OPTIONS, customTags: composeTagDefinitions() }), what);
+  return checked(yaml().parseDocument(readTextFile(file, 'Compose file'), { ...PARSE_OPTIONS, customTags: (tags) => [OCTAL_INT, ...tags, ...composeTagDefinitions()] }), what);
+}
+
+/** Go's yaml.v3 reads a plain `0` followed by octal digits as an octal number. */
+const OCTAL_INT = {
+  identify: (value: unknown) => typeof value === 'number',
+  default: true,
+  tag: 'tag:yaml.org,2002:int',
+  test: /^0[0-7]+$/,
+  resolve: (text: string) => parseInt(text, 8),
+};
+
+/**
+ * Removes the values tagged `!reset` (with their keys) from the document, before it becomes plain
+ * data, as Compose does: a key a merge key (`<<`) also brings then keeps the merged value.
+ */
+export function dropResetValues(doc: Document.Parsed): void {
+  const Y = yaml();
+  Y.visit(doc, {
+    Pair: (_key, pair) => (Y.isNode(pair.value) && pair.value.tag === '!reset' ? Y.visit.REMOVE : undefined),
+    Seq: (_key, seq) => {
+      seq.items = seq.items.filter((item) => !(Y.isNode(item) && item.tag === '!reset'));
+    },
+  });
 }
 
 export interface ComposeTags {
