@@ -119,6 +119,7 @@ const build: FieldCanon = (v, ctx) => {
   for (const key of ['args', 'labels']) if (spec[key] !== undefined) spec[key] = keyValueMapping(spec[key]);
   if (spec.additional_contexts !== undefined) spec.additional_contexts = Object.fromEntries(Object.entries(keyValueMapping(spec.additional_contexts)).map(([k, p]) => [k, local(p)]));
   if (spec.extra_hosts !== undefined) spec.extra_hosts = extraHosts(spec.extra_hosts, ctx, {});
+  if (spec.secrets !== undefined) spec.secrets = asList(spec.secrets).map((x) => (isMapping(x) ? x : { source: text(x) }));
   return spec;
 };
 

@@ -321,6 +321,15 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'build secrets: an earlier file\'s short entry is long by the time a later file merges',
+    compose: B,
+    files: {
+      'tok.txt': 't',
+      'compose.yml': lines('services:', '  app:', '    build: {context: ., secrets: [tok]}', 'secrets:', '  tok: {file: tok.txt}'),
+      'override.yml': lines('services:', '  app:', '    build: {secrets: [tok, {source: tok}]}'),
+    },
+  },
+  {
     name: 'profiles merged without repeats, active profile chosen',
     compose: B,
     profiles: ['debug'],

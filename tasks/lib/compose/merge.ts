@@ -56,11 +56,15 @@ export function stringMapping(value: unknown, where: string, env: Record<string,
   return out;
 }
 
-/** `depends_on` as a mapping: a list means `condition: service_started` (and `required: true`) for each. */
+/**
+ * `depends_on` as a mapping: a list means `condition: service_started` for each. (Compose v2 also
+ * adds `required: true`, its default; it is left out here because Compose v1 refuses the key in
+ * the rendered file.)
+ */
 export function dependsOnMapping(value: unknown): Record<string, Obj> {
   const out: Record<string, Obj> = {};
-  if (Array.isArray(value)) for (const n of value) out[String(n)] = { condition: 'service_started', required: true };
-  else if (isMapping(value)) for (const [k, v] of Object.entries(value)) out[k] = isMapping(v) ? v : { condition: 'service_started', required: true };
+  if (Array.isArray(value)) for (const n of value) out[String(n)] = { condition: 'service_started' };
+  else if (isMapping(value)) for (const [k, v] of Object.entries(value)) out[k] = isMapping(v) ? v : { condition: 'service_started' };
   return out;
 }
 
