@@ -50,9 +50,9 @@ export async function currentEngineBinaries(): Promise<{ dockerd: string; path: 
   return { dockerd: path.join(folders.dockerd, 'dockerd'), path: [folders.dockerd, folders.containerd, folders.runc].join(':') };
 }
 
-/** Compose v2's binary from the test tools (built when missing): the oracle for compose semantics. */
+/** Compose v2's binary (built first if missing): the oracle for compose semantics (`config --format json` needs no engine). */
 export async function composeV2Binary(): Promise<string> {
-  const folders = await (await toolsScript()).ensureTools(['compose']);
+  const folders = await buildTestTools(['compose']);
   return path.join(folders.compose, 'docker-compose');
 }
 

@@ -149,15 +149,18 @@ describe('the rendered file', () => {
     assert.throws(() => loadCompose([path.join(dir, 'only.yml')], { env: {}, profiles: [] }), /every service needs a profile that is not active/);
   });
 
-  test('extends: cycles, bases with depends_on and missing files are refused with clear messages', () => {
+  test('extends: cycles, references to missing services and missing files are refused with clear messages; a base with depends_on is fine', () => {
     const dir = write({
       'cycle.yml': 'services:\n  a: {extends: {service: b}, image: "redis:7"}\n  b: {extends: {service: a}}\n',
       'deps.yml': 'services:\n  base: {image: "redis:7", depends_on: [db]}\n  db: {image: "redis:7"}\n  app: {extends: {service: base}}\n',
+      'ghostdep.yml': 'services:\n  base: {image: "redis:7", depends_on: [db]}\n  app: {extends: {service: base}}\n',
       'nofile.yml': 'services:\n  app: {extends: {file: nowhere.yml, service: x}}\n',
       'noservice.yml': 'services:\n  app: {extends: {service: ghost}}\n',
     });
     assert.throws(() => loadCompose([path.join(dir, 'cycle.yml')], { env: {} }), /extends itself through 'a' → 'b' → 'a'/);
-    assert.throws(() => loadCompose([path.join(dir, 'deps.yml')], { env: {} }), /services with 'depends_on' cannot be extended/);
+    const deps = loadCompose([path.join(dir, 'deps.yml')], { env: {} }).model.services as Record<string, Record<string, unknown>>;
+    assert.deepEqual(deps.app.depends_on, ['db'], 'Compose v2 extends a base with depends_on when the service it names exists');
+    assert.throws(() => loadCompose([path.join(dir, 'ghostdep.yml')], { env: {} }), /service 'base' refers to service 'db' in 'depends_on', which is not defined/);
     assert.throws(() => loadCompose([path.join(dir, 'nofile.yml')], { env: {} }), /extends a service in '.*nowhere\.yml', which does not exist/);
     assert.throws(() => loadCompose([path.join(dir, 'noservice.yml')], { env: {} }), /service 'ghost' \(named by 'extends'\) does not exist/);
   });
@@ -193,8 +196,9 @@ test('merge keys: container paths of volumes and port identities', () => {
   assert.equal(mountTarget('/anonymous'), '/anonymous');
   assert.equal(mountTarget('C:\\data:/data'), '/data');
   assert.equal(mountTarget({ type: 'bind', source: '.', target: '/src' }), '/src');
-  assert.equal(portKey('8080:80'), portKey({ target: 80, published: 8080 }));
+  assert.equal(portKey('8080:80'), portKey({ target: 80, published: '8080' }));
+  assert.notEqual(portKey('8080:80'), portKey({ target: 80, published: 8080 }), 'Compose v2 compares a long-syntax published number as written, so it keeps both');
   assert.notEqual(portKey('8080:80'), portKey('8080:80/udp'));
-  assert.equal(portKey('127.0.0.1:8080:80'), '80|8080|127.0.0.1|tcp');
-  assert.equal(portKey('9000'), '9000|||tcp');
+  assert.equal(portKey('127.0.0.1:8080:80'), '127.0.0.1|8080|80|tcp');
+  assert.equal(portKey('9000'), portKey('0.0.0.0::9000/tcp'));
 });

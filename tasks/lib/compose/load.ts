@@ -1,15 +1,25 @@
-// Loads a compose application: one or more files (base plus overrides), interpolated with the
-// environment and the project's `.env`, merged in order with Compose's merge rules (merge.ts),
-// `extends` resolved (same file or another file, with that file's relative paths), and profiles
-// applied when asked. `docker-compose config` is the oracle the tests compare against.
+// Loads a compose application as Compose v2 does (compose-go v2's loader; `docker compose config`
+// is the oracle the tests compare against). Each file, in order:
+//   1. parsed, values tagged `!reset` left out; interpolated with the environment and the `.env`;
+//   2. its `include:`d projects loaded (each with its own project directory and env files, its
+//      relative paths made absolute there) and added, the file's own definitions merged over them;
+//   3. its `extends` resolved: the base is a service of the same file, or of the file that
+//      `extends.file` names (its relative paths then made absolute from that file's folder);
+//   4. `!reset` and `!override` paths removed from the model so far, then the file merged into it
+//      with Compose's rules (merge.ts), and keyed entries made unique.
+// Then references to other services are checked, and profiles applied when asked.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import type { Document } from 'yaml';
 import { FileError } from '../errors';
 import { parseEnvFile } from './dotenv';
 import { Environment, interpolateValue } from './interpolate';
-import { isMapping, mergeService, mergeTopLevel, stringMapping } from './merge';
-import { readYamlFile, toPlain } from './yaml';
+import { isMapping, mergeEntry, mergeLayer, stringMapping, uniqueEntries } from './merge';
+import { modelWithAbsolutePaths, serviceWithAbsolutePaths } from './paths';
+import { ComposeTags, composeTags, dropResetValues, readComposeYaml, toPlain } from './yaml';
+
+type Obj = Record<string, unknown>;
 
 export interface ComposeBuild {
   context: string; // absolute
@@ -68,25 +78,8 @@ export function loadCompose(files: string[], options: LoadOptions = {}): Compose
   const fileEnv = fs.statSync(envFile, { throwIfNoEntry: false })?.isFile() ? parseEnvFile(fs.readFileSync(envFile, 'utf8'), { file: envFile, env: processEnv }) : {};
   const env: Environment = { ...fileEnv, ...processEnv };
 
-  // `extends` is resolved in each file before the files are merged (a base named without `file:`
-  // is the service of the same file, else of the first file), as docker-compose does.
-  let merged: Record<string, unknown> = {};
-  let document: Document.Parsed | undefined;
-  const resolver = new ExtendsResolver(env);
-  let mainServices: Record<string, unknown> = {};
-  for (const [i, file] of files.entries()) {
-    const { doc, data } = readComposeFile(file, env);
-    document ??= doc;
-    if (!data) continue;
-    const declared = (data.services ?? {}) as Record<string, unknown>;
-    if (i === 0) mainServices = declared;
-    if (data.services !== undefined) {
-      const resolved: Record<string, unknown> = {};
-      for (const name of Object.keys(declared)) resolved[name] = resolver.resolve(path.resolve(file), declared, name, path.resolve(files[0]), mainServices);
-      data.services = resolved;
-    }
-    merged = mergeTopLevel(merged, data, `Compose file '${file}'`);
-  }
+  const loader = new ProjectLoader();
+  const { model: merged, document } = loader.load(files.map((f) => path.resolve(f)), projectDir, env, []);
   let services = (merged.services ?? {}) as Record<string, Record<string, unknown>>;
   if (Object.keys(services).length === 0) {
     throw new FileError(`${files.join(', ')}: no services found. A compose file lists its services under 'services:' (the version 1 format without it is not supported).`);
@@ -105,6 +98,7 @@ export function loadCompose(files: string[], options: LoadOptions = {}): Compose
       throw new FileError(`${files.join(', ')}: every service needs a profile that is not active (${inactiveServices.join(', ')}). Activate one with the profiles input.`);
     }
   }
+  checkReferences(services, merged, files.join(', '), inactiveServices);
   const model = { ...merged, services };
   return {
     files: files.map((f) => path.resolve(f)),
@@ -123,128 +117,210 @@ export function isActive(service: Record<string, unknown>, activeProfiles: Set<s
   return profiles.length === 0 || profiles.some((p) => activeProfiles.has(p));
 }
 
-/** One compose file: parsed (kept for in-place rendering), checked, interpolated. */
-function readComposeFile(file: string, env: Environment): { doc: Document.Parsed; data?: Record<string, unknown> } {
+/** One compose file, read: its plain data (without `!reset` values) and where it tags values. */
+interface ComposeFile {
+  doc: Document.Parsed;
+  data: Obj;
+  tags: ComposeTags;
+}
+
+/** Loads projects (the main one, included ones) and the files `extends` names, each file read once. */
+class ProjectLoader {
+  private readonly extendsFiles = new Map<string, { services: Obj; tags: ComposeTags }>();
+
+  /** Files merged in order; relative paths inside them stay relative to `workingDir`, which `include` and `extends.file` start from. */
+  load(files: string[], workingDir: string, env: Environment, includeChain: string[]): { model: Obj; document?: Document.Parsed } {
+    let model: Obj = {};
+    let document: Document.Parsed | undefined;
+    for (const file of files) {
+      const what = `Compose file '${file}'`;
+      const layer = readComposeFile(file, env);
+      document ??= layer.doc;
+      if (layer.data.include !== undefined) this.applyInclude(layer, file, workingDir, env, [...includeChain, file]);
+      if (isMapping(layer.data.services)) this.applyExtends(layer.data.services, file, workingDir, env, [layer.tags]);
+      removeTagged(model, layer.tags);
+      model = uniqueEntries(mergeLayer(model, layer.data, what), what);
+    }
+    return { model, document };
+  }
+
+  /** `include:` entries loaded as projects of their own and added to the file's data. */
+  private applyInclude(layer: ComposeFile, file: string, workingDir: string, env: Environment, chain: string[]): void {
+    const what = `Compose file '${file}'`;
+    const entries = layer.data.include;
+    delete layer.data.include;
+    if (entries === null) return;
+    if (!Array.isArray(entries)) throw new FileError(`${what}: 'include' must be a list of files, or of {path, project_directory, env_file}.`);
+    for (const [i, entry] of entries.entries()) {
+      const where = `${what}: include[${i}]`;
+      const spec: Obj = typeof entry === 'string' ? { path: entry } : isMapping(entry) ? entry : {};
+      const paths = textList(spec.path, `${where} path`).map((p) => path.resolve(workingDir, p));
+      if (paths.length === 0) throw new FileError(`${where} names no file. Give 'path: other/compose.yml' (or the path alone).`);
+      for (const p of paths) if (!fs.existsSync(p)) throw new FileError(`${where}: '${p}' does not exist (relative paths start at ${workingDir}).`);
+      if (chain.includes(paths[0])) throw new FileError(`${where}: including '${paths[0]}' again makes a cycle (${[...chain, paths[0]].join(' → ')}). Remove one of the includes.`);
+      const projectDir = typeof spec.project_directory === 'string' ? path.resolve(workingDir, spec.project_directory) : path.dirname(paths[0]);
+      let envFiles = textList(spec.env_file, `${where} env_file`).filter((f) => f !== '/dev/null').map((f) => path.resolve(workingDir, f));
+      for (const f of envFiles) if (!fs.existsSync(f) || !fs.statSync(f).isFile()) throw new FileError(`${where}: env_file '${f}' does not exist or is not a file.`);
+      if (spec.env_file === undefined) envFiles = [path.join(projectDir, '.env')].filter((f) => fs.existsSync(f) && fs.statSync(f).isFile());
+      // Variables of the including project win over the included project's env files.
+      let fromFiles: Record<string, string> = {};
+      for (const f of envFiles) fromFiles = parseEnvFile(fs.readFileSync(f, 'utf8'), { file: f, env, earlier: fromFiles });
+      const includedEnv: Environment = { ...fromFiles, ...env };
+      const imported = modelWithAbsolutePaths(this.load(paths, projectDir, includedEnv, chain).model, projectDir);
+      importResources(imported, layer, what);
+    }
+  }
+
+  /** Each service's `extends` chain applied, the file's `!reset`s (and those of the base's file) applied to the base first. */
+  private applyExtends(services: Obj, file: string, workingDir: string, env: Environment, tags: ComposeTags[]): void {
+    for (const name of Object.keys(services)) this.resolve(services, name, file, workingDir, env, tags, []);
+  }
+
+  private resolve(services: Obj, name: string, file: string, workingDir: string, env: Environment, tags: ComposeTags[], chain: string[]): Obj {
+    const service = services[name] as Obj;
+    if (service.extends === undefined) return service;
+    const id = `${file}#${name}`;
+    if (chain.includes(id)) throw new FileError(`Compose service '${name}' extends itself through ${[...chain, id].map((c) => `'${c.split('#').pop()}'`).join(' → ')}. Break the cycle.`);
+    const ext = typeof service.extends === 'string' ? { service: service.extends } : service.extends;
+    if (!isMapping(ext) || typeof ext.service !== 'string' || !ext.service) {
+      throw new FileError(`Compose file '${file}': service '${name}': 'extends' must name a service ('extends: base' or 'extends: {file: other.yml, service: base}').`);
+    }
+    let base: Obj;
+    if (ext.file !== undefined) {
+      const baseFile = path.resolve(workingDir, String(ext.file));
+      if (!fs.existsSync(baseFile)) throw new FileError(`Compose service '${name}' extends a service in '${baseFile}', which does not exist (relative paths start at ${workingDir}).`);
+      const other = this.extendsFile(baseFile, env);
+      if (!isMapping(other.services[ext.service])) throw new FileError(`Compose file '${file}': service '${ext.service}' (named by 'extends' of service '${name}') does not exist in '${baseFile}'.`);
+      const baseDir = path.dirname(baseFile);
+      base = serviceWithAbsolutePaths(this.resolve(other.services, ext.service, baseFile, baseDir, env, [...tags, other.tags], [...chain, id]), baseDir);
+    } else {
+      if (!isMapping(services[ext.service])) {
+        throw new FileError(`Compose file '${file}': service '${ext.service}' (named by 'extends') does not exist in this file. Define it here, or name the file that defines it: 'extends: {file: base.yml, service: ${ext.service}}'.`);
+      }
+      base = this.resolve(services, ext.service, file, workingDir, env, tags, [...chain, id]);
+    }
+    const source = structuredClone(base);
+    for (const t of tags) removeTagged({ services: { [name]: source } }, t);
+    const own = { ...service };
+    delete own.extends;
+    const merged = mergeEntry('services', name, source, own, `Compose file '${file}'`);
+    services[name] = merged;
+    return merged;
+  }
+
+  /** The services of a file that `extends.file` names: interpolated, with neither its includes nor its own extends applied yet. */
+  private extendsFile(file: string, env: Environment): { services: Obj; tags: ComposeTags } {
+    let found = this.extendsFiles.get(file);
+    if (!found) {
+      const { data, tags } = readComposeFile(file, env);
+      found = { services: isMapping(data.services) ? data.services : {}, tags };
+      this.extendsFiles.set(file, found);
+    }
+    return { services: { ...found.services }, tags: found.tags };
+  }
+}
+
+/** One compose file: parsed (kept for in-place rendering), checked, `!reset` values left out, interpolated. */
+function readComposeFile(file: string, env: Environment): ComposeFile {
   const what = `Compose file '${file}'`;
-  const doc = readYamlFile(file, 'Compose file');
+  const doc = readComposeYaml(file);
+  const tags = composeTags(doc);
+  dropResetValues(doc);
   const data = toPlain(doc, what);
-  if (data === null || data === undefined) return { doc };
+  if (data === null || data === undefined) return { doc, data: {}, tags };
   if (!isMapping(data)) throw new FileError(`${what} must be a mapping with a 'services:' key.`);
   if (data.services !== undefined && data.services !== null && !isMapping(data.services)) {
     throw new FileError(`${what}: 'services' must be a mapping of service names to services.`);
   }
-  const interpolated = interpolateValue(data, env, what) as Record<string, unknown>;
+  const interpolated = interpolateValue(data, env, what) as Obj;
   if (interpolated.services === null) delete interpolated.services;
-  for (const [name, service] of Object.entries((interpolated.services ?? {}) as Record<string, unknown>)) {
-    if (service === null || service === undefined) (interpolated.services as Record<string, unknown>)[name] = {};
+  for (const [name, service] of Object.entries((interpolated.services ?? {}) as Obj)) {
+    if (service === null || service === undefined) (interpolated.services as Obj)[name] = {};
     else if (!isMapping(service)) throw new FileError(`${what}: service '${name}' must be a mapping.`);
   }
-  return { doc, data: interpolated };
+  return { doc, data: interpolated, tags };
+}
+
+/** Removes from an earlier model the values a file tags `!reset` or `!override` (keys of mappings only: Compose leaves list items alone there). */
+function removeTagged(model: Obj, tags: ComposeTags): void {
+  for (const p of [...tags.reset, ...tags.override]) {
+    let node: unknown = model;
+    for (const key of p.slice(0, -1)) node = isMapping(node) ? node[key] : Array.isArray(node) ? node[Number(key)] : undefined;
+    if (isMapping(node)) delete node[p[p.length - 1]];
+  }
+}
+
+const IMPORTED_SECTIONS = ['services', 'volumes', 'networks', 'secrets', 'configs'];
+
+/** An included project's resources added to the including file; where the file defines the same name, its definition is merged over the included one. */
+function importResources(imported: Obj, layer: ComposeFile, what: string): void {
+  for (const section of IMPORTED_SECTIONS) {
+    const from = imported[section];
+    if (!isMapping(from)) continue;
+    const to: Obj = isMapping(layer.data[section]) ? (layer.data[section] as Obj) : {};
+    for (const [name, resource] of Object.entries(from)) {
+      const own = to[name];
+      if (own === undefined) to[name] = resource;
+      else if (!isDeepStrictEqual(own, resource)) {
+        const base = { [section]: { [name]: structuredClone(resource) } };
+        removeTagged(base, layer.tags);
+        to[name] = mergeEntry(section, name, (base[section][name] ?? {}) as Obj, isMapping(own) ? own : {}, what);
+      }
+    }
+    layer.data[section] = to;
+  }
+}
+
+/** A string or a list of strings, as a list. */
+function textList(value: unknown, where: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+  throw new FileError(`Compose ${where} must be a path or a list of paths.`);
 }
 
 /**
- * `extends: {service, file?}` (or `extends: name`): the base service merged under the service, as
- * Compose does; a base in another file is read from that file (interpolated with the same
- * environment), its relative paths made absolute from that file's folder. Cycles are refused.
+ * Refuses what Compose refuses as an inconsistent project: a service that depends on, links to,
+ * takes volumes from or shares the network of a service that does not exist (or, with profiles,
+ * is not active), or that uses a volume, network, secret or config the file does not declare.
  */
-class ExtendsResolver {
-  private readonly done = new Map<string, Record<string, unknown>>();
-  private readonly otherFiles = new Map<string, Record<string, unknown>>();
-
-  constructor(private readonly env: Environment) {}
-
-  /** Service `name` of `file` with its `extends` chain applied. */
-  resolve(file: string, services: Record<string, unknown>, name: string, mainFile: string, mainServices: Record<string, unknown>): Record<string, unknown> {
-    return this.resolveIn(file, services, name, [], { file: mainFile, services: mainServices });
-  }
-
-  private resolveIn(file: string, services: Record<string, unknown>, name: string, chain: string[], main?: { file: string; services: Record<string, unknown> }): Record<string, unknown> {
-    const id = `${file}#${name}`;
-    const cached = this.done.get(id);
-    if (cached) return cached;
-    if (chain.includes(id)) {
-      throw new FileError(`Compose service '${name}' extends itself through ${[...chain, id].map((c) => `'${c.split('#')[1]}'`).join(' → ')}. Break the cycle.`);
+function checkReferences(services: Record<string, Obj>, model: Obj, files: string, inactive: string[]): void {
+  const declared = (section: string) => new Set(Object.keys(isMapping(model[section]) ? (model[section] as Obj) : {}));
+  const [volumes, networks, secrets, configs] = ['volumes', 'networks', 'secrets', 'configs'].map(declared);
+  for (const [name, s] of Object.entries(services)) {
+    const refs: [string, string][] = [];
+    for (const dep of Array.isArray(s.depends_on) ? s.depends_on.map(String) : Object.keys(isMapping(s.depends_on) ? s.depends_on : {})) refs.push([dep, 'depends_on']);
+    for (const link of Array.isArray(s.links) ? s.links : []) refs.push([String(link).split(':')[0], 'links']);
+    for (const from of Array.isArray(s.volumes_from) ? s.volumes_from : []) if (!String(from).startsWith('container:')) refs.push([String(from).split(':')[0], 'volumes_from']);
+    if (typeof s.network_mode === 'string' && s.network_mode.startsWith('service:')) refs.push([s.network_mode.slice('service:'.length), 'network_mode']);
+    for (const [ref, key] of refs) {
+      if (services[ref]) continue;
+      const why = inactive.includes(ref) ? 'is not in an active profile' : 'is not defined';
+      throw new FileError(`${files}: service '${name}' refers to service '${ref}' in '${key}', which ${why}. Define it, activate its profile, or remove the reference.`);
     }
-    const raw = services[name];
-    if (!isMapping(raw)) throw new FileError(`Compose file '${file}': service '${name}' (named by 'extends') does not exist.`);
-    if (raw.extends === undefined) {
-      this.done.set(id, raw);
-      return raw;
-    }
-    const ext = typeof raw.extends === 'string' ? { service: raw.extends } : raw.extends;
-    if (!isMapping(ext) || typeof ext.service !== 'string' || !ext.service) {
-      throw new FileError(`Compose service '${name}': 'extends' must name a service ('extends: {service: base}' or 'extends: {file: other.yml, service: base}').`);
-    }
-    let baseFile = file;
-    let baseServices = services;
-    if (ext.file === undefined && !isMapping(services[ext.service]) && main && isMapping(main.services[ext.service])) {
-      baseFile = main.file; // an override file extending a service of the first file
-      baseServices = main.services;
-    } else if (ext.file !== undefined) {
-      baseFile = path.resolve(path.dirname(file), String(ext.file));
-      baseServices = this.loadOther(baseFile, name);
-    }
-    const base = { ...this.resolveIn(baseFile, baseServices, ext.service, [...chain, id]) };
-    for (const key of ['links', 'volumes_from', 'depends_on']) {
-      if (base[key] !== undefined) throw new FileError(`Compose service '${name}' cannot extend '${ext.service}' in ${baseFile}: services with '${key}' cannot be extended.`);
-    }
-    const mode = String(base.network_mode ?? '');
-    if (/^(service|container):/.test(mode)) throw new FileError(`Compose service '${name}' cannot extend '${ext.service}' in ${baseFile}: services with 'network_mode: ${mode.split(':')[0]}' cannot be extended.`);
-    const own = { ...raw };
-    delete own.extends;
-    const result = mergeService(base, own, `service '${name}'`);
-    this.done.set(id, result);
-    return result;
-  }
-
-  private loadOther(file: string, forService: string): Record<string, unknown> {
-    let services = this.otherFiles.get(file);
-    if (!services) {
-      if (!fs.existsSync(file)) throw new FileError(`Compose service '${forService}' extends a service in '${file}', which does not exist.`);
-      const { data } = readComposeFile(file, this.env);
-      services = {};
-      for (const [name, raw] of Object.entries((data?.services ?? {}) as Record<string, unknown>)) {
-        services[name] = absolutePaths(raw as Record<string, unknown>, path.dirname(file));
-      }
-      this.otherFiles.set(file, services);
-    }
-    return services;
+    const undeclared = (kind: string, set: Set<string>, used: string[]) => {
+      const missing = used.find((u) => !set.has(u));
+      if (missing !== undefined) throw new FileError(`${files}: service '${name}': ${kind} '${missing}' is not declared in the top-level '${kind}s:'. Declare it there (Compose refuses an undeclared one).`);
+    };
+    undeclared('volume', volumes, (Array.isArray(s.volumes) ? s.volumes : []).map(namedVolume).filter((v): v is string => v !== undefined));
+    undeclared('network', networks, (Array.isArray(s.networks) ? s.networks.map(String) : Object.keys(isMapping(s.networks) ? s.networks : {})).filter((n) => n !== 'default'));
+    undeclared('secret', secrets, (Array.isArray(s.secrets) ? s.secrets : []).map(sourceOf));
+    undeclared('config', configs, (Array.isArray(s.configs) ? s.configs : []).map(sourceOf));
   }
 }
 
-/** Relative host paths of a service (build context, env_file, bind mounts) made absolute from `dir`. */
-export function absolutePaths(service: Record<string, unknown>, dir: string): Record<string, unknown> {
-  const out = { ...service };
-  // Build contexts and env files are always paths; a volume source only when it looks like one (`./x`, `~/x`), else it names a volume.
-  const abs = (p: string) => (path.isAbsolute(p) || /^[a-z][a-z0-9+.-]*:\/\//i.test(p) ? p : path.resolve(dir, expandHome(p)));
-  if (typeof out.build === 'string') out.build = abs(out.build);
-  else if (isMapping(out.build) && typeof out.build.context === 'string') out.build = { ...out.build, context: abs(out.build.context) };
-  if (out.env_file !== undefined) out.env_file = (Array.isArray(out.env_file) ? out.env_file : [out.env_file]).map((f) => (typeof f === 'string' ? abs(f) : isMapping(f) && typeof f.path === 'string' ? { ...f, path: abs(f.path) } : f));
-  if (Array.isArray(out.volumes)) out.volumes = out.volumes.map((v) => bindWithAbsolutePath(v, abs));
-  return out;
+/** The named volume a service's volume entry mounts, if any (not a bind mount, tmpfs or anonymous volume). */
+function namedVolume(entry: unknown): string | undefined {
+  if (isMapping(entry)) return (entry.type ?? 'volume') === 'volume' && typeof entry.source === 'string' && entry.source ? entry.source : undefined;
+  const text = String(entry);
+  const parts = text.split(':');
+  if (parts.length < 2 || /^[A-Za-z]$/.test(parts[0])) return undefined;
+  const source = parts[0];
+  return source.startsWith('.') || source.startsWith('/') || source.startsWith('~') || source.startsWith('$') ? undefined : source;
 }
 
-/** `~` and `~/x` as the agent user's home. */
-export function expandHome(p: string): string {
-  return p === '~' || p.startsWith('~/') ? path.join(process.env.HOME ?? '~', p.slice(1)) : p;
-}
-
-/** `./data`, `../x`, `~/x`, `data/x` (a relative path with a slash) are host paths; `cache` is a named volume. */
-export function isRelativeHostPath(p: string): boolean {
-  return p === '.' || p === '..' || p.startsWith('./') || p.startsWith('../') || p === '~' || p.startsWith('~/');
-}
-
-/** A volume entry with its relative host path resolved (short `src:dst[:mode]` or long `{type: bind, source}`). */
-export function bindWithAbsolutePath(volume: unknown, abs: (p: string) => string): unknown {
-  if (isMapping(volume)) {
-    if ((volume.type === 'bind' || volume.type === undefined) && typeof volume.source === 'string' && isRelativeHostPath(volume.source)) return { ...volume, source: abs(volume.source) };
-    return volume;
-  }
-  if (typeof volume !== 'string') return volume;
-  const colon = volume.indexOf(':');
-  if (colon <= 0) return volume;
-  const source = volume.slice(0, colon);
-  return isRelativeHostPath(source) ? `${abs(source)}${volume.slice(colon)}` : volume;
+function sourceOf(entry: unknown): string {
+  return isMapping(entry) ? String(entry.source) : String(entry);
 }
 
 function toService(name: string, raw: Record<string, unknown>, projectDir: string): ComposeService {

@@ -1,21 +1,23 @@
-// How Compose merges a service defined in several files (and a service with its `extends` base),
-// following docker-compose's merge_service_dicts (compose/config/config.py, v1.29), which the
-// compose-spec's merge rules describe too, so `docker-compose config` is the oracle in the tests:
-//   - mappings (given as a mapping or a KEY=VALUE list) merge key by key: environment, labels,
-//     extra_hosts, sysctls, ulimits, storage_opt, depends_on, build.args, build.labels;
-//   - "unique resources" merge by their key: volumes and devices by container path, ports by
-//     (target, published, ip, protocol), secrets and configs by source, networks by name;
-//   - sets merge as a union: cap_add, cap_drop, expose, external_links, volumes_from,
-//     device_cgroup_rules, profiles, build.cache_from;
-//   - lists concatenate: dns, dns_search, env_file, tmpfs;
-//   - healthcheck, logging (same driver), deploy and build merge one level down;
-//   - everything else (image, command, entrypoint, …) is replaced by the later file.
-// Top-level networks, volumes, secrets and configs merge per name, mappings key by key and the
-// rest replaced, as Compose v2 does (v1 replaced a whole entry: an override's volume that only adds
-// labels lost the base's driver); x-* entries are replaced per name.
+// How Compose v2 merges compose files (compose-go v2's `override` package, which the compose-spec's
+// merge rules describe), so `docker compose config` is the oracle the tests compare against:
+//   - mappings merge key by key, deeply; a null in the later file keeps the earlier value;
+//   - sequences append, leaving out items the earlier files already have;
+//   - scalars are replaced; a mapping and a sequence at the same place cannot be merged;
+//   - exceptions (MERGE_RULES): command, entrypoint and healthcheck.test are replaced;
+//     environment, labels, annotations, sysctls, build args/labels/additional_contexts,
+//     deploy.labels and network/volume labels merge as KEY=VALUE (a mapping here); extra_hosts
+//     appends what is new (`host:ip` and `host=ip` are different texts, as in Compose); dns,
+//     dns_opt, dns_search, env_file and tmpfs take a single value too; depends_on and networks
+//     merge per service/network (a list means the defaults); logging keeps the earlier options
+//     only for the same driver; a build given as a path is its context; ipam.config merges by subnet.
+// After each merge (and within the first file) entries that Compose keys are made unique
+// (UNIQUE_BY): the later entry replaces the earlier one where the earlier one was. Lists the
+// compose-spec says hold unique items but that nothing keys (DISTINCT) must not repeat a value.
+import { isDeepStrictEqual } from 'node:util';
 import { FileError } from '../errors';
 
 type Obj = Record<string, unknown>;
+type Path = readonly string[];
 
 export function isMapping(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -54,29 +56,214 @@ export function stringMapping(value: unknown, where: string, env: Record<string,
   return out;
 }
 
-function toList(value: unknown): unknown[] {
-  if (value === undefined || value === null) return [];
-  return Array.isArray(value) ? value : [value];
+/**
+ * `depends_on` as a mapping: a list means `condition: service_started` for each. (Compose v2 also
+ * adds `required: true`, its default; it is left out here because Compose v1 refuses the key in
+ * the rendered file.)
+ */
+export function dependsOnMapping(value: unknown): Record<string, Obj> {
+  const out: Record<string, Obj> = {};
+  if (Array.isArray(value)) for (const n of value) out[String(n)] = { condition: 'service_started' };
+  else if (isMapping(value)) for (const [k, v] of Object.entries(value)) out[k] = isMapping(v) ? v : { condition: 'service_started' };
+  return out;
 }
 
-function mergeMapping(base: unknown, over: unknown, where: string, separator = '='): Obj {
-  return { ...listOrMapping(base, where, separator), ...listOrMapping(over, where, separator) };
-}
+// ---------------------------------------------------------------------------------------------
+// Merging
 
-function union(base: unknown, over: unknown): string[] {
-  return [...new Set([...toList(base), ...toList(over)].map(String))].sort();
-}
+type Merger = (base: unknown, over: unknown, path: Path, where: string) => unknown;
 
-/** Merges two lists by a key; a later entry with the same key replaces the earlier one in place. */
-function mergeByKey(base: unknown, over: unknown, key: (item: unknown) => string): unknown[] {
-  const out = new Map<string, unknown>();
-  for (const item of [...toList(base), ...toList(over)]) {
-    const k = key(item);
-    if (out.has(k)) out.delete(k); // v1 orders the result by key; keep the later position
-    out.set(k, item);
+const replace: Merger = (_base, over) => over;
+const keyValues: Merger = (base, over, path, where) => ({ ...listOrMapping(base, `${where} ${dotted(path)}`), ...listOrMapping(over, `${where} ${dotted(path)}`) });
+const appendValues: Merger = (base, over) => [...asSequence(base), ...asSequence(over)];
+const extraHosts: Merger = (base, over) => {
+  const out = asSequence(base);
+  for (const item of asSequence(over)) if (!out.includes(item)) out.push(item);
+  return out;
+};
+const dependsOn: Merger = (base, over, path, where) => mergeMappings(dependsOnMapping(base), dependsOnMapping(over), path, where);
+const serviceNetworks: Merger = (base, over, path, where) => mergeMappings(networksMapping(base), networksMapping(over), path, where);
+const logging: Merger = (base, over, path, where) => {
+  if (!isMapping(base) || !isMapping(over)) return over ?? base;
+  const sameDriver = base.driver === undefined || over.driver === undefined || base.driver === over.driver;
+  return sameDriver ? mergeMappings(base, over, path, where) : over;
+};
+const build: Merger = (base, over, path, where) => {
+  const asMap = (b: unknown) => (typeof b === 'string' ? { context: b } : b);
+  return mergeValues(asMap(base), asMap(over), path, where, true);
+};
+const ulimit: Merger = (base, over, path, where) => (isMapping(base) && isMapping(over) ? mergeMappings(base, over, path, where) : (over ?? base));
+const ipamConfig: Merger = (base, over, path, where) => {
+  if (!Array.isArray(base) || !Array.isArray(over)) return over ?? base;
+  const out = base.map((c) => (isMapping(c) ? { ...c } : c));
+  for (const entry of over) {
+    const at = out.findIndex((c) => isMapping(c) && isMapping(entry) && c.subnet === entry.subnet);
+    if (at >= 0) out[at] = mergeMappings(out[at] as Obj, entry as Obj, path, where);
+    else out.push(entry);
   }
-  return [...out.values()];
+  return out;
+};
+
+const MERGE_RULES: [string, Merger][] = [
+  ['services.*.command', replace],
+  ['services.*.entrypoint', replace],
+  ['services.*.healthcheck.test', replace],
+  ...['environment', 'labels', 'annotations', 'sysctls', 'build.args', 'build.labels', 'build.additional_contexts', 'deploy.labels'].map((k): [string, Merger] => [`services.*.${k}`, keyValues]),
+  ['networks.*.labels', keyValues],
+  ['volumes.*.labels', keyValues],
+  ['services.*.extra_hosts', extraHosts],
+  ['services.*.build.extra_hosts', extraHosts],
+  ...['dns', 'dns_opt', 'dns_search', 'env_file', 'tmpfs'].map((k): [string, Merger] => [`services.*.${k}`, appendValues]),
+  ['services.*.depends_on', dependsOn],
+  ['services.*.networks', serviceNetworks],
+  ['services.*.logging', logging],
+  ['services.*.build', build],
+  ['services.*.ulimits.*', ulimit],
+  ['networks.*.ipam.config', ipamConfig],
+];
+
+/**
+ * Items of these lists are in Compose's long form by the time a later file is merged, so a
+ * later file's short item never equals an earlier one (both are kept).
+ */
+const LONG_FORM_BEFORE_MERGE: [string, (item: unknown) => unknown][] = [['services.*.build.secrets', (i) => (typeof i === 'string' ? { source: i } : i)]];
+
+/** Merges a later layer (an override file, an extending service) into the model so far. */
+export function mergeLayer(base: Obj, over: Obj, where: string): Obj {
+  return mergeMappings(base, over, [], where);
 }
+
+/** Merges one entry of a top-level section (a service over its `extends` base, a service a file defines over the one it includes). */
+export function mergeEntry(section: string, name: string, base: Obj, over: Obj, where: string): Obj {
+  return mergeMappings(base, over, [section, name], where);
+}
+
+function mergeValues(base: unknown, over: unknown, path: Path, where: string, skipRules = false): unknown {
+  if (!skipRules) {
+    const rule = MERGE_RULES.find(([pattern]) => matches(path, pattern));
+    if (rule) return rule[1](base, over, path, where);
+  }
+  if (over === null || over === undefined) return base;
+  if (isMapping(base)) {
+    if (!isMapping(over)) throw cannotMerge(path, where, 'a mapping', over);
+    return mergeMappings(base, over, path, where);
+  }
+  if (Array.isArray(base)) {
+    if (!Array.isArray(over)) throw cannotMerge(path, where, 'a list', over);
+    const longForm = LONG_FORM_BEFORE_MERGE.find(([pattern]) => matches(path, pattern))?.[1] ?? ((i: unknown) => i);
+    const out = base.map(longForm);
+    for (const item of over) if (!out.some((o) => isDeepStrictEqual(o, item))) out.push(item);
+    return out;
+  }
+  return over;
+}
+
+function mergeMappings(base: Obj, over: Obj, path: Path, where: string): Obj {
+  const out: Obj = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    out[key] = key in out ? mergeValues(out[key], value, [...path, key], where) : value;
+  }
+  return out;
+}
+
+function cannotMerge(path: Path, where: string, earlier: string, later: unknown): FileError {
+  const kind = Array.isArray(later) ? 'a list' : isMapping(later) ? 'a mapping' : 'a single value';
+  return new FileError(`${where}: '${dotted(path)}' is ${kind} here but ${earlier} in the files before; Compose cannot merge the two. Write it as ${earlier}, or tag it !override to replace it.`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unique entries
+
+type Indexer = (item: unknown, path: Path, where: string) => string | string[];
+
+const byKey: Indexer = (item) => String(item).split('=')[0];
+const byValue: Indexer = (item) => String(item);
+const byEnvFile: Indexer = (item) => (isMapping(item) ? String(item.path) : String(item));
+const byMountTarget: Indexer = (item, path, where) => {
+  if (isMapping(item) && typeof item.target !== 'string') throw new FileError(`${where}: an entry of '${dotted(path)}' has no 'target'. Give the container path it is mounted at.`);
+  return mountTarget(item);
+};
+const byDeviceTarget: Indexer = (item) => {
+  if (isMapping(item)) return String(item.target ?? '');
+  const parts = String(item).split(':');
+  return parts.length === 1 ? parts[0] : parts[1];
+};
+const byFileTarget = (folder: string): Indexer => (item) => {
+  if (isMapping(item)) return typeof item.target === 'string' ? item.target : `${folder}/${String(item.source)}`;
+  return `${folder}/${String(item)}`;
+};
+const byPort: Indexer = (item) => portKeys(item);
+
+const UNIQUE_BY: [string, Indexer][] = [
+  ...['networks.*.labels', 'volumes.*.labels'].map((p): [string, Indexer] => [p, byKey]),
+  ...['annotations', 'build.args', 'build.additional_contexts', 'build.tags', 'build.labels', 'cap_add', 'cap_drop', 'deploy.labels', 'dns', 'dns_opt', 'dns_search', 'environment', 'labels', 'links', 'networks.*.aliases', 'networks.*.link_local_ips', 'profiles', 'sysctls', 'tmpfs'].map(
+    (k): [string, Indexer] => [`services.*.${k}`, byKey],
+  ),
+  ['services.*.expose', byValue],
+  ['services.*.env_file', byEnvFile],
+  ['services.*.volumes', byMountTarget],
+  ['services.*.devices', byDeviceTarget],
+  ['services.*.secrets', byFileTarget('/run/secrets')],
+  ['services.*.configs', byFileTarget('')],
+  ['services.*.ports', byPort],
+];
+
+/** Lists whose items the compose-spec requires to be distinct and that Compose does not key: a repeated value is refused. */
+const DISTINCT = ['external_links', 'security_opt', 'volumes_from', 'group_add', 'device_cgroup_rules', 'depends_on', 'networks', 'extra_hosts', 'build.extra_hosts'].map((k) => `services.*.${k}`);
+
+/**
+ * The model with keyed entries made unique (a later entry replaces an earlier one with the same
+ * key, in the earlier one's place), as Compose does after each file; refuses repeated values of
+ * DISTINCT lists, naming `where`.
+ */
+export function uniqueEntries(model: Obj, where: string): Obj {
+  return walkUnique(model, [], where) as Obj;
+}
+
+function walkUnique(value: unknown, path: Path, where: string): unknown {
+  if (isMapping(value)) {
+    const out: Obj = {};
+    for (const [k, v] of Object.entries(value)) out[k] = walkUnique(v, [...path, k], where);
+    return out;
+  }
+  if (!Array.isArray(value)) return value;
+  if (DISTINCT.some((p) => matches(path, p))) {
+    value.forEach((item, i) => {
+      if (value.findIndex((o) => isDeepStrictEqual(o, item)) !== i) throw new FileError(`${where}: '${dotted(path)}' lists ${JSON.stringify(item)} twice; Compose refuses repeated entries there. Remove one.`);
+    });
+  }
+  const indexer = UNIQUE_BY.find(([p]) => matches(path, p))?.[1];
+  return indexer ? uniqueBy(value, (item) => indexer(item, path, where)) : value;
+}
+
+/**
+ * Keeps one entry per key, the later one in the earlier one's place. An entry with several keys
+ * (a port range) is split into single ports only when one of its keys is taken by another entry.
+ */
+function uniqueBy(items: unknown[], keysOf: (item: unknown) => string | string[]): unknown[] {
+  const keyed = items.flatMap((item) => {
+    const keys = keysOf(item);
+    return typeof keys === 'string' ? [{ item, key: keys }] : [{ item, key: keys.length === 1 ? keys[0] : keys }];
+  });
+  const count = new Map<string, number>();
+  for (const { key } of keyed) for (const k of typeof key === 'string' ? [key] : key) count.set(k, (count.get(k) ?? 0) + 1);
+  const single = keyed.flatMap(({ item, key }) =>
+    typeof key !== 'string' && key.some((k) => (count.get(k) ?? 0) > 1) ? splitPortRange(String(item)).map((p) => ({ item: p, key: portKeys(p)[0] })) : [{ item, key: typeof key === 'string' ? key : key.join(',') }],
+  );
+  const out: unknown[] = [];
+  const at = new Map<string, number>();
+  for (const { item, key } of single) {
+    const i = at.get(key);
+    if (i === undefined) {
+      at.set(key, out.length);
+      out.push(item);
+    } else out[i] = item;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys of entries
 
 /** The container path of a short (`host:container[:mode]`) or long (`{target: …}`) volume or device. */
 export function mountTarget(item: unknown): string {
@@ -89,139 +276,102 @@ export function mountTarget(item: unknown): string {
   return parts[1];
 }
 
-/** A port's identity: (target, published, ip, protocol), for short and long syntax. */
-export function portKey(item: unknown): string {
-  if (isMapping(item)) return [item.target, item.published ?? '', item.host_ip ?? '', item.protocol ?? 'tcp'].join('|');
-  let text = String(item);
+interface PortParts {
+  hostIp: string;
+  published?: string;
+  target: string;
+  protocol: string;
+}
+
+/** A short port (`[ip:][published:]target[/protocol]`, ranges allowed) in parts, one per port of a target range. */
+export function shortPorts(text: string): PortParts[] {
+  let rest = text;
   let protocol = 'tcp';
-  const slash = text.lastIndexOf('/');
+  const slash = rest.lastIndexOf('/');
   if (slash >= 0) {
-    protocol = text.slice(slash + 1);
-    text = text.slice(0, slash);
+    protocol = rest.slice(slash + 1);
+    rest = rest.slice(0, slash);
   }
-  const parts = text.split(':');
+  let hostIp = '';
+  if (rest.startsWith('[')) {
+    const end = rest.indexOf(']');
+    hostIp = rest.slice(1, end);
+    rest = rest.slice(end + 2);
+  }
+  const parts = rest.split(':');
   const target = parts.pop() ?? '';
-  const published = parts.pop() ?? '';
-  const ip = parts.join(':');
-  return [target, published, ip, protocol].join('|');
+  const published = parts.pop();
+  if (parts.length > 0) hostIp = parts.join(':');
+  const targets = expandRange(target);
+  const publishedPorts = published === undefined || published === '' ? undefined : expandRange(published);
+  return targets.map((t, i) => ({
+    hostIp,
+    target: t,
+    protocol,
+    published: publishedPorts === undefined ? undefined : publishedPorts.length === targets.length ? publishedPorts[i] : published,
+  }));
 }
 
-function sourceKey(item: unknown): string {
-  return isMapping(item) ? String(item.source ?? '') : String(item);
-}
-
-function networksMapping(value: unknown): Record<string, Obj> {
-  const out: Record<string, Obj> = {};
-  if (Array.isArray(value)) for (const n of value) out[String(n)] = {};
-  else if (isMapping(value)) for (const [k, v] of Object.entries(value)) out[k] = isMapping(v) ? v : {};
+function expandRange(text: string): string[] {
+  const m = /^(\d+)-(\d+)$/.exec(text);
+  if (!m) return [text];
+  const out: string[] = [];
+  for (let p = Number(m[1]); p <= Number(m[2]); p++) out.push(String(p));
   return out;
 }
 
-function mergeNetworks(base: unknown, over: unknown): Record<string, Obj> {
-  const b = networksMapping(base);
-  const o = networksMapping(over);
-  const out: Record<string, Obj> = {};
-  for (const name of new Set([...Object.keys(b), ...Object.keys(o)])) {
-    const merged: Obj = { ...(b[name] ?? {}), ...(o[name] ?? {}) };
-    for (const list of ['aliases', 'link_local_ips']) {
-      if (b[name]?.[list] !== undefined || o[name]?.[list] !== undefined) merged[list] = union(b[name]?.[list], o[name]?.[list]);
+function splitPortRange(text: string): string[] {
+  return shortPorts(text).map((p) => `${p.hostIp ? `${p.hostIp.includes(':') ? `[${p.hostIp}]` : p.hostIp}:` : ''}${p.published !== undefined ? `${p.published}:` : p.hostIp ? ':' : ''}${p.target}/${p.protocol}`);
+}
+
+/**
+ * A port's identity as Compose keys it: (host ip, published, target, protocol), the ip 0.0.0.0
+ * when not given. Compose compares a long-syntax `published` as written, so a number there never
+ * equals the text of a short port (both are kept, as Compose keeps them).
+ */
+export function portKeys(item: unknown): string[] {
+  if (isMapping(item)) {
+    const published = item.published === undefined || item.published === null ? '<none>' : typeof item.published === 'number' ? `int:${item.published}` : String(item.published);
+    return [`${String(item.host_ip ?? '') || '0.0.0.0'}|${published}|${String(item.target)}|${String(item.protocol ?? 'tcp')}`];
+  }
+  return shortPorts(String(item)).map((p) => `${p.hostIp || '0.0.0.0'}|${p.published ?? '<none>'}|${p.target}|${p.protocol}`);
+}
+
+/** One key for a port entry (its first port when it is a range). */
+export function portKey(item: unknown): string {
+  return portKeys(item)[0];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+function networksMapping(value: unknown): Obj {
+  if (Array.isArray(value)) return Object.fromEntries(value.map((n) => [String(n), null]));
+  return isMapping(value) ? value : {};
+}
+
+/** A list, a single value, or a mapping (as KEY=VALUE, sorted, a list value giving one entry per item) as a list. */
+function asSequence(value: unknown): unknown[] {
+  if (value === undefined || value === null) return [];
+  if (Array.isArray(value)) return [...value];
+  if (isMapping(value)) {
+    const out: string[] = [];
+    for (const [k, v] of Object.entries(value)) {
+      if (v === null || v === undefined) out.push(k);
+      else if (Array.isArray(v)) for (const each of v) out.push(`${k}=${String(each)}`);
+      else out.push(`${k}=${String(v)}`);
     }
-    out[name] = merged;
+    return out.sort();
   }
-  return out;
+  return [value];
 }
 
-/** `depends_on` as a mapping: a list means `condition: service_started` for each. */
-export function dependsOnMapping(value: unknown): Record<string, Obj> {
-  const out: Record<string, Obj> = {};
-  if (Array.isArray(value)) for (const n of value) out[String(n)] = { condition: 'service_started' };
-  else if (isMapping(value)) for (const [k, v] of Object.entries(value)) out[k] = isMapping(v) ? v : { condition: 'service_started' };
-  return out;
+/** Whether a path matches a dotted pattern in which `*` stands for any one key. */
+function matches(path: Path, pattern: string): boolean {
+  const parts = pattern.split('.');
+  return parts.length === path.length && parts.every((p, i) => p === '*' || p === path[i]);
 }
 
-function mergeBuild(base: unknown, over: unknown, where: string): Obj {
-  const asMap = (b: unknown): Obj => (typeof b === 'string' ? { context: b } : isMapping(b) ? b : {});
-  const b = asMap(base);
-  const o = asMap(over);
-  const out: Obj = { ...b, ...o };
-  for (const key of ['args', 'labels']) if (key in b || key in o) out[key] = mergeMapping(b[key], o[key], `${where} build.${key}`);
-  if ('extra_hosts' in b || 'extra_hosts' in o) out.extra_hosts = mergeMapping(b.extra_hosts, o.extra_hosts, `${where} build.extra_hosts`, ':');
-  if ('cache_from' in b || 'cache_from' in o) out.cache_from = union(b.cache_from, o.cache_from);
-  return out;
-}
-
-function mergeLogging(base: unknown, over: unknown): Obj {
-  const b = isMapping(base) ? base : {};
-  const o = isMapping(over) ? over : {};
-  const out: Obj = { ...b, ...o };
-  if (b.driver === undefined || o.driver === undefined || o.driver === b.driver) {
-    if (b.options !== undefined || o.options !== undefined) out.options = { ...(isMapping(b.options) ? b.options : {}), ...(isMapping(o.options) ? o.options : {}) };
-  }
-  return out;
-}
-
-function deepMerge(base: unknown, over: unknown): unknown {
-  if (!isMapping(base) || !isMapping(over)) return over;
-  const out: Obj = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = k in out ? deepMerge(out[k], v) : v;
-  return out;
-}
-
-/** Merges an override service into a base service (a later file, or a service over its `extends` base). */
-export function mergeService(base: Obj, over: Obj, where: string): Obj {
-  const out: Obj = { ...base, ...over };
-  const both = (key: string) => key in base && key in over;
-  for (const key of ['environment', 'labels', 'sysctls', 'ulimits', 'storage_opt']) {
-    if (both(key)) out[key] = mergeMapping(base[key], over[key], `${where} ${key}`);
-  }
-  if (both('extra_hosts')) out.extra_hosts = mergeMapping(base.extra_hosts, over.extra_hosts, `${where} extra_hosts`, ':');
-  if (both('depends_on')) out.depends_on = { ...dependsOnMapping(base.depends_on), ...dependsOnMapping(over.depends_on) };
-  if (both('networks')) out.networks = mergeNetworks(base.networks, over.networks);
-  for (const key of ['volumes', 'devices']) if (both(key)) out[key] = mergeByKey(base[key], over[key], mountTarget);
-  if (both('ports')) out.ports = mergeByKey(base.ports, over.ports, portKey);
-  for (const key of ['secrets', 'configs']) if (both(key)) out[key] = mergeByKey(base[key], over[key], sourceKey);
-  for (const key of ['links', 'security_opt']) if (both(key)) out[key] = mergeByKey(base[key], over[key], (i) => String(i).split(':')[0]);
-  for (const key of ['cap_add', 'cap_drop', 'expose', 'external_links', 'volumes_from', 'device_cgroup_rules', 'profiles']) {
-    if (both(key)) out[key] = union(base[key], over[key]);
-  }
-  for (const key of ['dns', 'dns_search', 'env_file', 'tmpfs']) if (both(key)) out[key] = [...toList(base[key]), ...toList(over[key])];
-  if (both('logging')) out.logging = mergeLogging(base.logging, over.logging);
-  if (both('healthcheck')) {
-    const o = isMapping(over.healthcheck) ? over.healthcheck : {};
-    out.healthcheck = o.disable === true || o.disabled === true ? o : { ...(isMapping(base.healthcheck) ? base.healthcheck : {}), ...o };
-  }
-  if (both('deploy') || both('blkio_config')) {
-    for (const key of ['deploy', 'blkio_config']) if (both(key)) out[key] = deepMerge(base[key], over[key]);
-  }
-  if (both('build')) out.build = mergeBuild(base.build, over.build, where);
-  return out;
-}
-
-/** Merges the top level of a later file into the merged model so far. */
-export function mergeTopLevel(base: Obj, over: Obj, what: string): Obj {
-  const out: Obj = { ...base };
-  for (const [key, value] of Object.entries(over)) {
-    if (key === 'services') {
-      const merged: Obj = { ...(isMapping(base.services) ? base.services : {}) };
-      for (const [name, service] of Object.entries(isMapping(value) ? value : {})) {
-        const s = service ?? {};
-        if (!isMapping(s)) throw new FileError(`${what}: service '${name}' must be a mapping.`);
-        const previous = merged[name];
-        if (isMapping(previous)) {
-          const next = mergeService(previous, s, `service '${name}'`);
-          // `extends` of the later file wins (merge_service_dicts_from_files)
-          if ('extends' in s) next.extends = s.extends;
-          merged[name] = next;
-        } else merged[name] = s;
-      }
-      out.services = merged;
-    } else if (['networks', 'volumes', 'secrets', 'configs'].includes(key) && isMapping(value) && isMapping(base[key])) {
-      const entries: Obj = { ...(base[key] as Obj) };
-      for (const [name, entry] of Object.entries(value)) entries[name] = deepMerge(entries[name], entry);
-      out[key] = entries;
-    } else {
-      out[key] = value;
-    }
-  }
-  return out;
+function dotted(path: Path): string {
+  return path.join('.');
 }

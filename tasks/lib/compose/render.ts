@@ -1,7 +1,7 @@
 // Renders the compose application that is deployed: one self-contained file, every image pinned to
 // the digest the image lock holds for its repository (matched by parsed repository, never by text),
 // `build:` sections dropped, `env_file`s and environment taken from the agent inlined, relative bind
-// paths made absolute, inactive profiles left out. Nothing in it depends on the agent's environment
+// paths and the `file:` of top-level secrets and configs made absolute, inactive profiles left out. Nothing in it depends on the agent's environment
 // any more, so the same file can be redeployed later (rollback) from the target host alone.
 //
 // The file is the first compose file edited in place: the merged, interpolated values are written
@@ -20,7 +20,7 @@ import { lazyRequire } from '../lazy';
 import { ServiceEnvFile, readServiceEnvFiles } from './dotenv';
 import { escapeDollars } from './interpolate';
 import type { ComposeApp } from './load';
-import { bindWithAbsolutePath, expandHome } from './load';
+import { absoluteFrom, bindWithAbsolutePath, expandHome, resourcesWithAbsoluteFiles } from './paths';
 import { isMapping, listOrMapping } from './merge';
 
 const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));
@@ -61,7 +61,7 @@ export interface RenderResult {
 }
 
 export function renderCompose(app: ComposeApp, options: RenderOptions): RenderResult {
-  const model = structuredClone(app.model) as Record<string, unknown>;
+  const model = resourcesWithAbsoluteFiles(structuredClone(app.model) as Record<string, unknown>, app.projectDir);
   const services = model.services as Record<string, Record<string, unknown>>;
   const index = options.lock ? indexLock(options.lock) : undefined;
   const warnings: string[] = [];
@@ -81,7 +81,7 @@ export function renderCompose(app: ComposeApp, options: RenderOptions): RenderRe
     }
     delete service.profiles;
     inlineEnvironment(name, service, app);
-    if (Array.isArray(service.volumes)) service.volumes = service.volumes.map((v) => bindWithAbsolutePath(v, (p) => path.resolve(app.projectDir, expandHome(p))));
+    if (Array.isArray(service.volumes)) service.volumes = service.volumes.map((v) => bindWithAbsolutePath(v, absoluteFrom(app.projectDir)));
   }
   if (unpinned.length > 0) {
     const text = `image lock${options.lockName ? ` '${options.lockName}'` : ''}`;
@@ -225,6 +225,8 @@ function keyOf(pair: Pair): string {
 
 function apply(doc: Document.Parsed, node: YamlNode | null | undefined, value: unknown): YamlNode {
   const Y = yaml();
+  // `!override` has done its work in the merge; the rendered file stands alone.
+  if (Y.isNode(node) && (node.tag === '!override' || node.tag === '!reset')) node.tag = undefined;
   const fresh = () => doc.createNode(value, { aliasDuplicateObjects: false }) as YamlNode;
   if (isMapping(value)) {
     if (!Y.isMap(node)) return fresh();

@@ -1,0 +1,316 @@
+// Our loaded compose model (loadCompose(...).model, which keeps the user's syntax) brought to the
+// form `docker compose config --format json` prints, so the two can be compared whole. Two parts:
+//   - SERVICE_FIELDS: for each service key we understand, its canonical form (short syntax made
+//     long, lists of KEY=VALUE made mappings, relative paths absolute). A key not listed is
+//     compared as it is, so an unsupported key fails the comparison instead of passing unseen;
+//   - NORMALISATIONS: what Compose's `config` adds or drops besides, each named with its reason.
+// The differential tests (test/unit/compose-v2-*.test.ts) compare the result with Compose's output.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseEnvFile } from '../../tasks/lib/compose/interpolate';
+import { isMapping, listOrMapping, shortPorts } from '../../tasks/lib/compose/merge';
+import { absoluteFrom, isRelativeHostPath } from '../../tasks/lib/compose/paths';
+
+type Obj = Record<string, unknown>;
+
+export interface CanonicalContext {
+  /** The project directory (relative paths start there). */
+  projectDir: string;
+  /** The project name Compose derives (from the directory's name). */
+  projectName: string;
+  /** The environment the project was loaded with (bare `environment:` names come from it). */
+  env: Record<string, string | undefined>;
+}
+
+type FieldCanon = (value: unknown, ctx: CanonicalContext, service: Obj) => unknown;
+
+const text = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+const keyValueMapping = (v: unknown): Obj => Object.fromEntries(Object.entries(listOrMapping(v, 'canonical')).map(([k, x]) => [k, text(x)]));
+const asList = (v: unknown): unknown[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v : [v]);
+
+/** A command line as Compose splits a string (shell words: quotes group, a backslash escapes). */
+export function shellWords(line: string): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  let quote: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quote) {
+      if (c === quote) quote = undefined;
+      else if (c === '\\' && quote === '"' && i + 1 < line.length) word = (word ?? '') + line[++i];
+      else word = (word ?? '') + c;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      word ??= '';
+    } else if (c === '\\' && i + 1 < line.length) word = (word ?? '') + line[++i];
+    else if (/\s/.test(c)) {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else word = (word ?? '') + c;
+  }
+  if (word !== undefined) words.push(word);
+  return words;
+}
+
+const commandLine: FieldCanon = (v) => (typeof v === 'string' ? shellWords(v) : v);
+
+/** `host:ip` and `host=ip` (a bracketed IPv6 unbracketed), and the mapping form, as Compose prints them: `host=ip`, sorted. */
+const extraHosts: FieldCanon = (v) => {
+  const entries = isMapping(v) ? Object.entries(v).flatMap(([h, ip]) => asList(ip).map((i) => `${h}=${text(i)}`)) : asList(v).map(text);
+  return entries
+    .map((e) => {
+      const eq = e.indexOf('=');
+      const at = eq >= 0 ? eq : e.indexOf(':');
+      return `${e.slice(0, at)}=${e.slice(at + 1).replace(/^\[(.*)\]$/, '$1')}`;
+    })
+    .sort();
+};
+
+const ports: FieldCanon = (v) =>
+  asList(v).flatMap((p) => {
+    if (isMapping(p)) {
+      const out: Obj = { mode: 'ingress', ...p, target: Number(p.target), protocol: p.protocol ?? 'tcp' };
+      if (p.published !== undefined) out.published = text(p.published);
+      return [out];
+    }
+    return shortPorts(text(p)).map((s) => ({ mode: 'ingress', ...(s.hostIp ? { host_ip: s.hostIp } : {}), target: Number(s.target), ...(s.published !== undefined ? { published: s.published } : {}), protocol: s.protocol }));
+  });
+
+const volumes: FieldCanon = (v, ctx) =>
+  asList(v).map((entry) => {
+    const abs = absoluteFrom(ctx.projectDir);
+    if (isMapping(entry)) {
+      const out: Obj = { ...entry };
+      if (out.type === 'bind' && typeof out.source === 'string') out.source = abs(out.source);
+      return out;
+    }
+    const parts = text(entry).split(':');
+    if (parts.length === 1) return { type: 'volume', target: parts[0], volume: {} };
+    const [source, target, mode = ''] = parts;
+    const flags = mode.split(',').filter(Boolean);
+    const isPath = isRelativeHostPath(source) || source.startsWith('/') || source.startsWith('.');
+    const out: Obj = { type: isPath ? 'bind' : 'volume', source: isPath ? abs(source) : source, target };
+    if (flags.includes('ro')) out.read_only = true;
+    if (isPath) out.bind = { ...(flags.includes('z') ? { selinux: 'z' } : flags.includes('Z') ? { selinux: 'Z' } : {}) };
+    else out.volume = flags.includes('nocopy') ? { nocopy: true } : {};
+    return out;
+  });
+
+// A file mode is printed in octal, as text.
+const withOctalMode = (s: Obj): Obj => (typeof s.mode === 'number' ? { ...s, mode: `0${s.mode.toString(8)}` } : s);
+const secrets: FieldCanon = (v) => asList(v).map((s) => (isMapping(s) ? withOctalMode(s) : { source: text(s), target: `/run/secrets/${text(s)}` }));
+const configs: FieldCanon = (v) => asList(v).map((s) => (isMapping(s) ? withOctalMode(s) : { source: text(s) }));
+
+const dependsOn: FieldCanon = (v) => {
+  const out: Obj = {};
+  if (Array.isArray(v)) for (const n of v) out[text(n)] = { condition: 'service_started', required: true };
+  else if (isMapping(v)) for (const [k, d] of Object.entries(v)) out[k] = { condition: 'service_started', required: true, ...(isMapping(d) ? d : {}) };
+  return out;
+};
+
+const serviceNetworks: FieldCanon = (v) => (Array.isArray(v) ? Object.fromEntries(v.map((n) => [text(n), null])) : v);
+
+const build: FieldCanon = (v, ctx) => {
+  const spec: Obj = typeof v === 'string' ? { context: v } : { ...(v as Obj) };
+  const abs = absoluteFrom(ctx.projectDir);
+  const local = (p: unknown) => (typeof p === 'string' && !p.includes('://') && !p.startsWith('service:') ? abs(p) : p);
+  spec.context = local(spec.context ?? '.');
+  spec.dockerfile ??= 'Dockerfile';
+  for (const key of ['args', 'labels']) if (spec[key] !== undefined) spec[key] = keyValueMapping(spec[key]);
+  if (spec.additional_contexts !== undefined) spec.additional_contexts = Object.fromEntries(Object.entries(keyValueMapping(spec.additional_contexts)).map(([k, p]) => [k, local(p)]));
+  if (spec.extra_hosts !== undefined) spec.extra_hosts = extraHosts(spec.extra_hosts, ctx, {});
+  if (spec.secrets !== undefined) spec.secrets = asList(spec.secrets).map((x) => (isMapping(x) ? x : { source: text(x) }));
+  return spec;
+};
+
+/** A size (`64M`, `1g`, `512`) in bytes, as Compose prints memory limits. */
+export function sizeInBytes(v: unknown): string {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(text(v).trim());
+  if (!m) return text(v);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return String(Math.round(Number(m[1]) * unit));
+}
+
+const deploy: FieldCanon = (v) => {
+  const d: Obj = { ...(v as Obj) };
+  if (d.labels !== undefined) d.labels = keyValueMapping(d.labels);
+  if (isMapping(d.resources)) {
+    const resources: Obj = { ...d.resources };
+    for (const kind of ['limits', 'reservations']) {
+      if (!isMapping(resources[kind])) continue;
+      const r: Obj = { ...(resources[kind] as Obj) };
+      if (r.cpus !== undefined) r.cpus = Number(r.cpus); // a number of CPUs, whichever way it was written
+      if (r.memory !== undefined) r.memory = sizeInBytes(r.memory);
+      resources[kind] = r;
+    }
+    d.resources = resources;
+  }
+  d.resources ??= {}; // Compose prints these two even when empty
+  d.placement ??= {};
+  return d;
+};
+
+const healthcheck: FieldCanon = (v) => {
+  const h: Obj = { ...(v as Obj) };
+  if (typeof h.test === 'string') h.test = ['CMD-SHELL', h.test];
+  return h;
+};
+
+/** The canonical form of each service key we understand (the coverage of the comparison). */
+export const SERVICE_FIELDS: Record<string, FieldCanon> = {
+  command: commandLine,
+  entrypoint: commandLine,
+  environment: (v) => v, // completed by the `env_file resolved` normalisation
+  labels: keyValueMapping,
+  annotations: keyValueMapping,
+  sysctls: keyValueMapping,
+  dns: asList,
+  dns_opt: asList,
+  dns_search: asList,
+  tmpfs: asList,
+  extra_hosts: extraHosts,
+  expose: (v) => asList(v).map(text),
+  ports,
+  volumes,
+  secrets,
+  configs,
+  depends_on: dependsOn,
+  networks: serviceNetworks,
+  build,
+  deploy,
+  healthcheck,
+  // A single limit of 0 is printed as {} (Compose leaves out its zero value).
+  ulimits: (v) => (isMapping(v) ? Object.fromEntries(Object.entries(v).map(([k, l]) => [k, l === 0 ? {} : l])) : v),
+};
+
+interface Normalisation {
+  name: string;
+  apply(model: Obj, ctx: CanonicalContext): void;
+}
+
+const services = (model: Obj) => Object.entries(model.services as Record<string, Obj>);
+
+/** What Compose's `config` adds or drops, besides the canonical form of each field. */
+export const NORMALISATIONS: Normalisation[] = [
+  {
+    // Compose reads env_file into environment (env_file then disappears), and takes a bare name's value from the environment (null when unset).
+    name: 'env_file resolved into environment',
+    apply(model, ctx) {
+      for (const [, s] of services(model)) {
+        const env: Obj = {};
+        for (const f of asList(s.env_file)) {
+          const spec = isMapping(f) ? f : { path: f };
+          const file = absoluteFrom(ctx.projectDir)(text(spec.path));
+          if (!fs.existsSync(file) && spec.required === false) continue;
+          Object.assign(env, parseEnvFile(fs.readFileSync(file, 'utf8')));
+        }
+        for (const [k, v] of Object.entries(listOrMapping(s.environment, 'canonical'))) env[k] = v === null || v === undefined ? (ctx.env[k] ?? null) : text(v);
+        delete s.env_file;
+        if (Object.keys(env).length > 0) s.environment = env;
+        else delete s.environment;
+      }
+    },
+  },
+  {
+    // links, volumes_from and network_mode: service:x make Compose start x first: it adds them to
+    // depends_on (with restart: true for links and network_mode, which break when x is recreated).
+    name: 'implicit dependencies',
+    apply(model) {
+      for (const [, s] of services(model)) {
+        const restart = { condition: 'service_started', restart: true, required: true };
+        const implied: [string, Obj][] = [
+          ...(typeof s.network_mode === 'string' && s.network_mode.startsWith('service:') ? [[s.network_mode.slice(8), restart] as [string, Obj]] : []),
+          ...asList(s.links).map((l): [string, Obj] => [text(l).split(':')[0], restart]),
+          ...asList(s.volumes_from)
+            .filter((f) => !text(f).startsWith('container:'))
+            .map((f): [string, Obj] => [text(f).split(':')[0], { condition: 'service_started', required: true }]),
+        ];
+        if (implied.length === 0) continue;
+        const deps = (s.depends_on ?? {}) as Obj;
+        for (const [name, dep] of implied) deps[name] ??= dep;
+        s.depends_on = deps;
+      }
+    },
+  },
+  {
+    // Every service without networks (and without network_mode) is on the project's default network.
+    name: 'default network',
+    apply(model) {
+      for (const [, s] of services(model)) if (s.networks === undefined && s.network_mode === undefined) s.networks = { default: null };
+    },
+  },
+  {
+    // Compose always prints command and entrypoint, null when not set.
+    name: 'command and entrypoint null by default',
+    apply(model) {
+      for (const [, s] of services(model)) {
+        s.command ??= null;
+        s.entrypoint ??= null;
+      }
+    },
+  },
+  {
+    // Service-level x-* keys are not part of Compose's JSON output.
+    name: 'service extensions dropped',
+    apply(model) {
+      for (const [, s] of services(model)) for (const k of Object.keys(s)) if (k.startsWith('x-')) delete s[k];
+    },
+  },
+  {
+    // Compose's `config` prints only the networks, volumes, secrets and configs some service uses.
+    name: 'unused top-level resources dropped',
+    apply(model) {
+      const used: Record<string, Set<string>> = { networks: new Set(), volumes: new Set(), secrets: new Set(), configs: new Set() };
+      for (const [, s] of services(model)) {
+        for (const n of Object.keys(isMapping(s.networks) ? s.networks : {})) used.networks.add(n);
+        for (const v of asList(s.volumes)) if (isMapping(v) && v.type === 'volume' && typeof v.source === 'string') used.volumes.add(v.source);
+        for (const x of asList(s.secrets)) used.secrets.add(text((x as Obj).source));
+        for (const x of asList(s.configs)) used.configs.add(text((x as Obj).source));
+        const build = s.build as Obj | undefined;
+        for (const x of asList(build?.secrets)) used.secrets.add(isMapping(x) ? text(x.source) : text(x));
+      }
+      if (used.networks.has('default')) model.networks = { default: {}, ...((model.networks ?? {}) as Obj) };
+      for (const [section, names] of Object.entries(used)) {
+        const entries = Object.entries((model[section] ?? {}) as Obj).filter(([n]) => names.has(n));
+        if (entries.length > 0) model[section] = Object.fromEntries(entries);
+        else delete model[section];
+      }
+    },
+  },
+  {
+    // Compose names each resource <project>_<key> (external ones by their key), gives networks an
+    // empty ipam, makes labels mappings and secret/config files absolute.
+    name: 'top-level resource names and forms',
+    apply(model, ctx) {
+      for (const section of ['networks', 'volumes', 'secrets', 'configs']) {
+        for (const [key, raw] of Object.entries((model[section] ?? {}) as Obj)) {
+          const r: Obj = { ...(isMapping(raw) ? raw : {}) };
+          r.name ??= r.external === true ? key : `${ctx.projectName}_${key}`;
+          if (section === 'networks') r.ipam ??= {};
+          if (r.labels !== undefined) r.labels = keyValueMapping(r.labels);
+          if (typeof r.file === 'string') r.file = absoluteFrom(ctx.projectDir)(r.file);
+          (model[section] as Obj)[key] = r;
+        }
+      }
+    },
+  },
+  {
+    // The project's name is printed; the obsolete `version` is dropped (with a warning).
+    name: 'project name, no version',
+    apply(model, ctx) {
+      model.name = ctx.projectName;
+      delete model.version;
+    },
+  },
+];
+
+/** Our model in Compose's canonical form. */
+export function toComposeCanonical(model: Obj, ctx: CanonicalContext): Obj {
+  const out = structuredClone(model);
+  const svcs = (out.services ?? {}) as Record<string, Obj>;
+  for (const s of Object.values(svcs)) {
+    for (const [key, canon] of Object.entries(SERVICE_FIELDS)) if (s[key] !== undefined) s[key] = canon(s[key], ctx, s);
+  }
+  for (const n of NORMALISATIONS) n.apply(out, ctx);
+  return out;
+}
