@@ -47,9 +47,9 @@ export interface KubernetesReport {
   };
 }
 
-const digest = (i: number) => `sha256:${i.toString(16).padStart(64, '0')}`;
+export const digest = (i: number) => `sha256:${i.toString(16).padStart(64, '0')}`;
 
-function composeFile(services: number): string {
+export function composeFile(services: number): string {
   const lines = ['name: bench', 'services:'];
   for (let i = 0; i < services; i++) {
     lines.push(

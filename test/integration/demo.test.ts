@@ -8,12 +8,13 @@ import { pinnedVersion, stackFromEnv } from '../support/stack';
 
 // On the legacy pass: the quick start (`npm run demo`: no engine is running here, so the private
 // Debian engine, with the Compose the machine has: v1 only, in that pass). On the current pass:
-// `npm run demo -- --stack current`.
+// `npm run demo -- --stack current --kubernetes`, with the pipeline's Kubernetes QA and staging
+// stages deploying to the local control plane.
 const current = stackFromEnv() === 'current';
 
-test(`npm run demo${current ? ' -- --stack current' : ''}: the digests in the lock are the digests running in qa and staging`, async () => {
+test(`npm run demo${current ? ' -- --stack current --kubernetes' : ''}: the digests in the lock are the digests running in qa and staging${current ? ', and in Kubernetes' : ''}`, async () => {
   const lines: string[] = [];
-  const result = await runDemo({ keep: false, stack: current ? 'current' : undefined, out: (l) => lines.push(l) });
+  const result = await runDemo({ keep: false, stack: current ? 'current' : undefined, kubernetes: current, out: (l) => lines.push(l) });
   const log = lines.join('\n');
   assert.equal(result.ok, true, log);
   const said = lines.find((l) => l.startsWith('Docker engine: ')) ?? '(nothing said)';
@@ -23,7 +24,12 @@ test(`npm run demo${current ? ' -- --stack current' : ''}: the digests in the lo
     assert.match(result.lockDigests[service] ?? '', /^sha256:[a-f0-9]{64}$/, service);
     assert.equal(result.running.qa[service], result.lockDigests[service], `qa ${service}`);
     assert.equal(result.running.staging[service], result.lockDigests[service], `staging ${service}`);
+    if (current) {
+      assert.equal(result.running['kubernetes-qa']?.[service], result.lockDigests[service], `kubernetes-qa ${service}`);
+      assert.equal(result.running['kubernetes-staging']?.[service], result.lockDigests[service], `kubernetes-staging ${service}`);
+    }
   }
+  assert.equal(Object.keys(result.running).length, current ? 4 : 2, `environments: ${Object.keys(result.running).join(', ')}`);
   // The Kubernetes stage (renderOnly): every image of the lock that a plain `compose up` starts is in
   // the manifests as repository@digest, no image by tag; the test runner (profile 'test') is not.
   const manifests = Object.values(result.kubernetesManifests).join('\n');
@@ -40,4 +46,6 @@ test(`npm run demo${current ? ' -- --stack current' : ''}: the digests in the lo
   assert.match(report, /\| qa \| QA \| Succeeded \|/);
   assert.match(report, /\| staging \| Staging \| Succeeded \|/);
   assert.match(report, /\| Kubernetes \| render_kubernetes \| Convert, pin by digest and publish the manifests \| Succeeded/);
+  if (current) assert.match(report, /\| kubernetes-staging \| Kubernetes staging \| Succeeded \|/);
+  else assert.match(lines.join('\n'), /Stage Kubernetes QA — skipped/);
 });

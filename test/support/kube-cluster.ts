@@ -266,17 +266,23 @@ async function adopt(dir: string): Promise<ClusterState | undefined> {
   }
 }
 
+const clusterScript = async () => (await import(stopScript)) as { kubeClusterDir: string; stopKubeCluster(dir?: string): Promise<void> };
+
+/** Stops the test control plane (scripts/kube-cluster.mjs). */
+export async function stopKubeCluster(): Promise<void> {
+  await (await clusterScript()).stopKubeCluster();
+}
+
 /** The test control plane: the running one, or a new one (any half-dead one is stopped first). */
 export async function startKubeCluster(): Promise<KubeCluster> {
-  const { kubeClusterDir, stopKubeCluster } = (await import(stopScript)) as { kubeClusterDir: string; stopKubeCluster(dir?: string): Promise<void> };
-  const dir = kubeClusterDir;
+  const { kubeClusterDir: dir } = await clusterScript();
   let state = await adopt(dir);
   if (!state) {
-    await stopKubeCluster(dir);
+    await stopKubeCluster();
     try {
       state = await startFresh(dir);
     } catch (err) {
-      await stopKubeCluster(dir).catch(() => undefined);
+      await stopKubeCluster().catch(() => undefined);
       throw err;
     }
   }
