@@ -8,6 +8,8 @@
 //   5a. ComposeDeploy: render time of 200 services (bench/compose-deploy.ts)
 //   6. KubernetesDeploy: conversion of 200 compose services, pinning of 5,000 objects
 //      (bench/kubernetes.ts; skip with --skip-kubernetes)
+//   7. KubernetesDeploy vs kubectl apply --server-side + rollout status, 200 services on the local
+//      control plane (bench/kube-cluster.ts; skip with --skip-kube-cluster)
 // Then, on each Docker stack (legacy, current: scripts/stacks.mjs), in a child process of its own
 // (`bench/run.ts --stack S`, with COL_STACK=S), every engine- and compose-driven figure:
 //   4. ContainerizedTest vs compose up/run/down by hand (bench/containerized-test.ts;
@@ -22,6 +24,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ColdStartReport, measureColdStart } from './cold-start';
 import { ComposeDeployReport, composeDeployMissed, composeDeployTable, measureComposeDeploy } from './compose-deploy';
+import { KubeClusterReport, kubeClusterMissed, kubeClusterTable, measureKubeCluster } from './kube-cluster';
 import { KubernetesReport, kubernetesMissed, kubernetesTable, measureKubernetes } from './kubernetes';
 import { ContainerizedTestReport, containerizedTestMissed, containerizedTestTable, measureContainerizedTest } from './containerized-test';
 import { RegistryReport, ROUND_TRIP_TARGETS, SPEEDUP_TARGET, measureRegistry } from './registry';
@@ -50,6 +53,7 @@ interface Report {
   registry?: RegistryReport;
   composeDeploy?: ComposeDeployReport;
   kubernetes?: KubernetesReport;
+  kubeCluster?: KubeClusterReport;
   stacks: Record<string, StackReport>;
   missedTargets: string[];
   errors: Record<string, string>;
@@ -94,6 +98,7 @@ function missed(report: Report): string[] {
   }
   out.push(...composeDeployMissed(report.composeDeploy));
   out.push(...kubernetesMissed(report.kubernetes));
+  out.push(...kubeClusterMissed(report.kubeCluster));
   for (const r of Object.values(report.stacks)) out.push(...r.missedTargets.map((m) => `${r.stack}: ${m}`));
   return out;
 }
@@ -171,6 +176,7 @@ function table(report: Report): string {
   }
   lines.push(...composeDeployTable(report.composeDeploy));
   lines.push(...kubernetesTable(report.kubernetes));
+  lines.push(...kubeClusterTable(report.kubeCluster));
   for (const r of Object.values(report.stacks)) lines.push(...stackTable(r));
   if (report.missedTargets.length) lines.push('Missed:', ...report.missedTargets.map((m) => `  - ${m}`));
   else lines.push('Every measured target met.');
@@ -187,6 +193,7 @@ const USAGE = `usage: npm run bench [-- OPTION…]   (one JSON document on stdou
   --skip-compose-deploy-run    skip only ComposeDeploy's deploy part
   --skip-whole-loop            skip the example pipeline vs the same by hand
   --skip-kubernetes            skip KubernetesDeploy conversion and pinning
+  --skip-kube-cluster          skip KubernetesDeploy vs kubectl on the local control plane
   --stacks legacy,current      the stacks of the engine-driven figures (default: both)
   --stack S                    (internal) only the engine-driven figures, on stack S, as JSON`;
 
@@ -315,6 +322,11 @@ async function main(): Promise<number> {
   if (!args.includes('--skip-kubernetes')) {
     await section('kubernetes', async () => {
       report.kubernetes = await measureKubernetes();
+    });
+  }
+  if (!args.includes('--skip-kube-cluster')) {
+    await section('kubeCluster', async () => {
+      report.kubeCluster = await measureKubeCluster();
     });
   }
   for (const stack of stacks) {

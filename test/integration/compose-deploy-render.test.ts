@@ -64,14 +64,18 @@ function check(c: Case): void {
  * - a network attachment without options is `null` or `{}` depending on how it was written;
  * - after a merge, Compose v2 lists ports and volumes in another order than v1 (and our merge,
  *   which keeps v1's). The order means nothing to a deploy; matching v2's exactly is the work of
- *   the compose-semantics issue (#10).
+ *   the compose-semantics issue (#10);
+ * - Compose v1 prints `extra_hosts` merged from several files as a mapping, and from one file (our
+ *   rendered one) as the list it was written as: the same hosts either way.
  */
 function normalise(data: Record<string, unknown>): { services: Record<string, Record<string, unknown>> } {
   const out = structuredClone(data) as { services: Record<string, Record<string, unknown>> };
   for (const s of Object.values(out.services)) {
     const nets = s.networks as Record<string, unknown> | undefined;
     if (nets && !Array.isArray(nets)) for (const k of Object.keys(nets)) nets[k] ??= {};
-    for (const key of ['ports', 'volumes']) {
+    const hosts = s.extra_hosts;
+    if (hosts && typeof hosts === 'object' && !Array.isArray(hosts)) s.extra_hosts = Object.entries(hosts).map(([host, ip]) => `${host}:${ip}`);
+    for (const key of ['ports', 'volumes', 'extra_hosts']) {
       if (Array.isArray(s[key])) s[key] = (s[key] as unknown[]).map((v) => JSON.stringify(v)).sort().map((v) => JSON.parse(v) as unknown);
     }
   }

@@ -46,6 +46,6 @@ test(`npm run demo${current ? ' -- --stack current --kubernetes' : ''}: the dige
   assert.match(report, /\| qa \| QA \| Succeeded \|/);
   assert.match(report, /\| staging \| Staging \| Succeeded \|/);
   assert.match(report, /\| Kubernetes \| render_kubernetes \| Convert, pin by digest and publish the manifests \| Succeeded/);
-  if (current) assert.match(report, /\| kubernetes-staging \| Kubernetes staging \| Succeeded \|/);
+  if (current) assert.match(report, /\| kubernetes-staging \| KubernetesStaging \| Succeeded \| web: `[^`]+@sha256:/);
   else assert.match(lines.join('\n'), /Stage Kubernetes QA — skipped/);
 });
