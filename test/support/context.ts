@@ -1,4 +1,5 @@
 // A TaskContext for tests: records everything the library says and does, with no agent.
+import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,6 +18,7 @@ export interface TestContext extends TaskContext {
 
 export function createTestContext(variables: Record<string, string> = {}): TestContext {
   const controller = new AbortController();
+  setMaxListeners(0, controller.signal); // as runTask does
   const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'col-ctx-'));
   const logs: string[] = [];
   const ctx: TestContext = {

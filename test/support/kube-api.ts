@@ -1089,6 +1089,10 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
         return res.end(JSON.stringify(statusBody(fault.status, reason, fault.status === 429 ? 'the server has received too many requests and has asked us to try again later' : 'an error on the server ("injected by the test") has prevented the request from succeeding')));
       }
 
+      // Who am I (kubectl auth whoami), as the real server answers it to any authenticated user.
+      if (req.method === 'POST' && url.pathname === '/apis/authentication.k8s.io/v1/selfsubjectreviews') {
+        return reply(201, { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview', metadata: {}, status: { userInfo: { username: user, groups: ['system:authenticated'] } } });
+      }
       // Discovery.
       if (req.method === 'GET' && url.pathname === '/version') return reply(200, { major: '1', minor: '31', gitVersion: 'v1.31.0-outer-loop-test' });
       if (req.method === 'GET' && url.pathname === '/api') return reply(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1' }] });

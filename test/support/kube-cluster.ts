@@ -58,6 +58,13 @@ export interface KubeCluster {
   admin: { cert: string; key: string };
   /** The deployer ServiceAccount's token: may manage workloads in DEPLOYER_NAMESPACE only. */
   deployerToken: string;
+  /** A client certificate and key (PEM) for `user`, signed by the cluster's CA. */
+  clientCertificate(user: string, groups?: string[]): { cert: string; key: string };
+  /**
+   * A token of the ServiceAccount `name` in `col-auth` (made when missing; `fresh` deletes and makes
+   * it again first, which makes every earlier token of it invalid), and the user name it maps to.
+   */
+  serviceAccountToken(name: string, options?: { fresh?: boolean }): { token: string; username: string };
   /** A kubeconfig (text) for this server with the given credentials. */
   kubeconfig(user: { token: string } | { cert: string; key: string } | { exec: Record<string, unknown> }, namespace?: string): string;
   /** kubectl (the oracle client) as the admin, or with another kubeconfig; throws with its stderr when it fails, unless `allowFailure`. */
@@ -163,7 +170,7 @@ async function startFresh(dir: string): Promise<ClusterState> {
   const pki = makeCa(path.join(dir, 'pki'), 'col-test-kubernetes-ca');
   const serving = issueCert(pki, 'apiserver', {
     commonName: 'kube-apiserver',
-    sans: ['127.0.0.1', 'localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', '10.0.0.1'],
+    sans: ['127.0.0.1', 'localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', '10.96.0.1'],
   });
   const admin = issueCert(pki, 'admin', { commonName: 'col-admin', groups: ['system:masters'] });
   const controllerManager = issueCert(pki, 'controller-manager', { commonName: 'system:kube-controller-manager' });
@@ -204,7 +211,7 @@ async function startFresh(dir: string): Promise<ClusterState> {
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${serviceAccounts.publicKey}`,
     `--service-account-signing-key-file=${serviceAccounts.privateKey}`,
-    '--service-cluster-ip-range=10.0.0.0/24',
+    '--service-cluster-ip-range=10.96.0.0/16', // room for the benchmark's 400 Services and more
     '--authorization-mode=RBAC',
     '--allow-privileged=true',
     '--profiling=false',
@@ -223,8 +230,18 @@ async function startFresh(dir: string): Promise<ClusterState> {
     '--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller',
     '--concurrent-deployment-syncs=10',
     '--concurrent-replicaset-syncs=10',
+    // A managed cluster's controllers are not held to client-go's default 20 requests/s: hundreds
+    // of pods should not queue behind it (the benchmark deploys 400).
+    '--kube-api-qps=200',
+    '--kube-api-burst=400',
   ]);
-  plane.start('kube-scheduler', bin('kubernetes', 'kube-scheduler'), [`--kubeconfig=${kubeconfigFile('scheduler', scheduler)}`, '--leader-elect=false', '--secure-port=0']);
+  plane.start('kube-scheduler', bin('kubernetes', 'kube-scheduler'), [
+    `--kubeconfig=${kubeconfigFile('scheduler', scheduler)}`,
+    '--leader-elect=false',
+    '--secure-port=0',
+    '--kube-api-qps=200',
+    '--kube-api-burst=400',
+  ]);
   const adminKubeconfig = kubeconfigFile('admin', admin);
   const kwokLog = plane.start('kwok', bin('kwok', 'kwok'), [
     `--kubeconfig=${adminKubeconfig}`,
@@ -302,6 +319,17 @@ export async function startKubeCluster(): Promise<KubeCluster> {
     adminKubeconfig,
     admin: ready.admin,
     deployerToken: ready.deployerToken,
+    clientCertificate: (user, groups) => {
+      const pki = { dir: path.join(dir, 'pki'), caCert: path.join(dir, 'pki', 'ca.crt'), caKey: path.join(dir, 'pki', 'ca.key'), caPem: ready.caPem };
+      const issued = issueCert(pki, `client-${user.replace(/[^\w.-]/g, '_')}`, { commonName: user, groups });
+      return { cert: issued.certPem, key: issued.keyPem };
+    },
+    serviceAccountToken: (name, options = {}) => {
+      kubectl(['create', 'namespace', 'col-auth'], { allowFailure: true });
+      if (options.fresh) kubectl(['delete', 'serviceaccount', name, '-n', 'col-auth', '--ignore-not-found']);
+      kubectl(['create', 'serviceaccount', name, '-n', 'col-auth'], { allowFailure: true });
+      return { token: kubectl(['create', 'token', name, '-n', 'col-auth', '--duration=2h']).stdout.trim(), username: `system:serviceaccount:col-auth:${name}` };
+    },
     kubeconfig: (user, namespace) => kubeconfigText(ready.url, ready.caPem, user, namespace),
     kubectl,
     get: (args) => JSON.parse(kubectl(['get', '-o', 'json', '--show-managed-fields', ...args]).stdout),

@@ -1,5 +1,6 @@
 // The one adapter over azure-pipelines-task-lib. Nothing else imports task-lib: the library takes
 // a TaskContext and plain options. Import the `/task` entry (the package root pulls in mock code).
+import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -194,6 +195,9 @@ class AgentContext implements TaskContext {
  */
 export function runTask(taskName: string, body: (inputs: TaskInputs, ctx: TaskContext) => Promise<void>): void {
   const controller = new AbortController();
+  // Every operation listens for a cancel while it runs and stops listening when it ends; a
+  // deployment of hundreds of workloads waits on hundreds at once, which is not a leak.
+  setMaxListeners(0, controller.signal);
   const onSignal = (signal: NodeJS.Signals) => {
     if (!controller.signal.aborted) {
       console.log(`${taskName}: received ${signal}; cleaning up.`);
