@@ -19,7 +19,7 @@ import { ServiceEnvFile, readServiceEnvFiles } from '../compose/dotenv';
 import { stringMapping } from '../compose/merge';
 import { parseVolumeSpec } from '../compose/volume-spec';
 import { InputError } from '../errors';
-import { KOMPOSE_LABELS, NotConverted, VOLUME_KEYS, checkServiceKeys, komposeLabelNotConverted, notConvertedMessage } from './compose-keys';
+import { NotConverted, VOLUME_KEYS, checkServiceKeys, komposeLabelNotConverted, notConvertedMessage } from './compose-keys';
 import type { ComposeProject } from './compose-project';
 import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAME_LABEL, PART_OF_LABEL, isObject } from './objects';
 
@@ -71,17 +71,18 @@ export function convertCompose(project: ComposeProject, options: ConvertOptions 
   const configMaps = new Map<string, KubeObject>();
   const secrets = new Map<string, KubeObject>();
   // Every service in long syntax first: which services share a named volume decides how it is mounted.
-  const services = project.services.map((svc) => ({ svc, raw: inLongSyntax(svc.raw, `compose service '${svc.name}'`) }));
+  const services = project.services.map((svc) => ({ svc, ...inLongSyntax(svc.raw, `compose service '${svc.name}'`) }));
   const volumeUsers = new Map<string, Set<string>>();
   for (const { svc, raw } of services) {
     for (const v of raw.volumes as VolumeEntry[]) if (v.type === 'volume' && v.source) volumeUsers.set(v.source, (volumeUsers.get(v.source) ?? new Set()).add(svc.name));
   }
 
-  for (const { svc, raw } of services) {
+  for (const { svc, raw, warnings: syntaxWarnings } of services) {
     const where = `compose service '${svc.name}'`;
     const warn = (m: string) => warnings.push(`${where}: ${m}`);
     const k8s = k8sName(svc.name, `Compose service name`);
     checkServiceKeys(raw, warn);
+    syntaxWarnings.forEach(warn);
     const deploy = isObject(raw.deploy) ? raw.deploy : {};
     const serviceLabels = stringMapping(raw.labels, `service '${svc.name}' labels`, project.env);
     const deployLabels = stringMapping(deploy.labels, `service '${svc.name}' deploy.labels`, project.env);
@@ -679,12 +680,22 @@ function labelValue(text: string): string | undefined {
   return v || undefined;
 }
 
-/** The service with `volumes` and `ports` in the long syntax (a list, maybe empty), read once for both the key check and the conversion. */
-function inLongSyntax(raw: Obj, where: string): Obj {
+/**
+ * The service with `volumes` and `ports` in the long syntax (a list, maybe empty), read once for
+ * both the key check and the conversion; with warnings about the short volume modes that have no
+ * long form (Compose ignores them too).
+ */
+function inLongSyntax(raw: Obj, where: string): { raw: Obj; warnings: string[] } {
   const ctx: ServiceContext = { k8s: '', where, labels: {}, warn: () => undefined };
   if (raw.volumes !== undefined && raw.volumes !== null && !Array.isArray(raw.volumes)) throw new InputError(`${where}: volumes must be a list.`);
-  const volumes = ((raw.volumes ?? []) as unknown[]).map((v) => (isObject(v) ? { ...v, type: v.type ?? 'volume' } : parseVolumeSpec(String(v), where).volume));
-  return { ...raw, volumes, ports: longPorts(raw.ports, ctx) };
+  const warnings: string[] = [];
+  const volumes = ((raw.volumes ?? []) as unknown[]).map((v) => {
+    if (isObject(v)) return { ...v, type: v.type ?? 'volume' };
+    const { volume, ignoredModes } = parseVolumeSpec(String(v), where);
+    for (const mode of ignoredModes) warnings.push(`mode '${mode}' of volume '${String(v)}' is not converted (Compose ignores it too; remove it).`);
+    return volume;
+  });
+  return { raw: { ...raw, volumes, ports: longPorts(raw.ports, ctx) }, warnings };
 }
 
 // ---- volumes, configs, secrets ----------------------------------------------------------------
