@@ -367,7 +367,7 @@ describe('against Compose v2', () => {
         const data = (conversion.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === `${name}-env`) as { data?: Record<string, string> } | undefined)?.data ?? {};
         for (const [k, v] of Object.entries(ours)) {
           if (k in data) assert.equal(data[k], v, `KubernetesDeploy's ConfigMap, ${k}: ${context}`);
-          else assert.ok(conversion.warnings.some((w) => w.includes(`'${k}' is not a valid variable name`)), `KubernetesDeploy names ${k} it left out: ${context}`);
+          else assert.ok(conversion.warnings.some((w) => w.includes(`variable '${k}' of env_file`)), `KubernetesDeploy names ${k} it left out: ${context}`);
         }
         assert.ok(Object.keys(data).every((k) => k in ours), `KubernetesDeploy's ConfigMap has nothing else: ${context}`);
       }
