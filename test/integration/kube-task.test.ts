@@ -1,6 +1,9 @@
 // The bundled KubernetesDeploy task (dist/tasks/kubernetes-deploy/index.js) run as the agent runs
 // it — INPUT_*, ENDPOINT_* for a `kubernetes` service connection (ServiceAccount: base64 token and
-// CA) — against the test API server. `npm run build` (or node scripts/bundle.mjs) must run first.
+// CA) — against the test API server, for what only it can do: pod logs (with hostile lines that must
+// not become logging commands) and a record of every request (renderOnly contacts nothing). The
+// bundle deploying with a real ServiceAccount token runs on the real control plane in
+// kube-cluster.test.ts. `npm run build` (or node scripts/bundle.mjs) must run first.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
