@@ -14,7 +14,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Document } from 'yaml';
 import { FileError } from '../errors';
 import { parseEnvFile } from './dotenv';
-import { Environment, interpolateValue } from './interpolate';
+import { Environment, castTypes, interpolateValue } from './interpolate';
 import { isMapping, mergeEntry, mergeLayer, stringMapping, uniqueEntries } from './merge';
 import { modelWithAbsolutePaths, serviceWithAbsolutePaths } from './paths';
 import { ComposeTags, composeTags, dropResetValues, readComposeYaml, toPlain } from './yaml';
@@ -232,7 +232,7 @@ function readComposeFile(file: string, env: Environment): ComposeFile {
   if (data.services !== undefined && data.services !== null && !isMapping(data.services)) {
     throw new FileError(`${what}: 'services' must be a mapping of service names to services.`);
   }
-  const interpolated = interpolateValue(data, env, what) as Obj;
+  const interpolated = castTypes(interpolateValue(data, env, what), what) as Obj;
   if (interpolated.services === null) delete interpolated.services;
   for (const [name, service] of Object.entries((interpolated.services ?? {}) as Obj)) {
     if (service === null || service === undefined) (interpolated.services as Obj)[name] = {};
@@ -281,7 +281,7 @@ function textList(value: unknown, where: string): string[] {
 
 /**
  * Refuses what Compose refuses as an inconsistent project: a service that depends on, links to,
- * takes volumes from or shares the network of a service that does not exist (or, with profiles,
+ * takes volumes from or shares a namespace (network, ipc, pid, uts, cgroup) of a service that does not exist (or, with profiles,
  * is not active), or that uses a volume, network, secret or config the file does not declare.
  */
 function checkReferences(services: Record<string, Obj>, model: Obj, files: string, inactive: string[]): void {
@@ -292,7 +292,7 @@ function checkReferences(services: Record<string, Obj>, model: Obj, files: strin
     for (const dep of Array.isArray(s.depends_on) ? s.depends_on.map(String) : Object.keys(isMapping(s.depends_on) ? s.depends_on : {})) refs.push([dep, 'depends_on']);
     for (const link of Array.isArray(s.links) ? s.links : []) refs.push([String(link).split(':')[0], 'links']);
     for (const from of Array.isArray(s.volumes_from) ? s.volumes_from : []) if (!String(from).startsWith('container:')) refs.push([String(from).split(':')[0], 'volumes_from']);
-    if (typeof s.network_mode === 'string' && s.network_mode.startsWith('service:')) refs.push([s.network_mode.slice('service:'.length), 'network_mode']);
+    for (const key of ['network_mode', 'ipc', 'pid', 'uts', 'cgroup']) if (typeof s[key] === 'string' && s[key].startsWith('service:')) refs.push([s[key].slice('service:'.length), key]);
     for (const [ref, key] of refs) {
       if (services[ref]) continue;
       const why = inactive.includes(ref) ? 'is not in an active profile' : 'is not defined';
