@@ -7,9 +7,10 @@
 // The differential tests (test/unit/compose-v2-*.test.ts) compare the result with Compose's output.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readServiceEnvFiles } from '../../tasks/lib/compose/dotenv';
-import { isMapping, listOrMapping, shortPorts } from '../../tasks/lib/compose/merge';
+import { parseEnvFile, readServiceEnvFiles } from '../../tasks/lib/compose/dotenv';
+import { isMapping, listOrMapping, shortPorts, stringMapping } from '../../tasks/lib/compose/merge';
 import { absoluteFrom, isRelativeHostPath } from '../../tasks/lib/compose/paths';
+import { durationNanoseconds, sizeInBytes } from '../../tasks/lib/compose/units';
 
 type Obj = Record<string, unknown>;
 
@@ -84,7 +85,7 @@ const volumes: FieldCanon = (v, ctx) =>
       if (out.type === 'bind' && typeof out.source === 'string') out.source = abs(out.source);
       // create_host_path: true is the default, which Compose leaves out
       if (isMapping(out.bind) && out.bind.create_host_path === true) out.bind = Object.fromEntries(Object.entries(out.bind).filter(([k]) => k !== 'create_host_path'));
-      if (isMapping(out.tmpfs) && out.tmpfs.size !== undefined) out.tmpfs = { ...out.tmpfs, size: sizeInBytes(out.tmpfs.size) };
+      if (isMapping(out.tmpfs) && out.tmpfs.size !== undefined) out.tmpfs = { ...out.tmpfs, size: bytesText(out.tmpfs.size) };
       return out;
     }
     const parts = text(entry).split(':');
@@ -120,31 +121,23 @@ const build: FieldCanon = (v, ctx) => {
   const local = (p: unknown) => (typeof p === 'string' && !p.includes('://') && !p.startsWith('service:') ? abs(p) : p);
   spec.context = local(spec.context ?? '.');
   if (spec.dockerfile_inline === undefined) spec.dockerfile ??= 'Dockerfile';
-  if (spec.shm_size !== undefined) spec.shm_size = sizeInBytes(spec.shm_size);
-  for (const key of ['args', 'labels']) if (spec[key] !== undefined) spec[key] = keyValueMapping(spec[key]);
+  if (spec.shm_size !== undefined) spec.shm_size = bytesText(spec.shm_size);
+  if (spec.labels !== undefined) spec.labels = keyValueMapping(spec.labels);
+  // A bare arg takes its value from the environment, and is left out when it is not set there.
+  if (spec.args !== undefined) spec.args = stringMapping(spec.args, 'canonical', ctx.env);
   if (spec.additional_contexts !== undefined) spec.additional_contexts = Object.fromEntries(Object.entries(keyValueMapping(spec.additional_contexts)).map(([k, p]) => [k, local(p)]));
   if (spec.extra_hosts !== undefined) spec.extra_hosts = extraHosts(spec.extra_hosts, ctx, {});
   if (spec.secrets !== undefined) spec.secrets = asList(spec.secrets).map((x) => (isMapping(x) ? x : { source: text(x) }));
   return spec;
 };
 
-/** A size (`64M`, `1.5g`, `512`, `1kib`) in bytes, as Compose prints it (go-units' RAMInBytes: binary units), as text. */
-export function sizeInBytes(v: unknown): string {
-  if (typeof v === 'number') return String(v);
-  const m = /^(\d+(?:\.\d*)?|\.\d+) ?([kmgtp]?)(i?b)?$/i.exec(text(v));
-  if (!m || (m[3] && !m[2] && m[3].length > 1)) return text(v);
-  const unit = 1024 ** ' kmgtp'.indexOf(m[2].toLowerCase() || ' ');
-  return String(Math.trunc(Number(m[1]) * unit));
-}
+/** A size in bytes, as text, as Compose prints sizes. */
+const bytesText = (v: unknown): string => String(sizeInBytes(v) ?? text(v));
 
-const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9, d: 86400e9, w: 604800e9 };
-
-/** A duration (`90s`, `1m30s`, `1500ms`, `1d`) as Go's time.Duration prints it (`1m30s`, `1.5s`, `24h0m0s`), which is how Compose prints durations. */
+/** A duration as Go's time.Duration prints it (`1m30s`, `1.5s`, `24h0m0s`), which is how Compose prints durations. */
 export function goDuration(v: unknown): string {
-  const t = text(v);
-  const parts = [...t.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d|w)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== t.replace(/^[+]/, '')) return t === '0' ? '0s' : t;
-  const ns = Math.round(parts.reduce((sum, p) => sum + Number(p[1]) * DURATION_UNITS[p[2]], 0));
+  const ns = durationNanoseconds(v);
+  if (ns === undefined) return text(v);
   const fraction = (n: number, digits: number) => (n === 0 ? '' : `.${String(n).padStart(digits, '0').replace(/0+$/, '')}`);
   if (ns === 0) return '0s';
   if (ns < 1e3) return `${ns}ns`;
@@ -152,8 +145,8 @@ export function goDuration(v: unknown): string {
   if (ns < 1e9) return `${Math.floor(ns / 1e6)}${fraction(ns % 1e6, 6)}ms`;
   const h = Math.floor(ns / 3600e9);
   const m = Math.floor((ns % 3600e9) / 60e9);
-  const s = (ns % 60e9) / 1e9;
-  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${Math.floor(s)}${fraction(Math.round((s % 1) * 1e9), 9)}s`;
+  const s = ns % 60e9;
+  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${Math.floor(s / 1e9)}${fraction(s % 1e9, 9)}s`;
 }
 
 /** The given keys of a mapping passed through `canon`, when present (and left out when `dropZero` and the result is a zero duration). */
@@ -176,7 +169,7 @@ const deploy: FieldCanon = (v) => {
       if (!isMapping(resources[kind])) continue;
       const r: Obj = { ...(resources[kind] as Obj) };
       if (r.cpus !== undefined) r.cpus = Number(r.cpus); // a number of CPUs, whichever way it was written
-      if (r.memory !== undefined) r.memory = sizeInBytes(r.memory);
+      if (r.memory !== undefined) r.memory = bytesText(r.memory);
       if (Array.isArray(r.devices)) r.devices = r.devices.map(deviceRequest);
       resources[kind] = r;
     }
@@ -212,7 +205,7 @@ const blkio: FieldCanon = (v) => {
   const b: Obj = { ...(v as Obj) };
   for (const k of ['weight_device', 'device_read_bps', 'device_write_bps', 'device_read_iops', 'device_write_iops']) {
     if (!Array.isArray(b[k])) continue;
-    b[k] = (b[k] as Obj[]).map((d) => (k === 'weight_device' ? { Path: d.path, Weight: d.weight } : { Path: d.path, Rate: k.endsWith('bps') ? sizeInBytes(d.rate) : text(d.rate) }));
+    b[k] = (b[k] as Obj[]).map((d) => (k === 'weight_device' ? { Path: d.path, Weight: d.weight } : { Path: d.path, Rate: k.endsWith('bps') ? bytesText(d.rate) : text(d.rate) }));
   }
   return b;
 };
@@ -244,7 +237,7 @@ export const SERVICE_FIELDS: Record<string, FieldCanon> = {
   blkio_config: blkio,
   gpus: (v) => (v === 'all' ? [{ count: -1 }] : asList(v).map(deviceRequest)),
   cpus: (v) => Number(v),
-  ...Object.fromEntries(['mem_limit', 'mem_reservation', 'memswap_limit', 'mem_swappiness', 'shm_size'].map((k) => [k, sizeInBytes])),
+  ...Object.fromEntries(['mem_limit', 'mem_reservation', 'memswap_limit', 'mem_swappiness', 'shm_size'].map((k) => [k, bytesText])),
   stop_grace_period: goDuration,
   pull_policy: (v) => (v === 'if_not_present' ? 'missing' : v), // the older name of the same policy
   // A single limit of 0 is printed as {} (Compose leaves out its zero value).
@@ -274,6 +267,20 @@ export const NORMALISATIONS: Normalisation[] = [
         delete s.env_file;
         if (Object.keys(env).length > 0) s.environment = env;
         else delete s.environment;
+      }
+    },
+  },
+  {
+    // Compose reads label_file into labels (the labels key winning; a file's `${…}` sees only the
+    // labels read before it) and prints the files' absolute paths.
+    name: 'label_file read into labels',
+    apply(model, ctx) {
+      for (const [, s] of services(model)) {
+        if (s.label_file === undefined) continue;
+        s.label_file = asList(s.label_file).map((f) => absoluteFrom(ctx.projectDir)(text(f)));
+        let labels: Record<string, string> = {};
+        for (const file of s.label_file as string[]) labels = parseEnvFile(fs.readFileSync(file, 'utf8'), { file, env: {}, earlier: labels });
+        s.labels = { ...labels, ...((s.labels ?? {}) as Obj) };
       }
     },
   },
@@ -379,6 +386,12 @@ export const NORMALISATIONS: Normalisation[] = [
   },
 ];
 
+/**
+ * Compose's `config` doubles every `$` of its output (docker/compose cmd/compose/config.go), so that
+ * the printed file reads back to the same values: our values get the same treatment.
+ */
+const dollarsDoubled = (model: Obj): Obj => JSON.parse(JSON.stringify(model).replace(/\$/g, '$$$$')) as Obj;
+
 /** Our model in Compose's canonical form. */
 export function toComposeCanonical(model: Obj, ctx: CanonicalContext): Obj {
   const out = structuredClone(model);
@@ -387,5 +400,5 @@ export function toComposeCanonical(model: Obj, ctx: CanonicalContext): Obj {
     for (const [key, canon] of Object.entries(SERVICE_FIELDS)) if (s[key] !== undefined) s[key] = canon(s[key], ctx, s);
   }
   for (const n of NORMALISATIONS) n.apply(out, ctx);
-  return out;
+  return dollarsDoubled(out);
 }

@@ -107,7 +107,7 @@ export function loadCompose(files: string[], options: LoadOptions = {}): Compose
     model,
     inactiveServices,
     document: document as Document.Parsed,
-    services: Object.entries(services).map(([name, raw]) => toService(name, raw, projectDir)),
+    services: Object.entries(services).map(([name, raw]) => toService(name, raw, projectDir, env)),
   };
 }
 
@@ -323,14 +323,15 @@ function sourceOf(entry: unknown): string {
   return isMapping(entry) ? String(entry.source) : String(entry);
 }
 
-function toService(name: string, raw: Record<string, unknown>, projectDir: string): ComposeService {
+function toService(name: string, raw: Record<string, unknown>, projectDir: string, env: Environment): ComposeService {
   const where = `service '${name}'`;
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new FileError(`Compose ${where} must be a mapping.`);
   if (raw.image !== undefined && typeof raw.image !== 'string') throw new FileError(`Compose ${where}: 'image' must be a string.`);
-  return { name, image: raw.image as string | undefined, build: raw.build === undefined ? undefined : toBuild(raw.build, where, projectDir), raw };
+  return { name, image: raw.image as string | undefined, build: raw.build === undefined ? undefined : toBuild(raw.build, where, projectDir, env), raw };
 }
 
-function toBuild(value: unknown, where: string, projectDir: string): ComposeBuild {
+/** A bare build arg takes its value from the environment the project is loaded with (the `.env` included), as in Compose. */
+function toBuild(value: unknown, where: string, projectDir: string, env: Environment): ComposeBuild {
   const spec = (typeof value === 'string' ? { context: value } : value) as Record<string, unknown>;
   if (!spec || typeof spec !== 'object') throw new FileError(`Compose ${where}: 'build' must be a path or a mapping.`);
   const context = path.resolve(projectDir, String(spec.context ?? '.'));
@@ -338,7 +339,7 @@ function toBuild(value: unknown, where: string, projectDir: string): ComposeBuil
   return {
     context,
     dockerfile,
-    args: stringMapping(spec.args, `${where} build.args`),
+    args: stringMapping(spec.args, `${where} build.args`, env),
     target: spec.target === undefined ? undefined : String(spec.target),
     labels: stringMapping(spec.labels, `${where} build.labels`),
     cacheFrom: Array.isArray(spec.cache_from) ? spec.cache_from.map(String) : [],
