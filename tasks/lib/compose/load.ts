@@ -17,6 +17,7 @@ import { parseEnvFile } from './dotenv';
 import { Environment, castTypes, interpolateValue } from './interpolate';
 import { isMapping, mergeEntry, mergeLayer, stringMapping, uniqueEntries } from './merge';
 import { modelWithAbsolutePaths, serviceWithAbsolutePaths } from './paths';
+import { checkFileKeys, checkServices } from './validate';
 import { ComposeTags, composeTags, dropResetValues, readComposeYaml, toPlain } from './yaml';
 
 type Obj = Record<string, unknown>;
@@ -99,6 +100,7 @@ export function loadCompose(files: string[], options: LoadOptions = {}): Compose
     }
   }
   checkReferences(services, merged, files.join(', '), inactiveServices);
+  checkServices(services, merged, files.join(', '));
   const model = { ...merged, services };
   return {
     files: files.map((f) => path.resolve(f)),
@@ -232,6 +234,7 @@ function readComposeFile(file: string, env: Environment): ComposeFile {
   if (data.services !== undefined && data.services !== null && !isMapping(data.services)) {
     throw new FileError(`${what}: 'services' must be a mapping of service names to services.`);
   }
+  checkFileKeys(data, doc, file);
   const interpolated = castTypes(interpolateValue(data, env, what), what) as Obj;
   if (interpolated.services === null) delete interpolated.services;
   for (const [name, service] of Object.entries((interpolated.services ?? {}) as Obj)) {
