@@ -163,6 +163,7 @@ function withCanonical(o: Obj, keys: string[], canon: (v: unknown) => unknown, d
 const deploy: FieldCanon = (v) => {
   const d: Obj = { ...(v as Obj) };
   if (d.labels !== undefined) d.labels = keyValueMapping(d.labels);
+  if (isMapping(d.labels) && Object.keys(d.labels).length === 0) delete d.labels; // an empty mapping is left out (omitempty)
   if (isMapping(d.resources)) {
     const resources: Obj = { ...d.resources };
     for (const kind of ['limits', 'reservations']) {
@@ -233,6 +234,8 @@ export const SERVICE_FIELDS: Record<string, FieldCanon> = {
   build,
   deploy,
   healthcheck,
+  // Empty options are left out (omitempty).
+  logging: (v) => (isMapping(v) && isMapping(v.options) && Object.keys(v.options).length === 0 ? Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'options')) : v),
   devices,
   blkio_config: blkio,
   gpus: (v) => (v === 'all' ? [{ count: -1 }] : asList(v).map(deviceRequest)),
@@ -248,6 +251,8 @@ interface Normalisation {
   name: string;
   apply(model: Obj, ctx: CanonicalContext): void;
 }
+
+const isEmpty = (v: unknown) => v === false || v === 0 || v === '' || (Array.isArray(v) && v.length === 0) || (isMapping(v) && Object.keys(v).length === 0);
 
 const services = (model: Obj) => Object.entries(model.services as Record<string, Obj>);
 
@@ -306,19 +311,21 @@ export const NORMALISATIONS: Normalisation[] = [
     },
   },
   {
+    // Compose's JSON leaves out a service key whose value is false, 0, empty text or an empty list or
+    // mapping (Go's omitempty), except the few it holds as pointers (init, attach, scale, command,
+    // entrypoint), whose explicit false, 0 or [] it prints. (Empty networks then mean the default one.)
+    name: 'zero values left out',
+    apply(model) {
+      // (and the mappings it holds as pointers to structs: printed even when empty)
+      const kept = new Set(['init', 'attach', 'scale', 'command', 'entrypoint', 'logging', 'healthcheck', 'deploy', 'build', 'blkio_config', 'develop', 'credential_spec']);
+      for (const [, s] of services(model)) for (const [k, v] of Object.entries(s)) if (isEmpty(v) && !kept.has(k)) delete s[k];
+    },
+  },
+  {
     // Every service without networks (and without network_mode) is on the project's default network.
     name: 'default network',
     apply(model) {
       for (const [, s] of services(model)) if (s.networks === undefined && s.network_mode === undefined) s.networks = { default: null };
-    },
-  },
-  {
-    // Compose's JSON leaves out a service key whose value is false, 0 or empty text (Go's omitempty),
-    // except the few it holds as pointers (init, attach, scale), whose explicit false or 0 it prints.
-    name: 'zero values left out',
-    apply(model) {
-      const kept = new Set(['init', 'attach', 'scale', 'command', 'entrypoint']);
-      for (const [, s] of services(model)) for (const [k, v] of Object.entries(s)) if ((v === false || v === 0 || v === '') && !kept.has(k)) delete s[k];
     },
   },
   {

@@ -91,7 +91,8 @@ export function oursCanonical(project: ComposeProject, dir: string): Record<stri
   const env = project.env ?? {};
   const app = loadCompose(
     project.compose.map((f) => path.join(dir, f)),
-    { env, profiles: project.profiles },
+    // no profile given is no profile active, as for `docker compose config` without --profile
+    { env, profiles: project.profiles ?? [] },
   );
   return toComposeCanonical(app.model, { projectDir: dir, projectName: path.basename(dir), env: app.env });
 }

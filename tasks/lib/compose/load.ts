@@ -124,6 +124,8 @@ interface ComposeFile {
   doc: Document.Parsed;
   data: Obj;
   tags: ComposeTags;
+  /** Services written with no value (`web:`): Compose accepts them only over an earlier file's definition. */
+  emptyServices: string[];
 }
 
 /** Loads projects (the main one, included ones) and the files `extends` names, each file read once. */
@@ -140,6 +142,9 @@ class ProjectLoader {
       document ??= layer.doc;
       if (layer.data.include !== undefined) this.applyInclude(layer, file, workingDir, env, [...includeChain, file]);
       if (isMapping(layer.data.services)) this.applyExtends(layer.data.services, file, workingDir, env, [layer.tags]);
+      for (const name of layer.emptyServices) {
+        if (!isMapping(model.services) || !(name in model.services)) throw new FileError(`${what}: service '${name}' is empty. Give it its keys, or write '${name}: {}' if it takes them from another file.`);
+      }
       removeTagged(model, layer.tags);
       model = uniqueEntries(mergeLayer(model, layer.data, what), what);
     }
@@ -229,7 +234,7 @@ function readComposeFile(file: string, env: Environment): ComposeFile {
   const tags = composeTags(doc);
   dropResetValues(doc);
   const data = toPlain(doc, what);
-  if (data === null || data === undefined) return { doc, data: {}, tags };
+  if (data === null || data === undefined) return { doc, data: {}, tags, emptyServices: [] };
   if (!isMapping(data)) throw new FileError(`${what} must be a mapping with a 'services:' key.`);
   if (data.services !== undefined && data.services !== null && !isMapping(data.services)) {
     throw new FileError(`${what}: 'services' must be a mapping of service names to services.`);
@@ -237,11 +242,14 @@ function readComposeFile(file: string, env: Environment): ComposeFile {
   checkFileKeys(data, doc, file);
   const interpolated = castTypes(interpolateValue(data, env, what), what) as Obj;
   if (interpolated.services === null) delete interpolated.services;
+  const emptyServices: string[] = [];
   for (const [name, service] of Object.entries((interpolated.services ?? {}) as Obj)) {
-    if (service === null || service === undefined) (interpolated.services as Obj)[name] = {};
-    else if (!isMapping(service)) throw new FileError(`${what}: service '${name}' must be a mapping.`);
+    if (service === null || service === undefined) {
+      (interpolated.services as Obj)[name] = {};
+      emptyServices.push(name);
+    } else if (!isMapping(service)) throw new FileError(`${what}: service '${name}' must be a mapping.`);
   }
-  return { doc, data: interpolated, tags };
+  return { doc, data: interpolated, tags, emptyServices };
 }
 
 /** Removes from an earlier model the values a file tags `!reset` or `!override` (keys of mappings only: Compose leaves list items alone there). */

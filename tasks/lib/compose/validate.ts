@@ -1,12 +1,14 @@
 // What Compose v2 refuses in a compose file, refused here too with a message that names the file,
 // the line where known, the key, and what to write instead:
 //   - checkFileKeys, on each file as read: keys the compose-spec does not define (at the top level
-//     and in a service; `x-*` keys are free), and environment/labels values that are not scalars;
+//     and in a service; `x-*` keys are free), environment/labels values that are not scalars, and
+//     a deploy memory given as a number;
 //   - checkServices, on the merged project: what compose-go's checkConsistency refuses (neither
 //     image nor build, network_mode with networks, a healthcheck test without CMD/CMD-SHELL/NONE,
 //     cpus/mem_limit/mem_reservation/pids_limit that contradict deploy.resources, scale and
 //     deploy.replicas that differ, container_name with several replicas, one path mounted twice),
-//     sizes and durations it cannot read, ports that are not ports, and secrets/configs without a source.
+//     a dependency cycle, sizes and durations it cannot read, ports that are not ports, and
+//     secrets/configs without a source.
 import * as fs from 'node:fs';
 import type { Document } from 'yaml';
 import { FileError } from '../errors';
@@ -39,6 +41,11 @@ export function checkFileKeys(data: Obj, doc: Document.Parsed, file: string): vo
     if (!isMapping(service)) continue;
     for (const [key, value] of Object.entries(service)) {
       if (!SERVICE_KEYS.includes(key) && !key.startsWith('x-')) fail(['services', name, key], `service '${name}': '${key}' is not a service key Compose knows${suggestion(key, SERVICE_KEYS)}.`);
+      const resources = key === 'deploy' && isMapping(value) && isMapping(value.resources) ? value.resources : {};
+      for (const kind of ['limits', 'reservations']) {
+        const memory = isMapping(resources[kind]) ? (resources[kind] as Obj).memory : undefined;
+        if (memory !== undefined && memory !== null && typeof memory !== 'string') fail(['services', name, 'deploy'], `services.${name}.deploy.resources.${kind}.memory must be text such as "512m" or "1g" (Compose refuses a number here).`);
+      }
       if ((key === 'environment' || key === 'labels' || key === 'annotations') && isMapping(value)) {
         for (const [k, v] of Object.entries(value)) {
           if (typeof v === 'object' && v !== null) fail(['services', name, key, k], `services.${name}.${key}.${k} must be text, a number, a boolean or null, not ${Array.isArray(v) ? 'a list' : 'a mapping'}.`);
@@ -65,6 +72,7 @@ export function checkServices(services: Record<string, Obj>, model: Obj, files: 
     checkMounts(s, fail);
     for (const port of Array.isArray(s.ports) ? s.ports : []) checkPort(port, fail);
   }
+  checkCycles(services, files);
   for (const section of ['secrets', 'configs']) {
     for (const [name, r] of Object.entries(isMapping(model[section]) ? (model[section] as Obj) : {})) {
       const spec = isMapping(r) ? r : {};
@@ -74,6 +82,30 @@ export function checkServices(services: Record<string, Obj>, model: Obj, files: 
       }
     }
   }
+}
+
+/** The services a service starts after: depends_on, and what links, volumes_from and `service:` namespaces imply. */
+function dependencies(s: Obj): string[] {
+  const deps = Array.isArray(s.depends_on) ? s.depends_on.map(String) : Object.keys(isMapping(s.depends_on) ? s.depends_on : {});
+  for (const link of Array.isArray(s.links) ? s.links : []) deps.push(String(link).split(':')[0]);
+  for (const from of Array.isArray(s.volumes_from) ? s.volumes_from : []) if (!String(from).startsWith('container:')) deps.push(String(from).split(':')[0]);
+  for (const key of ['network_mode', 'ipc', 'pid', 'uts', 'cgroup']) if (typeof s[key] === 'string' && (s[key] as string).startsWith('service:')) deps.push((s[key] as string).slice('service:'.length));
+  return deps;
+}
+
+/** Services cannot start after themselves. */
+function checkCycles(services: Record<string, Obj>, files: string): void {
+  const done = new Set<string>();
+  const visit = (name: string, chain: string[]): void => {
+    if (chain.includes(name)) {
+      const cycle = [...chain.slice(chain.indexOf(name)), name];
+      throw new FileError(`${files}: service '${name}' depends on itself: ${cycle.join(' → ')} (through depends_on, links, volumes_from or a service: namespace). Break the cycle.`);
+    }
+    if (done.has(name) || !services[name]) return;
+    for (const dep of dependencies(services[name])) visit(dep, [...chain, name]);
+    done.add(name);
+  };
+  for (const name of Object.keys(services)) visit(name, []);
 }
 
 const SIZE_KEYS = ['mem_limit', 'mem_reservation', 'memswap_limit', 'mem_swappiness', 'shm_size'];
