@@ -7,9 +7,10 @@
 // The differential tests (test/unit/compose-v2-*.test.ts) compare the result with Compose's output.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseEnvFile } from '../../tasks/lib/compose/interpolate';
-import { isMapping, listOrMapping, shortPorts } from '../../tasks/lib/compose/merge';
+import { parseEnvFile, readServiceEnvFiles } from '../../tasks/lib/compose/dotenv';
+import { isMapping, listOrMapping, shortPorts, stringMapping } from '../../tasks/lib/compose/merge';
 import { absoluteFrom, isRelativeHostPath } from '../../tasks/lib/compose/paths';
+import { durationNanoseconds, sizeInBytes } from '../../tasks/lib/compose/units';
 
 type Obj = Record<string, unknown>;
 
@@ -80,11 +81,15 @@ const volumes: FieldCanon = (v, ctx) =>
   asList(v).map((entry) => {
     const abs = absoluteFrom(ctx.projectDir);
     if (isMapping(entry)) {
-      const out: Obj = { ...entry };
+      const out: Obj = { ...entry, target: path.posix.normalize(text(entry.target)).replace(/(.)\/$/, '$1') };
       if (out.type === 'bind' && typeof out.source === 'string') out.source = abs(out.source);
+      // create_host_path: true is the default, which Compose leaves out
+      if (isMapping(out.bind) && out.bind.create_host_path === true) out.bind = Object.fromEntries(Object.entries(out.bind).filter(([k]) => k !== 'create_host_path'));
+      if (isMapping(out.tmpfs) && out.tmpfs.size !== undefined) out.tmpfs = { ...out.tmpfs, size: bytesText(out.tmpfs.size) };
       return out;
     }
     const parts = text(entry).split(':');
+    parts[parts.length > 1 ? 1 : 0] = path.posix.normalize(parts[parts.length > 1 ? 1 : 0]).replace(/(.)\/$/, '$1');
     if (parts.length === 1) return { type: 'volume', target: parts[0], volume: {} };
     const [source, target, mode = ''] = parts;
     const flags = mode.split(',').filter(Boolean);
@@ -115,45 +120,95 @@ const build: FieldCanon = (v, ctx) => {
   const abs = absoluteFrom(ctx.projectDir);
   const local = (p: unknown) => (typeof p === 'string' && !p.includes('://') && !p.startsWith('service:') ? abs(p) : p);
   spec.context = local(spec.context ?? '.');
-  spec.dockerfile ??= 'Dockerfile';
-  for (const key of ['args', 'labels']) if (spec[key] !== undefined) spec[key] = keyValueMapping(spec[key]);
+  if (spec.dockerfile_inline === undefined) spec.dockerfile ??= 'Dockerfile';
+  if (spec.shm_size !== undefined) spec.shm_size = bytesText(spec.shm_size);
+  if (spec.labels !== undefined) spec.labels = keyValueMapping(spec.labels);
+  // A bare arg takes its value from the environment, and is left out when it is not set there.
+  if (spec.args !== undefined) spec.args = stringMapping(spec.args, 'canonical', ctx.env);
   if (spec.additional_contexts !== undefined) spec.additional_contexts = Object.fromEntries(Object.entries(keyValueMapping(spec.additional_contexts)).map(([k, p]) => [k, local(p)]));
   if (spec.extra_hosts !== undefined) spec.extra_hosts = extraHosts(spec.extra_hosts, ctx, {});
   if (spec.secrets !== undefined) spec.secrets = asList(spec.secrets).map((x) => (isMapping(x) ? x : { source: text(x) }));
   return spec;
 };
 
-/** A size (`64M`, `1g`, `512`) in bytes, as Compose prints memory limits. */
-export function sizeInBytes(v: unknown): string {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(text(v).trim());
-  if (!m) return text(v);
-  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return String(Math.round(Number(m[1]) * unit));
+/** A size in bytes, as text, as Compose prints sizes. */
+const bytesText = (v: unknown): string => String(sizeInBytes(v) ?? text(v));
+
+/** A duration as Go's time.Duration prints it (`1m30s`, `1.5s`, `24h0m0s`), which is how Compose prints durations. */
+export function goDuration(v: unknown): string {
+  const ns = durationNanoseconds(v);
+  if (ns === undefined) return text(v);
+  const fraction = (n: number, digits: number) => (n === 0 ? '' : `.${String(n).padStart(digits, '0').replace(/0+$/, '')}`);
+  if (ns === 0) return '0s';
+  if (ns < 1e3) return `${ns}ns`;
+  if (ns < 1e6) return `${Math.floor(ns / 1e3)}${fraction(ns % 1e3, 3)}µs`;
+  if (ns < 1e9) return `${Math.floor(ns / 1e6)}${fraction(ns % 1e6, 6)}ms`;
+  const h = Math.floor(ns / 3600e9);
+  const m = Math.floor((ns % 3600e9) / 60e9);
+  const s = ns % 60e9;
+  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${Math.floor(s / 1e9)}${fraction(s % 1e9, 9)}s`;
+}
+
+/** The given keys of a mapping passed through `canon`, when present (and left out when `dropZero` and the result is a zero duration). */
+function withCanonical(o: Obj, keys: string[], canon: (v: unknown) => unknown, dropZero = false): Obj {
+  const out: Obj = { ...o };
+  for (const k of keys) {
+    if (out[k] === undefined) continue;
+    out[k] = canon(out[k]);
+    if (dropZero && out[k] === '0s') delete out[k];
+  }
+  return out;
 }
 
 const deploy: FieldCanon = (v) => {
   const d: Obj = { ...(v as Obj) };
   if (d.labels !== undefined) d.labels = keyValueMapping(d.labels);
+  if (isMapping(d.labels) && Object.keys(d.labels).length === 0) delete d.labels; // an empty mapping is left out (omitempty)
   if (isMapping(d.resources)) {
     const resources: Obj = { ...d.resources };
     for (const kind of ['limits', 'reservations']) {
       if (!isMapping(resources[kind])) continue;
       const r: Obj = { ...(resources[kind] as Obj) };
       if (r.cpus !== undefined) r.cpus = Number(r.cpus); // a number of CPUs, whichever way it was written
-      if (r.memory !== undefined) r.memory = sizeInBytes(r.memory);
+      if (r.memory !== undefined) r.memory = bytesText(r.memory);
+      if (Array.isArray(r.devices)) r.devices = r.devices.map(deviceRequest);
       resources[kind] = r;
     }
     d.resources = resources;
   }
+  // restart_policy's durations are printed even when zero; those of update_config and rollback_config are not.
+  if (isMapping(d.restart_policy)) d.restart_policy = withCanonical(d.restart_policy, ['delay', 'window'], goDuration);
+  for (const k of ['update_config', 'rollback_config']) if (isMapping(d[k])) d[k] = withCanonical(d[k] as Obj, ['delay', 'monitor'], goDuration, true);
   d.resources ??= {}; // Compose prints these two even when empty
   d.placement ??= {};
   return d;
 };
 
 const healthcheck: FieldCanon = (v) => {
-  const h: Obj = { ...(v as Obj) };
+  const h: Obj = withCanonical(v as Obj, ['interval', 'timeout', 'start_period', 'start_interval'], goDuration);
   if (typeof h.test === 'string') h.test = ['CMD-SHELL', h.test];
   return h;
+};
+
+/** A GPU or device request; `count: all` is -1. */
+const deviceRequest = (r: unknown): unknown => (isMapping(r) && r.count === 'all' ? { ...r, count: -1 } : r);
+
+/** `/dev/a[:/dev/b[:rwm]]` as {source, target, permissions}. */
+const devices: FieldCanon = (v) =>
+  asList(v).map((d) => {
+    if (isMapping(d)) return d;
+    const [source, target = source, permissions = 'rwm'] = text(d).split(':');
+    return { source, target, permissions };
+  });
+
+/** blkio_config's device lists: Compose prints their fields capitalised (the Go struct has no JSON names), rates as text. */
+const blkio: FieldCanon = (v) => {
+  const b: Obj = { ...(v as Obj) };
+  for (const k of ['weight_device', 'device_read_bps', 'device_write_bps', 'device_read_iops', 'device_write_iops']) {
+    if (!Array.isArray(b[k])) continue;
+    b[k] = (b[k] as Obj[]).map((d) => (k === 'weight_device' ? { Path: d.path, Weight: d.weight } : { Path: d.path, Rate: k.endsWith('bps') ? bytesText(d.rate) : text(d.rate) }));
+  }
+  return b;
 };
 
 /** The canonical form of each service key we understand (the coverage of the comparison). */
@@ -179,6 +234,15 @@ export const SERVICE_FIELDS: Record<string, FieldCanon> = {
   build,
   deploy,
   healthcheck,
+  // Empty options are left out (omitempty).
+  logging: (v) => (isMapping(v) && isMapping(v.options) && Object.keys(v.options).length === 0 ? Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'options')) : v),
+  devices,
+  blkio_config: blkio,
+  gpus: (v) => (v === 'all' ? [{ count: -1 }] : asList(v).map(deviceRequest)),
+  cpus: (v) => Number(v),
+  ...Object.fromEntries(['mem_limit', 'mem_reservation', 'memswap_limit', 'mem_swappiness', 'shm_size'].map((k) => [k, bytesText])),
+  stop_grace_period: goDuration,
+  pull_policy: (v) => (v === 'if_not_present' ? 'missing' : v), // the older name of the same policy
   // A single limit of 0 is printed as {} (Compose leaves out its zero value).
   ulimits: (v) => (isMapping(v) ? Object.fromEntries(Object.entries(v).map(([k, l]) => [k, l === 0 ? {} : l])) : v),
 };
@@ -187,6 +251,8 @@ interface Normalisation {
   name: string;
   apply(model: Obj, ctx: CanonicalContext): void;
 }
+
+const isEmpty = (v: unknown) => v === false || v === 0 || v === '' || (Array.isArray(v) && v.length === 0) || (isMapping(v) && Object.keys(v).length === 0);
 
 const services = (model: Obj) => Object.entries(model.services as Record<string, Obj>);
 
@@ -197,13 +263,11 @@ export const NORMALISATIONS: Normalisation[] = [
     name: 'env_file resolved into environment',
     apply(model, ctx) {
       for (const [, s] of services(model)) {
-        const env: Obj = {};
-        for (const f of asList(s.env_file)) {
-          const spec = isMapping(f) ? f : { path: f };
-          const file = absoluteFrom(ctx.projectDir)(text(spec.path));
-          if (!fs.existsSync(file) && spec.required === false) continue;
-          Object.assign(env, parseEnvFile(fs.readFileSync(file, 'utf8')));
-        }
+        const files = asList(s.env_file)
+          .map((f): Obj => (isMapping(f) ? f : { path: f }))
+          .map((spec): Obj & { file: string } => ({ ...spec, file: absoluteFrom(ctx.projectDir)(text(spec.path)) }))
+          .filter((spec) => fs.existsSync(spec.file) || spec.required !== false);
+        const env: Obj = readServiceEnvFiles(files, s.environment, ctx.env, 'canonical');
         for (const [k, v] of Object.entries(listOrMapping(s.environment, 'canonical'))) env[k] = v === null || v === undefined ? (ctx.env[k] ?? null) : text(v);
         delete s.env_file;
         if (Object.keys(env).length > 0) s.environment = env;
@@ -212,14 +276,28 @@ export const NORMALISATIONS: Normalisation[] = [
     },
   },
   {
-    // links, volumes_from and network_mode: service:x make Compose start x first: it adds them to
-    // depends_on (with restart: true for links and network_mode, which break when x is recreated).
+    // Compose reads label_file into labels (the labels key winning; a file's `${…}` sees only the
+    // labels read before it) and prints the files' absolute paths.
+    name: 'label_file read into labels',
+    apply(model, ctx) {
+      for (const [, s] of services(model)) {
+        if (s.label_file === undefined) continue;
+        s.label_file = asList(s.label_file).map((f) => absoluteFrom(ctx.projectDir)(text(f)));
+        let labels: Record<string, string> = {};
+        for (const file of s.label_file as string[]) labels = parseEnvFile(fs.readFileSync(file, 'utf8'), { file, env: {}, earlier: labels });
+        s.labels = { ...labels, ...((s.labels ?? {}) as Obj) };
+      }
+    },
+  },
+  {
+    // links, volumes_from and network_mode/ipc/pid/uts/cgroup: service:x make Compose start x first: it
+    // adds them to depends_on (with restart: true for links and shared namespaces, which break when x is recreated).
     name: 'implicit dependencies',
     apply(model) {
       for (const [, s] of services(model)) {
         const restart = { condition: 'service_started', restart: true, required: true };
         const implied: [string, Obj][] = [
-          ...(typeof s.network_mode === 'string' && s.network_mode.startsWith('service:') ? [[s.network_mode.slice(8), restart] as [string, Obj]] : []),
+          ...['network_mode', 'ipc', 'pid', 'uts', 'cgroup'].flatMap((k) => (typeof s[k] === 'string' && (s[k] as string).startsWith('service:') ? [[(s[k] as string).slice(8), restart] as [string, Obj]] : [])),
           ...asList(s.links).map((l): [string, Obj] => [text(l).split(':')[0], restart]),
           ...asList(s.volumes_from)
             .filter((f) => !text(f).startsWith('container:'))
@@ -230,6 +308,17 @@ export const NORMALISATIONS: Normalisation[] = [
         for (const [name, dep] of implied) deps[name] ??= dep;
         s.depends_on = deps;
       }
+    },
+  },
+  {
+    // Compose's JSON leaves out a service key whose value is false, 0, empty text or an empty list or
+    // mapping (Go's omitempty), except the few it holds as pointers (init, attach, scale, command,
+    // entrypoint), whose explicit false, 0 or [] it prints. (Empty networks then mean the default one.)
+    name: 'zero values left out',
+    apply(model) {
+      // (and the mappings it holds as pointers to structs: printed even when empty)
+      const kept = new Set(['init', 'attach', 'scale', 'command', 'entrypoint', 'logging', 'healthcheck', 'deploy', 'build', 'blkio_config', 'develop', 'credential_spec']);
+      for (const [, s] of services(model)) for (const [k, v] of Object.entries(s)) if (isEmpty(v) && !kept.has(k)) delete s[k];
     },
   },
   {
@@ -304,6 +393,12 @@ export const NORMALISATIONS: Normalisation[] = [
   },
 ];
 
+/**
+ * Compose's `config` doubles every `$` of its output (docker/compose cmd/compose/config.go), so that
+ * the printed file reads back to the same values: our values get the same treatment.
+ */
+const dollarsDoubled = (model: Obj): Obj => JSON.parse(JSON.stringify(model).replace(/\$/g, '$$$$')) as Obj;
+
 /** Our model in Compose's canonical form. */
 export function toComposeCanonical(model: Obj, ctx: CanonicalContext): Obj {
   const out = structuredClone(model);
@@ -312,5 +407,5 @@ export function toComposeCanonical(model: Obj, ctx: CanonicalContext): Obj {
     for (const [key, canon] of Object.entries(SERVICE_FIELDS)) if (s[key] !== undefined) s[key] = canon(s[key], ctx, s);
   }
   for (const n of NORMALISATIONS) n.apply(out, ctx);
-  return out;
+  return dollarsDoubled(out);
 }

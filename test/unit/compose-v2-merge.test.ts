@@ -7,32 +7,19 @@
 // message that names the file or service, the key, and what to do.
 // Compose runs once per project, two at a time, before the comparisons.
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadCompose } from '../../tasks/lib/compose/load';
 import { renderCompose } from '../../tasks/lib/compose/render';
-import { toComposeCanonical } from '../support/compose-canonical';
+import { ComposeProject as Case, Oracle, assertAgreesWithCompose, composeConfig, lines, pool, writeProject } from '../support/compose-oracle';
 import { composeV2Binary } from '../support/stack';
-
-interface Case {
-  name: string;
-  /** The files of the project (path → content); the compose files are `compose` in order. */
-  files: Record<string, string>;
-  compose: string[];
-  env?: Record<string, string>;
-  profiles?: string[];
-  /** Compose refuses the project; so must we, with a message matching this. */
-  refused?: RegExp;
-}
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-v2merge-'));
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 
 const B = ['compose.yml', 'override.yml'];
-const lines = (...l: string[]) => `${l.join('\n')}\n`;
 
 const CASES: Case[] = [
   // --- keys nothing special-cases merge, never replaced -------------------------------------
@@ -542,53 +529,7 @@ const CASES: Case[] = [
   },
 ];
 
-interface Oracle {
-  ok: boolean;
-  data?: Record<string, unknown>;
-  stderr: string;
-}
-
-function slug(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 50);
-}
-
-function writeCase(c: Case, i: number): string {
-  const dir = path.join(work, `c${String(i).padStart(2, '0')}-${slug(c.name)}`);
-  for (const [name, content] of Object.entries(c.files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    fs.writeFileSync(path.join(dir, name), content);
-  }
-  return dir;
-}
-
-function composeConfig(binary: string, dir: string, files: string[], env: Record<string, string>, profiles: string[] = []): Promise<Oracle> {
-  const args = [...files.flatMap((f) => ['-f', path.join(dir, f)]), '--project-directory', dir, ...profiles.flatMap((p) => ['--profile', p]), 'config', '--format', 'json'];
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { cwd: dir, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ ok: code === 0, data: code === 0 ? (JSON.parse(stdout) as Record<string, unknown>) : undefined, stderr }));
-  });
-}
-
-/** Runs `work` for each item, `limit` at a time. */
-async function pool<T, R>(items: T[], limit: number, work: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await work(items[i], i);
-      }
-    }),
-  );
-  return out;
-}
-
+const writeCase = (c: Case, i: number) => writeProject(work, c, i);
 const dirs = CASES.map(writeCase);
 let binary = '';
 let oracles: Oracle[] = [];
@@ -602,19 +543,7 @@ describe('the loader agrees with Compose v2 (`docker compose config`)', () => {
   test('the corpus has at least 40 projects', () => assert.ok(CASES.length >= 40, `${CASES.length} cases`));
 
   CASES.forEach((c, i) => {
-    test(c.name, () => {
-      const dir = dirs[i];
-      const oracle = oracles[i];
-      const load = () => loadCompose(c.compose.map((f) => path.join(dir, f)), { env: c.env ?? {}, profiles: c.profiles });
-      if (c.refused) {
-        assert.equal(oracle.ok, false, `Compose accepts the case, so must we: ${JSON.stringify(oracle.data)}`);
-        assert.throws(load, c.refused, `Compose refuses it: ${oracle.stderr.trim()}`);
-        return;
-      }
-      assert.ok(oracle.ok, `Compose refuses the case: ${oracle.stderr.trim()}`);
-      const ours = toComposeCanonical(load().model, { projectDir: dir, projectName: path.basename(dir), env: c.env ?? {} });
-      assert.deepStrictEqual(ours, oracle.data);
-    });
+    test(c.name, () => assertAgreesWithCompose(c, dirs[i], oracles[i]));
   });
 });
 

@@ -126,6 +126,48 @@ export function interpolateValue(value: unknown, env: Environment, where: string
   return value;
 }
 
+type Cast = (text: string) => number | boolean | undefined;
+
+const toInt: Cast = (t) => (/^[+-]?\d+$/.test(t) ? Number(t) : undefined);
+const toFloat: Cast = (t) => (t.trim() !== '' && Number.isFinite(Number(t)) ? Number(t) : undefined);
+// YAML 1.1's words for booleans too, as Compose reads them here (it warns about them).
+const toBoolean: Cast = (t) => ({ true: true, y: true, yes: true, on: true, false: false, n: false, no: false, off: false })[t.toLowerCase()] as boolean | undefined;
+
+/** The keys whose text Compose turns into a number or a boolean after interpolation (compose-go's interpolateTypeCastMapping), so `read_only: ${RO}` is a boolean. */
+const CASTS: [string, Cast][] = [
+  ...['external', 'internal', 'attachable', 'enable_ipv4', 'enable_ipv6'].map((k): [string, Cast] => [`networks.*.${k}`, toBoolean]),
+  ...['volumes', 'secrets', 'configs'].map((s): [string, Cast] => [`${s}.*.external`, toBoolean]),
+  ...['cpu_count', 'cpu_period', 'cpu_quota', 'cpu_rt_period', 'cpu_rt_runtime', 'cpu_shares', 'oom_score_adj', 'pids_limit', 'ulimits.*', 'ulimits.*.hard', 'ulimits.*.soft', 'healthcheck.retries', 'ports.[].target', 'scale'].map(
+    (k): [string, Cast] => [`services.*.${k}`, toInt],
+  ),
+  ...['deploy.replicas', 'deploy.update_config.parallelism', 'deploy.rollback_config.parallelism', 'deploy.restart_policy.max_attempts', 'deploy.placement.max_replicas_per_node'].map((k): [string, Cast] => [`services.*.${k}`, toInt]),
+  ...['cpu_percent', 'cpus', 'deploy.update_config.max_failure_ratio', 'deploy.rollback_config.max_failure_ratio'].map((k): [string, Cast] => [`services.*.${k}`, toFloat]),
+  ...['init', 'oom_kill_disable', 'privileged', 'read_only', 'volumes.[].read_only', 'volumes.[].volume.nocopy', 'depends_on.*.required', 'depends_on.*.restart', 'healthcheck.disable', 'stdin_open', 'tty'].map(
+    (k): [string, Cast] => [`services.*.${k}`, toBoolean],
+  ),
+];
+
+/** `value` with the text of CASTS' keys made numbers and booleans, as Compose does once a file is interpolated; text that is neither is refused. */
+export function castTypes(value: unknown, where: string, at: string[] = []): unknown {
+  if (typeof value === 'string' && at.length > 0) {
+    const cast = CASTS.find(([pattern]) => castMatches(pattern.split('.'), at))?.[1];
+    if (!cast) return value;
+    const out = cast(value);
+    if (out === undefined) {
+      const expected = cast === toBoolean ? 'true or false' : cast === toInt ? 'a whole number' : 'a number';
+      throw new InputError(`${where}: '${at.join('.')}' is '${value}', which is not ${expected}. Write ${expected} (after interpolation).`);
+    }
+    return out;
+  }
+  if (Array.isArray(value)) return value.map((v) => castTypes(v, where, [...at, '[]']));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, castTypes(v, where, [...at, k])]));
+  return value;
+}
+
+function castMatches(pattern: string[], at: string[]): boolean {
+  return pattern.length === at.length && pattern.every((p, i) => (p === '*' ? at[i] !== '[]' : p === at[i]));
+}
+
 /** Every `$` in a string value doubled, so that Compose's interpolation gives the value back. */
 export function escapeDollars(value: unknown): unknown {
   if (typeof value === 'string') return value.replace(/\$/g, '$$$$');

@@ -14,9 +14,10 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Document } from 'yaml';
 import { FileError } from '../errors';
 import { parseEnvFile } from './dotenv';
-import { Environment, interpolateValue } from './interpolate';
+import { Environment, castTypes, interpolateValue } from './interpolate';
 import { isMapping, mergeEntry, mergeLayer, stringMapping, uniqueEntries } from './merge';
 import { modelWithAbsolutePaths, serviceWithAbsolutePaths } from './paths';
+import { checkFileKeys, checkServices } from './validate';
 import { ComposeTags, composeTags, dropResetValues, readComposeYaml, toPlain } from './yaml';
 
 type Obj = Record<string, unknown>;
@@ -99,6 +100,7 @@ export function loadCompose(files: string[], options: LoadOptions = {}): Compose
     }
   }
   checkReferences(services, merged, files.join(', '), inactiveServices);
+  checkServices(services, merged, files.join(', '));
   const model = { ...merged, services };
   return {
     files: files.map((f) => path.resolve(f)),
@@ -107,7 +109,7 @@ export function loadCompose(files: string[], options: LoadOptions = {}): Compose
     model,
     inactiveServices,
     document: document as Document.Parsed,
-    services: Object.entries(services).map(([name, raw]) => toService(name, raw, projectDir)),
+    services: Object.entries(services).map(([name, raw]) => toService(name, raw, projectDir, env)),
   };
 }
 
@@ -122,6 +124,8 @@ interface ComposeFile {
   doc: Document.Parsed;
   data: Obj;
   tags: ComposeTags;
+  /** Services written with no value (`web:`): Compose accepts them only over an earlier file's definition. */
+  emptyServices: string[];
 }
 
 /** Loads projects (the main one, included ones) and the files `extends` names, each file read once. */
@@ -138,6 +142,9 @@ class ProjectLoader {
       document ??= layer.doc;
       if (layer.data.include !== undefined) this.applyInclude(layer, file, workingDir, env, [...includeChain, file]);
       if (isMapping(layer.data.services)) this.applyExtends(layer.data.services, file, workingDir, env, [layer.tags]);
+      for (const name of layer.emptyServices) {
+        if (!isMapping(model.services) || !(name in model.services)) throw new FileError(`${what}: service '${name}' is empty. Give it its keys, or write '${name}: {}' if it takes them from another file.`);
+      }
       removeTagged(model, layer.tags);
       model = uniqueEntries(mergeLayer(model, layer.data, what), what);
     }
@@ -227,18 +234,22 @@ function readComposeFile(file: string, env: Environment): ComposeFile {
   const tags = composeTags(doc);
   dropResetValues(doc);
   const data = toPlain(doc, what);
-  if (data === null || data === undefined) return { doc, data: {}, tags };
+  if (data === null || data === undefined) return { doc, data: {}, tags, emptyServices: [] };
   if (!isMapping(data)) throw new FileError(`${what} must be a mapping with a 'services:' key.`);
   if (data.services !== undefined && data.services !== null && !isMapping(data.services)) {
     throw new FileError(`${what}: 'services' must be a mapping of service names to services.`);
   }
-  const interpolated = interpolateValue(data, env, what) as Obj;
+  checkFileKeys(data, doc, file);
+  const interpolated = castTypes(interpolateValue(data, env, what), what) as Obj;
   if (interpolated.services === null) delete interpolated.services;
+  const emptyServices: string[] = [];
   for (const [name, service] of Object.entries((interpolated.services ?? {}) as Obj)) {
-    if (service === null || service === undefined) (interpolated.services as Obj)[name] = {};
-    else if (!isMapping(service)) throw new FileError(`${what}: service '${name}' must be a mapping.`);
+    if (service === null || service === undefined) {
+      (interpolated.services as Obj)[name] = {};
+      emptyServices.push(name);
+    } else if (!isMapping(service)) throw new FileError(`${what}: service '${name}' must be a mapping.`);
   }
-  return { doc, data: interpolated, tags };
+  return { doc, data: interpolated, tags, emptyServices };
 }
 
 /** Removes from an earlier model the values a file tags `!reset` or `!override` (keys of mappings only: Compose leaves list items alone there). */
@@ -281,7 +292,7 @@ function textList(value: unknown, where: string): string[] {
 
 /**
  * Refuses what Compose refuses as an inconsistent project: a service that depends on, links to,
- * takes volumes from or shares the network of a service that does not exist (or, with profiles,
+ * takes volumes from or shares a namespace (network, ipc, pid, uts, cgroup) of a service that does not exist (or, with profiles,
  * is not active), or that uses a volume, network, secret or config the file does not declare.
  */
 function checkReferences(services: Record<string, Obj>, model: Obj, files: string, inactive: string[]): void {
@@ -292,7 +303,7 @@ function checkReferences(services: Record<string, Obj>, model: Obj, files: strin
     for (const dep of Array.isArray(s.depends_on) ? s.depends_on.map(String) : Object.keys(isMapping(s.depends_on) ? s.depends_on : {})) refs.push([dep, 'depends_on']);
     for (const link of Array.isArray(s.links) ? s.links : []) refs.push([String(link).split(':')[0], 'links']);
     for (const from of Array.isArray(s.volumes_from) ? s.volumes_from : []) if (!String(from).startsWith('container:')) refs.push([String(from).split(':')[0], 'volumes_from']);
-    if (typeof s.network_mode === 'string' && s.network_mode.startsWith('service:')) refs.push([s.network_mode.slice('service:'.length), 'network_mode']);
+    for (const key of ['network_mode', 'ipc', 'pid', 'uts', 'cgroup']) if (typeof s[key] === 'string' && s[key].startsWith('service:')) refs.push([s[key].slice('service:'.length), key]);
     for (const [ref, key] of refs) {
       if (services[ref]) continue;
       const why = inactive.includes(ref) ? 'is not in an active profile' : 'is not defined';
@@ -323,14 +334,15 @@ function sourceOf(entry: unknown): string {
   return isMapping(entry) ? String(entry.source) : String(entry);
 }
 
-function toService(name: string, raw: Record<string, unknown>, projectDir: string): ComposeService {
+function toService(name: string, raw: Record<string, unknown>, projectDir: string, env: Environment): ComposeService {
   const where = `service '${name}'`;
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new FileError(`Compose ${where} must be a mapping.`);
   if (raw.image !== undefined && typeof raw.image !== 'string') throw new FileError(`Compose ${where}: 'image' must be a string.`);
-  return { name, image: raw.image as string | undefined, build: raw.build === undefined ? undefined : toBuild(raw.build, where, projectDir), raw };
+  return { name, image: raw.image as string | undefined, build: raw.build === undefined ? undefined : toBuild(raw.build, where, projectDir, env), raw };
 }
 
-function toBuild(value: unknown, where: string, projectDir: string): ComposeBuild {
+/** A bare build arg takes its value from the environment the project is loaded with (the `.env` included), as in Compose. */
+function toBuild(value: unknown, where: string, projectDir: string, env: Environment): ComposeBuild {
   const spec = (typeof value === 'string' ? { context: value } : value) as Record<string, unknown>;
   if (!spec || typeof spec !== 'object') throw new FileError(`Compose ${where}: 'build' must be a path or a mapping.`);
   const context = path.resolve(projectDir, String(spec.context ?? '.'));
@@ -338,7 +350,7 @@ function toBuild(value: unknown, where: string, projectDir: string): ComposeBuil
   return {
     context,
     dockerfile,
-    args: stringMapping(spec.args, `${where} build.args`),
+    args: stringMapping(spec.args, `${where} build.args`, env),
     target: spec.target === undefined ? undefined : String(spec.target),
     labels: stringMapping(spec.labels, `${where} build.labels`),
     cacheFrom: Array.isArray(spec.cache_from) ? spec.cache_from.map(String) : [],
