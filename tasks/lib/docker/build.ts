@@ -3,6 +3,7 @@
 import type Dockerode from 'dockerode';
 import type { Logger } from '../context';
 import { DockerError } from '../errors';
+import type { ReadablePaths } from '../readable-paths';
 import { packBuildContext } from './context';
 import { StreamEvent, followStream } from './stream';
 
@@ -11,6 +12,8 @@ export interface ImageBuildSpec {
   title: string;
   context: string;
   dockerfile: string;
+  /** What the build may read (context and Dockerfile were checked against it; the .dockerignore is read through it). */
+  readable: ReadablePaths;
   /** Full references to tag the result with. */
   tags: string[];
   buildArgs: Record<string, string>;
