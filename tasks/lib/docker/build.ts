@@ -33,7 +33,7 @@ export async function engineHasBuildKit(docker: Dockerode): Promise<boolean> {
 }
 
 export async function buildImage(docker: Dockerode, spec: ImageBuildSpec, log: Logger, options: { buildKit: boolean; signal?: AbortSignal }): Promise<string> {
-  const context = packBuildContext(spec.context, spec.dockerfile);
+  const context = await packBuildContext(spec.context, spec.dockerfile, { readable: spec.readable, signal: options.signal });
   const buildOptions: Record<string, unknown> = {
     t: spec.tags,
     dockerfile: context.dockerfile,
