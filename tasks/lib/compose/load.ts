@@ -266,6 +266,7 @@ function readComposeFile(file: string, env: Environment): ComposeFile {
   if (data.services !== undefined && data.services !== null && !isMapping(data.services)) {
     throw new FileError(`${what}: 'services' must be a mapping of service names to services.`);
   }
+  checkNames(data, what);
   const interpolated = interpolateValue(data, env, what) as Obj;
   if (interpolated.services === null) delete interpolated.services;
   for (const [name, service] of Object.entries((interpolated.services ?? {}) as Obj)) {
@@ -273,6 +274,23 @@ function readComposeFile(file: string, env: Environment): ComposeFile {
     else if (!isMapping(service)) throw new FileError(`${what}: service '${name}' must be a mapping.`);
   }
   return { doc, data: interpolated, tags };
+}
+
+// Compose v2's schema (compose-spec.json, patternProperties): a name Compose would refuse can also
+// name a folder (`../../x y`) or carry a logging command (`##vso[`) into messages and the log.
+const NAMED_SECTIONS = ['services', 'networks', 'volumes', 'secrets', 'configs', 'models'];
+const COMPOSE_NAME = /^[a-zA-Z0-9._-]+$/;
+
+/** Refuses the names of services, networks, volumes, secrets, configs and models that Compose v2 refuses. */
+function checkNames(data: Obj, what: string): void {
+  for (const section of NAMED_SECTIONS) {
+    const entries = data[section];
+    if (!isMapping(entries)) continue;
+    const bad = Object.keys(entries).find((name) => !COMPOSE_NAME.test(name));
+    if (bad !== undefined) {
+      throw new FileError(`${what}: ${section}: the name ${JSON.stringify(bad)} is not one Compose accepts (letters, digits, '.', '_' and '-': ^[a-zA-Z0-9._-]+$). Rename it.`);
+    }
+  }
 }
 
 /** Removes from an earlier model the values a file tags `!reset` or `!override` (keys of mappings only: Compose leaves list items alone there). */
