@@ -11,6 +11,7 @@ runTask('BuildAndTag', async (inputs, ctx) => {
       dockerfile: inputs.path('dockerfile', { default: 'Dockerfile' }) as string,
       buildContext: inputs.path('buildContext', { default: '.' }) as string,
       composeFile: inputs.path('composeFile', { mustExist: true }),
+      allowedPaths: inputs.list('allowedPaths'),
       services: inputs.list('services'),
       imageName: inputs.string('imageName'),
       tags: inputs.list('tags'),

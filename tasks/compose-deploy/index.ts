@@ -19,6 +19,7 @@ runTask('ComposeDeploy', async (inputs, ctx) => {
       envFile: inputs.path('envFile'),
       variables: inputs.keyValues('variables'),
       profiles: inputs.list('profiles'),
+      allowedPaths: inputs.list('allowedPaths'),
       target: {
         type: hostType,
         dockerHostEndpoint: hostType === 'tls' ? inputs.endpoint('dockerHostEndpoint') : undefined,

@@ -15,6 +15,7 @@ runTask('ContainerizedTest', async (inputs, ctx) => {
       service: inputs.string('service'),
       command: inputs.string('command'),
       composeFiles: inputs.list('composeFiles').map((f) => path.resolve(f)),
+      allowedPaths: inputs.list('allowedPaths'),
       testService: inputs.string('testService'),
       testImage: inputs.string('testImage'),
       testCommand: inputs.string('testCommand'),

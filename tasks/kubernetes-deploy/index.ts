@@ -21,6 +21,7 @@ runTask('KubernetesDeploy', async (inputs, ctx) => {
       composeFiles: source === 'compose' ? inputs.list('composeFiles') : [],
       env: { ...process.env, ...inputs.keyValues('variables') },
       envFile: inputs.path('envFile', { mustExist: true }),
+      allowedPaths: inputs.list('allowedPaths'),
       manifests: source === 'manifests' ? inputs.list('manifests') : [],
       baseDir: process.cwd(),
       lock,

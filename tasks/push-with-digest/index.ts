@@ -23,6 +23,7 @@ runTask('PushWithDigest', async (inputs, ctx) => {
         images: inputs.list('images'),
         additionalTags: inputs.list('additionalTags'),
         composeFile: inputs.path('composeFile', { mustExist: true }),
+        allowedPaths: inputs.list('allowedPaths'),
         lockFile: inputs.path('lockFile') ?? path.join(ctx.variable('Build.ArtifactStagingDirectory') ?? ctx.tempDir, 'image-lock.json'),
         publishArtifact: inputs.bool('publishArtifact', true),
         artifactName: inputs.string('artifactName', { default: 'image-lock' }) as string,

@@ -11,6 +11,7 @@ import { parseEnvFile, readServiceEnvFiles } from '../../tasks/lib/compose/doten
 import { isMapping, listOrMapping, shortPorts, stringMapping } from '../../tasks/lib/compose/merge';
 import { absoluteFrom, isRelativeHostPath } from '../../tasks/lib/compose/paths';
 import { durationNanoseconds, sizeInBytes } from '../../tasks/lib/compose/units';
+import { ReadablePaths } from '../../tasks/lib/readable-paths';
 
 type Obj = Record<string, unknown>;
 
@@ -267,7 +268,7 @@ export const NORMALISATIONS: Normalisation[] = [
           .map((f): Obj => (isMapping(f) ? f : { path: f }))
           .map((spec): Obj & { file: string } => ({ ...spec, file: absoluteFrom(ctx.projectDir)(text(spec.path)) }))
           .filter((spec) => fs.existsSync(spec.file) || spec.required !== false);
-        const env: Obj = readServiceEnvFiles(files, s.environment, ctx.env, 'canonical');
+        const env: Obj = readServiceEnvFiles(files, s.environment, ctx.env, 'canonical', new ReadablePaths(ctx.projectDir, ['/']));
         for (const [k, v] of Object.entries(listOrMapping(s.environment, 'canonical'))) env[k] = v === null || v === undefined ? (ctx.env[k] ?? null) : text(v);
         delete s.env_file;
         if (Object.keys(env).length > 0) s.environment = env;

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import * as tar from 'tar-stream';
 import { packBuildContext } from '../../tasks/lib/docker/context';
 import { IgnoreMatcher, parseDockerignore } from '../../tasks/lib/docker/ignore';
+import { ReadablePaths } from '../../tasks/lib/readable-paths';
 import { decodeBuildKitTrace, followStream, isRegistryAuthFailure, pushedDigest } from '../../tasks/lib/docker/stream';
 import { Readable } from 'node:stream';
 
@@ -51,7 +52,7 @@ test('.dockerignore follows Docker: last match wins, ** spans folders, exception
 
 test('the context tar honours .dockerignore but always carries the Dockerfile', async () => {
   const dir = tree({ Dockerfile: 'FROM x', '.dockerignore': 'Dockerfile\n*.secret\nbuild/\n', 'app.js': 'ok', 'a.secret': 'no', 'build/out.bin': 'no' });
-  const ctx = packBuildContext(dir, path.join(dir, 'Dockerfile'));
+  const ctx = await packBuildContext(dir, path.join(dir, 'Dockerfile'), { readable: new ReadablePaths(dir, []) });
   const files = await entries(ctx.tar);
   assert.equal(ctx.dockerfile, 'Dockerfile');
   assert.deepEqual([...files.keys()].sort(), ['.dockerignore', 'Dockerfile', 'app.js']);
@@ -59,17 +60,18 @@ test('the context tar honours .dockerignore but always carries the Dockerfile', 
 
 test('<Dockerfile>.dockerignore wins, and a Dockerfile outside the context is added', async () => {
   const dir = tree({ 'ctx/app.js': 'ok', 'ctx/skip.txt': 'x', 'ctx/.dockerignore': 'app.js\n', 'docker/api.Dockerfile': 'FROM y', 'docker/api.Dockerfile.dockerignore': 'skip.txt\n' });
-  const ctx = packBuildContext(path.join(dir, 'ctx'), path.join(dir, 'docker/api.Dockerfile'));
+  const ctx = await packBuildContext(path.join(dir, 'ctx'), path.join(dir, 'docker/api.Dockerfile'), { readable: new ReadablePaths(dir, []) });
   const files = await entries(ctx.tar);
   assert.equal(files.get(ctx.dockerfile), 'FROM y');
   assert.equal(files.has('app.js'), true);
   assert.equal(files.has('skip.txt'), false);
 });
 
-test('missing context or Dockerfile is an error naming the path', () => {
+test('missing context or Dockerfile is an error naming the path', async () => {
   const dir = tree({ 'x.txt': '' });
-  assert.throws(() => packBuildContext(path.join(dir, 'nope'), path.join(dir, 'Dockerfile')), /build context '.*nope' is not a folder/);
-  assert.throws(() => packBuildContext(dir, path.join(dir, 'Dockerfile')), /Dockerfile '.*Dockerfile' does not exist/);
+  const readable = new ReadablePaths(dir, []);
+  await assert.rejects(packBuildContext(path.join(dir, 'nope'), path.join(dir, 'Dockerfile'), { readable }), /build context '.*nope' is not a folder/);
+  await assert.rejects(packBuildContext(dir, path.join(dir, 'Dockerfile'), { readable }), /Dockerfile '.*Dockerfile' does not exist/);
 });
 
 test('stream errors inside a 200 response become DockerError with the engine message', async () => {

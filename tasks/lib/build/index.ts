@@ -6,6 +6,7 @@ import { ComposeBuild, loadCompose } from '../compose/load';
 import { buildImage, engineHasBuildKit, ImageBuildSpec } from '../docker/build';
 import type { EngineConnector } from '../docker/engine';
 import { InputError } from '../errors';
+import { ReadablePaths } from '../readable-paths';
 import { ImageReference, parseReference, repositoryName, validateTag } from '../reference';
 import { BuildRecord, BuiltImage, writeBuildRecord } from './record';
 
@@ -30,6 +31,8 @@ export interface BuildAndTagOptions {
   pipeline: PipelineInfo;
   /** Variables for compose interpolation (process.env when not given). */
   env?: Record<string, string | undefined>;
+  /** Folders outside the project (the compose file's folder, else the working directory) that builds may read. */
+  allowedPaths?: string[];
 }
 
 interface PlannedBuild {
@@ -37,6 +40,22 @@ interface PlannedBuild {
   repository: ImageReference;
   tags: string[];
   spec: Omit<ImageBuildSpec, 'tags' | 'title'>;
+}
+
+/**
+ * Without a compose file, the buildContext input is the project: the Dockerfile must be inside it,
+ * inside the working directory (where relative inputs start: the sources, on an agent) or allowedPaths.
+ */
+function singleBuildPaths(options: BuildAndTagOptions): ReadablePaths {
+  const context = path.resolve(options.buildContext);
+  return new ReadablePaths(context, [process.cwd(), ...(options.allowedPaths ?? [])], `the build context '${context}' and the working directory '${process.cwd()}'`);
+}
+
+/** A build reads its context and Dockerfile only inside the project or allowedPaths; a context may not hold /proc, /sys or /dev. */
+function checkedSources(readable: ReadablePaths, context: string, dockerfile: string, what: { context: string; dockerfile: string }) {
+  readable.checkFolder(context, what.context);
+  readable.check(dockerfile, what.dockerfile);
+  return { context, dockerfile, readable };
 }
 
 export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext): Promise<BuildRecord> {
@@ -73,7 +92,7 @@ function planSingle(options: BuildAndTagOptions, tags: string[]): PlannedBuild {
     name: repository.path.split('/').pop() as string,
     repository,
     tags,
-    spec: buildSpec(options, options.buildContext, path.resolve(options.dockerfile)),
+    spec: buildSpec(options, checkedSources(singleBuildPaths(options), options.buildContext, path.resolve(options.dockerfile), { context: "Input 'buildContext'", dockerfile: "Input 'dockerfile'" })),
   };
 }
 
@@ -81,10 +100,9 @@ function planSingle(options: BuildAndTagOptions, tags: string[]): PlannedBuild {
  * The settings of one build: the inputs win over the compose service's `build:` where both speak,
  * so pipeline settings are never silently ignored.
  */
-function buildSpec(options: BuildAndTagOptions, context: string, dockerfile: string, build?: ComposeBuild): PlannedBuild['spec'] {
+function buildSpec(options: BuildAndTagOptions, sources: Pick<ImageBuildSpec, 'context' | 'dockerfile' | 'readable'>, build?: ComposeBuild): PlannedBuild['spec'] {
   return {
-    context,
-    dockerfile,
+    ...sources,
     buildArgs: { ...build?.args, ...options.buildArgs },
     labels: { ...build?.labels, ...options.labels },
     target: options.target ?? build?.target,
@@ -100,7 +118,7 @@ function buildSpec(options: BuildAndTagOptions, context: string, dockerfile: str
  * `<imageName>/<service>`; the `tags` input adds tags.
  */
 function planCompose(options: BuildAndTagOptions, tags: string[]): PlannedBuild[] {
-  const app = loadCompose([options.composeFile as string], { env: options.env });
+  const app = loadCompose([options.composeFile as string], { env: options.env, allowedPaths: options.allowedPaths });
   const buildable = app.services.filter((s) => s.build);
   if (buildable.length === 0) {
     throw new InputError(`Input 'composeFile': '${options.composeFile}' has no service with a 'build:' section, so there is nothing to build. Use PushWithDigest's composeFile input to pin third-party images.`);
@@ -112,6 +130,7 @@ function planCompose(options: BuildAndTagOptions, tags: string[]): PlannedBuild[
 
   return selected.map((service) => {
     const build = service.build!;
+    const where = `Compose file '${options.composeFile}': service '${service.name}'`;
     let repository: ImageReference;
     const serviceTags: string[] = [];
     if (service.image) {
@@ -128,7 +147,7 @@ function planCompose(options: BuildAndTagOptions, tags: string[]): PlannedBuild[
       name: service.name,
       repository,
       tags: allTags,
-      spec: buildSpec(options, build.context, build.dockerfile, build),
+      spec: buildSpec(options, checkedSources(app.readable, build.context, build.dockerfile, { context: `${where} build.context`, dockerfile: `${where} build.dockerfile` }), build),
     };
   });
 }

@@ -47,6 +47,8 @@ export interface ComposeDeployOptions {
   variables: Record<string, string>;
   /** Active compose profiles. */
   profiles: string[];
+  /** Folders outside the project directory whose files the compose files may name (the allowedPaths input). */
+  allowedPaths?: string[];
   target: Omit<TargetOptions, 'tempRoot' | 'setSecret' | 'log'>;
   credentials: CredentialSource;
   waitTimeoutSeconds: number;
@@ -102,7 +104,7 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
   const buildNumber = lock?.buildNumber ?? options.buildNumber;
   const timings = new Timings();
   const rendered = await ctx.group(`Render ${options.composeFiles.map((f) => path.basename(f)).join(' + ')} for ${environment}`, async () => {
-    const app = loadCompose(options.composeFiles, { env: { ...(options.env ?? process.env), ...options.variables }, envFile: options.envFile, profiles: options.profiles });
+    const app = loadCompose(options.composeFiles, { env: { ...(options.env ?? process.env), ...options.variables }, envFile: options.envFile, profiles: options.profiles, allowedPaths: options.allowedPaths });
     const result = renderCompose(app, {
       lock,
       lockName,

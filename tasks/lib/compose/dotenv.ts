@@ -11,8 +11,8 @@
 // `format: raw` files are read as docker run's --env-file reads them (parseRawEnvFile).
 // Deliberate divergence: a bare name on the last line without a newline is a bare name. compose-go
 // makes it the value of a variable named '' (with the newline it is a bare name there too).
-import * as fs from 'node:fs';
 import { FileError } from '../errors';
+import type { ReadablePaths } from '../readable-paths';
 import { Environment, interpolate } from './interpolate';
 import { stringMapping } from './merge';
 
@@ -139,15 +139,17 @@ export interface ServiceEnvFile {
 /**
  * The variables of a service's env files, as Compose resolves them: `${…}` and bare names look in
  * the project's environment, then in the service's `environment`, then at the lines and files read
- * before. The service's `environment` wins over these values (the callers apply it).
+ * before. The service's `environment` wins over these values (the callers apply it). The one place
+ * a service's env files are read: only those `readable` allows (inside the project or allowedPaths).
+ * `service` names it for messages (`service 'web'`).
  */
-export function readServiceEnvFiles(files: ServiceEnvFile[], environment: unknown, projectEnv: Environment, where: string): Record<string, string> {
-  const env = { ...stringMapping(environment, where, projectEnv), ...projectEnv };
+export function readServiceEnvFiles(files: ServiceEnvFile[], environment: unknown, projectEnv: Environment, service: string, readable: ReadablePaths): Record<string, string> {
+  const env = { ...stringMapping(environment, `${service} environment`, projectEnv), ...projectEnv };
   let values: Record<string, string> = {};
   for (const { file, format } of files) {
     const parse = format === undefined || format === '.env' ? parseEnvFile : format === 'raw' ? parseRawEnvFile : undefined;
     if (!parse) throw new FileError(`Env file '${file}': format '${String(format)}' is not one Compose knows. Use '.env' (the default) or 'raw'.`);
-    values = parse(fs.readFileSync(file, 'utf8'), { file, env, earlier: values });
+    values = parse(readable.readText(file, `${service} env_file`), { file, env, earlier: values });
   }
   return values;
 }

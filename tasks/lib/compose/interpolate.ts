@@ -8,9 +8,19 @@ import { InputError } from '../errors';
 export type Environment = Record<string, string | undefined>;
 
 const NAME = /[A-Za-z_][A-Za-z0-9_]*/y;
+/** How deep `${A:-${B:-…}}` may nest: far more than a compose file needs, far less than the stack holds. */
+const MAX_NESTING = 100;
 const NAME_AND_OPERATOR = /([A-Za-z_][A-Za-z0-9_]*)(:?[-+?])?/y;
 
 export function interpolate(text: string, env: Environment, where: string): string {
+  return interpolateNested(text, env, where, 0);
+}
+
+function interpolateNested(text: string, env: Environment, where: string, depth: number): string {
+  if (depth > MAX_NESTING) {
+    const shown = text.length > 60 ? `${text.slice(0, 60)}…` : text;
+    throw new InputError(`${where}: '${shown}' nests \${…} more than ${MAX_NESTING} deep. Flatten the defaults: a compose file needs a few levels at most.`);
+  }
   let out = '';
   let i = 0;
   while (i < text.length) {
@@ -26,7 +36,7 @@ export function interpolate(text: string, env: Environment, where: string): stri
       i += 2;
     } else if (next === '{') {
       const ref = bracedReference(text, i, where);
-      out += expand(ref, env, where);
+      out += expand(ref, env, where, depth);
       i = ref.end + 1;
     } else {
       NAME.lastIndex = i + 1;
@@ -88,7 +98,8 @@ function bracedReference(text: string, start: number, where: string): BracedRefe
   return { name, operator, argument: text.slice(afterName, end), end };
 }
 
-function expand({ name, operator, argument }: BracedReference, env: Environment, where: string): string {
+function expand({ name, operator, argument }: BracedReference, env: Environment, where: string, depth: number): string {
+  const inner = (text: string) => interpolateNested(text, env, where, depth + 1);
   const value = lookup(env, name);
   const unset = value === undefined;
   const empty = unset || value === '';
@@ -96,17 +107,17 @@ function expand({ name, operator, argument }: BracedReference, env: Environment,
     case undefined:
       return value ?? '';
     case ':-':
-      return empty ? interpolate(argument, env, where) : (value as string);
+      return empty ? inner(argument) : (value as string);
     case '-':
-      return unset ? interpolate(argument, env, where) : (value as string);
+      return unset ? inner(argument) : (value as string);
     case ':+':
-      return empty ? '' : interpolate(argument, env, where);
+      return empty ? '' : inner(argument);
     case '+':
-      return unset ? '' : interpolate(argument, env, where);
+      return unset ? '' : inner(argument);
     default: {
       // ':?' and '?'
       if (operator === ':?' ? empty : unset) {
-        const message = interpolate(argument, env, where) || `is required`;
+        const message = inner(argument) || `is required`;
         throw new InputError(`${where}: variable '${name}' ${unset ? 'is not set' : 'is empty'}: ${message}. Set it as a pipeline variable or in the env file.`);
       }
       return value as string;

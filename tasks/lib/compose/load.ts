@@ -8,15 +8,19 @@
 //   4. `!reset` and `!override` paths removed from the model so far, then the file merged into it
 //      with Compose's rules (merge.ts), and keyed entries made unique.
 // Then references to other services are checked, and profiles applied when asked.
+// Every file the loader reads, and every path a file names that the tasks or Compose read on the
+// agent (env_file, label_file, the `file:` of secrets and configs), must be inside the project
+// directory or allowedPaths (ReadablePaths); bind-mount sources are the engine's and stay as given.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Document } from 'yaml';
 import { FileError } from '../errors';
+import { ReadablePaths } from '../readable-paths';
 import { parseEnvFile } from './dotenv';
 import { Environment, castTypes, interpolateValue } from './interpolate';
 import { isMapping, mergeEntry, mergeLayer, stringMapping, uniqueEntries } from './merge';
-import { modelWithAbsolutePaths, serviceWithAbsolutePaths } from './paths';
+import { expandHome, modelWithAbsolutePaths, serviceWithAbsolutePaths } from './paths';
 import { checkFileKeys, checkServices } from './validate';
 import { ComposeTags, composeTags, dropResetValues, readComposeYaml, toPlain } from './yaml';
 
@@ -44,6 +48,8 @@ export interface ComposeApp {
   projectDir: string;
   services: ComposeService[];
   env: Environment;
+  /** The files the tasks may read for this project: inside projectDir or allowedPaths. */
+  readable: ReadablePaths;
   /**
    * The whole merged, interpolated application: top-level keys (services, networks, volumes,
    * secrets, configs, x-*) with `extends` resolved and, when `profiles` was given, only the active
@@ -66,20 +72,24 @@ export interface LoadOptions {
    * keeps services without `profiles:` and those with one of these, as `docker compose up` does.
    */
   profiles?: string[];
+  /** Folders outside the project directory whose files the compose files may name (the allowedPaths input). */
+  allowedPaths?: string[];
 }
 
 export function loadCompose(files: string[], options: LoadOptions = {}): ComposeApp {
   if (files.length === 0) throw new FileError('No compose file was given.');
   const projectDir = path.dirname(path.resolve(files[0]));
+  const readable = new ReadablePaths(projectDir, options.allowedPaths ?? []);
   const envFile = options.envFile ?? path.join(projectDir, '.env');
   if (options.envFile && !fs.existsSync(options.envFile)) throw new FileError(`The env file '${options.envFile}' does not exist.`);
   // The `.env` file's `${…}` and bare names look in the environment, then at its earlier lines; the
   // environment wins over its values, as in Compose. A `.env` folder is no env file (Compose skips it).
   const processEnv = options.env ?? process.env;
-  const fileEnv = fs.statSync(envFile, { throwIfNoEntry: false })?.isFile() ? parseEnvFile(fs.readFileSync(envFile, 'utf8'), { file: envFile, env: processEnv }) : {};
+  const envFileWhat = options.envFile ? "The env file (input 'envFile')" : `The project's .env file`;
+  const fileEnv = fs.statSync(envFile, { throwIfNoEntry: false })?.isFile() ? parseEnvFile(readable.readText(envFile, envFileWhat), { file: envFile, env: processEnv }) : {};
   const env: Environment = { ...fileEnv, ...processEnv };
 
-  const loader = new ProjectLoader();
+  const loader = new ProjectLoader(readable);
   const { model: merged, document } = loader.load(files.map((f) => path.resolve(f)), projectDir, env, []);
   let services = (merged.services ?? {}) as Record<string, Record<string, unknown>>;
   if (Object.keys(services).length === 0) {
@@ -106,6 +116,7 @@ export function loadCompose(files: string[], options: LoadOptions = {}): Compose
     files: files.map((f) => path.resolve(f)),
     projectDir,
     env,
+    readable,
     model,
     inactiveServices,
     document: document as Document.Parsed,
@@ -132,13 +143,15 @@ interface ComposeFile {
 class ProjectLoader {
   private readonly extendsFiles = new Map<string, { services: Obj; tags: ComposeTags }>();
 
+  constructor(private readonly readable: ReadablePaths) {}
+
   /** Files merged in order; relative paths inside them stay relative to `workingDir`, which `include` and `extends.file` start from. */
   load(files: string[], workingDir: string, env: Environment, includeChain: string[]): { model: Obj; document?: Document.Parsed } {
     let model: Obj = {};
     let document: Document.Parsed | undefined;
     for (const file of files) {
       const what = `Compose file '${file}'`;
-      const layer = readComposeFile(file, env);
+      const layer = this.readComposeFile(file, workingDir, env);
       document ??= layer.doc;
       if (layer.data.include !== undefined) this.applyInclude(layer, file, workingDir, env, [...includeChain, file]);
       if (isMapping(layer.data.services)) this.applyExtends(layer.data.services, file, workingDir, env, [layer.tags]);
@@ -163,15 +176,17 @@ class ProjectLoader {
       const spec: Obj = typeof entry === 'string' ? { path: entry } : isMapping(entry) ? entry : {};
       const paths = textList(spec.path, `${where} path`).map((p) => path.resolve(workingDir, p));
       if (paths.length === 0) throw new FileError(`${where} names no file. Give 'path: other/compose.yml' (or the path alone).`);
+      for (const p of paths) this.readable.check(p, `${where} path`);
       for (const p of paths) if (!fs.existsSync(p)) throw new FileError(`${where}: '${p}' does not exist (relative paths start at ${workingDir}).`);
       if (chain.includes(paths[0])) throw new FileError(`${where}: including '${paths[0]}' again makes a cycle (${[...chain, paths[0]].join(' → ')}). Remove one of the includes.`);
       const projectDir = typeof spec.project_directory === 'string' ? path.resolve(workingDir, spec.project_directory) : path.dirname(paths[0]);
       let envFiles = textList(spec.env_file, `${where} env_file`).filter((f) => f !== '/dev/null').map((f) => path.resolve(workingDir, f));
+      for (const f of envFiles) this.readable.check(f, `${where} env_file`);
       for (const f of envFiles) if (!fs.existsSync(f) || !fs.statSync(f).isFile()) throw new FileError(`${where}: env_file '${f}' does not exist or is not a file.`);
       if (spec.env_file === undefined) envFiles = [path.join(projectDir, '.env')].filter((f) => fs.existsSync(f) && fs.statSync(f).isFile());
       // Variables of the including project win over the included project's env files.
       let fromFiles: Record<string, string> = {};
-      for (const f of envFiles) fromFiles = parseEnvFile(fs.readFileSync(f, 'utf8'), { file: f, env, earlier: fromFiles });
+      for (const f of envFiles) fromFiles = parseEnvFile(this.readable.readText(f, `${where}: the included project's env file`), { file: f, env, earlier: fromFiles });
       const includedEnv: Environment = { ...fromFiles, ...env };
       const imported = modelWithAbsolutePaths(this.load(paths, projectDir, includedEnv, chain).model, projectDir);
       importResources(imported, layer, what);
@@ -195,6 +210,7 @@ class ProjectLoader {
     let base: Obj;
     if (ext.file !== undefined) {
       const baseFile = path.resolve(workingDir, String(ext.file));
+      this.readable.check(baseFile, `Compose file '${file}': service '${name}' extends.file`);
       if (!fs.existsSync(baseFile)) throw new FileError(`Compose service '${name}' extends a service in '${baseFile}', which does not exist (relative paths start at ${workingDir}).`);
       const other = this.extendsFile(baseFile, env);
       if (!isMapping(other.services[ext.service])) throw new FileError(`Compose file '${file}': service '${ext.service}' (named by 'extends' of service '${name}') does not exist in '${baseFile}'.`);
@@ -215,11 +231,29 @@ class ProjectLoader {
     return merged;
   }
 
+  /** A compose file read, with every host path it names that is read on the agent checked (relative ones start at `workingDir`). */
+  private readComposeFile(file: string, workingDir: string, env: Environment): ComposeFile {
+    const layer = readComposeFile(file, env);
+    const check = (p: unknown, key: string) => {
+      if (typeof p === 'string') this.readable.check(path.resolve(workingDir, expandHome(p)), `Compose file '${file}': ${key}`);
+    };
+    for (const [name, service] of Object.entries(isMapping(layer.data.services) ? layer.data.services : {})) {
+      for (const key of ['env_file', 'label_file']) {
+        const value = (service as Obj)[key];
+        for (const entry of Array.isArray(value) ? value : [value]) check(isMapping(entry) ? entry.path : entry, `service '${name}' ${key}`);
+      }
+    }
+    for (const section of ['secrets', 'configs']) {
+      for (const [name, entry] of Object.entries(isMapping(layer.data[section]) ? (layer.data[section] as Obj) : {})) if (isMapping(entry)) check(entry.file, `${section}.${name}.file`);
+    }
+    return layer;
+  }
+
   /** The services of a file that `extends.file` names: interpolated, with neither its includes nor its own extends applied yet. */
   private extendsFile(file: string, env: Environment): { services: Obj; tags: ComposeTags } {
     let found = this.extendsFiles.get(file);
     if (!found) {
-      const { data, tags } = readComposeFile(file, env);
+      const { data, tags } = this.readComposeFile(file, path.dirname(file), env);
       found = { services: isMapping(data.services) ? data.services : {}, tags };
       this.extendsFiles.set(file, found);
     }
@@ -240,6 +274,7 @@ function readComposeFile(file: string, env: Environment): ComposeFile {
     throw new FileError(`${what}: 'services' must be a mapping of service names to services.`);
   }
   checkFileKeys(data, doc, file);
+  checkNames(data, what);
   const interpolated = castTypes(interpolateValue(data, env, what), what) as Obj;
   if (interpolated.services === null) delete interpolated.services;
   const emptyServices: string[] = [];
@@ -250,6 +285,23 @@ function readComposeFile(file: string, env: Environment): ComposeFile {
     } else if (!isMapping(service)) throw new FileError(`${what}: service '${name}' must be a mapping.`);
   }
   return { doc, data: interpolated, tags, emptyServices };
+}
+
+// Compose v2's schema (compose-spec.json, patternProperties): a name Compose would refuse can also
+// name a folder (`../../x y`) or carry a logging command (`##vso[`) into messages and the log.
+const NAMED_SECTIONS = ['services', 'networks', 'volumes', 'secrets', 'configs', 'models'];
+const COMPOSE_NAME = /^[a-zA-Z0-9._-]+$/;
+
+/** Refuses the names of services, networks, volumes, secrets, configs and models that Compose v2 refuses. */
+function checkNames(data: Obj, what: string): void {
+  for (const section of NAMED_SECTIONS) {
+    const entries = data[section];
+    if (!isMapping(entries)) continue;
+    const bad = Object.keys(entries).find((name) => !COMPOSE_NAME.test(name));
+    if (bad !== undefined) {
+      throw new FileError(`${what}: ${section}: the name ${JSON.stringify(bad)} is not one Compose accepts (letters, digits, '.', '_' and '-': ^[a-zA-Z0-9._-]+$). Rename it.`);
+    }
+  }
 }
 
 /** Removes from an earlier model the values a file tags `!reset` or `!override` (keys of mappings only: Compose leaves list items alone there). */

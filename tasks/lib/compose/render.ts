@@ -139,7 +139,7 @@ function inlineEnvironment(name: string, service: Record<string, unknown>, app: 
       throw new FileError(`Compose service '${name}': env_file '${String(spec.path)}' does not exist (relative paths start at ${app.projectDir}).`);
     }
   }
-  const env: Record<string, unknown> = readServiceEnvFiles(files, service.environment, app.env, `service '${name}' environment`);
+  const env: Record<string, unknown> = readServiceEnvFiles(files, service.environment, app.env, `service '${name}'`, app.readable);
   for (const [key, value] of Object.entries(listOrMapping(service.environment, `service '${name}' environment`))) {
     if (value === null || value === undefined) {
       const fromAgent = app.env[key];

@@ -37,6 +37,8 @@ export interface ContainerizedTestOptions {
   waitForHealthy: boolean;
   startupTimeoutSeconds: number;
   dockerComposePath?: string;
+  /** Folders outside the project directory whose files the compose files may name (the allowedPaths input). */
+  allowedPaths?: string[];
   // both
   envVars: Record<string, string>;
   workingDirectory?: string;
@@ -123,6 +125,7 @@ export async function containerizedTest(options: ContainerizedTestOptions, ctx: 
       user: options.user,
       record,
       env,
+      allowedPaths: options.allowedPaths,
     };
     plan = planStack(stackInput);
     // A test image this job built runs by id, like the app's services.

@@ -37,6 +37,8 @@ export interface StackPlanInput {
   user?: string;
   record?: BuildRecord;
   env: NodeJS.ProcessEnv;
+  /** Folders outside the project directory whose files the compose files may name (the allowedPaths input). */
+  allowedPaths?: string[];
 }
 
 export interface StackPlan {
@@ -66,7 +68,7 @@ export function planStack(input: StackPlanInput): StackPlan {
     throw new InputError("Input 'testService' is required in compose mode (the compose service that runs the tests), or give 'testImage' and 'testCommand' to run a test container on the app's network.");
   }
   if (input.testService && input.testImage) throw new InputError("Inputs 'testService' and 'testImage' are both set: use the compose service, or an image with testCommand, not both.");
-  const app = loadCompose(input.composeFiles, { env: input.env });
+  const app = loadCompose(input.composeFiles, { env: input.env, allowedPaths: input.allowedPaths });
   const names = app.services.map((s) => s.name);
   if (input.testService && !names.includes(input.testService)) {
     throw new InputError(`Input 'testService': service '${input.testService}' is not in ${input.composeFiles.join(', ')} (services: ${names.join(', ')}).`);

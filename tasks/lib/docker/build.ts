@@ -3,6 +3,7 @@
 import type Dockerode from 'dockerode';
 import type { Logger } from '../context';
 import { DockerError } from '../errors';
+import type { ReadablePaths } from '../readable-paths';
 import { packBuildContext } from './context';
 import { StreamEvent, followStream } from './stream';
 
@@ -11,6 +12,8 @@ export interface ImageBuildSpec {
   title: string;
   context: string;
   dockerfile: string;
+  /** What the build may read (context and Dockerfile were checked against it; the .dockerignore is read through it). */
+  readable: ReadablePaths;
   /** Full references to tag the result with. */
   tags: string[];
   buildArgs: Record<string, string>;
@@ -30,7 +33,7 @@ export async function engineHasBuildKit(docker: Dockerode): Promise<boolean> {
 }
 
 export async function buildImage(docker: Dockerode, spec: ImageBuildSpec, log: Logger, options: { buildKit: boolean; signal?: AbortSignal }): Promise<string> {
-  const context = packBuildContext(spec.context, spec.dockerfile);
+  const context = await packBuildContext(spec.context, spec.dockerfile, { readable: spec.readable, signal: options.signal });
   const buildOptions: Record<string, unknown> = {
     t: spec.tags,
     dockerfile: context.dockerfile,

@@ -8,7 +8,8 @@ import type * as tarStream from 'tar-stream';
 import { lazyRequire } from '../lazy';
 
 const tar = lazyRequire<typeof tarStream>(() => require('tar-stream'));
-import { InputError } from '../errors';
+import { InputError, cancelledError } from '../errors';
+import type { ReadablePaths } from '../readable-paths';
 import { IgnoreMatcher, parseDockerignore } from './ignore';
 
 export interface BuildContext {
@@ -21,7 +22,16 @@ type EntryHeader = Parameters<tarStream.Pack['entry']>[0];
 
 const OUTSIDE_DOCKERFILE = '.outer-loop.Dockerfile';
 
-export function packBuildContext(contextDir: string, dockerfilePath: string): BuildContext {
+export interface PackOptions {
+  /** What may be read: the .dockerignore is read through it (context and Dockerfile were checked when the build was planned). */
+  readable: ReadablePaths;
+  /** The task's abort signal: the walk stops between folders, the packing between files. */
+  signal?: AbortSignal;
+}
+
+/** Walks the context (asynchronously, so a cancel is seen between folders), then streams the tar. */
+export async function packBuildContext(contextDir: string, dockerfilePath: string, options: PackOptions): Promise<BuildContext> {
+  const { readable, signal } = options;
   if (!fs.existsSync(contextDir) || !fs.statSync(contextDir).isDirectory()) {
     throw new InputError(`The build context '${contextDir}' is not a folder. Check the buildContext input (or the compose service's build.context).`);
   }
@@ -33,28 +43,34 @@ export function packBuildContext(contextDir: string, dockerfilePath: string): Bu
   const relDockerfile = path.relative(root, dockerfileAbs).split(path.sep).join('/');
   const inside = !relDockerfile.startsWith('../') && !path.isAbsolute(relDockerfile);
   const ignoreFile = [`${dockerfileAbs}.dockerignore`, path.join(root, '.dockerignore')].find((f) => fs.existsSync(f));
-  const matcher = new IgnoreMatcher(ignoreFile ? parseDockerignore(fs.readFileSync(ignoreFile, 'utf8')) : [], ignoreFile);
+  const matcher = new IgnoreMatcher(ignoreFile ? parseDockerignore(readable.readText(ignoreFile, `The build context's ignore file`)) : [], ignoreFile);
+  const stopIfCancelled = () => {
+    if (signal?.aborted) throw cancelledError(signal);
+  };
 
   // The CLI never leaves out the Dockerfile or .dockerignore, whatever the patterns say.
   const alwaysKept = new Set([inside ? relDockerfile : '', '.dockerignore']);
   const files: string[] = [];
-  const walk = (rel: string) => {
-    for (const entry of fs.readdirSync(path.join(root, rel), { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+  const walk = async (rel: string) => {
+    stopIfCancelled();
+    const entries = await fs.promises.readdir(path.join(root, rel), { withFileTypes: true });
+    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       const child = rel ? `${rel}/${entry.name}` : entry.name;
       const ignored = matcher.ignores(child) && !alwaysKept.has(child);
       if (entry.isDirectory()) {
         if (!ignored) files.push(child);
-        if (!ignored || matcher.mustDescend(child)) walk(child);
+        if (!ignored || matcher.mustDescend(child)) await walk(child);
       } else if (!ignored) {
         files.push(child);
       }
     }
   };
-  walk('');
+  await walk('');
 
   const pack = tar().pack();
   const addAll = async () => {
     for (const rel of files) {
+      stopIfCancelled();
       const abs = path.join(root, rel);
       const st = fs.lstatSync(abs);
       const header = { name: rel, mode: st.mode & 0o7777, mtime: st.mtime, uid: 0, gid: 0 };

@@ -5,6 +5,7 @@
 import * as path from 'node:path';
 import type { Environment } from '../compose/interpolate';
 import { ComposeService, LoadOptions, loadCompose } from '../compose/load';
+import type { ReadablePaths } from '../readable-paths';
 import { isObject } from './objects';
 
 export interface ComposeProject {
@@ -19,6 +20,8 @@ export interface ComposeProject {
   configs: Record<string, Record<string, unknown>>;
   secrets: Record<string, Record<string, unknown>>;
   env: Environment;
+  /** The files the conversion may read (env files, secret and config files): inside the project or allowedPaths. */
+  readable: ReadablePaths;
 }
 
 export function loadComposeProject(files: string[], options: Omit<LoadOptions, 'profiles'> = {}): ComposeProject {
@@ -35,6 +38,7 @@ export function loadComposeProject(files: string[], options: Omit<LoadOptions, '
     configs: entries(model.configs),
     secrets: entries(model.secrets),
     env: app.env,
+    readable: app.readable,
   };
 }
 

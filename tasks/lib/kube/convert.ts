@@ -378,7 +378,7 @@ function envFileData(value: unknown, serviceEnvironment: unknown, ctx: ServiceCo
     else if (spec.required !== false) throw new InputError(`${ctx.where}: env_file '${String(spec.path)}' does not exist (relative to ${project.projectDir}).`);
   }
   const data: Record<string, string> = {};
-  for (const [k, v] of Object.entries(readServiceEnvFiles(files, serviceEnvironment, project.env, `${ctx.where} environment`))) {
+  for (const [k, v] of Object.entries(readServiceEnvFiles(files, serviceEnvironment, project.env, ctx.where, project.readable))) {
     if (!CONFIG_KEY.test(k) || !ENV_NAME.test(k)) ctx.warn(`variable '${k}' of env_file '${named.join("', '")}' is not converted (it is not a Kubernetes variable name: letters, digits, '_', '-' and '.', not starting with a digit; rename it).`);
     else data[k] = v;
   }
@@ -925,7 +925,7 @@ function convertFiles(
         if (!fs.existsSync(file)) throw new InputError(`${noun} '${source}': file '${String(def.file)}' does not exist (relative to ${project.projectDir}).`);
         const size = fs.statSync(file).size;
         if (size > MAX_CONFIG_BYTES) throw new InputError(`${noun} '${source}': file '${String(def.file)}' is ${size} bytes; Kubernetes stores at most 1 MiB.`);
-        content = fs.readFileSync(file);
+        content = project.readable.read(file, `Compose ${kind}.${source}.file`);
         key = path.basename(file);
         if (!CONFIG_KEY.test(key)) key = objName;
       } else if (def.environment !== undefined) {

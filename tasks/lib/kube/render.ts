@@ -22,6 +22,8 @@ export interface RenderOptions {
   composeFiles?: string[];
   env?: Environment;
   envFile?: string;
+  /** Folders outside the project directory whose files the compose files may name (the allowedPaths input). */
+  allowedPaths?: string[];
   manifests?: string[];
   /** Where relative manifest paths start. */
   baseDir: string;
@@ -49,7 +51,7 @@ export function render(options: RenderOptions): Rendered {
   const lockIndex = options.lock ? indexLock(options.lock) : undefined;
   const pinner = new Pinner({ lock: lockIndex, allowUnpinned: options.allowUnpinned, lockInput: options.lockInput });
   if (options.source === 'compose') {
-    const project = loadComposeProject(options.composeFiles ?? [], { env: options.env, envFile: options.envFile });
+    const project = loadComposeProject(options.composeFiles ?? [], { env: options.env, envFile: options.envFile, allowedPaths: options.allowedPaths });
     const conversion = convertCompose(project, {
       imageFor: (service) => options.lock?.images.find((i) => i.name === service)?.ref,
     });

@@ -32,6 +32,8 @@ export interface PushOptions {
   artifactName: string;
   pipeline: PipelineInfo;
   env?: Record<string, string | undefined>;
+  /** Folders outside the project directory whose files the compose files may name (the allowedPaths input). */
+  allowedPaths?: string[];
   /** Attempts of one push when the registry answers 429/5xx or the connection drops. */
   pushAttempts?: number;
 }
@@ -158,7 +160,7 @@ async function pushTag(docker: Dockerode, options: PushOptions, ref: string, aut
 
 /** Images of the compose file that are not built here: resolved to the digest their tag points at now. */
 async function resolveThirdParty(options: PushOptions, built: Set<string>, ctx: TaskContext): Promise<LockedImage[]> {
-  const app = loadCompose([options.composeFile as string], { env: options.env });
+  const app = loadCompose([options.composeFile as string], { env: options.env, allowedPaths: options.allowedPaths });
   const services = app.services.filter((s) => s.image && !s.build && !built.has(s.name));
   const refs = services.map((s) => parseReference(s.image as string, `Compose service '${s.name}' image`));
   const resolved = await options.client.resolveMany(refs);
