@@ -36,6 +36,8 @@ test('bad locks fail both checks, and the message names the field', () => {
   const cases: [string, (l: any) => void, RegExp][] = [
     ['no schemaVersion', (l) => delete l.schemaVersion, /schemaVersion is missing/],
     ['digest not a digest', (l) => (l.images[0].digest = 'sha256:abc'), /images\[0\] \('api'\)\.digest must be a digest/],
+    ['digest of an algorithm Docker refuses', (l) => (l.images[0].digest = `blake3:${'a'.repeat(64)}`), /\.digest must be a digest Docker accepts/],
+    ['sha384 of the wrong length', (l) => (l.images[0].digest = `sha384:${'a'.repeat(64)}`), /\.digest must be a digest Docker accepts/],
     ['ref not repository@digest', (l) => (l.images[0].ref = 'registry.example.com/shop/api:1.0.0'), /\.ref must be repository@digest/],
     ['unknown source', (l) => (l.images[1].source = 'pulled'), /\.source must be 'built' or 'resolved'/],
     ['bad tag', (l) => (l.images[0].tags = ['bad tag']), /tags\[0\] must be a tag/],

@@ -2,11 +2,11 @@
 // published contract (and tests check written locks against it with ajv); this check runs in the
 // bundled tasks without a schema engine and names the offending field in words a user can act on.
 import { FileError } from '../errors';
+import { isDigest } from '../reference';
 import type { ImageLock, LockedImage, LockSource } from './types';
 
 export const LOCK_SCHEMA_VERSION = 1;
 
-const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}|(?!sha256:|sha512:)[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,})$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/;
 const CREATED_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -64,7 +64,8 @@ function validateImage(value: unknown, at: string, fail: (field: string, problem
     fail(`${label}.repository`, `must be a fully qualified lower-case repository such as registry.example.com/team/app, not '${repository}'`);
   }
   const digest = str('digest');
-  if (!DIGEST.test(digest)) fail(`${label}.digest`, `must be a digest such as sha256:<64 hex digits>, not '${digest}'`);
+  // The digests Docker, containerd and the kubelet accept: one rule with the reference grammar.
+  if (!isDigest(digest)) fail(`${label}.digest`, `must be a digest Docker accepts (sha256:<64>, sha384:<96> or sha512:<128> lower-case hex digits), not '${digest}'`);
   const ref = str('ref');
   if (ref !== `${repository}@${digest}`) fail(`${label}.ref`, `must be repository@digest ('${repository}@${digest}'), not '${ref}'`);
   const source = image.source as LockSource;
