@@ -2,8 +2,7 @@
 // it — INPUT_*, ENDPOINT_* for a `kubernetes` service connection (ServiceAccount: base64 token and
 // CA) — against the test API server, for what only it can do: pod logs (with hostile lines that must
 // not become logging commands) and a record of every request (renderOnly contacts nothing). The
-// bundle deploying with a real ServiceAccount token runs on the real control plane in
-// kube-cluster.test.ts. `npm run build` (or node scripts/bundle.mjs) must run first.
+// bundle's deploy runs on the real control plane as well, with a real ServiceAccount token. `npm run build` (or node scripts/bundle.mjs) must run first.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,6 +10,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { AgentEndpoint, runBundledTask } from '../support/agent';
 import { KubeApiServer, startKubeApi } from '../support/kube-api';
+import { startKubeCluster } from '../support/kube-cluster';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'kube');
 const SA_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.sa-token-for-bundle-test.c2lnbmF0dXJl';
@@ -28,12 +28,12 @@ after(async () => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
-function connection(): AgentEndpoint {
+function connection(to = { url: api.url, caPem: api.caPem!, token: SA_TOKEN }): AgentEndpoint {
   return {
     id: 'K8S-SA-0001',
-    url: api.url,
+    url: to.url,
     scheme: 'Token',
-    parameters: { apitoken: Buffer.from(SA_TOKEN).toString('base64'), serviceAccountCertificate: Buffer.from(api.caPem!).toString('base64'), isCreatedFromSecretYaml: 'true' },
+    parameters: { apitoken: Buffer.from(to.token).toString('base64'), serviceAccountCertificate: Buffer.from(to.caPem).toString('base64'), isCreatedFromSecretYaml: 'true' },
     data: { authorizationType: 'ServiceAccount' },
   };
 }
@@ -50,22 +50,41 @@ const inputs = (extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
-test('the bundle deploys the compose app, sets its outputs, and never shows the token', async () => {
-  const run = await runBundledTask('kubernetes-deploy', { inputs: inputs(), endpoints: [connection()], cwd: work, variables: { 'System.Debug': 'true' }, timeoutMs: 120_000 });
-  assert.equal(run.result, 'Succeeded', run.visible);
-  const digests = JSON.parse(run.variables.deployedDigests);
-  assert.equal(digests.web, `registry.example.com/shop/web@sha256:${'1'.repeat(64)}`);
-  assert.equal(run.variables.rolledBack, 'false');
-  assert.match(run.variables.renderedManifests, /staging\/kubernetes-deploy\/shop-prod-manifests\.yaml$/, 'written under Build.ArtifactStagingDirectory');
-  assert.ok(run.output.includes(`artifactname=kubernetes-manifests;]${run.variables.renderedManifests}`), 'and published as an artifact');
-  assert.equal(api.get('apps/v1', 'Deployment', 'shop-prod', 'web')!.status.availableReplicas, 3);
-  assert.ok(!run.visible.includes(SA_TOKEN), 'the token is masked');
-  assert.ok(!run.visible.includes(Buffer.from(SA_TOKEN).toString('base64')), 'the base64 token is masked');
-  assert.ok(!run.visible.includes('k3y-from-file-0001'), 'the compose secret never shows');
-  assert.match(run.output, /##vso\[artifact\.upload[^\]]*artifactname=kubernetes-manifests/);
-  assert.match(run.output, /##vso\[task\.uploadsummary\]/);
-  assert.match(run.visible, /'depends_on' is not converted/);
-});
+// The one scenario the real control plane can run too: the same bundle, with a real ServiceAccount
+// token (bound to cluster-admin, as a connection that may create namespaces), must behave alike.
+async function realClusterTarget(): Promise<{ url: string; caPem: string; token: string; availableReplicas(ns: string, name: string): number }> {
+  const cluster = await startKubeCluster();
+  const { token, username } = cluster.serviceAccountToken('bundle-deployer');
+  cluster.kubectl(['create', 'clusterrolebinding', 'col-bundle-deployer', '--clusterrole=cluster-admin', `--user=${username}`], { allowFailure: true });
+  return { url: cluster.url, caPem: cluster.caPem, token, availableReplicas: (ns, name) => cluster.get(['deployment', name, '-n', ns]).status.availableReplicas };
+}
+
+const targets: [string, () => Promise<{ url: string; caPem: string; token: string; availableReplicas(ns: string, name: string): number }>][] = [
+  ['the test double', async () => ({ url: api.url, caPem: api.caPem!, token: SA_TOKEN, availableReplicas: (ns, name) => api.get('apps/v1', 'Deployment', ns, name)!.status.availableReplicas })],
+  ['the real control plane', realClusterTarget],
+];
+for (const [where, target] of targets) {
+  test(`the bundle deploys the compose app, sets its outputs, and never shows the token (${where})`, async () => {
+    const t = await target();
+    // On the double, the rollback test below deploys over this release in shop-prod.
+    const namespace = where === 'the test double' ? 'shop-prod' : `shop-prod-${process.pid.toString(36)}`;
+    const endpoint = connection({ url: t.url, caPem: t.caPem, token: t.token });
+    const run = await runBundledTask('kubernetes-deploy', { inputs: inputs({ namespace }), endpoints: [endpoint], cwd: work, variables: { 'System.Debug': 'true' }, timeoutMs: 120_000 });
+    assert.equal(run.result, 'Succeeded', run.visible);
+    const digests = JSON.parse(run.variables.deployedDigests);
+    assert.equal(digests.web, `registry.example.com/shop/web@sha256:${'1'.repeat(64)}`);
+    assert.equal(run.variables.rolledBack, 'false');
+    assert.match(run.variables.renderedManifests, new RegExp(`staging/kubernetes-deploy/${namespace}-manifests\\.yaml$`), 'written under Build.ArtifactStagingDirectory');
+    assert.ok(run.output.includes(`artifactname=kubernetes-manifests;]${run.variables.renderedManifests}`), 'and published as an artifact');
+    assert.equal(t.availableReplicas(namespace, 'web'), 3);
+    assert.ok(!run.visible.includes(t.token), 'the token is masked');
+    assert.ok(!run.visible.includes(Buffer.from(t.token).toString('base64')), 'the base64 token is masked');
+    assert.ok(!run.visible.includes('k3y-from-file-0001'), 'the compose secret never shows');
+    assert.match(run.output, /##vso\[artifact\.upload[^\]]*artifactname=kubernetes-manifests/);
+    assert.match(run.output, /##vso\[task\.uploadsummary\]/);
+    assert.match(run.visible, /'depends_on' is not converted/);
+  });
+}
 
 test('a failing release is rolled back by the bundle, which fails saying so', async () => {
   const lock = JSON.parse(fs.readFileSync(path.join(work, 'image-lock.json'), 'utf8'));
