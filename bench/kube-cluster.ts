@@ -10,11 +10,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { kubernetesDeploy, KubernetesDeployOptions } from '../tasks/lib/kube';
-import { parseKubeconfig } from '../tasks/lib/kube/kubeconfig';
+import { kubernetesDeploy } from '../tasks/lib/kube';
 import type { ImageLock } from '../tasks/lib/lock/types';
 import { createTestContext } from '../test/support/context';
 import { KubeCluster, kubectlPath, startKubeCluster } from '../test/support/kube-cluster';
+import { deployOptions, resolveKubeconfig } from '../test/support/kube-deploy';
 import { composeFile, digest } from './kubernetes';
 import { median, progress, round, runTimed } from './util';
 
@@ -52,30 +52,19 @@ async function runTask(cluster: KubeCluster, dir: string, lock: ImageLock, names
     if (title.startsWith('Wait for')) applyEnded = performance.now();
     return group(title, fn);
   };
-  const config = parseKubeconfig(cluster.kubeconfig(cluster.admin), { source: 'bench', setSecret: () => undefined });
-  const options: KubernetesDeployOptions = {
-    kubeconfig: async () => config,
+  const options = deployOptions(resolveKubeconfig(cluster.kubeconfig(cluster.admin)), {
     namespace,
-    createNamespace: true,
     source: 'compose',
     composeFiles: [path.join(dir, 'docker-compose.yml')],
     env: {},
     baseDir: dir,
     lock,
-    lockInput: 'lockFile',
-    allowUnpinned: false,
-    imagePullSecrets: [],
-    strategy: 'rolling',
-    canaryPercentage: 25,
-    action: 'deploy',
     rolloutTimeoutSeconds: 600,
     rollbackOnFailure: false,
-    fieldManager: 'container-outer-loop',
-    forceConflicts: false,
     renderedManifests: path.join(dir, `${namespace}.yaml`),
     publishArtifact: false,
-    artifactName: 'kubernetes-manifests',
-  };
+    client: undefined,
+  });
   const started = performance.now();
   const result = await kubernetesDeploy(options, ctx);
   const wallMs = performance.now() - started;

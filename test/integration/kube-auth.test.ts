@@ -13,7 +13,7 @@ import * as YAML from 'yaml';
 import { secretForms } from '../../tasks/lib/context';
 import { KubeClient } from '../../tasks/lib/kube/client';
 import { KubeCredentials, kubeconfigFromEndpoint, parseKubeconfig } from '../../tasks/lib/kube/kubeconfig';
-import { KubeApiServer, startKubeApi } from '../support/kube-api';
+import { KubeApiServer, kubeconfigFor as sharedKubeconfigFor, startKubeApi } from '../support/kube-api';
 import { startKubeCluster } from '../support/kube-cluster';
 
 type Obj = Record<string, any>;
@@ -84,26 +84,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) describe(`authenticat
     fs.rmSync(work, { recursive: true, force: true });
   });
 
-  function kubeconfigFor(user: { token?: string; clientCertificate?: { cert: string; key: string }; exec?: Obj }, options: { insecure?: boolean } = {}): string {
-    const cluster: Obj = { server: backend.url };
-    if (options.insecure) cluster['insecure-skip-tls-verify'] = true;
-    else cluster['certificate-authority-data'] = Buffer.from(backend.caPem).toString('base64');
-    const u: Obj = {};
-    if (user.token) u.token = user.token;
-    if (user.clientCertificate) {
-      u['client-certificate-data'] = Buffer.from(user.clientCertificate.cert).toString('base64');
-      u['client-key-data'] = Buffer.from(user.clientCertificate.key).toString('base64');
-    }
-    if (user.exec) u.exec = user.exec;
-    return YAML.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'test', cluster }],
-      users: [{ name: 'deployer', user: u }],
-      contexts: [{ name: 'test', context: { cluster: 'test', user: 'deployer' } }],
-      'current-context': 'test',
-    });
-  }
+  const kubeconfigFor = (user: Parameters<typeof sharedKubeconfigFor>[1], options: { insecure?: boolean } = {}) => sharedKubeconfigFor(backend, user, options);
 
   function clientFor(text: string, secrets: Set<string> = new Set(), source = "Input 'kubernetesServiceConnection'") {
     // The value given, and what TaskContext.setSecret registers for it (its lines, base64).

@@ -4,64 +4,15 @@
 // of every request (watched, not polled; nothing sent before a refusal). The scenarios a real
 // server can run are in kube-scenarios.test.ts (on both backends) and kube-cluster.test.ts.
 import { strict as assert } from 'node:assert';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DeploymentFailedError, KubernetesDeployOptions, kubernetesDeploy } from '../../tasks/lib/kube';
-import { parseKubeconfig } from '../../tasks/lib/kube/kubeconfig';
-import { readLock } from '../../tasks/lib/lock/file';
-import type { ImageLock } from '../../tasks/lib/lock/types';
 import { createTestContext } from '../support/context';
 import { KubeApiServer, kubeconfigFor, startKubeApi } from '../support/kube-api';
+import { D, baseLock, deployOptions, lockWithWeb, resolveKubeconfig, webManifestDir } from '../support/kube-deploy';
 
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'kube');
 const TOKEN = 'kube-token-0123456789abcdef';
-const baseLock = readLock(path.join(FIXTURES, 'lock.json'));
-const D = (n: string) => `sha256:${n.repeat(64)}`;
-
-/** The fixture lock with the web image at another digest (a new release). */
-function lockWithWeb(digest: string): ImageLock {
-  const lock = structuredClone(baseLock);
-  const web = lock.images.find((i) => i.name === 'web')!;
-  web.digest = digest;
-  web.ref = `${web.repository}@${digest}`;
-  return lock;
-}
-
-function manifestDir(replicas = 2, extra = '', progressDeadlineSeconds = 5): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'col-kdeploy-'));
-  fs.writeFileSync(
-    path.join(dir, 'web.yaml'),
-    `# the storefront
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: ${replicas}
-  progressDeadlineSeconds: ${progressDeadlineSeconds}
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: web
-          image: registry.example.com/shop/web:1.0
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
-${extra}`,
-  );
-  return dir;
-}
+/** The storefront with a 5-second progress deadline (the double's seconds are 100 ms). */
+const manifestDir = (replicas = 2) => webManifestDir({ replicas, progressDeadlineSeconds: 5 });
 
 let api: KubeApiServer;
 let namespaceCounter = 0;
@@ -73,34 +24,8 @@ after(async () => {
 });
 
 function options(overrides: Partial<KubernetesDeployOptions> & { token?: string } = {}): KubernetesDeployOptions {
-  const text = kubeconfigFor(api, { token: overrides.token ?? TOKEN });
-  const config = parseKubeconfig(text, { source: "Input 'kubernetesServiceConnection'", setSecret: () => undefined });
-  const dir = overrides.baseDir ?? manifestDir();
-  return {
-    kubeconfig: async () => config,
-    namespace: `ns${++namespaceCounter}`,
-    createNamespace: true,
-    source: 'manifests',
-    manifests: ['*.yaml'],
-    baseDir: dir,
-    lock: baseLock,
-    lockInput: 'lockFile',
-    allowUnpinned: false,
-    imagePullSecrets: [],
-    strategy: 'rolling',
-    canaryPercentage: 25,
-    action: 'deploy',
-    rolloutTimeoutSeconds: 20,
-    rollbackOnFailure: true,
-    fieldManager: 'container-outer-loop',
-    forceConflicts: false,
-    renderedManifests: path.join(dir, 'out', 'rendered.yaml'),
-    publishArtifact: true,
-    artifactName: 'kubernetes-manifests',
-    logTailLines: 5,
-    client: { retryDelayMs: 10, attempts: 2, timeoutMs: 5000 },
-    ...overrides,
-  };
+  const { token, ...rest } = overrides;
+  return deployOptions(resolveKubeconfig(kubeconfigFor(api, { token: token ?? TOKEN })), { namespace: `ns${++namespaceCounter}`, rolloutTimeoutSeconds: 20, ...rest });
 }
 
 const webPods = (ns: string) => api.list('v1', 'Pod', ns).filter((p) => p.metadata.labels?.app === 'web');
@@ -213,7 +138,7 @@ describe('bad input and refusals', () => {
   });
 
   test('an unreachable server fails quickly with what to check', async () => {
-    const config = parseKubeconfig(kubeconfigFor(api, { token: TOKEN }).replace(api.url, 'https://127.0.0.1:9'), { source: "Input 'kubernetesServiceConnection'", setSecret: () => undefined });
+    const config = resolveKubeconfig(kubeconfigFor(api, { token: TOKEN }).replace(api.url, 'https://127.0.0.1:9'));
     const started = Date.now();
     await assert.rejects(kubernetesDeploy(options({ kubeconfig: async () => config }), createTestContext()), /Cannot reach the Kubernetes API server at https:\/\/127\.0\.0\.1:9 .*ECONNREFUSED.*Check the server URL of Input 'kubernetesServiceConnection'/);
     assert.ok(Date.now() - started < 3000);
@@ -221,7 +146,7 @@ describe('bad input and refusals', () => {
 
   test('an untrusted server certificate is refused; the right CA is accepted', async () => {
     const text = kubeconfigFor(api, { token: TOKEN }).replace(/certificate-authority-data: .*/, '');
-    const config = parseKubeconfig(text, { source: "Input 'kubernetesServiceConnection'", setSecret: () => undefined });
+    const config = resolveKubeconfig(text);
     await assert.rejects(kubernetesDeploy(options({ kubeconfig: async () => config }), createTestContext()), /TLS certificate was not accepted/);
   });
 

@@ -12,18 +12,13 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DeploymentFailedError, KubernetesDeployOptions, kubernetesDeploy } from '../../tasks/lib/kube';
 import { ApplyConflictError } from '../../tasks/lib/kube/apply';
-import { parseKubeconfig, ResolvedKubeconfig } from '../../tasks/lib/kube/kubeconfig';
-import { readLock } from '../../tasks/lib/lock/file';
-import type { ImageLock } from '../../tasks/lib/lock/types';
+import type { ResolvedKubeconfig } from '../../tasks/lib/kube/kubeconfig';
 import { createTestContext } from '../support/context';
 import { KubeApiServer, kubeconfigFor, startKubeApi } from '../support/kube-api';
 import { startKubeCluster } from '../support/kube-cluster';
+import { D, KUBE_FIXTURES as FIXTURES, WEB, baseLock, deployOptions, lockWithWeb, resolveKubeconfig, webManifestDir } from '../support/kube-deploy';
 
 type Obj = Record<string, any>;
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'kube');
-const baseLock = readLock(path.join(FIXTURES, 'lock.json'));
-const D = (n: string) => `sha256:${n.repeat(64)}`;
-const WEB = 'registry.example.com/shop/web';
 
 /** What a scenario needs of a backend: a connection, reads, and another field manager's write. */
 interface Backend {
@@ -47,8 +42,6 @@ const KINDS = {
 } as const;
 type Kind = keyof typeof KINDS;
 
-const source = "Input 'kubernetesServiceConnection'";
-const resolve = (text: string) => parseKubeconfig(text, { source, setSecret: () => undefined });
 
 function doubleBackend(): Backend {
   let api: KubeApiServer;
@@ -59,7 +52,7 @@ function doubleBackend(): Backend {
       api = await startKubeApi({ tokens: { [token]: 'deployer' }, stepMs: 10, secondMs: 100 });
     },
     stop: async () => api?.stop(),
-    kubeconfig: (t = token) => resolve(kubeconfigFor(api, { token: t })),
+    kubeconfig: (t = token) => resolveKubeconfig(kubeconfigFor(api, { token: t })),
     get: (kind, ns, name) => api.get(KINDS[kind][0], kind, ns, name),
     list: (kind, ns) => api.list(KINDS[kind][0], kind, ns),
     scaleAs: (manager, ns, name, replicas) =>
@@ -83,7 +76,7 @@ function clusterBackend(): Backend {
       cluster = await startKubeCluster();
     },
     stop: async () => undefined, // kept for the rest of the run (scripts/test.mjs stops it)
-    kubeconfig: (t) => resolve(cluster.kubeconfig(t ? { token: t } : cluster.admin)),
+    kubeconfig: (t) => resolveKubeconfig(cluster.kubeconfig(t ? { token: t } : cluster.admin)),
     get: (kind, ns, name) => getJson([KINDS[kind][1], name, '-n', ns]),
     list: (kind, ns) => getJson([KINDS[kind][1], '-n', ns]).items,
     scaleAs: (manager, ns, name, replicas) =>
@@ -91,58 +84,6 @@ function clusterBackend(): Backend {
         input: JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name }, spec: { replicas } }),
       }),
   };
-}
-
-function lockWithWeb(digest: string): ImageLock {
-  const lock = structuredClone(baseLock);
-  const web = lock.images.find((i) => i.name === 'web')!;
-  web.digest = digest;
-  web.ref = `${web.repository}@${digest}`;
-  return lock;
-}
-
-interface WebRelease {
-  replicas?: number;
-  progressDeadlineSeconds?: number;
-  podLabels?: Record<string, string>;
-  podAnnotations?: Record<string, string>;
-  extra?: string;
-}
-
-/** The storefront Deployment and its Service, in a folder of their own. */
-function manifestDir(o: WebRelease = {}): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'col-kscenario-'));
-  fs.writeFileSync(
-    path.join(dir, 'web.yaml'),
-    `# the storefront
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: ${o.replicas ?? 2}
-  progressDeadlineSeconds: ${o.progressDeadlineSeconds ?? 600}
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: ${JSON.stringify({ app: 'web', ...o.podLabels })}
-      annotations: ${JSON.stringify(o.podAnnotations ?? {})}
-    spec:
-      containers:
-        - name: web
-          image: ${WEB}:1.0
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
-${o.extra ?? ''}`,
-  );
-  return dir;
 }
 
 let run = 0;
@@ -154,39 +95,13 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
     const namespace = (name: string) => `${name}-${process.pid.toString(36)}-${++run}-${++counter}`;
     const options = (overrides: Partial<KubernetesDeployOptions> & { token?: string } = {}): KubernetesDeployOptions => {
       const { token, ...rest } = overrides;
-      const config = backend.kubeconfig(token);
-      const dir = rest.baseDir ?? manifestDir();
-      return {
-        kubeconfig: async () => config,
-        namespace: namespace('ns'),
-        createNamespace: true,
-        source: 'manifests',
-        manifests: ['*.yaml'],
-        baseDir: dir,
-        lock: baseLock,
-        lockInput: 'lockFile',
-        allowUnpinned: false,
-        imagePullSecrets: [],
-        strategy: 'rolling',
-        canaryPercentage: 25,
-        action: 'deploy',
-        rolloutTimeoutSeconds: 60,
-        rollbackOnFailure: true,
-        fieldManager: 'container-outer-loop',
-        forceConflicts: false,
-        renderedManifests: path.join(dir, 'out', 'rendered.yaml'),
-        publishArtifact: true,
-        artifactName: 'kubernetes-manifests',
-        logTailLines: 5,
-        client: { retryDelayMs: 10, attempts: 2, timeoutMs: 5000 },
-        ...rest,
-      };
+      return deployOptions(backend.kubeconfig(token), { namespace: namespace('ns'), ...rest });
     };
     const webPods = (ns: string) => backend.list('Pod', ns).filter((p) => p.metadata.labels?.app === 'web');
     const image = (o: Obj | undefined) => o?.spec.template.spec.containers[0].image;
 
     test('a field another manager owns is a conflict that names it; forceConflicts takes it over', async () => {
-      const dir = manifestDir();
+      const dir = webManifestDir();
       const ns = namespace('conflict');
       await kubernetesDeploy(options({ baseDir: dir, namespace: ns }), createTestContext());
       backend.scaleAs('ops-team', ns, 'web', 5);
@@ -208,7 +123,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
     });
 
     test('a re-apply with nothing changed bumps no generation', async () => {
-      const dir = manifestDir();
+      const dir = webManifestDir();
       const ns = namespace('same');
       await kubernetesDeploy(options({ baseDir: dir, namespace: ns }), createTestContext());
       const before = backend.get('Deployment', ns, 'web')!;
@@ -220,8 +135,8 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
 
     test("a release whose pods never become Ready fails at the progress deadline, with the pods' reasons; the old pods keep serving", async () => {
       const ns = namespace('stuck');
-      await kubernetesDeploy(options({ baseDir: manifestDir({ progressDeadlineSeconds: 4 }), namespace: ns }), createTestContext());
-      const broken = manifestDir({ progressDeadlineSeconds: 4, podLabels: { 'col.test/behaviour': 'never-ready' } });
+      await kubernetesDeploy(options({ baseDir: webManifestDir({ progressDeadlineSeconds: 4 }), namespace: ns }), createTestContext());
+      const broken = webManifestDir({ progressDeadlineSeconds: 4, podLabels: { 'col.test/behaviour': 'never-ready' } });
       await assert.rejects(kubernetesDeploy(options({ baseDir: broken, namespace: ns, lock: lockWithWeb(D('a')), rollbackOnFailure: false }), createTestContext()), (err: Error) => {
         assert.ok(err instanceof DeploymentFailedError, err.message);
         assert.match(err.message, /deployment "web" exceeded its progress deadline/);
@@ -237,7 +152,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
 
     test('a pull that never succeeds is named with the image', async () => {
       const ns = namespace('pull-fails');
-      const broken = manifestDir({ replicas: 1, progressDeadlineSeconds: 4, podLabels: { 'col.test/behaviour': 'image-pull-backoff' } });
+      const broken = webManifestDir({ replicas: 1, progressDeadlineSeconds: 4, podLabels: { 'col.test/behaviour': 'image-pull-backoff' } });
       await assert.rejects(kubernetesDeploy(options({ baseDir: broken, namespace: ns, rollbackOnFailure: false }), createTestContext()), (err: Error) => {
         assert.match(err.message, new RegExp(`ImagePullBackOff — Back-off pulling image "${WEB.replace(/\./g, '\\.')}@sha256:1{64}"`));
         return true;
@@ -245,7 +160,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
     });
 
     test('rolloutTimeoutSeconds bounds a rollout the controller would wait on for ten minutes', async () => {
-      const broken = manifestDir({ replicas: 1, podLabels: { 'col.test/behaviour': 'never-ready' } });
+      const broken = webManifestDir({ replicas: 1, podLabels: { 'col.test/behaviour': 'never-ready' } });
       await assert.rejects(kubernetesDeploy(options({ baseDir: broken, rolloutTimeoutSeconds: 2, rollbackOnFailure: false }), createTestContext()), (err: Error) => {
         assert.match(err.message, /not rolled out within rolloutTimeoutSeconds \(2 s\)/);
         assert.match(err.message, /0 of 1 updated replicas are available/);
@@ -257,7 +172,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
     test('a crashing release is rolled back to the previous ReplicaSet revision; the task still fails; the next release deploys', async () => {
       const ns = namespace('rollback');
       await kubernetesDeploy(options({ namespace: ns }), createTestContext());
-      const crashing = manifestDir({ progressDeadlineSeconds: 4, podLabels: { 'col.test/behaviour': 'crash-loop' } });
+      const crashing = webManifestDir({ progressDeadlineSeconds: 4, podLabels: { 'col.test/behaviour': 'crash-loop' } });
       await assert.rejects(kubernetesDeploy(options({ baseDir: crashing, namespace: ns, lock: lockWithWeb(D('c')) }), createTestContext()), (err: Error) => {
         assert.ok(err instanceof DeploymentFailedError, err.message);
         assert.match(err.message, /CrashLoopBackOff — back-off 10s restarting failed container=web/);
@@ -283,8 +198,8 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
 
     test('running pods whose imageID carries another digest fail verification and are rolled back', async () => {
       const ns = namespace('verify');
-      await kubernetesDeploy(options({ baseDir: manifestDir({ replicas: 1 }), namespace: ns }), createTestContext());
-      const swapped = manifestDir({ replicas: 1, podAnnotations: { 'col.test/image-id': `${WEB}@${D('0')}` } });
+      await kubernetesDeploy(options({ baseDir: webManifestDir({ replicas: 1 }), namespace: ns }), createTestContext());
+      const swapped = webManifestDir({ replicas: 1, podAnnotations: { 'col.test/image-id': `${WEB}@${D('0')}` } });
       await assert.rejects(kubernetesDeploy(options({ baseDir: swapped, namespace: ns, lock: lockWithWeb(D('f')) }), createTestContext()), (err: Error) => {
         assert.match(err.message, /Running pods do not carry the pinned digests/);
         assert.match(err.message, new RegExp(`runs registry\\.example\\.com/shop/web@${D('0')}, expected ${D('f')}`));
@@ -295,7 +210,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
     });
 
     test('canary: deploy runs -canary and -baseline beside stable; promote; reject; a failing canary is removed', async () => {
-      const dir = manifestDir({ replicas: 4 });
+      const dir = webManifestDir({ replicas: 4 });
       const ns = namespace('canary');
       await kubernetesDeploy(options({ baseDir: dir, namespace: ns }), createTestContext());
       const stableGeneration = backend.get('Deployment', ns, 'web')!.metadata.generation;
@@ -323,7 +238,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
       assert.deepEqual(names(), ['web']);
       assert.equal(image(backend.get('Deployment', ns, 'web')), `${WEB}@${D('7')}`, 'reject leaves stable alone');
 
-      const crashing = manifestDir({ replicas: 4, progressDeadlineSeconds: 4, podLabels: { 'col.test/behaviour': 'crash-loop' } });
+      const crashing = webManifestDir({ replicas: 4, progressDeadlineSeconds: 4, podLabels: { 'col.test/behaviour': 'crash-loop' } });
       await assert.rejects(canary('deploy', D('9'), crashing), (err: Error) => {
         assert.match(err.message, /The canary was removed/);
         assert.equal((err as DeploymentFailedError).result.rolledBack, true);
@@ -392,13 +307,13 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
 
     test('a kind the cluster does not know fails from discovery before anything is applied', async () => {
       const ns = namespace('unknown');
-      const dir = manifestDir({ replicas: 1, extra: '---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n' });
+      const dir = webManifestDir({ replicas: 1, extra: '---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n' });
       await assert.rejects(kubernetesDeploy(options({ baseDir: dir, namespace: ns }), createTestContext()), /The cluster does not serve apiVersion 'example\.com\/v1' for kind 'Widget' \(manifest 'web\.yaml', document 3\)/);
       assert.equal(backend.get('Deployment', ns, 'web'), undefined, 'nothing was applied');
-      const removed = manifestDir({ replicas: 1 });
+      const removed = webManifestDir({ replicas: 1 });
       fs.writeFileSync(path.join(removed, 'web.yaml'), fs.readFileSync(path.join(removed, 'web.yaml'), 'utf8').replace('apiVersion: apps/v1', 'apiVersion: extensions/v1beta1'));
       await assert.rejects(kubernetesDeploy(options({ baseDir: removed, namespace: ns }), createTestContext()), /Deployment moved to 'apps\/v1'; 'extensions\/v1beta1' was removed/);
-      const typo = manifestDir({ replicas: 1, extra: '---\napiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: x}\n' });
+      const typo = webManifestDir({ replicas: 1, extra: '---\napiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: x}\n' });
       await assert.rejects(kubernetesDeploy(options({ baseDir: typo, namespace: ns }), createTestContext()), /does not know kind 'Deploymnet' in apiVersion 'apps\/v1'/);
     });
 

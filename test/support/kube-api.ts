@@ -1300,8 +1300,9 @@ export function statusBody(code: number, reason: string, message: string, detail
 }
 
 /** A kubeconfig text for the server: token, client certificate, or exec plugin user. */
+/** A kubeconfig (YAML) for a server at `api.url` trusting `api.caPem` (the double, or the real control plane). */
 export function kubeconfigFor(
-  api: KubeApiServer,
+  api: { url: string; caPem?: string },
   user: { token?: string; clientCertificate?: { cert: string; key: string }; exec?: Obj },
   options: { namespace?: string; insecure?: boolean } = {},
 ): string {

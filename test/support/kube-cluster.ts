@@ -20,6 +20,7 @@ import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { kubeconfigFor } from './kube-api';
 import { issueCert, makeCa, makeKeyPair } from './pki';
 import { buildTestTools, pinnedVersion } from './stack';
 
@@ -66,7 +67,7 @@ export interface KubeCluster {
    */
   serviceAccountToken(name: string, options?: { fresh?: boolean }): { token: string; username: string };
   /** A kubeconfig (text) for this server with the given credentials. */
-  kubeconfig(user: { token: string } | { cert: string; key: string } | { exec: Record<string, unknown> }, namespace?: string): string;
+  kubeconfig(user: Credentials, namespace?: string): string;
   /** kubectl (the oracle client) as the admin, or with another kubeconfig; throws with its stderr when it fails, unless `allowFailure`. */
   kubectl(args: string[], options?: { kubeconfig?: string; input?: string; allowFailure?: boolean }): { status: number; stdout: string; stderr: string };
   /** `kubectl get -o json` as the admin, managed fields included. */
@@ -100,18 +101,11 @@ export function kubectlPath(): string {
   return versioned.length > 0 ? path.join(dir, versioned[0][0]) : path.join(dir, 'kubectl');
 }
 
-function kubeconfigText(url: string, caPem: string, user: { token: string } | { cert: string; key: string } | { exec: Record<string, unknown> }, namespace?: string): string {
-  const b64 = (s: string) => Buffer.from(s).toString('base64');
-  const userEntry =
-    'token' in user ? { token: user.token } : 'exec' in user ? { exec: user.exec } : { 'client-certificate-data': b64(user.cert), 'client-key-data': b64(user.key) };
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'col-test', cluster: { server: url, 'certificate-authority-data': b64(caPem) } }],
-    users: [{ name: 'user', user: userEntry }],
-    contexts: [{ name: 'col-test', context: { cluster: 'col-test', user: 'user', ...(namespace ? { namespace } : {}) } }],
-    'current-context': 'col-test',
-  });
+type Credentials = { token: string } | { cert: string; key: string } | { exec: Record<string, unknown> };
+
+function kubeconfigText(url: string, caPem: string, user: Credentials, namespace?: string): string {
+  const asUser = 'token' in user ? { token: user.token } : 'exec' in user ? { exec: user.exec } : { clientCertificate: user };
+  return kubeconfigFor({ url, caPem }, asUser, { namespace });
 }
 
 function get(url: string, state: Pick<ClusterState, 'caPem' | 'admin'>): Promise<number> {

@@ -1,0 +1,101 @@
+// What the KubernetesDeploy tests (and bench) share, whichever server they run against: the
+// storefront manifests, the fixture lock with another web digest, and the task's options with
+// the defaults a test wants.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { KubernetesDeployOptions } from '../../tasks/lib/kube';
+import { parseKubeconfig, type ResolvedKubeconfig } from '../../tasks/lib/kube/kubeconfig';
+import { readLock } from '../../tasks/lib/lock/file';
+import type { ImageLock } from '../../tasks/lib/lock/types';
+
+export const KUBE_FIXTURES = path.join(__dirname, '..', 'fixtures', 'kube');
+export const baseLock = readLock(path.join(KUBE_FIXTURES, 'lock.json'));
+export const WEB = 'registry.example.com/shop/web';
+export const D = (n: string) => `sha256:${n.repeat(64)}`;
+
+/** The fixture lock with the web image at another digest (a new release). */
+export function lockWithWeb(digest: string): ImageLock {
+  const lock = structuredClone(baseLock);
+  const web = lock.images.find((i) => i.name === 'web')!;
+  web.digest = digest;
+  web.ref = `${web.repository}@${digest}`;
+  return lock;
+}
+
+export interface WebRelease {
+  replicas?: number;
+  progressDeadlineSeconds?: number;
+  /** On the pod template: `col.test/behaviour` sends the pods down a failure path (kwok-stages.yaml). */
+  podLabels?: Record<string, string>;
+  podAnnotations?: Record<string, string>;
+  /** More YAML documents after the Deployment and its Service. */
+  extra?: string;
+}
+
+/** The storefront Deployment and its Service, in a folder of their own. */
+export function webManifestDir(o: WebRelease = {}): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'col-kweb-'));
+  fs.writeFileSync(
+    path.join(dir, 'web.yaml'),
+    `# the storefront
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: ${o.replicas ?? 2}
+  progressDeadlineSeconds: ${o.progressDeadlineSeconds ?? 600}
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: ${JSON.stringify({ app: 'web', ...o.podLabels })}
+      annotations: ${JSON.stringify(o.podAnnotations ?? {})}
+    spec:
+      containers:
+        - name: web
+          image: ${WEB}:1.0
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+${o.extra ?? ''}`,
+  );
+  return dir;
+}
+
+export const resolveKubeconfig = (text: string): ResolvedKubeconfig => parseKubeconfig(text, { source: "Input 'kubernetesServiceConnection'", setSecret: () => undefined });
+
+/** The task's options for a deployment of the manifests in `baseDir` (by default a fresh storefront). */
+export function deployOptions(config: ResolvedKubeconfig, overrides: Partial<KubernetesDeployOptions> & { namespace: string }): KubernetesDeployOptions {
+  const dir = overrides.baseDir ?? webManifestDir();
+  return {
+    kubeconfig: async () => config,
+    createNamespace: true,
+    source: 'manifests',
+    manifests: ['*.yaml'],
+    baseDir: dir,
+    lock: baseLock,
+    lockInput: 'lockFile',
+    allowUnpinned: false,
+    imagePullSecrets: [],
+    strategy: 'rolling',
+    canaryPercentage: 25,
+    action: 'deploy',
+    rolloutTimeoutSeconds: 60,
+    rollbackOnFailure: true,
+    fieldManager: 'container-outer-loop',
+    forceConflicts: false,
+    renderedManifests: path.join(dir, 'out', 'rendered.yaml'),
+    publishArtifact: true,
+    artifactName: 'kubernetes-manifests',
+    logTailLines: 5,
+    client: { retryDelayMs: 10, attempts: 2, timeoutMs: 5000 },
+    ...overrides,
+  };
+}
