@@ -1,15 +1,16 @@
 // BuildAndTag: build one image (dockerfile + context) or every compose service with `build:`,
 // label it with OCI and pipeline metadata, tag it, and write the build record.
 import * as path from 'node:path';
-import type { PipelineInfo, TaskContext } from '../context';
+import type { Logger, PipelineInfo, TaskContext } from '../context';
 import { ComposeBuild, composeBuild, multiPlatformMessage } from '../compose/build';
 import { loadCompose } from '../compose/load';
 import { buildImage, engineHasBuildKit, ImageBuildSpec } from '../docker/build';
 import type { EngineConnector } from '../docker/engine';
 import { InputError } from '../errors';
 import { ReadablePaths } from '../readable-paths';
-import { ImageReference, parseReference, repositoryName, validateTag } from '../reference';
+import { ImageReference, parseReference, repositoryName } from '../reference';
 import { BuildRecord, BuiltImage, writeBuildRecord } from './record';
+import { expandTagTemplates } from './tag-templates';
 
 export interface BuildAndTagOptions {
   /** The engine, connected once the inputs are checked. */
@@ -30,13 +31,15 @@ export interface BuildAndTagOptions {
   addPipelineLabels: boolean;
   buildRecordPath: string;
   pipeline: PipelineInfo;
+  /** Build.SourcesDirectory: where `git describe` looks for a version tag for {{semver}}. */
+  sourcesDirectory?: string;
   /** Variables for compose interpolation (process.env when not given). */
   env?: Record<string, string | undefined>;
   /** Folders outside the project (the compose file's folder, else the working directory) that builds may read. */
   allowedPaths?: string[];
 }
 
-interface PlannedBuild {
+export interface PlannedBuild {
   name: string;
   repository: ImageReference;
   /** Tags of the repository: pushed by PushWithDigest. */
@@ -62,9 +65,15 @@ function checkedSources(readable: ReadablePaths, context: string, dockerfile: st
   return { context, dockerfile, readable };
 }
 
+/** What will be built, from the inputs and the compose file alone: every input checked before the engine is contacted. */
+export function planBuilds(options: BuildAndTagOptions, log: Logger): PlannedBuild[] {
+  const { branch, commit, buildNumber } = options.pipeline;
+  const tags = expandTagTemplates(options.tags, { branch, commit, buildNumber, sourcesDirectory: options.sourcesDirectory }, log);
+  return options.composeFile ? planCompose(options, tags) : [planSingle(options, tags)];
+}
+
 export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext): Promise<BuildRecord> {
-  const tags = options.tags.map((t) => validateTag(t, "Input 'tags'"));
-  const plans = options.composeFile ? planCompose(options, tags) : [planSingle(options, tags)];
+  const plans = planBuilds(options, ctx);
   const docker = await options.engine();
   const buildKit = await engineHasBuildKit(docker);
   ctx.info(`Building ${plans.length} image(s) with ${buildKit ? 'BuildKit' : 'the classic builder'}.`);
