@@ -25,6 +25,7 @@ runTask('BuildAndTag', async (inputs, ctx) => {
       addPipelineLabels: inputs.bool('addPipelineLabels', true),
       buildRecordPath: inputs.path('buildRecord') ?? defaultBuildRecordPath(ctx.tempDir),
       pipeline: pipelineInfo(ctx),
+      sourcesDirectory: ctx.variable('Build.SourcesDirectory'),
     },
     ctx,
   );

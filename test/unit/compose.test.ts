@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { interpolate } from '../../tasks/lib/compose/interpolate';
+import { composeBuild } from '../../tasks/lib/compose/build';
 import { loadCompose } from '../../tasks/lib/compose/load';
 import { parseYaml, toPlain } from '../../tasks/lib/compose/yaml';
 
@@ -58,10 +59,11 @@ test('loadCompose merges files, interpolates with .env and resolves build paths'
   const app = loadCompose([path.join(dir, 'docker-compose.yml'), path.join(dir, 'override.yml')], { env: { TAG: '2' } });
   const api = app.services.find((s) => s.name === 'api')!;
   assert.equal(api.image, 'localhost:5000/shop/api:2', 'pipeline variables win over .env');
-  assert.equal(api.build?.context, path.join(dir, 'api'));
-  assert.equal(api.build?.dockerfile, path.join(dir, 'api', 'Dockerfile'));
-  assert.equal(api.build?.target, 'final');
-  assert.deepEqual(api.build?.args, { MODE: 'prod', EXTRA: '1' }, 'build args of a later file merge with the earlier list (as `docker-compose config` shows)');
+  const build = composeBuild(api.build, "service 'api'", app.projectDir, app.env);
+  assert.equal(build.context, path.join(dir, 'api'));
+  assert.equal(build.dockerfile, path.join(dir, 'api', 'Dockerfile'));
+  assert.equal(build.target, 'final');
+  assert.deepEqual(build.args, { MODE: 'prod', EXTRA: '1' }, 'build args of a later file merge with the earlier list (as `docker-compose config` shows)');
   assert.equal(app.services.find((s) => s.name === 'cache')?.build, undefined);
   assert.throws(() => loadCompose([path.join(dir, 'missing.yml')]), /missing\.yml' does not exist/);
   fs.writeFileSync(path.join(dir, 'empty.yml'), 'version: "3"\n');

@@ -1,14 +1,16 @@
 // BuildAndTag: build one image (dockerfile + context) or every compose service with `build:`,
 // label it with OCI and pipeline metadata, tag it, and write the build record.
 import * as path from 'node:path';
-import type { PipelineInfo, TaskContext } from '../context';
-import { ComposeBuild, loadCompose } from '../compose/load';
+import type { Logger, PipelineInfo, TaskContext } from '../context';
+import { ComposeBuild, composeBuild, multiPlatformMessage } from '../compose/build';
+import { loadCompose } from '../compose/load';
 import { buildImage, engineHasBuildKit, ImageBuildSpec } from '../docker/build';
 import type { EngineConnector } from '../docker/engine';
 import { InputError } from '../errors';
 import { ReadablePaths } from '../readable-paths';
-import { ImageReference, parseReference, repositoryName, validateTag } from '../reference';
+import { ImageReference, parseReference, repositoryName } from '../reference';
 import { BuildRecord, BuiltImage, writeBuildRecord } from './record';
+import { expandTagTemplates } from './tag-templates';
 
 export interface BuildAndTagOptions {
   /** The engine, connected once the inputs are checked. */
@@ -29,16 +31,21 @@ export interface BuildAndTagOptions {
   addPipelineLabels: boolean;
   buildRecordPath: string;
   pipeline: PipelineInfo;
+  /** Build.SourcesDirectory: where `git describe` looks for a version tag for {{semver}}. */
+  sourcesDirectory?: string;
   /** Variables for compose interpolation (process.env when not given). */
   env?: Record<string, string | undefined>;
   /** Folders outside the project (the compose file's folder, else the working directory) that builds may read. */
   allowedPaths?: string[];
 }
 
-interface PlannedBuild {
+export interface PlannedBuild {
   name: string;
   repository: ImageReference;
+  /** Tags of the repository: pushed by PushWithDigest. */
   tags: string[];
+  /** Other references the image is tagged with on the engine (compose `build.tags` of other repositories). */
+  otherReferences: string[];
   spec: Omit<ImageBuildSpec, 'tags' | 'title'>;
 }
 
@@ -52,15 +59,21 @@ function singleBuildPaths(options: BuildAndTagOptions): ReadablePaths {
 }
 
 /** A build reads its context and Dockerfile only inside the project or allowedPaths; a context may not hold /proc, /sys or /dev. */
-function checkedSources(readable: ReadablePaths, context: string, dockerfile: string, what: { context: string; dockerfile: string }) {
+function checkedSources(readable: ReadablePaths, context: string, dockerfile: string, what: { context: string; dockerfile: string }, inline = false) {
   readable.checkFolder(context, what.context);
-  readable.check(dockerfile, what.dockerfile);
+  if (!inline) readable.check(dockerfile, what.dockerfile);
   return { context, dockerfile, readable };
 }
 
+/** What will be built, from the inputs and the compose file alone: every input checked before the engine is contacted. */
+export function planBuilds(options: BuildAndTagOptions, log: Logger): PlannedBuild[] {
+  const { branch, commit, buildNumber } = options.pipeline;
+  const tags = expandTagTemplates(options.tags, { branch, commit, buildNumber, sourcesDirectory: options.sourcesDirectory }, log);
+  return options.composeFile ? planCompose(options, tags) : [planSingle(options, tags)];
+}
+
 export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext): Promise<BuildRecord> {
-  const tags = options.tags.map((t) => validateTag(t, "Input 'tags'"));
-  const plans = options.composeFile ? planCompose(options, tags) : [planSingle(options, tags)];
+  const plans = planBuilds(options, ctx);
   const docker = await options.engine();
   const buildKit = await engineHasBuildKit(docker);
   ctx.info(`Building ${plans.length} image(s) with ${buildKit ? 'BuildKit' : 'the classic builder'}.`);
@@ -68,7 +81,7 @@ export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext)
   const images: BuiltImage[] = [];
   for (const plan of plans) {
     const repository = repositoryName(plan.repository);
-    const refs = plan.tags.map((t) => `${repository}:${t}`);
+    const refs = [...plan.tags.map((t) => `${repository}:${t}`), ...plan.otherReferences];
     const labels = { ...plan.spec.labels, ...(options.addPipelineLabels ? pipelineLabels(options.pipeline, plan.name, plan.tags[0]) : {}) };
     const imageId = await ctx.group(`Build ${plan.name} (${refs.join(', ')})`, () =>
       buildImage(docker, { ...plan.spec, labels, title: `'${plan.name}'`, tags: refs }, ctx, { buildKit, signal: ctx.signal }),
@@ -92,6 +105,7 @@ function planSingle(options: BuildAndTagOptions, tags: string[]): PlannedBuild {
     name: repository.path.split('/').pop() as string,
     repository,
     tags,
+    otherReferences: [],
     spec: buildSpec(options, checkedSources(singleBuildPaths(options), options.buildContext, path.resolve(options.dockerfile), { context: "Input 'buildContext'", dockerfile: "Input 'dockerfile'" })),
   };
 }
@@ -103,14 +117,27 @@ function planSingle(options: BuildAndTagOptions, tags: string[]): PlannedBuild {
 function buildSpec(options: BuildAndTagOptions, sources: Pick<ImageBuildSpec, 'context' | 'dockerfile' | 'readable'>, build?: ComposeBuild): PlannedBuild['spec'] {
   return {
     ...sources,
+    dockerfileInline: build?.dockerfileInline,
     buildArgs: { ...build?.args, ...options.buildArgs },
     labels: { ...build?.labels, ...options.labels },
     target: options.target ?? build?.target,
-    platform: options.platform ?? build?.platforms[0],
-    pull: options.pull,
-    noCache: options.noCache,
+    platform: platformInput(options.platform) ?? build?.platform,
+    pull: options.pull || (build?.pull ?? false),
+    noCache: options.noCache || (build?.noCache ?? false),
     cacheFrom: [...(build?.cacheFrom ?? []), ...options.cacheFrom],
+    network: build?.network,
+    extraHosts: build?.extraHosts ?? [],
+    shmSize: build?.shmSize,
+    ulimits: build?.ulimits ?? [],
+    isolation: build?.isolation,
   };
+}
+
+/** The platform input names one platform: a list is refused, never cut to its first entry. */
+function platformInput(text: string | undefined): string | undefined {
+  const platforms = (text ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  if (platforms.length > 1) throw new InputError(multiPlatformMessage("Input 'platform'", platforms));
+  return platforms[0];
 }
 
 /**
@@ -129,8 +156,8 @@ function planCompose(options: BuildAndTagOptions, tags: string[]): PlannedBuild[
   if (selected.length === 0) throw new InputError(`Input 'services': none of ${options.services.join(', ')} has a 'build:' section in '${options.composeFile}'.`);
 
   return selected.map((service) => {
-    const build = service.build!;
     const where = `Compose file '${options.composeFile}': service '${service.name}'`;
+    const build = composeBuild(service.build, where, app.projectDir, app.env, service.raw.platform);
     let repository: ImageReference;
     const serviceTags: string[] = [];
     if (service.image) {
@@ -141,13 +168,22 @@ function planCompose(options: BuildAndTagOptions, tags: string[]): PlannedBuild[
     } else {
       throw new InputError(`Compose service '${service.name}' has 'build:' but no 'image:'. Set 'image:' in the compose file, or set the imageName input (images are then named <imageName>/<service>).`);
     }
+    // build.tags of the service's repository are pushed with it; others only tag the image on the engine, as in Compose.
+    const otherReferences: string[] = [];
+    for (const text of build.tags) {
+      const ref = parseReference(text, `${where} build.tags`);
+      if (ref.digest) throw new InputError(`${where}: build.tags '${text}' has a digest; give a repository and tag.`);
+      if (repositoryName(ref) === repositoryName(repository)) serviceTags.push(ref.tag ?? 'latest');
+      else otherReferences.push(`${repositoryName(ref)}:${ref.tag ?? 'latest'}`);
+    }
     const allTags = [...new Set([...serviceTags, ...tags])];
     if (allTags.length === 0) throw new InputError(`Compose service '${service.name}': no tag to give the image. Set the tags input or a tag in 'image:'.`);
     return {
       name: service.name,
       repository,
       tags: allTags,
-      spec: buildSpec(options, checkedSources(app.readable, build.context, build.dockerfile, { context: `${where} build.context`, dockerfile: `${where} build.dockerfile` }), build),
+      otherReferences: [...new Set(otherReferences)],
+      spec: buildSpec(options, checkedSources(app.readable, build.context, build.dockerfile, { context: `${where} build.context`, dockerfile: `${where} build.dockerfile` }, build.dockerfileInline !== undefined), build),
     };
   });
 }

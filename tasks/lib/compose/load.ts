@@ -19,27 +19,18 @@ import { FileError } from '../errors';
 import { ReadablePaths } from '../readable-paths';
 import { parseEnvFile } from './dotenv';
 import { Environment, castTypes, interpolateValue } from './interpolate';
-import { isMapping, mergeEntry, mergeLayer, stringMapping, uniqueEntries } from './merge';
+import { isMapping, mergeEntry, mergeLayer, uniqueEntries } from './merge';
 import { expandHome, modelWithAbsolutePaths, serviceWithAbsolutePaths } from './paths';
 import { checkFileKeys, checkServices } from './validate';
 import { ComposeTags, composeTags, dropResetValues, readComposeYaml, toPlain } from './yaml';
 
 type Obj = Record<string, unknown>;
 
-export interface ComposeBuild {
-  context: string; // absolute
-  dockerfile: string; // absolute
-  args: Record<string, string>;
-  target?: string;
-  labels: Record<string, string>;
-  cacheFrom: string[];
-  platforms: string[];
-}
-
 export interface ComposeService {
   name: string;
   image?: string;
-  build?: ComposeBuild;
+  /** The `build:` as written (a path or a mapping); BuildAndTag reads it with composeBuild (build.ts). */
+  build?: string | Record<string, unknown>;
   raw: Record<string, unknown>;
 }
 
@@ -120,7 +111,7 @@ export function loadCompose(files: string[], options: LoadOptions = {}): Compose
     model,
     inactiveServices,
     document: document as Document.Parsed,
-    services: Object.entries(services).map(([name, raw]) => toService(name, raw, projectDir, env)),
+    services: Object.entries(services).map(([name, raw]) => toService(name, raw)),
   };
 }
 
@@ -386,27 +377,9 @@ function sourceOf(entry: unknown): string {
   return isMapping(entry) ? String(entry.source) : String(entry);
 }
 
-function toService(name: string, raw: Record<string, unknown>, projectDir: string, env: Environment): ComposeService {
+function toService(name: string, raw: Record<string, unknown>): ComposeService {
   const where = `service '${name}'`;
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new FileError(`Compose ${where} must be a mapping.`);
   if (raw.image !== undefined && typeof raw.image !== 'string') throw new FileError(`Compose ${where}: 'image' must be a string.`);
-  return { name, image: raw.image as string | undefined, build: raw.build === undefined ? undefined : toBuild(raw.build, where, projectDir, env), raw };
+  return { name, image: raw.image as string | undefined, build: raw.build as ComposeService['build'], raw };
 }
-
-/** A bare build arg takes its value from the environment the project is loaded with (the `.env` included), as in Compose. */
-function toBuild(value: unknown, where: string, projectDir: string, env: Environment): ComposeBuild {
-  const spec = (typeof value === 'string' ? { context: value } : value) as Record<string, unknown>;
-  if (!spec || typeof spec !== 'object') throw new FileError(`Compose ${where}: 'build' must be a path or a mapping.`);
-  const context = path.resolve(projectDir, String(spec.context ?? '.'));
-  const dockerfile = path.resolve(context, String(spec.dockerfile ?? 'Dockerfile'));
-  return {
-    context,
-    dockerfile,
-    args: stringMapping(spec.args, `${where} build.args`, env),
-    target: spec.target === undefined ? undefined : String(spec.target),
-    labels: stringMapping(spec.labels, `${where} build.labels`),
-    cacheFrom: Array.isArray(spec.cache_from) ? spec.cache_from.map(String) : [],
-    platforms: Array.isArray(spec.platforms) ? spec.platforms.map(String) : [],
-  };
-}
-

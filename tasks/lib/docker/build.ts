@@ -12,6 +12,8 @@ export interface ImageBuildSpec {
   title: string;
   context: string;
   dockerfile: string;
+  /** The Dockerfile's text, when it is given inline (compose `dockerfile_inline`) rather than read from `dockerfile`. */
+  dockerfileInline?: string;
   /** What the build may read (context and Dockerfile were checked against it; the .dockerignore is read through it). */
   readable: ReadablePaths;
   /** Full references to tag the result with. */
@@ -23,6 +25,14 @@ export interface ImageBuildSpec {
   pull: boolean;
   noCache: boolean;
   cacheFrom: string[];
+  /** The network of RUN steps: default, host, none (or, with the classic builder, a network's name). */
+  network?: string;
+  /** `host:ip` entries for /etc/hosts in RUN steps. */
+  extraHosts: string[];
+  /** Size of /dev/shm in RUN steps, in bytes. */
+  shmSize?: number;
+  ulimits: { Name: string; Soft: number; Hard: number }[];
+  isolation?: string;
 }
 
 /** BuildKit needs API 1.39+ on a Linux engine (Windows engines have only the classic builder). */
@@ -32,23 +42,33 @@ export async function engineHasBuildKit(docker: Dockerode): Promise<boolean> {
   return version.Os !== 'windows' && (major > 1 || (major === 1 && minor >= 39));
 }
 
-export async function buildImage(docker: Dockerode, spec: ImageBuildSpec, log: Logger, options: { buildKit: boolean; signal?: AbortSignal }): Promise<string> {
-  const context = await packBuildContext(spec.context, spec.dockerfile, { readable: spec.readable, signal: options.signal });
-  const buildOptions: Record<string, unknown> = {
+/** The Engine API's /build query for a spec (dockerode sends a list as repeated parameters, an object as JSON). */
+export function buildQuery(spec: ImageBuildSpec, contextDockerfile: string, buildKit: boolean): Record<string, unknown> {
+  const query: Record<string, unknown> = {
     t: spec.tags,
-    dockerfile: context.dockerfile,
+    dockerfile: contextDockerfile,
     buildargs: spec.buildArgs,
     labels: spec.labels,
     pull: spec.pull,
     nocache: spec.noCache,
     rm: true,
     forcerm: true,
-    abortSignal: options.signal,
   };
-  if (spec.target) buildOptions.target = spec.target;
-  if (spec.platform) buildOptions.platform = spec.platform;
-  if (spec.cacheFrom.length) buildOptions.cachefrom = spec.cacheFrom;
-  if (options.buildKit) buildOptions.version = '2';
+  if (spec.target) query.target = spec.target;
+  if (spec.platform) query.platform = spec.platform;
+  if (spec.cacheFrom.length) query.cachefrom = spec.cacheFrom;
+  if (spec.network) query.networkmode = spec.network;
+  if (spec.extraHosts.length) query.extrahosts = spec.extraHosts;
+  if (spec.shmSize !== undefined) query.shmsize = spec.shmSize;
+  if (spec.ulimits.length) query.ulimits = JSON.stringify(spec.ulimits);
+  if (spec.isolation) query.isolation = spec.isolation;
+  if (buildKit) query.version = '2';
+  return query;
+}
+
+export async function buildImage(docker: Dockerode, spec: ImageBuildSpec, log: Logger, options: { buildKit: boolean; signal?: AbortSignal }): Promise<string> {
+  const context = await packBuildContext(spec.context, spec.dockerfile, { readable: spec.readable, signal: options.signal, inlineDockerfile: spec.dockerfileInline });
+  const buildOptions = { ...buildQuery(spec, context.dockerfile, options.buildKit), abortSignal: options.signal };
 
   let imageId: string | undefined;
   const stream = await docker.buildImage(context.tar as NodeJS.ReadableStream, buildOptions as Dockerode.ImageBuildOptions).catch((err: Error) => {

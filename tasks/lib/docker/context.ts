@@ -1,6 +1,6 @@
 // The build context as the Docker CLI sends it: a tar of the context folder that honours
 // `<Dockerfile>.dockerignore` (BuildKit's per-Dockerfile file) or else `.dockerignore`, and always
-// carries the Dockerfile (added under a private name when it lives outside the context).
+// carries the Dockerfile (added under a private name when it lives outside the context or is given inline).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -27,21 +27,23 @@ export interface PackOptions {
   readable: ReadablePaths;
   /** The task's abort signal: the walk stops between folders, the packing between files. */
   signal?: AbortSignal;
+  /** The Dockerfile's text (compose `dockerfile_inline`): put in the tar under a private name; dockerfilePath is then not read. */
+  inlineDockerfile?: string;
 }
 
 /** Walks the context (asynchronously, so a cancel is seen between folders), then streams the tar. */
 export async function packBuildContext(contextDir: string, dockerfilePath: string, options: PackOptions): Promise<BuildContext> {
-  const { readable, signal } = options;
+  const { readable, signal, inlineDockerfile } = options;
   if (!fs.existsSync(contextDir) || !fs.statSync(contextDir).isDirectory()) {
     throw new InputError(`The build context '${contextDir}' is not a folder. Check the buildContext input (or the compose service's build.context).`);
   }
-  if (!fs.existsSync(dockerfilePath) || !fs.statSync(dockerfilePath).isFile()) {
+  if (inlineDockerfile === undefined && (!fs.existsSync(dockerfilePath) || !fs.statSync(dockerfilePath).isFile())) {
     throw new InputError(`The Dockerfile '${dockerfilePath}' does not exist. Check the dockerfile input (or the compose service's build.dockerfile).`);
   }
   const root = path.resolve(contextDir);
   const dockerfileAbs = path.resolve(dockerfilePath);
   const relDockerfile = path.relative(root, dockerfileAbs).split(path.sep).join('/');
-  const inside = !relDockerfile.startsWith('../') && !path.isAbsolute(relDockerfile);
+  const inside = inlineDockerfile === undefined && !relDockerfile.startsWith('../') && !path.isAbsolute(relDockerfile);
   const ignoreFile = [`${dockerfileAbs}.dockerignore`, path.join(root, '.dockerignore')].find((f) => fs.existsSync(f));
   const matcher = new IgnoreMatcher(ignoreFile ? parseDockerignore(readable.readText(ignoreFile, `The build context's ignore file`)) : [], ignoreFile);
   const stopIfCancelled = () => {
@@ -78,15 +80,16 @@ export async function packBuildContext(contextDir: string, dockerfilePath: strin
       else if (st.isSymbolicLink()) await entry(pack, { ...header, type: 'symlink', linkname: fs.readlinkSync(abs) });
       else if (st.isFile()) await fileEntry(pack, { ...header, size: st.size }, abs);
     }
-    if (!inside) await fileEntry(pack, { name: OUTSIDE_DOCKERFILE, mode: 0o644, size: fs.statSync(dockerfileAbs).size }, dockerfileAbs);
+    if (inlineDockerfile !== undefined) await entry(pack, { name: OUTSIDE_DOCKERFILE, mode: 0o644, size: Buffer.byteLength(inlineDockerfile) }, Buffer.from(inlineDockerfile));
+    else if (!inside) await fileEntry(pack, { name: OUTSIDE_DOCKERFILE, mode: 0o644, size: fs.statSync(dockerfileAbs).size }, dockerfileAbs);
     pack.finalize();
   };
   addAll().catch((err: unknown) => pack.destroy(err as Error));
   return { tar: pack as unknown as Readable, dockerfile: inside ? relDockerfile : OUTSIDE_DOCKERFILE };
 }
 
-function entry(pack: tarStream.Pack, header: EntryHeader): Promise<void> {
-  return new Promise((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
+function entry(pack: tarStream.Pack, header: EntryHeader, content?: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => (content ? pack.entry(header, content, (err) => (err ? reject(err) : resolve())) : pack.entry(header, (err) => (err ? reject(err) : resolve()))));
 }
 
 // Streamed, so a large context never sits in memory whole.

@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { extraHostEntries } from '../compose/build';
 import { ServiceEnvFile, readServiceEnvFiles } from '../compose/dotenv';
 import { stringMapping } from '../compose/merge';
 import { parseVolumeSpec } from '../compose/volume-spec';
@@ -654,18 +655,9 @@ function labelNotConverted(key: string, rule: NotConverted): string {
 
 /** `extra_hosts` (`host:ip`, `host=ip`, or a mapping of host to one or more addresses) as the pod's hostAliases, one per address. */
 function hostAliasesFrom(value: unknown, ctx: ServiceContext): Obj[] {
-  if (value === undefined || value === null) return [];
-  const entries: [string, string][] = isObject(value)
-    ? Object.entries(value).flatMap(([host, ips]) => (Array.isArray(ips) ? ips : [ips]).map((ip): [string, string] => [host, String(ip)]))
-    : (Array.isArray(value) ? value : [value]).map((item): [string, string] => {
-        const text = String(item);
-        const sep = text.includes('=') ? text.indexOf('=') : text.indexOf(':');
-        if (sep <= 0) throw new InputError(`${ctx.where}: extra_hosts '${text}' is not HOST:IP or HOST=IP.`);
-        return [text.slice(0, sep), text.slice(sep + 1)];
-      });
+  const entries = extraHostEntries(value, `${ctx.where}: extra_hosts`);
   const byAddress = new Map<string, string[]>();
-  for (const [host, address] of entries) {
-    const ip = address.replace(/^\[(.*)\]$/, '$1');
+  for (const [host, ip] of entries) {
     if (ip === 'host-gateway') {
       ctx.warn(`extra_hosts '${host}' (host-gateway) is not converted (host-gateway is the address of the Docker host, which pods do not have; use a Service, or the node's address in a manifest).`);
       continue;

@@ -1,0 +1,159 @@
+// A compose service's `build:` as BuildAndTag builds it. Every key the compose-spec defines for
+// `build` is in BUILD_KEYS: honoured (turned into an Engine API /build setting), or refused with a
+// message that names the service and the key and says what to do. Nothing is dropped silently.
+// Only BuildAndTag reads this: a deployment of the same file does not build, so it is not refused.
+import * as path from 'node:path';
+import { FileError } from '../errors';
+import type { Environment } from './interpolate';
+import { isMapping, stringMapping } from './merge';
+import { sizeInBytes } from './units';
+
+type Obj = Record<string, unknown>;
+
+export interface ComposeBuild {
+  context: string; // absolute
+  /** Absolute; with `dockerfile_inline`, where the inline Dockerfile is put in the context tar. */
+  dockerfile: string;
+  /** The Dockerfile's text when `dockerfile_inline` gives it. */
+  dockerfileInline?: string;
+  args: Record<string, string>;
+  target?: string;
+  labels: Record<string, string>;
+  cacheFrom: string[];
+  /** `build.platforms` (one at most, until multi-platform builds exist), else the service's `platform`. */
+  platform?: string;
+  network?: string;
+  /** `host:ip`, as the Engine API takes them. */
+  extraHosts: string[];
+  shmSize?: number;
+  noCache: boolean;
+  pull: boolean;
+  /** Full references to tag the image with too. */
+  tags: string[];
+  ulimits: { Name: string; Soft: number; Hard: number }[];
+  isolation?: string;
+}
+
+export type BuildKeyRule = 'honoured' | { why: string; todo: string; accepts?: (value: unknown) => boolean };
+
+const none = (value: unknown) => value === false || value === null || (Array.isArray(value) && value.length === 0) || (isMapping(value) && Object.keys(value).length === 0);
+
+/** What BuildAndTag does with each `build` key of the compose-spec (test/unit/build-keys.test.ts walks them all). */
+export const BUILD_KEYS: Record<string, BuildKeyRule> = {
+  context: 'honoured',
+  dockerfile: 'honoured',
+  dockerfile_inline: 'honoured',
+  args: 'honoured',
+  labels: 'honoured',
+  target: 'honoured',
+  cache_from: 'honoured',
+  platforms: 'honoured',
+  network: 'honoured',
+  extra_hosts: 'honoured',
+  shm_size: 'honoured',
+  no_cache: 'honoured',
+  pull: 'honoured',
+  tags: 'honoured',
+  ulimits: 'honoured',
+  isolation: 'honoured',
+  additional_contexts: { why: "the Engine API's /build has no named build contexts", todo: 'copy the files into the build context, or build this service with `docker buildx build --build-context`', accepts: none },
+  cache_to: { why: "the Engine API's /build cannot export a build cache", todo: 'remove it (the cacheFrom input and `cache_from` read inline cache), or export the cache with `docker buildx build --cache-to`', accepts: none },
+  no_cache_filter: { why: "the Engine API's /build cannot skip the cache for some stages only", todo: "use 'no_cache: true' (or the noCache input) to build every step again", accepts: none },
+  privileged: { why: "the Engine API's /build cannot grant the security.insecure entitlement", todo: 'remove it, or build this service with `docker buildx build --allow security.insecure` on a builder that allows it', accepts: none },
+  entitlements: { why: "the Engine API's /build cannot grant entitlements", todo: 'remove them, or build this service with `docker buildx build --allow`', accepts: none },
+  provenance: { why: "the Engine API's /build makes no attestations", todo: "remove it (or set it to false), or attest with `docker buildx build --provenance`", accepts: (v) => v === false || v === 'false' },
+  sbom: { why: "the Engine API's /build makes no attestations", todo: "remove it (or set it to false), or attest with `docker buildx build --sbom`", accepts: (v) => v === false || v === 'false' },
+  secrets: { why: 'BuildAndTag does not serve build secrets yet', todo: 'remove them, or build this service with `docker compose build`', accepts: none },
+  ssh: { why: 'BuildAndTag does not serve SSH agents to builds yet', todo: 'remove it, or build this service with `docker compose build`', accepts: none },
+};
+
+/** The build of a service; a key that cannot be honoured is refused, naming the service and the key. */
+export function composeBuild(value: unknown, where: string, projectDir: string, env: Environment, servicePlatform?: unknown): ComposeBuild {
+  const spec = (typeof value === 'string' ? { context: value } : value) as Obj;
+  if (!isMapping(spec)) throw new FileError(`${where}: 'build' must be a path or a mapping.`);
+  for (const [key, v] of Object.entries(spec)) {
+    const rule = BUILD_KEYS[key];
+    if (key.startsWith('x-') || rule === 'honoured') continue;
+    if (rule === undefined) throw new FileError(`${where}: 'build.${key}' is not a build key Compose knows. Remove it.`);
+    if (!rule.accepts?.(v)) throw new FileError(`${where}: 'build.${key}' cannot be honoured: ${rule.why}. To build it, ${rule.todo}.`);
+  }
+  if (spec.dockerfile !== undefined && spec.dockerfile_inline !== undefined) throw new FileError(`${where}: 'build.dockerfile' and 'build.dockerfile_inline' are given together, which Compose refuses. Keep one.`);
+  const context = path.resolve(projectDir, String(spec.context ?? '.'));
+  const dockerfile = path.resolve(context, String(spec.dockerfile ?? 'Dockerfile'));
+  return {
+    context,
+    dockerfile,
+    dockerfileInline: spec.dockerfile_inline === undefined ? undefined : String(spec.dockerfile_inline),
+    args: stringMapping(spec.args, `${where} build.args`, env),
+    target: optionalText(spec.target),
+    labels: stringMapping(spec.labels, `${where} build.labels`),
+    cacheFrom: textList(spec.cache_from, `${where}: 'build.cache_from'`),
+    platform: onePlatform(textList(spec.platforms, `${where}: 'build.platforms'`), servicePlatform, where),
+    network: optionalText(spec.network),
+    extraHosts: extraHostEntries(spec.extra_hosts, `${where}: 'build.extra_hosts'`).map(([host, ip]) => `${host}:${ip}`),
+    shmSize: spec.shm_size === undefined ? undefined : size(spec.shm_size, `${where}: 'build.shm_size'`),
+    noCache: spec.no_cache === true,
+    pull: spec.pull === true,
+    tags: textList(spec.tags, `${where}: 'build.tags'`),
+    ulimits: ulimitList(spec.ulimits, `${where}: 'build.ulimits'`),
+    isolation: optionalText(spec.isolation),
+  };
+}
+
+/**
+ * The one platform to build for. Several are refused until multi-platform builds exist: the
+ * Engine API builds one platform per build, and a list is never cut to its first entry.
+ */
+export function onePlatform(platforms: string[], servicePlatform: unknown, where: string): string | undefined {
+  const service = optionalText(servicePlatform);
+  if (service !== undefined && platforms.length > 0 && !platforms.includes(service)) {
+    throw new FileError(`${where}: 'platform' is '${service}', which 'build.platforms' (${platforms.join(', ')}) does not list; Compose refuses that. Add it to build.platforms or change platform.`);
+  }
+  if (platforms.length > 1) throw new FileError(multiPlatformMessage(`${where}: 'build.platforms'`, platforms));
+  return platforms[0] ?? service;
+}
+
+export function multiPlatformMessage(what: string, platforms: string[]): string {
+  return `${what} lists ${platforms.length} platforms (${platforms.join(', ')}), and BuildAndTag builds one platform per image: multi-platform images (an image index) are not supported yet, and will need an engine with the containerd image store. List one platform, or build one image per platform.`;
+}
+
+/** `extra_hosts` as [host, address] pairs: `host:ip` or `host=ip` items, or a mapping of host to one or more addresses (`[v6]` brackets taken off). */
+export function extraHostEntries(value: unknown, what: string): [string, string][] {
+  if (value === undefined || value === null) return [];
+  const entries: [string, string][] = isMapping(value)
+    ? Object.entries(value).flatMap(([host, ips]) => (Array.isArray(ips) ? ips : [ips]).map((ip): [string, string] => [host, String(ip)]))
+    : (Array.isArray(value) ? value : [value]).map((item): [string, string] => {
+        const text = String(item);
+        const sep = text.includes('=') ? text.indexOf('=') : text.indexOf(':');
+        if (sep <= 0) throw new FileError(`${what}: '${text}' is not HOST:IP or HOST=IP.`);
+        return [text.slice(0, sep), text.slice(sep + 1)];
+      });
+  return entries.map(([host, ip]) => [host, ip.replace(/^\[(.*)\]$/, '$1')]);
+}
+
+/** `ulimits`: a name to a number (soft and hard), or to `{soft, hard}`. */
+function ulimitList(value: unknown, what: string): ComposeBuild['ulimits'] {
+  if (value === undefined || value === null) return [];
+  if (!isMapping(value)) throw new FileError(`${what} must be a mapping of limit names to a number or {soft, hard}.`);
+  return Object.entries(value).map(([name, limit]) => {
+    const [soft, hard] = isMapping(limit) ? [limit.soft, limit.hard] : [limit, limit];
+    if (!Number.isInteger(Number(soft)) || !Number.isInteger(Number(hard))) throw new FileError(`${what}.${name} must be a whole number, or {soft, hard} with whole numbers.`);
+    return { Name: name, Soft: Number(soft), Hard: Number(hard) };
+  });
+}
+
+function size(value: unknown, what: string): number {
+  const bytes = sizeInBytes(value);
+  if (bytes === undefined) throw new FileError(`${what}: '${String(value)}' is not a size (write bytes, or a number with a unit: 64m, 1g).`);
+  return bytes;
+}
+
+function optionalText(value: unknown): string | undefined {
+  return value === undefined || value === null ? undefined : String(value);
+}
+
+function textList(value: unknown, what: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new FileError(`${what} must be a list.`);
+  return value.map(String);
+}
