@@ -493,7 +493,9 @@ export class PipelineRun {
   }
 
   private uploadArtifact(name: string, from: string, containerFolder?: string): void {
-    const dest = path.join(this.artifactsDir, name, containerFolder && containerFolder !== name ? containerFolder : '');
+    const artifact = path.join(this.artifactsDir, name);
+    const dest = path.join(artifact, containerFolder && containerFolder !== name ? containerFolder : '');
+    if (dest !== artifact && !dest.startsWith(artifact + path.sep)) throw new CommandError(`artifact.upload: containerfolder '${containerFolder}' leads outside the artifact '${name}'; nothing was uploaded.`);
     fs.mkdirSync(dest, { recursive: true });
     fs.cpSync(from, fs.statSync(from).isDirectory() ? dest : path.join(dest, path.basename(from)), { recursive: true });
     this.print(`    ⇪ artifact '${name}': ${path.basename(from)}`);

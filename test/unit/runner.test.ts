@@ -153,11 +153,20 @@ test('artifact names Azure Pipelines refuses are refused, in publish: steps and 
   fs.mkdirSync(runDir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'f.txt'), 'hi');
   const lines: string[] = [];
-  const pipeline = parsePipeline({ steps: [{ bash: `echo "##vso[artifact.upload artifactname=../../escaped]${path.join(dir, 'f.txt')}"` }] }, 'p');
+  const pipeline = parsePipeline(
+    {
+      steps: [
+        { bash: `echo "##vso[artifact.upload artifactname=../../escaped]${path.join(dir, 'f.txt')}"`, continueOnError: true },
+        { bash: `echo "##vso[artifact.upload artifactname=ok;containerfolder=../../../escaped]${path.join(dir, 'f.txt')}"` },
+      ],
+    },
+    'p',
+  );
   const record = await new PipelineRun({ pipelineFile: path.join(dir, 'p.yml'), pipeline, variables: {}, connections: {}, tasksDir: path.join(dir, 'none'), runDir, buildNumber: '1', out: (l) => lines.push(l) }).run();
   assert.ok(!fs.existsSync(path.join(dir, 'runs', 'escaped')), 'nothing written outside the run folder');
-  assert.equal(record.steps[0].result, 'Failed');
+  assert.deepEqual(record.steps.map((s) => s.result), ['SucceededWithIssues', 'Failed']);
   assert.match(lines.join('\n'), /artifact\.upload: '\.\.\/\.\.\/escaped' is not a valid artifact name/);
+  assert.match(lines.join('\n'), /artifact\.upload: containerfolder '\.\.\/\.\.\/\.\.\/escaped' leads outside the artifact 'ok'/);
 });
 
 test('secret variables reach a script only through env:; secrets of any length are masked', async () => {
