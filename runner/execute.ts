@@ -4,6 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { artifactNameProblem } from '../tasks/lib/artifact-name';
 import { countTests, MalformedXmlError, ResultsFormat, RESULTS_FORMATS } from '../tasks/lib/containerized-test/xml-count';
 import { Connection, endpointEnvironment, envName, inputEnvName } from './agent-env';
 import { evaluate, ExpressionContext, truthy, Value } from './expressions';
@@ -154,7 +155,13 @@ export class PipelineRun {
     };
   }
 
+  /**
+   * Masks `value` whatever its length, as the agent does (its AZP_IGNORE_SECRETS_SHORTER_THAN knob
+   * defaults to 0). Each line of a multi-line value is masked too, except lines of under 3
+   * characters: a kubeconfig's or PEM's lone braces and dashes would mask half the log.
+   */
   private addSecret(value: string): void {
+    if (value) this.secrets.add(value);
     for (const line of value.split(/\r?\n/)) if (line.trim().length >= 3) this.secrets.add(line);
   }
 
@@ -374,8 +381,9 @@ export class PipelineRun {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('INPUT_') && !k.startsWith('ENDPOINT_')) env[k] = v;
     for (const v of variables.all()) {
-      if (v.secret) env[`SECRET_${envName(v.name)}`] = v.value; // task-lib reads secrets from here; scripts only get what env: maps
-      else env[envName(v.name)] = v.value;
+      // Tasks get secrets as SECRET_* (task-lib reads them from there); scripts only what env: maps, as on the agent.
+      if (!v.secret) env[envName(v.name)] = v.value;
+      else if (step.kind === 'task') env[`SECRET_${envName(v.name)}`] = v.value;
     }
     for (const [k, v] of Object.entries(step.env)) env[k] = variables.expand(v);
     if (pathPrefix.length) env.PATH = [...pathPrefix, env.PATH].join(path.delimiter);
@@ -385,6 +393,8 @@ export class PipelineRun {
     return new Promise((resolve) => {
       const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let completed: { result: Result; message?: string } | undefined;
+      // A logging command the agent cannot process fails the step, whatever the step reports after.
+      let commandFailure: string | undefined;
       let buffer = '';
       const onLine = (line: string) => {
         const parsed = parseLine(line);
@@ -392,8 +402,14 @@ export class PipelineRun {
         else if (parsed.kind === 'format') this.printFormat(parsed.format, parsed.message, variables);
         else if (parsed.kind === 'malformed') this.print(`    ##[warning] ignored a malformed logging command (${parsed.reason}): ${parsed.text}`);
         else {
-          const done = this.handleCommand(parsed.command, step, variables, job, pathPrefix);
-          if (done) completed = done;
+          try {
+            const done = this.handleCommand(parsed.command, step, variables, job, pathPrefix);
+            if (done) completed = done;
+          } catch (err) {
+            if (!(err instanceof CommandError)) throw err;
+            this.print(`    ##[error] ${err.message}`);
+            commandFailure ??= err.message;
+          }
         }
       };
       const feed = (chunk: Buffer) => {
@@ -407,7 +423,8 @@ export class PipelineRun {
       child.on('error', (err) => resolve({ result: 'Failed', message: err.message }));
       child.on('close', (code) => {
         if (buffer) onLine(buffer);
-        if (step.kind === 'task') resolve(completed ?? (code === 0 ? { result: 'Succeeded' } : { result: 'Failed', message: `exit code ${code}` }));
+        if (commandFailure) resolve({ result: 'Failed', message: commandFailure });
+        else if (step.kind === 'task') resolve(completed ?? (code === 0 ? { result: 'Succeeded' } : { result: 'Failed', message: `exit code ${code}` }));
         else if (code !== 0) resolve({ result: 'Failed', message: `bash exited with code ${code}` });
         else resolve(completed ?? { result: 'Succeeded' });
       });
@@ -457,6 +474,8 @@ export class PipelineRun {
         return undefined;
       case 'artifact.upload': {
         const name = p.artifactname ?? 'drop';
+        const problem = artifactNameProblem(name);
+        if (problem) throw new CommandError(`artifact.upload: ${problem}; nothing was uploaded.`);
         if (fs.existsSync(cmd.message)) this.uploadArtifact(name, cmd.message, p.containerfolder);
         else this.print(`    ##[warning] artifact.upload: '${cmd.message}' does not exist`);
         return undefined;
@@ -474,7 +493,9 @@ export class PipelineRun {
   }
 
   private uploadArtifact(name: string, from: string, containerFolder?: string): void {
-    const dest = path.join(this.artifactsDir, name, containerFolder && containerFolder !== name ? containerFolder : '');
+    const artifact = path.join(this.artifactsDir, name);
+    const dest = path.join(artifact, containerFolder && containerFolder !== name ? containerFolder : '');
+    if (dest !== artifact && !dest.startsWith(artifact + path.sep)) throw new CommandError(`artifact.upload: containerfolder '${containerFolder}' leads outside the artifact '${name}'; nothing was uploaded.`);
     fs.mkdirSync(dest, { recursive: true });
     fs.cpSync(from, fs.statSync(from).isDirectory() ? dest : path.join(dest, path.basename(from)), { recursive: true });
     this.print(`    ⇪ artifact '${name}': ${path.basename(from)}`);
@@ -511,6 +532,9 @@ export class PipelineRun {
     this.print(`    ☑ test results '${run.title}': ${run.passed} passed, ${run.failed} failed, ${run.skipped} skipped`);
   }
 }
+
+/** A logging command the runner refuses, as the agent refuses it: the step fails. */
+class CommandError extends Error {}
 
 interface TaskJson {
   name: string;

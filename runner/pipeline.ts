@@ -1,6 +1,7 @@
 // An Azure Pipelines YAML file as the local runner understands it: stages → jobs → steps, in any
 // of the three shapes (steps only, jobs only, stages), with deployment jobs (`strategy: runOnce`).
 // What cannot run locally (templates, variable groups, other repositories) is refused by name.
+import { artifactNameProblem } from '../tasks/lib/artifact-name';
 import { parseYaml, readTextFile, toPlain } from '../tasks/lib/compose/yaml';
 
 export class PipelineError extends Error {}
@@ -157,10 +158,12 @@ function parseStep(value: unknown, index: number, what: string): Step {
   }
   if (s.download !== undefined) {
     if (s.download !== 'current' && s.download !== 'none') throw new PipelineError(`${where}: only 'download: current' (artifacts of this run) works locally.`);
-    return { ...base, kind: 'download', artifact: s.artifact === undefined ? undefined : String(s.artifact), displayName: `Download ${s.artifact ?? 'artifacts'}` };
+    const artifact = s.artifact === undefined ? undefined : artifactName(String(s.artifact), where);
+    return { ...base, kind: 'download', artifact, displayName: `Download ${artifact ?? 'artifacts'}` };
   }
   if (s.publish !== undefined) {
-    return { ...base, kind: 'publish', path: String(s.publish), artifact: String(s.artifact ?? 'drop'), displayName: `Publish ${s.artifact ?? 'drop'}` };
+    const artifact = artifactName(String(s.artifact ?? 'drop'), where);
+    return { ...base, kind: 'publish', path: String(s.publish), artifact, displayName: `Publish ${artifact}` };
   }
   throw new PipelineError(`${where} is not a step the local runner knows (task, script, bash, checkout, download, publish).`);
 }
@@ -227,4 +230,11 @@ function isMap(value: unknown): value is Map {
 function firstLine(text: string): string {
   const line = text.trim().split('\n')[0];
   return line.length > 60 ? `${line.slice(0, 57)}...` : line;
+}
+
+/** `name` when Azure Pipelines accepts it as an artifact name (it becomes a folder of the run). */
+function artifactName(name: string, where: string): string {
+  const problem = artifactNameProblem(name);
+  if (problem) throw new PipelineError(`${where}: artifact ${problem}.`);
+  return name;
 }

@@ -68,6 +68,12 @@ describe('bad input fails before any host is contacted', () => {
     assert.ok(fs.existsSync(ctx.outputs.renderedComposeFile), 'rendered before connecting');
   });
 
+  test('renderedArtifactName: a name Azure Pipelines refuses (a path, .., a forbidden character) is refused by name', async () => {
+    for (const name of ['../../../tmp/x', 'a\\b', 'x:y', '..', 'two\nlines']) {
+      await fails({ publishRenderedFile: true, artifactName: name }, /Input 'renderedArtifactName': .*not a valid artifact name/);
+    }
+  });
+
   test('compose files: a missing override, invalid YAML, an alias bomb, duplicate keys, an unset required variable', async () => {
     await fails({ composeFiles: [base, path.join(work, 'docker-compose.prod.yml')] }, /Input 'composeFiles': '.*docker-compose\.prod\.yml' does not exist/);
     await fails({ composeFiles: [base, file('broken.yml', 'services: [\n')] }, /broken\.yml' is not valid YAML/);

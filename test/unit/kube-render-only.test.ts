@@ -106,3 +106,7 @@ test('without renderOnly a connection is required; an image the lock cannot pin 
   const noDb = { ...lock, images: lock.images.filter((i) => i.name !== 'db') };
   await assert.rejects(kubernetesDeploy(options({ lock: noDb }), createTestContext()), /not in the image lock \(input 'lockFile'\)[\s\S]*postgres:16/);
 });
+
+test('manifestsArtifactName: a name Azure Pipelines refuses is refused by name', async () => {
+  await assert.rejects(kubernetesDeploy(options({ artifactName: '../../../tmp/x' }), createTestContext()), /Input 'manifestsArtifactName': '\.\.\/\.\.\/\.\.\/tmp\/x' is not a valid artifact name/);
+});

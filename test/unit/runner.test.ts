@@ -139,3 +139,55 @@ test('a run: output variables across stages, secrets masked, conditions, failure
   assert.deepEqual(record.steps.map((s) => s.result), ['Succeeded', 'Succeeded', 'SucceededWithIssues', 'Succeeded', 'Failed', 'Succeeded'], 'the skipped stage runs no step');
   assert.equal(record.result, 'Failed');
 });
+
+test('artifact names Azure Pipelines refuses are refused, in publish: steps and in artifact.upload; nothing lands outside the run folder', async () => {
+  for (const artifact of ['../../../tmp/x', 'a/b', 'a\\b', 'x:y', 'w*', '..']) {
+    assert.throws(
+      () => parsePipeline({ steps: [{ publish: 'out', artifact }] }, 'p'),
+      (e: Error) => e instanceof PipelineError && /not a valid artifact name/.test(e.message),
+      artifact,
+    );
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'col-run-artifact-'));
+  const runDir = path.join(dir, 'runs', '1');
+  fs.mkdirSync(runDir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'f.txt'), 'hi');
+  const lines: string[] = [];
+  const pipeline = parsePipeline(
+    {
+      steps: [
+        { bash: `echo "##vso[artifact.upload artifactname=../../escaped]${path.join(dir, 'f.txt')}"`, continueOnError: true },
+        { bash: `echo "##vso[artifact.upload artifactname=ok;containerfolder=../../../escaped]${path.join(dir, 'f.txt')}"` },
+      ],
+    },
+    'p',
+  );
+  const record = await new PipelineRun({ pipelineFile: path.join(dir, 'p.yml'), pipeline, variables: {}, connections: {}, tasksDir: path.join(dir, 'none'), runDir, buildNumber: '1', out: (l) => lines.push(l) }).run();
+  assert.ok(!fs.existsSync(path.join(dir, 'runs', 'escaped')), 'nothing written outside the run folder');
+  assert.deepEqual(record.steps.map((s) => s.result), ['SucceededWithIssues', 'Failed']);
+  assert.match(lines.join('\n'), /artifact\.upload: '\.\.\/\.\.\/escaped' is not a valid artifact name/);
+  assert.match(lines.join('\n'), /artifact\.upload: containerfolder '\.\.\/\.\.\/\.\.\/escaped' leads outside the artifact 'ok'/);
+});
+
+test('secret variables reach a script only through env:; secrets of any length are masked', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'col-run-secret-'));
+  const lines: string[] = [];
+  const pipeline = parsePipeline(
+    {
+      steps: [
+        {
+          bash: 'echo "SECRET_ variables: $(env | grep -c ^SECRET_ || true)"; [ "$MAPPED" = "tok-123" ] && echo "mapped through env: yes"; echo "pin=Q7"; echo "##vso[task.setsecret]Z9"; echo "code=Z9"',
+          env: { MAPPED: '$(token)' },
+        },
+      ],
+    },
+    'p',
+  );
+  await new PipelineRun({ pipelineFile: path.join(dir, 'p.yml'), pipeline, variables: {}, secretVariables: { token: 'tok-123', pin: 'Q7' }, connections: {}, tasksDir: path.join(dir, 'none'), runDir: dir, buildNumber: '1', out: (l) => lines.push(l) }).run();
+  const log = lines.join('\n');
+  assert.match(log, /SECRET_ variables: 0/);
+  assert.match(log, /mapped through env: yes/);
+  assert.match(log, /pin=\*\*\*/);
+  assert.match(log, /code=\*\*\*/);
+  assert.doesNotMatch(log, /Q7|Z9/);
+});

@@ -16,6 +16,7 @@ import { PinnedService, renderCompose } from '../compose/render';
 import { parseYaml, toPlain } from '../compose/yaml';
 import type { TaskContext } from '../context';
 import { sanitizeOutput } from '../context';
+import { checkArtifactName } from '../artifact-name';
 import { InputError, OuterLoopError, errorMessage } from '../errors';
 import type { ImageLock } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
@@ -87,6 +88,7 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
   for (const file of options.composeFiles) {
     if (!fs.existsSync(file)) throw new InputError(`Input 'composeFiles': '${file}' does not exist. Check the path (relative paths start at the working directory) and that the artifact holding it was downloaded.`);
   }
+  if (options.publishRenderedFile && options.artifactName) checkArtifactName(options.artifactName, 'renderedArtifactName');
   if (options.envFile && !fs.existsSync(options.envFile)) throw new InputError(`Input 'envFile': '${options.envFile}' does not exist.`);
   if (!Number.isInteger(options.waitTimeoutSeconds) || options.waitTimeoutSeconds < 1 || options.waitTimeoutSeconds > MAX_WAIT_SECONDS) {
     throw new InputError(`Input 'waitTimeoutSeconds' must be from 1 to ${MAX_WAIT_SECONDS}, not ${options.waitTimeoutSeconds}.`);

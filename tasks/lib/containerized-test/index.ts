@@ -14,7 +14,7 @@ import { LOG_TAIL_LINES, TaskContext } from '../context';
 import type { EngineConnector } from '../docker/engine';
 import { CancelledError, InputError, OuterLoopError, TimeoutError, errorMessage } from '../errors';
 import { chooseImage, followContainer, localImageId, parseCommand, startTestContainer } from './container';
-import { copyResultsOut, resultFiles, summarizeResults } from './results';
+import { copyResultsOut, publishBatches, resultFiles, summarizeResults } from './results';
 import { ADDED_RUNNER, StackError, StackPlan, StackPlanInput, overrideDocument, planStack, printStackLogs, stackProblem, waitForStack, writeOverride } from './stack';
 import { EXPIRY_ALLOWANCE_MS, RUN_LABEL, SweepCounts, describeCounts, runLabels, sweepByLabel, sweepExpiredRuns } from './teardown';
 import { RESULTS_FORMATS, ResultsFormat } from './xml-count';
@@ -199,7 +199,11 @@ export async function containerizedTest(options: ContainerizedTestOptions, ctx: 
   if (copied && files.length === 0) ctx.warn(`No ${options.testResultsFormat} result files (${options.testResultsFormat === 'VSTest' ? '*.trx' : '*.xml'}) in ${options.resultsPath}.`);
   const summary = summarizeResults(files, options.testResultsFormat, ctx);
   if (options.publishTestResults && summary.files.length > 0) {
-    ctx.publishTestResults({ format: options.testResultsFormat, files: summary.files, title: options.testRunTitle, mergeResults: true });
+    const batches = publishBatches(summary.files, ctx);
+    batches.forEach((files, i) => {
+      const title = batches.length > 1 ? `${options.testRunTitle || 'Test results'} (part ${i + 1} of ${batches.length})` : options.testRunTitle;
+      ctx.publishTestResults({ format: options.testResultsFormat, files, title, mergeResults: true });
+    });
   }
   ctx.output('exitCode', String(exitCode));
   ctx.output('testsPassed', String(summary.passed));

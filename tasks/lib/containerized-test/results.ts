@@ -25,11 +25,7 @@ export interface CopyOutcome {
   missing?: string;
 }
 
-/**
- * Copies the folder `containerPath` of `container` into `destination` (its contents, not the folder
- * itself). Only regular files and folders are written; entries that would land outside
- * `destination`, links and devices are skipped.
- */
+/** Copies the folder `containerPath` of the test container into `destination` (its contents, not the folder itself). */
 export async function copyResultsOut(docker: Dockerode, containerId: string, containerPath: string, destination: string, ctx: TaskContext): Promise<CopyOutcome> {
   let archive: Readable;
   try {
@@ -39,58 +35,139 @@ export async function copyResultsOut(docker: Dockerode, containerId: string, con
     if (status === 404) return { files: [], missing: `'${containerPath}' does not exist in the test container` };
     throw new DockerError(`Could not copy '${containerPath}' out of the test container: ${(err as Error).message}`, { cause: err });
   }
+  return extractResults(archive, containerPath, destination, ctx);
+}
+
+/** Entries named in the warning about what was not copied; the rest are counted. */
+const MAX_NAMED_ENTRIES = 20;
+
+/**
+ * Extracts the archive of `containerPath` into `destination`. Only regular files, folders and hard
+ * links to files already copied are written; links, devices and paths outside the folder are named
+ * in one warning. Nothing is written through a link already in `destination` (committed in the
+ * repository, or left by an earlier step): every folder on the way is checked with lstat and by its
+ * real path, and files are created anew with O_EXCL | O_NOFOLLOW.
+ */
+export async function extractResults(archive: Readable, containerPath: string, destination: string, ctx: TaskContext): Promise<CopyOutcome> {
   fs.mkdirSync(destination, { recursive: true });
-  const root = path.resolve(destination);
+  const root = fs.realpathSync(destination);
   const files: string[] = [];
+  // The file written for each archive name, for the hard links to it.
+  const written = new Map<string, string>();
+  const notCopied: string[] = [];
   let total = 0;
-  let skipped = 0;
   await new Promise<void>((resolve, reject) => {
     const extract = tar().extract();
     extract.on('entry', (header, stream, next) => {
-      // The archive holds the folder itself as its first component (`results/junit.xml`).
-      const parts = header.name.split('/').filter((p) => p && p !== '.');
-      const rel = parts.slice(1).join('/');
-      const target = path.resolve(root, rel);
-      const inside = target === root || target.startsWith(root + path.sep);
       const drain = () => {
         stream.on('end', () => next());
         stream.resume();
       };
-      if (!inside || parts.some((p) => p === '..')) {
-        skipped++;
-        return drain();
+      // The archive holds the folder itself as its first component (`results/junit.xml`); when
+      // resultsPath names a file, the archive holds just that file, which keeps its name.
+      const parts = archivePath(header.name);
+      const isFolder = header.type === 'directory';
+      const relParts = parts.length === 1 && !isFolder ? parts : parts.slice(1);
+      const rel = relParts.join('/');
+      const skip = (why: string) => {
+        notCopied.push(`${rel || header.name} (${why})`);
+        drain();
+      };
+      if (parts.includes('..')) return skip('a path outside the folder');
+      try {
+        if (isFolder) {
+          safeFolder(root, relParts);
+          return drain();
+        }
+        if (header.type === 'link') {
+          const source = written.get(archivePath(header.linkname ?? '').join('/'));
+          if (!source) return skip(`a hard link to '${header.linkname}', which is not among the files copied`);
+          total += fs.statSync(source).size;
+          if (total > MAX_RESULTS_BYTES) return extract.destroy(tooLarge(containerPath));
+          const file = newFile(root, relParts);
+          fs.copyFileSync(source, file, fs.constants.COPYFILE_EXCL);
+          files.push(rel);
+          written.set(parts.join('/'), file);
+          return drain();
+        }
+        if (header.type !== 'file' && header.type !== 'contiguous-file') return skip(header.type === 'symlink' ? 'a symbolic link' : `a ${header.type ?? 'special'} entry`);
+        total += header.size ?? 0;
+        if (total > MAX_RESULTS_BYTES) {
+          stream.resume();
+          return extract.destroy(tooLarge(containerPath));
+        }
+        const file = newFile(root, relParts);
+        const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW ?? 0), 0o644);
+        files.push(rel);
+        written.set(parts.join('/'), file);
+        writeEntry(stream, file, fd, next, (e) => extract.destroy(e));
+      } catch (err) {
+        if (!(err instanceof NotCopied)) return extract.destroy(err as Error);
+        skip(err.message);
       }
-      if (header.type === 'directory') {
-        fs.mkdirSync(target, { recursive: true });
-        return drain();
-      }
-      if (header.type !== 'file' && header.type !== 'contiguous-file') {
-        skipped++;
-        return drain();
-      }
-      total += header.size ?? 0;
-      if (total > MAX_RESULTS_BYTES) {
-        stream.resume();
-        extract.destroy(new DockerError(`The results folder '${containerPath}' is larger than ${MAX_RESULTS_BYTES / 1024 / 1024} MB; write fewer or smaller files.`));
-        return;
-      }
-      if (rel === '') {
-        // resultsPath named a file rather than a folder: keep its name.
-        const file = path.join(root, parts[0]);
-        files.push(parts[0]);
-        return writeEntry(stream, file, next, (e) => extract.destroy(e));
-      }
-      fs.mkdirSync(path.dirname(target), { recursive: true });
-      files.push(rel);
-      writeEntry(stream, target, next, (e) => extract.destroy(e));
     });
     extract.on('finish', resolve);
     extract.on('error', reject);
     archive.on('error', reject);
     archive.pipe(extract);
   });
-  if (skipped > 0) ctx.warn(`${skipped} entr${skipped === 1 ? 'y' : 'ies'} of '${containerPath}' (links, devices or paths outside the folder) were not copied.`);
+  if (notCopied.length > 0) {
+    const named = notCopied.slice(0, MAX_NAMED_ENTRIES).join('; ');
+    const more = notCopied.length > MAX_NAMED_ENTRIES ? `; and ${notCopied.length - MAX_NAMED_ENTRIES} more` : '';
+    ctx.warn(`${notCopied.length} entr${notCopied.length === 1 ? 'y' : 'ies'} of '${containerPath}' were not copied: ${named}${more}.`);
+  }
   return { files: files.sort() };
+}
+
+/** Why one entry was not copied (a link or a file in the way); the extraction goes on. */
+class NotCopied extends Error {}
+
+function tooLarge(containerPath: string): DockerError {
+  return new DockerError(`The results folder '${containerPath}' is larger than ${MAX_RESULTS_BYTES / 1024 / 1024} MB; write fewer or smaller files.`);
+}
+
+/** The components of a name in the archive, without empty and `.` ones. */
+function archivePath(name: string): string[] {
+  return name.split('/').filter((p) => p && p !== '.');
+}
+
+function lstatIfAny(file: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** The folder `parts` under `root`, created one level at a time; a level that is a link or a file is refused. */
+function safeFolder(root: string, parts: string[]): string {
+  let folder = root;
+  for (const part of parts) {
+    folder = path.join(folder, part);
+    const stat = lstatIfAny(folder);
+    const rel = path.relative(root, folder);
+    if (!stat) fs.mkdirSync(folder);
+    else if (stat.isSymbolicLink()) throw new NotCopied(`'${rel}' is a symbolic link in the results folder`);
+    else if (!stat.isDirectory()) throw new NotCopied(`'${rel}' is a file in the results folder`);
+  }
+  // The real path has the last word: it catches a folder replaced by a link after the check above.
+  const real = fs.realpathSync(folder);
+  if (real !== root && !real.startsWith(root + path.sep)) throw new NotCopied(`'${path.relative(root, folder)}' leads outside the results folder`);
+  return real;
+}
+
+/**
+ * The path for the file `parts` under `root`, with nothing in its place: an earlier file there (maybe
+ * a hard link to a file elsewhere) is removed rather than written through; a link or folder is refused.
+ */
+function newFile(root: string, parts: string[]): string {
+  const file = path.join(safeFolder(root, parts.slice(0, -1)), parts[parts.length - 1]);
+  const stat = lstatIfAny(file);
+  if (stat?.isSymbolicLink()) throw new NotCopied(`'${path.relative(root, file)}' is a symbolic link in the results folder`);
+  if (stat?.isDirectory()) throw new NotCopied(`'${path.relative(root, file)}' is a folder in the results folder`);
+  if (stat) fs.unlinkSync(file);
+  return file;
 }
 
 /** A tar-stream entry (a streamx Readable); typed loosely because streamx's types are not node's. */
@@ -101,9 +178,9 @@ interface EntryStream {
   resume(): unknown;
 }
 
-/** Writes one tar entry to `file` with back-pressure (tar-stream's entries are streamx streams). */
-function writeEntry(stream: EntryStream, file: string, next: () => void, fail: (err: Error) => void): void {
-  const out = fs.createWriteStream(file, { mode: 0o644 });
+/** Writes one tar entry to `file`, open as `fd`, with back-pressure (tar-stream's entries are streamx streams). */
+function writeEntry(stream: EntryStream, file: string, fd: number, next: () => void, fail: (err: Error) => void): void {
+  const out = fs.createWriteStream(file, { fd });
   out.on('error', fail);
   out.on('drain', () => stream.resume());
   out.on('finish', () => next());
@@ -166,4 +243,36 @@ export function summarizeResults(files: string[], format: ResultsFormat, ctx: Ta
     summary.files.push(file);
   }
   return summary;
+}
+
+/**
+ * Longest file list in one ##vso[results.publish] command: 100k result files would otherwise make
+ * one line of megabytes. Each command becomes one test run.
+ */
+export const MAX_PUBLISH_LINE_CHARS = 64 * 1024;
+
+/**
+ * `files` in batches for ##vso[results.publish], each list at most MAX_PUBLISH_LINE_CHARS long. The
+ * command separates files with commas and has no escape for one, so a path with a comma is left
+ * out and named.
+ */
+export function publishBatches(files: string[], ctx: TaskContext): string[][] {
+  const batches: string[][] = [];
+  let batch: string[] = [];
+  let length = 0;
+  for (const file of files) {
+    if (file.includes(',')) {
+      ctx.warn(`Test results file '${file}' is not published: its path has a comma, which ##vso[results.publish] reads as a separator. Rename it.`);
+      continue;
+    }
+    if (batch.length > 0 && length + 1 + file.length > MAX_PUBLISH_LINE_CHARS) {
+      batches.push(batch);
+      batch = [];
+      length = 0;
+    }
+    length += (batch.length > 0 ? 1 : 0) + file.length;
+    batch.push(file);
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
 }

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createCredentialSource, dockerServerAddress, endpointRegistry } from '../auth';
 import type { EndpointInfo, TaskContext } from '../context';
+import { checkArtifactName } from '../artifact-name';
 import { InputError, OuterLoopError, errorMessage } from '../errors';
 import { Applied, ApplyItem, applyAll, applyObject, pullSecretObject, resolveResources } from './apply';
 import { ClientOptions, KubeApiError, KubeClient } from './client';
@@ -211,6 +212,7 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
 
 function validateOptions(options: KubernetesDeployOptions): void {
   if (!options.renderOnly && !options.kubeconfig) throw new InputError("Input 'kubernetesServiceConnection' (or azureSubscription): no cluster connection was given. Choose one, or set renderOnly: true to render the manifests without a cluster.");
+  if (options.publishArtifact) checkArtifactName(options.artifactName, 'manifestsArtifactName');
   if (options.source === 'compose' && !options.composeFiles?.length) throw new InputError("Input 'composeFiles' is required when source is 'compose'.");
   if (options.source === 'manifests' && !options.manifests?.length) throw new InputError("Input 'manifests' is required when source is 'manifests': manifest files or globs, one per line.");
   if (!Number.isInteger(options.rolloutTimeoutSeconds) || options.rolloutTimeoutSeconds < 1 || options.rolloutTimeoutSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {

@@ -9,6 +9,7 @@ import { loadCompose } from '../compose/load';
 import type { PipelineInfo, TaskContext } from '../context';
 import type { EngineConnector } from '../docker/engine';
 import { followStream, isRegistryAuthFailure, pushedDigest } from '../docker/stream';
+import { checkArtifactName } from '../artifact-name';
 import { DockerError, InputError, RegistryError } from '../errors';
 import { writeLock } from '../lock/file';
 import type { ImageLock, LockedImage } from '../lock/types';
@@ -45,6 +46,7 @@ export interface PushResult {
 }
 
 export async function pushWithDigest(options: PushOptions, ctx: TaskContext): Promise<PushResult> {
+  if (options.publishArtifact) checkArtifactName(options.artifactName, 'artifactName');
   const extraTags = options.additionalTags.map((t) => validateTag(t, "Input 'additionalTags'"));
   const recorded = options.images.length ? undefined : readBuildRecord(requireRecordPath(options)).images;
   const docker = await options.engine();
