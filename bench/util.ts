@@ -158,3 +158,82 @@ export async function requireComposeTask(task: string): Promise<{ taskScript: st
   if (!version || version.code !== 0) throw new MissingPrerequisiteError(`${compose.join(' ')} is not installed (Debian package docker-compose; Compose v2 from node scripts/test-tools.mjs).`);
   return { taskScript, compose, composeVersion: `${compose.join(' ')} ${version.stdout.trim()}` };
 }
+
+/** Bundles a bench script as scripts/bundle.mjs bundles the tasks (minified CommonJS for node20), to run in fresh node processes. */
+export async function bundleLikeTasks(entry: string, outfile: string): Promise<void> {
+  const esbuild = await import('esbuild');
+  await esbuild.build({ entryPoints: [entry], outfile, bundle: true, platform: 'node', target: 'node20', format: 'cjs', minify: true, keepNames: true, logLevel: 'silent', external: ['cpu-features', '*.node'] });
+}
+
+export interface VersusCompose {
+  /** The Compose command timed, e.g. `docker-compose config` (Compose v2.x). */
+  composeCommand: string;
+  runs: number;
+  /** `node script.js`: the whole process, spawn to exit (node start-up and module loading included). */
+  ours: Summary;
+  /** The part of it inside the script (what it prints: milliseconds from its first line to its last). */
+  oursInProcess: Summary;
+  /** `docker-compose -f … config` on the same files, spawn to exit. */
+  compose: Summary;
+  /** ours.medianMs / compose.medianMs. */
+  ratio: number;
+  ratioTarget: number;
+  meetsTarget: boolean;
+}
+
+export const VERSUS_COMPOSE_TARGET = 1.0;
+
+/**
+ * Times a bundled script in fresh node processes against Compose v2's `config` on the same files,
+ * whole processes both, alternating (one warm-up of each first) so that the load of a shared
+ * machine falls on both sides alike. The script prints its in-process milliseconds on stdout.
+ */
+export async function versusComposeConfig(script: string, files: string[], cwd: string, runs = 7): Promise<VersusCompose> {
+  const { composeV2Binary } = await import('../test/support/stack');
+  const compose = await composeV2Binary();
+  const version = (await runTimed(compose, ['version', '--short'])).stdout.trim();
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME };
+  const runOurs = async () => {
+    const r = await runTimed(process.execPath, [script], { cwd, env, timeoutMs: 120_000 });
+    if (r.code !== 0) throw new Error(`node ${path.basename(script)} failed: ${r.stderr.slice(-600)}`);
+    return { ms: r.ms, inProcessMs: Number(r.stdout.trim().split('\n').pop()) };
+  };
+  const runCompose = async () => {
+    const r = await runTimed(compose, [...files.flatMap((f) => ['-f', f]), 'config'], { cwd, env, timeoutMs: 120_000 });
+    if (r.code !== 0) throw new Error(`docker-compose config failed: ${r.stderr.slice(-600)}`);
+    return r.ms;
+  };
+  await runOurs();
+  await runCompose();
+  const ours: number[] = [];
+  const inProcess: number[] = [];
+  const theirs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const o = await runOurs();
+    ours.push(o.ms);
+    inProcess.push(o.inProcessMs);
+    theirs.push(await runCompose());
+  }
+  const oursSummary = summarize(ours);
+  const composeSummary = summarize(theirs);
+  const ratio = round(oursSummary.medianMs / composeSummary.medianMs, 2);
+  return {
+    composeCommand: `docker-compose config (Compose ${version})`,
+    runs,
+    ours: oursSummary,
+    oursInProcess: summarize(inProcess),
+    compose: composeSummary,
+    ratio,
+    ratioTarget: VERSUS_COMPOSE_TARGET,
+    meetsTarget: ratio <= VERSUS_COMPOSE_TARGET,
+  };
+}
+
+/** Table lines for a VersusCompose figure. */
+export function versusComposeLines(what: string, v: VersusCompose): string[] {
+  return [
+    `  ${what}, fresh process (node bundle.js, whole process): median ${v.ours.medianMs} ms (min ${v.ours.minMs}, max ${v.ours.maxMs}); in the process ${v.oursInProcess.medianMs} ms`,
+    `  ${v.composeCommand} on the same files:                median ${v.compose.medianMs} ms (min ${v.compose.minMs}, max ${v.compose.maxMs})`,
+    `  ratio ${v.ratio}× (target ≤ ${v.ratioTarget}×; ${v.runs} runs of each, alternating)  ${v.meetsTarget ? 'ok' : 'MISSED'}`,
+  ];
+}
