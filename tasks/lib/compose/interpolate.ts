@@ -13,6 +13,7 @@ const MAX_NESTING = 100;
 const NAME_AND_OPERATOR = /([A-Za-z_][A-Za-z0-9_]*)(:?[-+?])?/y;
 
 export function interpolate(text: string, env: Environment, where: string): string {
+  if (!text.includes('$')) return text; // most values: not copied character by character
   return interpolateNested(text, env, where, 0);
 }
 
@@ -158,10 +159,17 @@ const CASTS: [string, Cast][] = [
   ),
 ];
 
+// CASTS' patterns split once and grouped by length: castTypes looks up every string of a big model.
+const CASTS_BY_LENGTH = new Map<number, [string[], Cast][]>();
+for (const [pattern, cast] of CASTS) {
+  const parts = pattern.split('.');
+  CASTS_BY_LENGTH.set(parts.length, [...(CASTS_BY_LENGTH.get(parts.length) ?? []), [parts, cast]]);
+}
+
 /** `value` with the text of CASTS' keys made numbers and booleans, as Compose does once a file is interpolated; text that is neither is refused. */
 export function castTypes(value: unknown, where: string, at: string[] = []): unknown {
   if (typeof value === 'string' && at.length > 0) {
-    const cast = CASTS.find(([pattern]) => castMatches(pattern.split('.'), at))?.[1];
+    const cast = CASTS_BY_LENGTH.get(at.length)?.find(([pattern]) => castMatches(pattern, at))?.[1];
     if (!cast) return value;
     const out = cast(value);
     if (out === undefined) {
@@ -181,7 +189,7 @@ function castMatches(pattern: string[], at: string[]): boolean {
 
 /** Every `$` in a string value doubled, so that Compose's interpolation gives the value back. */
 export function escapeDollars(value: unknown): unknown {
-  if (typeof value === 'string') return value.replace(/\$/g, '$$$$');
+  if (typeof value === 'string') return value.includes('$') ? value.replace(/\$/g, '$$$$') : value;
   if (Array.isArray(value)) return value.map(escapeDollars);
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeDollars(v)]));
   return value;

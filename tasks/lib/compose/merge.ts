@@ -367,9 +367,15 @@ function asSequence(value: unknown): unknown[] {
 }
 
 /** Whether a path matches a dotted pattern in which `*` stands for any one key. */
+// Patterns split once: matches runs for every value of a big model, several patterns each.
+const patternParts = new Map<string, string[]>();
+
 function matches(path: Path, pattern: string): boolean {
-  const parts = pattern.split('.');
-  return parts.length === path.length && parts.every((p, i) => p === '*' || p === path[i]);
+  let parts = patternParts.get(pattern);
+  if (!parts) patternParts.set(pattern, (parts = pattern.split('.')));
+  if (parts.length !== path.length) return false;
+  for (let i = 0; i < parts.length; i++) if (parts[i] !== '*' && parts[i] !== path[i]) return false;
+  return true;
 }
 
 function dotted(path: Path): string {

@@ -43,6 +43,7 @@ const OCTAL_INT = {
  */
 export function dropResetValues(doc: Document.Parsed): void {
   const Y = yaml();
+  if (!someNode(doc, (node) => node.tag === '!reset')) return;
   Y.visit(doc, {
     Pair: (_key, pair) => (Y.isNode(pair.value) && pair.value.tag === '!reset' ? Y.visit.REMOVE : undefined),
     Seq: (_key, seq) => {
@@ -64,8 +65,9 @@ export interface ComposeTags {
  */
 export function composeTags(doc: Document.Parsed): ComposeTags {
   const Y = yaml();
-  const targets = aliasTargets(doc);
   const found: ComposeTags = { reset: [], override: [] };
+  if (!someNode(doc, (node) => node.tag === '!reset' || node.tag === '!override')) return found;
+  const targets = aliasTargets(doc);
   // Only subtrees holding a tag are walked (memoised), so aliases cost nothing where there is none.
   const tagged = new Map<unknown, boolean>();
   const holdsTag = (node: unknown): boolean => {
@@ -194,14 +196,35 @@ export function aliasTargets(doc: Document.Parsed): { get(alias: Alias): YamlNod
   const Y = yaml();
   const current = new Map<string, YamlNode>();
   const targets = new Map<Alias, YamlNode>();
-  Y.visit(doc, (_key, node) => {
+  someNode(doc, (node) => {
     if (Y.isAlias(node)) {
       const target = current.get(node.source);
       if (target) targets.set(node, target);
-    } else if (Y.isNode(node) && (node as { anchor?: string }).anchor) current.set((node as { anchor: string }).anchor, node);
+    } else if ((node as { anchor?: string }).anchor) current.set((node as { anchor: string }).anchor, node);
+    return false;
   });
   // An alias made later (inside a copy of an anchored node) goes by name to the anchor's last definition.
   return { get: (alias) => targets.get(alias) ?? current.get(alias.source) };
+}
+
+/**
+ * Whether `test` holds for a node of the document (keys included), tried in document order, each
+ * node before the ones inside it. A plain walk: yaml's visit() costs several times more on a big
+ * document (it builds a frozen path for every node), and these walks run on every compose file.
+ */
+function someNode(doc: Document.Parsed, test: (node: YamlNode) => boolean): boolean {
+  const Y = yaml();
+  const walk = (node: unknown): boolean => {
+    if (!Y.isNode(node)) return false;
+    if (test(node)) return true;
+    if (Y.isCollection(node)) {
+      for (const item of node.items) {
+        if (Y.isPair(item) ? walk(item.key) || walk(item.value) : walk(item)) return true;
+      }
+    }
+    return false;
+  };
+  return walk(doc.contents);
 }
 
 function checked(doc: Document.Parsed, what: string): Document.Parsed {
