@@ -128,6 +128,9 @@ const MERGE_RULES: [string, Merger][] = [
  */
 const LONG_FORM_BEFORE_MERGE: [string, (item: unknown) => unknown][] = [['services.*.build.secrets', (i) => (typeof i === 'string' ? { source: i } : i)]];
 
+const mergeRuleAt = patternTable(MERGE_RULES);
+const longFormAt = patternTable(LONG_FORM_BEFORE_MERGE);
+
 /** Merges a later layer (an override file, an extending service) into the model so far. */
 export function mergeLayer(base: Obj, over: Obj, where: string): Obj {
   return mergeMappings(base, over, [], where);
@@ -140,8 +143,8 @@ export function mergeEntry(section: string, name: string, base: Obj, over: Obj, 
 
 function mergeValues(base: unknown, over: unknown, path: Path, where: string, skipRules = false): unknown {
   if (!skipRules) {
-    const rule = MERGE_RULES.find(([pattern]) => matches(path, pattern));
-    if (rule) return rule[1](base, over, path, where);
+    const rule = mergeRuleAt(path);
+    if (rule) return rule(base, over, path, where);
   }
   if (over === null || over === undefined) return base;
   if (isMapping(base)) {
@@ -150,7 +153,7 @@ function mergeValues(base: unknown, over: unknown, path: Path, where: string, sk
   }
   if (Array.isArray(base)) {
     if (!Array.isArray(over)) throw cannotMerge(path, where, 'a list', over);
-    const longForm = LONG_FORM_BEFORE_MERGE.find(([pattern]) => matches(path, pattern))?.[1] ?? ((i: unknown) => i);
+    const longForm = longFormAt(path) ?? ((i: unknown) => i);
     const out = base.map(longForm);
     for (const item of over) if (!out.some((o) => isDeepStrictEqual(o, item))) out.push(item);
     return out;
@@ -211,6 +214,9 @@ const UNIQUE_BY: [string, Indexer][] = [
 /** Lists whose items the compose-spec requires to be distinct and that Compose does not key: a repeated value is refused. */
 const DISTINCT = ['external_links', 'security_opt', 'volumes_from', 'group_add', 'device_cgroup_rules', 'depends_on', 'networks', 'extra_hosts', 'build.extra_hosts'].map((k) => `services.*.${k}`);
 
+const uniqueByAt = patternTable(UNIQUE_BY);
+const distinctAt = patternTable(DISTINCT.map((p): [string, true] => [p, true]));
+
 /**
  * The model with keyed entries made unique (a later entry replaces an earlier one with the same
  * key, in the earlier one's place), as Compose does after each file; refuses repeated values of
@@ -227,12 +233,12 @@ function walkUnique(value: unknown, path: Path, where: string): unknown {
     return out;
   }
   if (!Array.isArray(value)) return value;
-  if (DISTINCT.some((p) => matches(path, p))) {
+  if (distinctAt(path)) {
     value.forEach((item, i) => {
       if (value.findIndex((o) => isDeepStrictEqual(o, item)) !== i) throw new FileError(`${where}: '${dotted(path)}' lists ${JSON.stringify(item)} twice; Compose refuses repeated entries there. Remove one.`);
     });
   }
-  const indexer = UNIQUE_BY.find(([p]) => matches(path, p))?.[1];
+  const indexer = uniqueByAt(path);
   return indexer ? uniqueBy(value, (item) => indexer(item, path, where)) : value;
 }
 
@@ -367,15 +373,26 @@ function asSequence(value: unknown): unknown[] {
 }
 
 /** Whether a path matches a dotted pattern in which `*` stands for any one key. */
-// Patterns split once: matches runs for every value of a big model, several patterns each.
-const patternParts = new Map<string, string[]>();
-
-function matches(path: Path, pattern: string): boolean {
-  let parts = patternParts.get(pattern);
-  if (!parts) patternParts.set(pattern, (parts = pattern.split('.')));
-  if (parts.length !== path.length) return false;
-  for (let i = 0; i < parts.length; i++) if (parts[i] !== '*' && parts[i] !== path[i]) return false;
-  return true;
+/**
+ * The rule of the first pattern (`services.*.labels`; `*` is any one key) that matches a path.
+ * Patterns are indexed by their length and last key, so a lookup tries one or two of them: the
+ * lookups run for every value of a big model.
+ */
+function patternTable<T>(rules: [string, T][]): (path: Path) => T | undefined {
+  const byShape = new Map<string, { parts: string[]; order: number; rule: T }[]>();
+  rules.forEach(([pattern, rule], order) => {
+    const parts = pattern.split('.');
+    const shape = `${parts.length}:${parts[parts.length - 1]}`;
+    byShape.set(shape, [...(byShape.get(shape) ?? []), { parts, order, rule }]);
+  });
+  return (path) => {
+    let found: { order: number; rule: T } | undefined;
+    for (const shape of [`${path.length}:${path[path.length - 1]}`, `${path.length}:*`]) {
+      const match = byShape.get(shape)?.find((c) => c.parts.every((p, i) => p === '*' || p === path[i]));
+      if (match && (!found || match.order < found.order)) found = match;
+    }
+    return found?.rule;
+  };
 }
 
 function dotted(path: Path): string {

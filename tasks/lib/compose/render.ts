@@ -8,7 +8,6 @@
 // into its YAML nodes, so its comments and layout survive where the content did not change (aliases
 // and merge keys are expanded first). The result is checked: re-read, it must equal the model, else
 // it is written afresh. `$` in values is written as `$$`, because Compose interpolates the file again.
-import { isDeepStrictEqual } from 'node:util';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Document, Node as YamlNode, Pair, YAMLMap } from 'yaml';
@@ -99,7 +98,7 @@ export function renderCompose(app: ComposeApp, options: RenderOptions): RenderRe
   let text: string;
   try {
     const doc = editInPlace(takeDocument(app), escaped);
-    if (!isDeepStrictEqual(doc.toJS({ maxAliasCount: -1 }), escaped)) throw new Error('in-place edit differs from the model');
+    if (!holds(doc.contents, escaped)) throw new Error('in-place edit differs from the model');
     text = stringify(doc, options.header);
   } catch {
     inPlace = false;
@@ -184,7 +183,7 @@ function quoteForYaml11(node: unknown): void {
 }
 
 function stringify(doc: Document.Parsed, header: string[] | undefined, fresh?: unknown): string {
-  if (fresh !== undefined) doc.contents = doc.createNode(fresh, { aliasDuplicateObjects: false }) as typeof doc.contents;
+  if (fresh !== undefined) doc.contents = freshNode(doc, fresh) as typeof doc.contents;
   quoteForYaml11(doc.contents);
   if (header?.length) {
     const own = doc.commentBefore ? `\n${doc.commentBefore}` : '';
@@ -227,7 +226,7 @@ function apply(doc: Document.Parsed, node: YamlNode | null | undefined, value: u
   const Y = yaml();
   // `!override` has done its work in the merge; the rendered file stands alone.
   if (Y.isNode(node) && (node.tag === '!override' || node.tag === '!reset')) node.tag = undefined;
-  const fresh = () => doc.createNode(value, { aliasDuplicateObjects: false }) as YamlNode;
+  const fresh = () => freshNode(doc, value);
   if (isMapping(value)) {
     if (!Y.isMap(node)) return fresh();
     const map = node as YAMLMap;
@@ -243,7 +242,7 @@ function apply(doc: Document.Parsed, node: YamlNode | null | undefined, value: u
     for (const [k, v] of Object.entries(value)) {
       const pair = byKey.get(k);
       if (pair) pair.value = apply(doc, pair.value as YamlNode, v);
-      else kept.push(doc.createPair(k, doc.createNode(v, { aliasDuplicateObjects: false })) as Pair);
+      else kept.push(new Y.Pair(new Y.Scalar(k), freshNode(doc, v)));
     }
     map.items = kept;
     return map;
@@ -251,7 +250,7 @@ function apply(doc: Document.Parsed, node: YamlNode | null | undefined, value: u
   if (Array.isArray(value)) {
     if (!Y.isSeq(node)) return fresh();
     const items = node.items as YamlNode[];
-    node.items = value.map((v, i) => (i < items.length ? apply(doc, items[i], v) : (doc.createNode(v, { aliasDuplicateObjects: false }) as YamlNode)));
+    node.items = value.map((v, i) => (i < items.length ? apply(doc, items[i], v) : freshNode(doc, v)));
     return node;
   }
   if (Y.isScalar(node)) {
@@ -264,3 +263,43 @@ function apply(doc: Document.Parsed, node: YamlNode | null | undefined, value: u
   }
   return fresh();
 }
+
+/**
+ * `value` (plain data: mappings, lists, strings, numbers, booleans, null) as new YAML nodes, as
+ * doc.createNode makes them for such data (no tags: each is the schema's default for its type),
+ * without its search of the schema's tags for every value.
+ */
+function freshNode(doc: Document.Parsed, value: unknown): YamlNode {
+  const Y = yaml();
+  if (Array.isArray(value)) {
+    const seq = new Y.YAMLSeq(doc.schema);
+    seq.items = value.map((v) => freshNode(doc, v));
+    return seq;
+  }
+  if (isMapping(value)) {
+    const map = new Y.YAMLMap(doc.schema);
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) map.items.push(new Y.Pair(new Y.Scalar(k), freshNode(doc, v)));
+    return map;
+  }
+  return new Y.Scalar(value ?? null);
+}
+
+/**
+ * Whether the edited document's content is `value`: what toJS would give, compared as
+ * isDeepStrictEqual compares, walked in place. Only what the edit leaves (mappings with scalar keys,
+ * lists, scalars) can match; anything else (an alias, a merge key, a collection as a key) does not,
+ * and the file is then written afresh.
+ */
+function holds(node: unknown, value: unknown): boolean {
+  const Y = yaml();
+  if (node === null || node === undefined) return value === null;
+  if (Y.isScalar(node)) return typeof node.value !== 'object' || node.value === null ? Object.is(node.value, value) : false;
+  if (Y.isSeq(node)) return Array.isArray(value) && node.items.length === value.length && node.items.every((item, i) => holds(item, value[i]));
+  if (!Y.isMap(node) || !isMapping(value) || Object.getPrototypeOf(value) !== Object.prototype || node.items.length !== Object.keys(value).length) return false;
+  return node.items.every((pair) => {
+    const raw = Y.isScalar(pair.key) ? pair.key.value : undefined;
+    const key = raw === null ? '' : ['string', 'number', 'boolean'].includes(typeof raw) ? String(raw) : undefined; // as toJS makes keys text
+    return key !== undefined && Object.prototype.hasOwnProperty.call(value, key) && holds(pair.value, value[key]);
+  });
+}
+
