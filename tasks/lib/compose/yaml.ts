@@ -43,13 +43,14 @@ const OCTAL_INT = {
  */
 export function dropResetValues(doc: Document.Parsed): void {
   const Y = yaml();
-  if (!someNode(doc, (node) => node.tag === '!reset')) return;
+  if (!scanOf(doc).tags.has('!reset')) return;
   Y.visit(doc, {
     Pair: (_key, pair) => (Y.isNode(pair.value) && pair.value.tag === '!reset' ? Y.visit.REMOVE : undefined),
     Seq: (_key, seq) => {
       seq.items = seq.items.filter((item) => !(Y.isNode(item) && item.tag === '!reset'));
     },
   });
+  scans.delete(doc);
 }
 
 export interface ComposeTags {
@@ -66,8 +67,9 @@ export interface ComposeTags {
 export function composeTags(doc: Document.Parsed): ComposeTags {
   const Y = yaml();
   const found: ComposeTags = { reset: [], override: [] };
-  if (!someNode(doc, (node) => node.tag === '!reset' || node.tag === '!override')) return found;
-  const targets = aliasTargets(doc);
+  const scan = scanOf(doc);
+  if (!scan.tags.has('!reset') && !scan.tags.has('!override')) return found;
+  const targets = scan.targets;
   // Only subtrees holding a tag are walked (memoised), so aliases cost nothing where there is none.
   const tagged = new Map<unknown, boolean>();
   const holdsTag = (node: unknown): boolean => {
@@ -158,7 +160,9 @@ export function toPlain(doc: Document.Parsed, what: string): unknown {
 /** Values (scalars, collections, pairs) the document has once aliases are expanded; stops counting past `limit`. */
 export function expandedSize(doc: Document.Parsed, limit: number): number {
   const Y = yaml();
-  const targets = aliasTargets(doc);
+  const scan = scanOf(doc);
+  if (!scan.aliases) return Math.min(scan.values, limit + 1);
+  const targets = scan.targets;
   const memo = new Map<unknown, number>();
   const visiting = new Set<unknown>();
   const size = (node: unknown): number => {
@@ -192,39 +196,59 @@ export function expandedSize(doc: Document.Parsed, limit: number): number {
  * one pass (yaml's Alias.resolve searches the whole document for every alias, which is quadratic
  * in a big compose file with an alias per service).
  */
-export function aliasTargets(doc: Document.Parsed): { get(alias: Alias): YamlNode | undefined } {
-  const Y = yaml();
-  const current = new Map<string, YamlNode>();
-  const targets = new Map<Alias, YamlNode>();
-  someNode(doc, (node) => {
-    if (Y.isAlias(node)) {
-      const target = current.get(node.source);
-      if (target) targets.set(node, target);
-    } else if ((node as { anchor?: string }).anchor) current.set((node as { anchor: string }).anchor, node);
-    return false;
-  });
-  // An alias made later (inside a copy of an anchored node) goes by name to the anchor's last definition.
-  return { get: (alias) => targets.get(alias) ?? current.get(alias.source) };
+export function aliasTargets(doc: Document.Parsed): AliasTargets {
+  return scanOf(doc).targets;
 }
 
-/**
- * Whether `test` holds for a node of the document (keys included), tried in document order, each
- * node before the ones inside it. A plain walk: yaml's visit() costs several times more on a big
- * document (it builds a frozen path for every node), and these walks run on every compose file.
- */
-function someNode(doc: Document.Parsed, test: (node: YamlNode) => boolean): boolean {
+interface AliasTargets {
+  get(alias: Alias): YamlNode | undefined;
+}
+
+/** What composeTags, dropResetValues and toPlain need to know of a document, found in one walk. */
+interface DocumentScan {
+  /** The tags written on its nodes (`!reset`, `!!str`…). */
+  tags: Set<string>;
+  aliases: boolean;
+  targets: AliasTargets;
+  /** Its values as expandedSize counts them, aliases not expanded. */
+  values: number;
+}
+
+// A compose file is scanned once, though three steps ask (each walk of a big document costs tens of
+// milliseconds in a fresh process). Documents are not edited between these steps, except by
+// dropResetValues, which forgets the scan.
+const scans = new WeakMap<Document.Parsed, DocumentScan>();
+
+function scanOf(doc: Document.Parsed): DocumentScan {
+  const known = scans.get(doc);
+  if (known) return known;
   const Y = yaml();
-  const walk = (node: unknown): boolean => {
-    if (!Y.isNode(node)) return false;
-    if (test(node)) return true;
-    if (Y.isCollection(node)) {
-      for (const item of node.items) {
-        if (Y.isPair(item) ? walk(item.key) || walk(item.value) : walk(item)) return true;
-      }
+  const tags = new Set<string>();
+  const current = new Map<string, YamlNode>();
+  const resolved = new Map<Alias, YamlNode>();
+  let aliases = false;
+  // In document order, each node before the ones inside it (so an alias finds the anchor last defined before it).
+  const walk = (node: unknown): number => {
+    if (node === null || node === undefined) return 1;
+    if (Y.isPair(node)) return 1 + walk(node.key) + walk(node.value);
+    if (!Y.isNode(node)) return 1;
+    if (node.tag) tags.add(node.tag);
+    if (Y.isAlias(node)) {
+      aliases = true;
+      const target = current.get(node.source);
+      if (target) resolved.set(node, target);
+      return 1;
     }
-    return false;
+    if (node.anchor) current.set(node.anchor, node);
+    let n = 1;
+    if (Y.isCollection(node)) for (const item of node.items) n += walk(item);
+    return n;
   };
-  return walk(doc.contents);
+  const values = walk(doc.contents);
+  // An alias made later (inside a copy of an anchored node) goes by name to the anchor's last definition.
+  const scan: DocumentScan = { tags, aliases, values, targets: { get: (alias) => resolved.get(alias) ?? current.get(alias.source) } };
+  scans.set(doc, scan);
+  return scan;
 }
 
 function checked(doc: Document.Parsed, what: string): Document.Parsed {
