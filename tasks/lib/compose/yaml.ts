@@ -157,38 +157,9 @@ export function toPlain(doc: Document.Parsed, what: string): unknown {
   }
 }
 
-/** Values (scalars, collections, pairs) the document has once aliases are expanded; stops counting past `limit`. */
+/** Values (scalars, collections, pairs) the document has once aliases are expanded, counted up to `limit` + 1. */
 export function expandedSize(doc: Document.Parsed, limit: number): number {
-  const Y = yaml();
-  const scan = scanOf(doc);
-  if (!scan.aliases) return Math.min(scan.values, limit + 1);
-  const targets = scan.targets;
-  const memo = new Map<unknown, number>();
-  const visiting = new Set<unknown>();
-  const size = (node: unknown): number => {
-    if (node === null || node === undefined) return 1;
-    if (Y.isAlias(node)) {
-      const target = targets.get(node);
-      if (!target || visiting.has(target)) return 1; // a dangling or recursive alias: yaml reports it itself
-      return size(target);
-    }
-    const known = memo.get(node);
-    if (known !== undefined) return known;
-    let n = 1;
-    if (Y.isPair(node)) n += size(node.key) + size(node.value);
-    else if (Y.isCollection(node)) {
-      visiting.add(node);
-      for (const item of node.items) {
-        n += size(item);
-        if (n > limit) break;
-      }
-      visiting.delete(node);
-    }
-    n = Math.min(n, limit + 1);
-    memo.set(node, n);
-    return n;
-  };
-  return size(doc.contents);
+  return Math.min(scanOf(doc).expandedSize, limit + 1);
 }
 
 /**
@@ -208,10 +179,9 @@ interface AliasTargets {
 interface DocumentScan {
   /** The tags written on its nodes (`!reset`, `!!str`…). */
   tags: Set<string>;
-  aliases: boolean;
   targets: AliasTargets;
-  /** Its values as expandedSize counts them, aliases not expanded. */
-  values: number;
+  /** Its values once aliases are expanded (each anchored node counted once, so an alias bomb costs no more to measure than to read). */
+  expandedSize: number;
 }
 
 // A compose file is scanned once, though three steps ask (each walk of a big document costs tens of
@@ -226,27 +196,28 @@ function scanOf(doc: Document.Parsed): DocumentScan {
   const tags = new Set<string>();
   const current = new Map<string, YamlNode>();
   const resolved = new Map<Alias, YamlNode>();
-  let aliases = false;
-  // In document order, each node before the ones inside it (so an alias finds the anchor last defined before it).
+  const anchoredSizes = new Map<YamlNode, number>();
+  // In document order, each node before the ones inside it, so an alias finds the anchor last
+  // defined before it, whose size is known by then unless the alias is inside it (counted as 1).
   const walk = (node: unknown): number => {
     if (node === null || node === undefined) return 1;
-    if (Y.isPair(node)) return 1 + walk(node.key) + walk(node.value);
+    if (Y.isPair(node)) return Math.min(1 + walk(node.key) + walk(node.value), Number.MAX_SAFE_INTEGER);
     if (!Y.isNode(node)) return 1;
     if (node.tag) tags.add(node.tag);
     if (Y.isAlias(node)) {
-      aliases = true;
       const target = current.get(node.source);
       if (target) resolved.set(node, target);
-      return 1;
+      return (target && anchoredSizes.get(target)) || 1;
     }
     if (node.anchor) current.set(node.anchor, node);
     let n = 1;
-    if (Y.isCollection(node)) for (const item of node.items) n += walk(item);
+    if (Y.isCollection(node)) for (const item of node.items) n = Math.min(n + walk(item), Number.MAX_SAFE_INTEGER);
+    if (node.anchor) anchoredSizes.set(node, n);
     return n;
   };
-  const values = walk(doc.contents);
+  const expandedSize = walk(doc.contents);
   // An alias made later (inside a copy of an anchored node) goes by name to the anchor's last definition.
-  const scan: DocumentScan = { tags, aliases, values, targets: { get: (alias) => resolved.get(alias) ?? current.get(alias.source) } };
+  const scan: DocumentScan = { tags, expandedSize, targets: { get: (alias) => resolved.get(alias) ?? current.get(alias.source) } };
   scans.set(doc, scan);
   return scan;
 }
