@@ -108,7 +108,8 @@ function kubeconfigText(url: string, caPem: string, user: Credentials, namespace
   return kubeconfigFor({ url, caPem }, asUser, { namespace });
 }
 
-function get(url: string, state: Pick<ClusterState, 'caPem' | 'admin'>): Promise<number> {
+/** The HTTP status of a GET as the admin; 0 when there is no answer. */
+function statusOf(url: string, state: Pick<ClusterState, 'caPem' | 'admin'>): Promise<number> {
   return new Promise((resolve) => {
     const req = https.get(url, { ca: state.caPem, cert: state.admin.cert, key: state.admin.key, timeout: 2000 }, (res) => {
       res.resume();
@@ -210,7 +211,7 @@ async function startFresh(dir: string): Promise<ClusterState> {
     '--allow-privileged=true',
     '--profiling=false',
   ]);
-  await waitFor('kube-apiserver', async () => (await get(`${url}/readyz`, state)) === 200, apiLog);
+  await waitFor('kube-apiserver', async () => (await statusOf(`${url}/readyz`, state)) === 200, apiLog);
 
   plane.start('kube-controller-manager', bin('kubernetes', 'kube-controller-manager'), [
     `--kubeconfig=${kubeconfigFile('controller-manager', controllerManager)}`,
@@ -271,7 +272,7 @@ async function adopt(dir: string): Promise<ClusterState | undefined> {
     const state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as ClusterState;
     const processes = JSON.parse(fs.readFileSync(path.join(dir, 'processes.json'), 'utf8')) as Record<string, number>;
     if (state.stamp !== stampOf() || !Object.values(processes).every(alive)) return undefined;
-    return (await get(`${state.url}/readyz`, state)) === 200 ? state : undefined;
+    return (await statusOf(`${state.url}/readyz`, state)) === 200 ? state : undefined;
   } catch {
     return undefined;
   }
