@@ -17,6 +17,7 @@ import { startFaultProxy } from '../support/fault-proxy';
 import { buildOptions as defaultBuildOptions, logText, tagAndPush } from '../support/images';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { skopeoDigest } from '../support/skopeo';
+import { stackFromEnv } from '../support/stack';
 
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'shop');
 const COMMIT = '0123456789abcdef0123456789abcdef01234567';
@@ -111,6 +112,41 @@ describe('a compose app built, pushed and locked (anonymous registry)', () => {
     assert.equal(labels['org.opencontainers.image.revision'], COMMIT);
     assert.equal(labels['dev.azure.pipelines.build.number'], '20261122.1');
     assert.deepEqual(JSON.parse(ctx.outputs.imageIds), { web: web.imageId, api: api.imageId });
+  });
+
+  test('compose build keys reach the engine: dockerfile_inline, extra_hosts, tags, and shm_size and ulimits where the engine applies them', async () => {
+    const project = (limits: string) => {
+      const dir = fs.mkdtempSync(path.join(work, 'keys-'));
+      fs.writeFileSync(
+        path.join(dir, 'docker-compose.yml'),
+        `services:
+  tool:
+    image: \${REGISTRY}/shop/tool
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM ${BASE_IMAGE}
+        RUN grep db.internal /etc/hosts > /hosts.txt; df -k /dev/shm | tail -n 1 > /shm.txt; ulimit -n > /nofile.txt
+      extra_hosts: ["db.internal:10.9.8.7"]
+      tags: ["\${REGISTRY}/shop/tool:extra"]
+${limits}`,
+      );
+      return path.join(dir, 'docker-compose.yml');
+    };
+    const build = (file: string) => buildAndTag(buildOptions({ composeFile: file, tags: ['1.0'], env, addPipelineLabels: false }), createTestContext());
+    const record = await build(project(''));
+    const tool = record.images.find((i) => i.name === 'tool')!;
+    assert.match(await runIn(tool.imageId, ['cat', '/hosts.txt']), /^10\.9\.8\.7\s+db\.internal/, 'extra_hosts in the RUN step');
+    assert.equal((await docker.getImage(`${anon.host}/shop/tool:extra`).inspect()).Id, tool.imageId, 'build.tags tag the image');
+    const withLimits = project('      shm_size: 256m\n      ulimits:\n        nofile: {soft: 2048, hard: 4096}\n');
+    if (stackFromEnv() === 'legacy') {
+      // Docker 20.10's BuildKit ignores shmsize and ulimits: refused before anything is built, not dropped.
+      await assert.rejects(build(withLimits), /compose service 'tool': 'build\.shm_size' and 'build\.ulimits' would be ignored by this engine's BuildKit \(Engine API 1\.41; it applies them from API 1\.42/);
+    } else {
+      const limited = (await build(withLimits)).images[0];
+      assert.match(await runIn(limited.imageId, ['cat', '/shm.txt']), /\s262144\s/, 'shm_size: 256 MiB of /dev/shm in the RUN step');
+      assert.equal(await runIn(limited.imageId, ['cat', '/nofile.txt']), '2048', 'ulimits in the RUN step');
+    }
   });
 
   test('PushWithDigest pushes, locks digests equal to the registry, resolves third-party images', async () => {

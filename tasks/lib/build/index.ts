@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { Logger, PipelineInfo, TaskContext } from '../context';
 import { ComposeBuild, composeBuild, multiPlatformMessage } from '../compose/build';
 import { loadCompose } from '../compose/load';
-import { buildImage, engineHasBuildKit, ImageBuildSpec } from '../docker/build';
+import { buildImage, engineBuilder, ImageBuildSpec } from '../docker/build';
 import type { EngineConnector } from '../docker/engine';
 import { InputError } from '../errors';
 import { ReadablePaths } from '../readable-paths';
@@ -75,7 +75,14 @@ export function planBuilds(options: BuildAndTagOptions, log: Logger): PlannedBui
 export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext): Promise<BuildRecord> {
   const plans = planBuilds(options, ctx);
   const docker = await options.engine();
-  const buildKit = await engineHasBuildKit(docker);
+  const builder = await engineBuilder(docker);
+  const buildKit = builder.buildKit;
+  for (const plan of builder.appliesRunLimits ? [] : plans) {
+    const ignored = [plan.spec.shmSize !== undefined && 'shm_size', plan.spec.ulimits.length > 0 && 'ulimits'].filter(Boolean);
+    if (ignored.length) {
+      throw new InputError(`compose service '${plan.name}': ${ignored.map((k) => `'build.${k}'`).join(' and ')} would be ignored by this engine's BuildKit (Engine API ${builder.apiVersion}; it applies them from API 1.42, Docker 23). Remove ${ignored.length > 1 ? 'them' : 'it'}, or build on a newer engine.`);
+    }
+  }
   ctx.info(`Building ${plans.length} image(s) with ${buildKit ? 'BuildKit' : 'the classic builder'}.`);
 
   const images: BuiltImage[] = [];

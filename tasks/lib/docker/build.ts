@@ -35,11 +35,21 @@ export interface ImageBuildSpec {
   isolation?: string;
 }
 
-/** BuildKit needs API 1.39+ on a Linux engine (Windows engines have only the classic builder). */
-export async function engineHasBuildKit(docker: Dockerode): Promise<boolean> {
+export interface EngineBuilder {
+  /** BuildKit needs API 1.39+ on a Linux engine (Windows engines have only the classic builder). */
+  buildKit: boolean;
+  /** '1.41' */
+  apiVersion: string;
+  /** BuildKit applies `shmsize` and `ulimits` to RUN steps from API 1.42 (Docker 23) on; 20.10's ignores both. */
+  appliesRunLimits: boolean;
+}
+
+export async function engineBuilder(docker: Dockerode): Promise<EngineBuilder> {
   const version = await docker.version();
   const [major, minor] = String(version.ApiVersion).split('.').map(Number);
-  return version.Os !== 'windows' && (major > 1 || (major === 1 && minor >= 39));
+  const atLeast = (m: number) => major > 1 || (major === 1 && minor >= m);
+  const buildKit = version.Os !== 'windows' && atLeast(39);
+  return { buildKit, apiVersion: String(version.ApiVersion), appliesRunLimits: !buildKit || atLeast(42) };
 }
 
 /** The Engine API's /build query for a spec (dockerode sends a list as repeated parameters, an object as JSON). */
