@@ -8,12 +8,13 @@ import { Demultiplexer } from '../../tasks/lib/compose/containers';
 import { followStream, pushedDigest } from '../../tasks/lib/docker/stream';
 
 /**
- * BuildAndTag options for `docker`: Dockerfile and context '.', no services picked, no tags, build
- * args, labels, pipeline labels or pipeline info, no pull, cache on; `over` sets the rest.
+ * BuildAndTag options for `docker` (or an engine connector of the test's own): Dockerfile and
+ * context '.', no services picked, no tags, build args, labels, pipeline labels or pipeline info,
+ * no pull, cache on; `over` sets the rest.
  */
-export function buildOptions(docker: Dockerode, over: Partial<BuildAndTagOptions> & Pick<BuildAndTagOptions, 'buildRecordPath'>): BuildAndTagOptions {
+export function buildOptions(docker: Dockerode | BuildAndTagOptions['engine'], over: Partial<BuildAndTagOptions> & Pick<BuildAndTagOptions, 'buildRecordPath'>): BuildAndTagOptions {
   return {
-    engine: async () => docker,
+    engine: typeof docker === 'function' ? docker : async () => docker,
     dockerfile: 'Dockerfile',
     buildContext: '.',
     services: [],

@@ -15,6 +15,7 @@ import { buildQuery } from '../../tasks/lib/docker/build';
 import { FileError, InputError } from '../../tasks/lib/errors';
 import { repositoryName } from '../../tasks/lib/reference';
 import { createTestContext } from '../support/context';
+import { buildOptions } from '../support/images';
 import { composeV2Binary } from '../support/stack';
 
 type Obj = Record<string, unknown>;
@@ -72,26 +73,10 @@ const REFUSED: Record<string, { value: unknown; harmless?: unknown; says: RegExp
 const serviceName = (key: string, suffix = '') => `${key.replace(/_/g, '-')}${suffix}`;
 
 function options(o: Partial<BuildAndTagOptions> = {}): BuildAndTagOptions {
-  return {
-    engine: async () => {
-      throw new Error('the engine is not contacted to plan');
-    },
-    dockerfile: 'Dockerfile',
-    buildContext: '.',
-    composeFile: path.join(work, 'compose.yml'),
-    services: [],
-    tags: ['1'],
-    buildArgs: {},
-    labels: {},
-    pull: false,
-    noCache: false,
-    cacheFrom: [],
-    addPipelineLabels: false,
-    buildRecordPath: path.join(work, 'record.json'),
-    pipeline: {},
-    env: { B: 'from-env' },
-    ...o,
+  const planOnly = async () => {
+    throw new Error('the engine is not contacted to plan');
   };
+  return buildOptions(planOnly, { composeFile: path.join(work, 'compose.yml'), tags: ['1'], buildRecordPath: path.join(work, 'record.json'), env: { B: 'from-env' }, ...o });
 }
 
 function query(plan: PlannedBuild): Obj {

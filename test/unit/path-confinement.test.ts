@@ -17,6 +17,7 @@ import { loadComposeProject } from '../../tasks/lib/kube/compose-project';
 import { convertCompose } from '../../tasks/lib/kube/convert';
 import { ReadablePaths } from '../../tasks/lib/readable-paths';
 import { createTestContext } from '../support/context';
+import { buildOptions } from '../support/images';
 
 const work = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'col-confine-')));
 after(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -144,25 +145,11 @@ describe('KubernetesDeploy: env_file and secret files of the conversion', () => 
 
 describe('BuildAndTag: the dockerfile input and build contexts', () => {
   const pipeline = { buildNumber: '1', commit: undefined, buildId: '1', definition: 'd', branch: undefined, repositoryUri: undefined };
-  const options = (o: Partial<BuildAndTagOptions>): BuildAndTagOptions => ({
-    engine: async () => {
-      throw new Error('the engine must not be contacted: the inputs are checked first');
-    },
-    dockerfile: 'Dockerfile',
-    buildContext: '.',
-    services: [],
-    imageName: 'registry.example.com/app',
-    tags: ['1'],
-    buildArgs: {},
-    labels: {},
-    pull: false,
-    noCache: false,
-    cacheFrom: [],
-    addPipelineLabels: false,
-    buildRecordPath: path.join(work, 'record.json'),
-    pipeline,
-    ...o,
-  });
+  const notContacted = async (): Promise<never> => {
+    throw new Error('the engine must not be contacted: the inputs are checked first');
+  };
+  const options = (o: Partial<BuildAndTagOptions>): BuildAndTagOptions =>
+    buildOptions(notContacted, { imageName: 'registry.example.com/app', tags: ['1'], buildRecordPath: path.join(work, 'record.json'), pipeline, ...o });
 
   test("dockerfile '../../../../etc/passwd' is refused before the engine is contacted", async () => {
     const p = project({ Dockerfile: 'FROM busybox\n' });

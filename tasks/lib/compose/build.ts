@@ -34,7 +34,7 @@ export interface ComposeBuild {
   isolation?: string;
 }
 
-export type BuildKeyRule = 'honoured' | { why: string; todo: string; accepts?: (value: unknown) => boolean };
+export type BuildKeyRule = 'honoured' | { why: string; instead: string; accepts?: (value: unknown) => boolean };
 
 const none = (value: unknown) => value === false || value === null || (Array.isArray(value) && value.length === 0) || (isMapping(value) && Object.keys(value).length === 0);
 
@@ -56,15 +56,15 @@ export const BUILD_KEYS: Record<string, BuildKeyRule> = {
   tags: 'honoured',
   ulimits: 'honoured',
   isolation: 'honoured',
-  additional_contexts: { why: "the Engine API's /build has no named build contexts", todo: 'copy the files into the build context, or build this service with `docker buildx build --build-context`', accepts: none },
-  cache_to: { why: "the Engine API's /build cannot export a build cache", todo: 'remove it (the cacheFrom input and `cache_from` read inline cache), or export the cache with `docker buildx build --cache-to`', accepts: none },
-  no_cache_filter: { why: "the Engine API's /build cannot skip the cache for some stages only", todo: "use 'no_cache: true' (or the noCache input) to build every step again", accepts: none },
-  privileged: { why: "the Engine API's /build cannot grant the security.insecure entitlement", todo: 'remove it, or build this service with `docker buildx build --allow security.insecure` on a builder that allows it', accepts: none },
-  entitlements: { why: "the Engine API's /build cannot grant entitlements", todo: 'remove them, or build this service with `docker buildx build --allow`', accepts: none },
-  provenance: { why: "the Engine API's /build makes no attestations", todo: "remove it (or set it to false), or attest with `docker buildx build --provenance`", accepts: (v) => v === false || v === 'false' },
-  sbom: { why: "the Engine API's /build makes no attestations", todo: "remove it (or set it to false), or attest with `docker buildx build --sbom`", accepts: (v) => v === false || v === 'false' },
-  secrets: { why: 'BuildAndTag does not serve build secrets yet', todo: 'remove them, or build this service with `docker compose build`', accepts: none },
-  ssh: { why: 'BuildAndTag does not serve SSH agents to builds yet', todo: 'remove it, or build this service with `docker compose build`', accepts: none },
+  additional_contexts: { why: "the Engine API's /build has no named build contexts", instead: 'copy the files into the build context, or build this service with `docker buildx build --build-context`', accepts: none },
+  cache_to: { why: "the Engine API's /build cannot export a build cache", instead: 'remove it (the cacheFrom input and `cache_from` read inline cache), or export the cache with `docker buildx build --cache-to`', accepts: none },
+  no_cache_filter: { why: "the Engine API's /build cannot skip the cache for some stages only", instead: "use 'no_cache: true' (or the noCache input) to build every step again", accepts: none },
+  privileged: { why: "the Engine API's /build cannot grant the security.insecure entitlement", instead: 'remove it, or build this service with `docker buildx build --allow security.insecure` on a builder that allows it', accepts: none },
+  entitlements: { why: "the Engine API's /build cannot grant entitlements", instead: 'remove them, or build this service with `docker buildx build --allow`', accepts: none },
+  provenance: { why: "the Engine API's /build makes no attestations", instead: "remove it (or set it to false), or attest with `docker buildx build --provenance`", accepts: (v) => v === false || v === 'false' },
+  sbom: { why: "the Engine API's /build makes no attestations", instead: "remove it (or set it to false), or attest with `docker buildx build --sbom`", accepts: (v) => v === false || v === 'false' },
+  secrets: { why: 'BuildAndTag does not serve build secrets yet', instead: 'remove them, or build this service with `docker compose build`', accepts: none },
+  ssh: { why: 'BuildAndTag does not serve SSH agents to builds yet', instead: 'remove it, or build this service with `docker compose build`', accepts: none },
 };
 
 /** The build of a service; a key that cannot be honoured is refused, naming the service and the key. */
@@ -75,7 +75,7 @@ export function composeBuild(value: unknown, where: string, projectDir: string, 
     const rule = BUILD_KEYS[key];
     if (key.startsWith('x-') || rule === 'honoured') continue;
     if (rule === undefined) throw new FileError(`${where}: 'build.${key}' is not a build key Compose knows. Remove it.`);
-    if (!rule.accepts?.(v)) throw new FileError(`${where}: 'build.${key}' cannot be honoured: ${rule.why}. To build it, ${rule.todo}.`);
+    if (!rule.accepts?.(v)) throw new FileError(`${where}: 'build.${key}' cannot be honoured: ${rule.why}. To build it, ${rule.instead}.`);
   }
   if (spec.dockerfile !== undefined && spec.dockerfile_inline !== undefined) throw new FileError(`${where}: 'build.dockerfile' and 'build.dockerfile_inline' are given together, which Compose refuses. Keep one.`);
   const context = path.resolve(projectDir, String(spec.context ?? '.'));

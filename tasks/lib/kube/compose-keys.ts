@@ -10,7 +10,8 @@ type Obj = Record<string, unknown>;
 
 export interface NotConverted {
   why: string;
-  todo: string;
+  /** What to do instead. */
+  instead: string;
 }
 
 /**
@@ -21,9 +22,9 @@ export interface NotConverted {
 export type KeyRule = 'converted' | NotConverted | { keys: KeyTable; item?: (entry: Obj) => string; skip?: (entry: Obj) => boolean };
 export type KeyTable = Record<string, KeyRule>;
 
-const no = (why: string, todo: string): NotConverted => ({ why, todo });
+const no = (why: string, instead: string): NotConverted => ({ why, instead });
 const asResources = no('Kubernetes expresses CPU as requests and limits', 'use deploy.resources (cpus)');
-const clusterDns = (todo: string) => no('pods use the cluster DNS', todo);
+const clusterDns = (instead: string) => no('pods use the cluster DNS', instead);
 const swap = no('swap is configured per node (memorySwap)', 'configure swap on the nodes');
 const realTime = no('Kubernetes has no real-time CPU scheduling', 'remove it');
 const bindOnly = (what: string) => no(`${what} applies to host paths, which are not converted`, 'remove it, or mount a host path in a manifest');
@@ -245,15 +246,15 @@ export const KOMPOSE_LABELS_NOT_CONVERTED: Record<string, NotConverted> = {
 export function komposeLabelNotConverted(key: string, supported: Set<string> = KOMPOSE_LABELS): NotConverted | undefined {
   if (supported.has(key)) return undefined;
   const rule = Object.entries(KOMPOSE_LABELS_NOT_CONVERTED).find(([name]) => (name.endsWith('.') ? key.startsWith(name) : key === name));
-  return rule?.[1] ?? { why: 'kompose defines no such label', todo: 'check its spelling' };
+  return rule?.[1] ?? { why: 'kompose defines no such label', instead: 'check its spelling' };
 }
 
 /** The warning for a key that is not converted: `'key'` (of an entry) `is not converted (why; what to do).` */
 export function notConvertedMessage(path: string, rule: NotConverted, of?: string): string {
-  return `'${path}'${of ? ` of ${of}` : ''} is not converted (${rule.why}; ${rule.todo}).`;
+  return `'${path}'${of ? ` of ${of}` : ''} is not converted (${rule.why}; ${rule.instead}).`;
 }
 
-const UNKNOWN: NotConverted = { why: 'it is not a compose-spec key', todo: 'check its spelling' };
+const UNKNOWN: NotConverted = { why: 'it is not a compose-spec key', instead: 'check its spelling' };
 
 /** Warns about each key of `value` (a service, in long syntax where it has one) that `table` does not convert. */
 export function checkServiceKeys(value: Obj, warn: (message: string) => void): void {

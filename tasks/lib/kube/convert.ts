@@ -650,7 +650,7 @@ function komposeLabels(serviceLabels: Record<string, string>, deployLabels: Reco
 }
 
 function labelNotConverted(key: string, rule: NotConverted): string {
-  return `label '${key}' is not converted (${rule.why}; ${rule.todo}).`;
+  return `label '${key}' is not converted (${rule.why}; ${rule.instead}).`;
 }
 
 /** `extra_hosts` (`host:ip`, `host=ip`, or a mapping of host to one or more addresses) as the pod's hostAliases, one per address. */
@@ -720,8 +720,8 @@ const VOLUME_KOMPOSE_LABELS = new Set(['kompose.volume.size', 'kompose.volume.st
 
 const OTHER_VOLUME_TYPES: Record<string, NotConverted> = {
   image: VOLUME_KEYS.image as NotConverted,
-  npipe: { why: 'named pipes are a feature of Windows hosts', todo: 'remove it' },
-  cluster: { why: 'cluster volumes are a Swarm feature', todo: 'use a named volume' },
+  npipe: { why: 'named pipes are a feature of Windows hosts', instead: 'remove it' },
+  cluster: { why: 'cluster volumes are a Swarm feature', instead: 'use a named volume' },
 };
 
 /** A mount's container path: absolute, and a Linux path (the conversion makes Linux pods). */
@@ -833,8 +833,8 @@ function convertVolumes(raw: Obj, ctx: ServiceContext, project: ComposeProject, 
       continue;
     }
     if (v.type !== 'volume') {
-      const rule = OTHER_VOLUME_TYPES[String(v.type)] ?? { why: `compose knows no volume type '${String(v.type)}'`, todo: 'use volume, tmpfs or bind' };
-      ctx.warn(`the volume of type ${String(v.type)} at ${target} is not converted (${rule.why}; ${rule.todo}).`);
+      const rule = OTHER_VOLUME_TYPES[String(v.type)] ?? { why: `compose knows no volume type '${String(v.type)}'`, instead: 'use volume, tmpfs or bind' };
+      ctx.warn(`the volume of type ${String(v.type)} at ${target} is not converted (${rule.why}; ${rule.instead}).`);
       continue;
     }
     const subPath = subPathOf(v, ctx);
@@ -864,7 +864,7 @@ function convertVolumes(raw: Obj, ctx: ServiceContext, project: ComposeProject, 
     const top = project.volumes[v.source];
     if (top === undefined) throw new InputError(`${ctx.where}: volume '${v.source}' is not declared under the top-level 'volumes:' key.`);
     if (Object.keys(volumeLabels).length) {
-      ctx.warn(notConvertedMessage('volumes.volume.labels', { why: `a named volume takes its labels from its top-level entry`, todo: `move them to volumes: ${v.source}: labels` }, `the volume at ${target}`));
+      ctx.warn(notConvertedMessage('volumes.volume.labels', { why: `a named volume takes its labels from its top-level entry`, instead: `move them to volumes: ${v.source}: labels` }, `the volume at ${target}`));
     }
     const claimName = k8sName(typeof top.name === 'string' && top.name ? top.name : v.source, 'Compose volume name');
     if (volumeType === 'emptyDir') {
