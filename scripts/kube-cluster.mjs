@@ -17,14 +17,24 @@ const alive = (pid) => {
   }
 };
 
+/** The pids the cluster's processes file lists (none when nothing was started, or it was stopped). */
+function processesOf(dir) {
+  try {
+    return Object.values(JSON.parse(fs.readFileSync(path.join(dir, 'processes.json'), 'utf8')));
+  } catch {
+    return [];
+  }
+}
+
+/** Whether every process of the cluster in `dir` is still running. */
+export function kubeClusterAlive(dir = kubeClusterDir) {
+  const pids = processesOf(dir);
+  return pids.length > 0 && pids.every(alive);
+}
+
 /** Stops the processes the cluster's state file lists (TERM, then KILL after 10 s) and removes its folder. */
 export async function stopKubeCluster(dir = kubeClusterDir) {
-  let pids = [];
-  try {
-    pids = Object.values(JSON.parse(fs.readFileSync(path.join(dir, 'processes.json'), 'utf8')));
-  } catch {
-    /* nothing was started, or it was stopped */
-  }
+  const pids = processesOf(dir);
   for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 10_000;
   while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

@@ -24,7 +24,7 @@ import { kubeconfigFor } from './kube-api';
 import { issueCert, makeCa, makeKeyPair } from './pki';
 import { buildTestTools, pinnedVersion } from './stack';
 
-const stopScript = path.join(__dirname, '..', '..', 'scripts', 'kube-cluster.mjs');
+const clusterScriptPath = path.join(__dirname, '..', '..', 'scripts', 'kube-cluster.mjs');
 const STAGES = path.join(__dirname, 'kwok-stages.yaml');
 const SETUP = path.join(__dirname, 'kube-cluster-setup.yaml');
 
@@ -130,14 +130,6 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, lo
   throw new Error(`test Kubernetes control plane: ${what} was not ready within ${timeoutMs / 1000} s. Log tail (${logFile}):\n${tail}`);
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 class ControlPlane {
   readonly processes: Record<string, number> = {};
@@ -267,18 +259,18 @@ async function startFresh(dir: string): Promise<ClusterState> {
   return state;
 }
 
+const clusterScript = async () => (await import(clusterScriptPath)) as { kubeClusterDir: string; kubeClusterAlive(dir?: string): boolean; stopKubeCluster(dir?: string): Promise<void> };
+
 async function adopt(dir: string): Promise<ClusterState | undefined> {
   try {
     const state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as ClusterState;
-    const processes = JSON.parse(fs.readFileSync(path.join(dir, 'processes.json'), 'utf8')) as Record<string, number>;
-    if (state.stamp !== stampOf() || !Object.values(processes).every(alive)) return undefined;
+    if (state.stamp !== stampOf() || !(await clusterScript()).kubeClusterAlive(dir)) return undefined;
     return (await statusOf(`${state.url}/readyz`, state)) === 200 ? state : undefined;
   } catch {
     return undefined;
   }
 }
 
-const clusterScript = async () => (await import(stopScript)) as { kubeClusterDir: string; stopKubeCluster(dir?: string): Promise<void> };
 
 /** Stops the test control plane (scripts/kube-cluster.mjs). */
 export async function stopKubeCluster(): Promise<void> {
