@@ -13,7 +13,7 @@ import { ClientOptions, KubeApiError, KubeClient } from './client';
 import type { ResolvedKubeconfig } from './kubeconfig';
 import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_KINDS, describe } from './objects';
 import { RenderOptions, Rendered, render } from './render';
-import { BeforeState, canaryObjects, captureBefore, deletePodsOfRevision, failedStatefulSetRevision, planRollback, removeCanaries } from './rollback';
+import { BeforeState, canaryObjects, captureBefore, deletePodsOfRevision, planRollback, removeCanaries } from './rollback';
 import { ImageCheck, WaitResult, diagnosePods, expectedDigests, formatProblems, verifyImageIds, waitForRollout } from './rollout';
 
 export interface PullSecretSpec {
@@ -319,11 +319,10 @@ async function rollbackAll(
       if (w.object.kind !== 'Job') notes.push(`  ${plan.reason}.`);
       continue;
     }
-    const failedRevision = await failedStatefulSetRevision(client, w.object);
     await applyObject(client, { object: plan.object, where: `rollback of ${w.where}` }, { fieldManager: applyOptions.fieldManager, force: true });
     ctx.info(`  ${describe(w.object)}: rolled back to ${plan.target}.`);
-    if (failedRevision) {
-      const pods = await deletePodsOfRevision(client, w.object, failedRevision);
+    if (plan.failedRevision) {
+      const pods = await deletePodsOfRevision(client, w.object, plan.failedRevision);
       if (pods.length) ctx.info(`  ${describe(w.object)}: deleted its pods of the failed revision (${pods.join(', ')}), which the controller does not replace while they are not Ready.`);
     }
     rolledBack.push(`${describe(w.object)} to ${plan.target}`);

@@ -41,6 +41,12 @@ export interface RollbackPlan {
   reason?: string;
   /** "revision 3" */
   target?: string;
+  /**
+   * A StatefulSet's revision being rolled out (status.updateRevision) when the rollback is planned:
+   * with the default OrderedReady policy the controller will not replace a pod of it that never
+   * became Ready, so the rollback would hang (kubernetes/kubernetes#67250, "forced rollback").
+   */
+  failedRevision?: string;
 }
 
 /** The object to apply to undo `desired` to what ran before. */
@@ -50,6 +56,7 @@ export async function planRollback(client: KubeClient, desired: KubeObject, befo
   if (!live) return { reason: `${describe(desired)} no longer exists` };
   let template: unknown;
   let target: string;
+  let failedRevision: string | undefined;
   if (desired.kind === 'Deployment') {
     const current = live.metadata.annotations?.[REVISION_ANNOTATION];
     if (before.revision !== undefined && current === before.revision) {
@@ -81,24 +88,14 @@ export async function planRollback(client: KubeClient, desired: KubeObject, befo
     }
     template = structuredClone(before.template);
     target = before.generation !== undefined ? `generation ${before.generation}` : 'the previous template';
+    const updating = getPath(live, ['status', 'updateRevision']);
+    if (desired.kind === 'StatefulSet' && typeof updating === 'string' && updating !== getPath(live, ['status', 'currentRevision'])) failedRevision = updating;
   } else {
     return { reason: `${describe(desired)} cannot be rolled back (only Deployments, StatefulSets and DaemonSets can)` };
   }
   const object = structuredClone(desired);
   (object.spec as Record<string, unknown>).template = template;
-  return { object, target };
-}
-
-/**
- * The revision a StatefulSet is rolling out now (status.updateRevision), read before a rollback:
- * with the default OrderedReady policy the controller will not replace a pod of that revision that
- * never became Ready, so the rollback hangs (kubernetes/kubernetes#67250, "forced rollback").
- */
-export async function failedStatefulSetRevision(client: KubeClient, obj: KubeObject): Promise<string | undefined> {
-  if (obj.kind !== 'StatefulSet') return undefined;
-  const live = await client.get(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name as string);
-  const revision = getPath(live, ['status', 'updateRevision']);
-  return typeof revision === 'string' && revision !== getPath(live, ['status', 'currentRevision']) ? revision : undefined;
+  return { object, target, failedRevision };
 }
 
 /** Deletes the StatefulSet's pods of `revision`, as the Kubernetes docs say to after reverting a broken template; returns their names. */
