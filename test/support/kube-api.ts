@@ -27,7 +27,6 @@
 //    CrashLoopBackOff (with log lines), stay unschedulable, or never get ready; `observeDelayMs`
 //    delays observedGeneration; `imageIdFor` changes the imageID pods report.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -36,6 +35,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import * as YAML from 'yaml';
+import { issueCert, makeCa, type Pki as CaPki } from './pki';
 
 type Obj = Record<string, any>;
 
@@ -149,35 +149,26 @@ export interface KubeApiServer {
   stop(): Promise<void>;
 }
 
-// ---- test PKI -------------------------------------------------------------------------------------
+// ---- test PKI (test/support/pki.ts) -------------------------------------------------------------
 
 interface Pki {
+  ca: CaPki;
   dir: string;
-  caKey: string;
-  caCert: string;
+  caCert: string; // PEM
   serverKey: string;
   serverCert: string;
 }
 
-function openssl(args: string[], cwd: string): void {
-  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
 function makePki(): Pki {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'col-kube-pki-'));
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=kube-test-ca'], dir);
-  fs.writeFileSync(path.join(dir, 'san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n');
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver'], dir);
-  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'san.cnf'], dir);
-  const read = (f: string) => fs.readFileSync(path.join(dir, f), 'utf8');
-  return { dir, caKey: read('ca.key'), caCert: read('ca.crt'), serverKey: read('server.key'), serverCert: read('server.crt') };
+  const ca = makeCa(dir, 'kube-test-ca');
+  const server = issueCert(ca, 'server', { commonName: 'kube-apiserver', sans: ['127.0.0.1', 'localhost', 'kubernetes.default.svc'] });
+  return { ca, dir, caCert: ca.caPem, serverKey: server.keyPem, serverCert: server.certPem };
 }
 
 function issueClientCert(pki: Pki, user: string): { cert: string; key: string } {
-  const base = `client-${createHash('sha1').update(user).digest('hex').slice(0, 8)}`;
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${user}/O=deployers`], pki.dir);
-  openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${base}.crt`, '-days', '2'], pki.dir);
-  return { cert: fs.readFileSync(path.join(pki.dir, `${base}.crt`), 'utf8'), key: fs.readFileSync(path.join(pki.dir, `${base}.key`), 'utf8') };
+  const issued = issueCert(pki.ca, `client-${createHash('sha1').update(user).digest('hex').slice(0, 8)}`, { commonName: user, groups: ['deployers'] });
+  return { cert: issued.certPem, key: issued.keyPem };
 }
 
 // ---- managed fields -------------------------------------------------------------------------------
