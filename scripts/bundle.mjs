@@ -19,38 +19,26 @@ const TASK_LIB = 'azure-pipelines-task-lib';
  * task folder, so `copy` puts them there when the bundle holds one of the `readers` (matched
  * against esbuild's input paths); the readers' __dirname uses are then accounted for.
  */
-const RUNTIME_ASSETS = [
-  // BuildKit builds: dockerode loads auth.proto (session) and buildkit_status.proto (progress).
-  {
-    readers: ['node_modules/dockerode/lib/session.js', 'node_modules/dockerode/lib/buildkit.js'],
-    copy: (outDir) => fs.cpSync(path.join(REPO_ROOT, 'node_modules', 'dockerode', 'lib', 'proto'), path.join(outDir, 'proto'), { recursive: true }),
-  },
-  { readers: [`node_modules/${TASK_LIB}/`], copy: copyTaskLibResources },
-];
+const RUNTIME_ASSETS = [{ readers: [`node_modules/${TASK_LIB}/`], copy: copyTaskLibResources }];
 
-// __dirname uses that are known to be unreachable from our tasks (channelz/ORCA are grpc server
-// features dockerode's session never turns on; pagent.exe is Windows Pageant, only on request).
+// __dirname uses that are known to be unreachable from our tasks (pagent.exe is Windows Pageant, only on request).
 const KNOWN_DIRNAME_USES = [
-  'node_modules/@grpc/grpc-js/build/src/channelz.js',
-  'node_modules/@grpc/grpc-js/build/src/orca.js',
   'node_modules/ssh2/lib/agent.js',
   'node_modules/ssh2/lib/protocol/crypto/poly1305.js', // emscripten shim; the wasm is inlined
   'node_modules/q/q.js', // only in doc comments
 ];
 
-// Only tasks whose code reaches the image builder need dockerode's BuildKit session (grpc) and
-// progress decoder (protobufjs). The others get stubs, which they never reach: about 400 KB less in
-// each of their bundles. Every task is bundled with the stubs first; one whose bundle then holds
-// BUILDER is bundled again without them.
-const BUILDER = 'tasks/lib/docker/build.ts';
-const STUB = "module.exports = new Proxy({}, { get() { throw new Error('BuildKit is not bundled in this task (scripts/bundle.mjs)'); } });";
-const withoutBuildKit = {
-  name: 'without-buildkit',
+// dockerode's BuildKit session (grpc-js, .proto files read at run time) and progress decoder
+// (protobufjs) are never reached: BuildAndTag opens its own session (tasks/lib/docker/session.ts)
+// and decodes progress itself. Every task gets stubs for them, about 400 KB less.
+const STUB = "module.exports = new Proxy({}, { get() { throw new Error('dockerode BuildKit helpers are not bundled (scripts/bundle.mjs)'); } });";
+const withoutDockerodeBuildKit = {
+  name: 'without-dockerode-buildkit',
   setup(build) {
     const fromDockerode = (args) => args.importer.replace(/\\/g, '/').includes('node_modules/dockerode/lib/');
-    build.onResolve({ filter: /^\.\/(session|buildkit)$/ }, (args) => (fromDockerode(args) ? { path: args.path, namespace: 'buildkit-stub' } : undefined));
-    build.onResolve({ filter: /^protobufjs$/ }, (args) => ({ path: args.path, namespace: 'buildkit-stub' }));
-    build.onLoad({ filter: /.*/, namespace: 'buildkit-stub' }, () => ({ contents: STUB, loader: 'js' }));
+    build.onResolve({ filter: /^\.\/(session|buildkit)$/ }, (args) => (fromDockerode(args) ? { path: args.path, namespace: 'stub' } : undefined));
+    build.onResolve({ filter: /^protobufjs$/ }, (args) => ({ path: args.path, namespace: 'stub' }));
+    build.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: STUB, loader: 'js' }));
   },
 };
 
@@ -74,8 +62,7 @@ export async function bundleTasks({ root = REPO_ROOT, log = console.log } = {}) 
       problems.push(`${task.folder}: no index.ts beside task.json`);
       continue;
     }
-    const build = (plugins) =>
-      esbuild
+    const built = await esbuild
         .build({
           entryPoints: [task.entry],
           outfile: path.join(outDir, 'index.js'),
@@ -92,11 +79,9 @@ export async function bundleTasks({ root = REPO_ROOT, log = console.log } = {}) 
           nodePaths: [path.join(REPO_ROOT, 'node_modules')],
           metafile: true,
           logLevel: 'silent',
-          plugins,
+          plugins: [withoutDockerodeBuildKit],
         })
-        .then((result) => ({ result, inputs: Object.keys(result.metafile.inputs).map((p) => p.replace(/\\/g, '/')) }));
-    const built = await build([withoutBuildKit])
-      .then((stubbed) => (stubbed.inputs.some((p) => p.endsWith(BUILDER)) ? build([]) : stubbed))
+        .then((result) => ({ result, inputs: Object.keys(result.metafile.inputs).map((p) => p.replace(/\\/g, '/')) }))
       .catch((err) => {
         problems.push(`${task.folder}: esbuild failed:\n${(err.errors ?? [err]).map((e) => `  ${e.text ?? e.message}${e.location ? ` (${e.location.file}:${e.location.line})` : ''}`).join('\n')}`);
         return undefined;

@@ -3,6 +3,7 @@ import { defaultBuildRecordPath } from '../lib/build/record';
 import { pipelineInfo } from '../lib/context';
 import { engineFromEnvironment } from '../lib/docker/engine';
 import { runTask } from '../lib/pipeline';
+import { sshEndpointKey } from '../lib/pipeline/connections';
 
 runTask('BuildAndTag', async (inputs, ctx) => {
   await buildAndTag(
@@ -22,6 +23,9 @@ runTask('BuildAndTag', async (inputs, ctx) => {
       pull: inputs.bool('pull', false),
       noCache: inputs.bool('noCache', false),
       cacheFrom: inputs.list('cacheFrom'),
+      secrets: inputs.lines('secrets'),
+      ssh: inputs.list('ssh'),
+      sshKey: sshEndpointKey(inputs, 'sshEndpoint', ctx),
       addPipelineLabels: inputs.bool('addPipelineLabels', true),
       buildRecordPath: inputs.path('buildRecord') ?? defaultBuildRecordPath(ctx.tempDir),
       pipeline: pipelineInfo(ctx),

@@ -10,7 +10,9 @@ import { InputError } from '../errors';
 import { ReadablePaths } from '../readable-paths';
 import { ImageReference, parseReference, repositoryName } from '../reference';
 import { BuildRecord, BuiltImage, writeBuildRecord } from './record';
+import { BuildMounts, mergeMounts, parseSecretsInput, readSecrets, readSsh, uniqueIds } from './mounts';
 import { expandTagTemplates } from './tag-templates';
+import { keyAgent } from '../docker/ssh-agent';
 
 export interface BuildAndTagOptions {
   /** The engine, connected once the inputs are checked. */
@@ -28,6 +30,12 @@ export interface BuildAndTagOptions {
   pull: boolean;
   noCache: boolean;
   cacheFrom: string[];
+  /** `id=NAME,env=VARIABLE` or `id=NAME,file=PATH` lines: secrets for RUN --mount=type=secret in every build. */
+  secrets?: string[];
+  /** `default` (SSH_AUTH_SOCK) or `ID=PATH` lines: SSH agents for RUN --mount=type=ssh in every build. */
+  ssh?: string[];
+  /** The private key of the SSH service connection: served as the agent with id `default`. */
+  sshKey?: { privateKey: string; passphrase?: string; what: string };
   addPipelineLabels: boolean;
   buildRecordPath: string;
   pipeline: PipelineInfo;
@@ -66,10 +74,10 @@ function checkedSources(readable: ReadablePaths, context: string, dockerfile: st
 }
 
 /** What will be built, from the inputs and the compose file alone: every input checked before the engine is contacted. */
-export function planBuilds(options: BuildAndTagOptions, log: Logger): PlannedBuild[] {
+export function planBuilds(options: BuildAndTagOptions, log: Logger & Pick<TaskContext, 'setSecret'>): PlannedBuild[] {
   const { branch, commit, buildNumber } = options.pipeline;
   const tags = expandTagTemplates(options.tags, { branch, commit, buildNumber, sourcesDirectory: options.sourcesDirectory }, log);
-  return options.composeFile ? planCompose(options, tags) : [planSingle(options, tags)];
+  return options.composeFile ? planCompose(options, tags, log) : [planSingle(options, tags, log)];
 }
 
 export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext): Promise<BuildRecord> {
@@ -104,7 +112,21 @@ export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext)
   return record;
 }
 
-function planSingle(options: BuildAndTagOptions, tags: string[]): PlannedBuild {
+type Secrets = Pick<TaskContext, 'setSecret'>;
+
+/** The secrets and SSH agents the inputs give every build: the ssh input's lines and the SSH service connection's key (id `default`). */
+function inputMounts(options: BuildAndTagOptions, readable: ReadablePaths, ctx: Secrets): BuildMounts {
+  const from = { env: options.env ?? process.env, readable, setSecret: (v: string) => ctx.setSecret(v) };
+  const secrets = readSecrets(parseSecretsInput(options.secrets ?? []), "Input 'secrets'", from);
+  const ssh = readSsh(options.ssh ?? [], "Input 'ssh'", from);
+  if (options.sshKey) ssh.push(keyAgent('default', options.sshKey.privateKey, options.sshKey.what, options.sshKey.passphrase));
+  return { secrets: uniqueIds(secrets, "Input 'secrets'"), ssh: uniqueIds(ssh, "Inputs 'ssh' and 'sshEndpoint'") };
+}
+
+/** The secrets input names files the pipeline gives (a secure file lives in the agent's temp folder), so only /proc, /sys and /dev are refused. */
+const pipelineFiles = () => new ReadablePaths('/', [], 'any folder');
+
+function planSingle(options: BuildAndTagOptions, tags: string[], ctx: Secrets): PlannedBuild {
   if (!options.imageName) throw new InputError("Input 'imageName' or 'composeFile' is required: name the repository to build (e.g. myregistry.azurecr.io/team/app), or give a compose file whose services have build: sections.");
   const repository = parseRepository(options.imageName, "Input 'imageName'");
   if (tags.length === 0) throw new InputError("Input 'tags' is empty: give at least one tag (the default is $(Build.BuildNumber)).");
@@ -113,7 +135,7 @@ function planSingle(options: BuildAndTagOptions, tags: string[]): PlannedBuild {
     repository,
     tags,
     otherReferences: [],
-    spec: buildSpec(options, checkedSources(singleBuildPaths(options), options.buildContext, path.resolve(options.dockerfile), { context: "Input 'buildContext'", dockerfile: "Input 'dockerfile'" })),
+    spec: buildSpec(options, checkedSources(singleBuildPaths(options), options.buildContext, path.resolve(options.dockerfile), { context: "Input 'buildContext'", dockerfile: "Input 'dockerfile'" }), inputMounts(options, pipelineFiles(), ctx)),
   };
 }
 
@@ -121,9 +143,10 @@ function planSingle(options: BuildAndTagOptions, tags: string[]): PlannedBuild {
  * The settings of one build: the inputs win over the compose service's `build:` where both speak,
  * so pipeline settings are never silently ignored.
  */
-function buildSpec(options: BuildAndTagOptions, sources: Pick<ImageBuildSpec, 'context' | 'dockerfile' | 'readable'>, build?: ComposeBuild): PlannedBuild['spec'] {
+function buildSpec(options: BuildAndTagOptions, sources: Pick<ImageBuildSpec, 'context' | 'dockerfile' | 'readable'>, mounts: BuildMounts, build?: ComposeBuild): PlannedBuild['spec'] {
   return {
     ...sources,
+    ...mounts,
     dockerfileInline: build?.dockerfileInline,
     buildArgs: { ...build?.args, ...options.buildArgs },
     labels: { ...build?.labels, ...options.labels },
@@ -151,7 +174,7 @@ function platformInput(text: string | undefined): string | undefined {
  * Every service with `build:`. Its repository is the service's `image:` (whose tag is kept) or
  * `<imageName>/<service>`; the `tags` input adds tags.
  */
-function planCompose(options: BuildAndTagOptions, tags: string[]): PlannedBuild[] {
+function planCompose(options: BuildAndTagOptions, tags: string[], ctx: Secrets): PlannedBuild[] {
   const app = loadCompose([options.composeFile as string], { env: options.env, allowedPaths: options.allowedPaths });
   const buildable = app.services.filter((s) => s.build);
   if (buildable.length === 0) {
@@ -161,10 +184,13 @@ function planCompose(options: BuildAndTagOptions, tags: string[]): PlannedBuild[
   if (unknown.length) throw new InputError(`Input 'services': ${unknown.map((s) => `'${s}'`).join(', ')} not found in '${options.composeFile}' (services: ${app.services.map((s) => s.name).join(', ')}).`);
   const selected = options.services.length ? buildable.filter((s) => options.services.includes(s.name)) : buildable;
   if (selected.length === 0) throw new InputError(`Input 'services': none of ${options.services.join(', ')} has a 'build:' section in '${options.composeFile}'.`);
+  const givenToAll = inputMounts(options, pipelineFiles(), ctx);
 
   return selected.map((service) => {
     const where = `Compose file '${options.composeFile}': service '${service.name}'`;
-    const build = composeBuild(service.build, where, app.projectDir, app.env, service.raw.platform);
+    const build = composeBuild(service.build, where, app.projectDir, app.env, service.raw.platform, app.model.secrets);
+    const from = { env: app.env, readable: app.readable, setSecret: (v: string) => ctx.setSecret(v) };
+    const serviceMounts = { secrets: readSecrets(build.secrets, `${where} build.secrets`, from), ssh: readSsh(build.ssh, `${where} build.ssh`, from) };
     let repository: ImageReference;
     const serviceTags: string[] = [];
     if (service.image) {
@@ -190,7 +216,7 @@ function planCompose(options: BuildAndTagOptions, tags: string[]): PlannedBuild[
       repository,
       tags: allTags,
       otherReferences: [...new Set(otherReferences)],
-      spec: buildSpec(options, checkedSources(app.readable, build.context, build.dockerfile, { context: `${where} build.context`, dockerfile: `${where} build.dockerfile` }, build.dockerfileInline !== undefined), build),
+      spec: buildSpec(options, checkedSources(app.readable, build.context, build.dockerfile, { context: `${where} build.context`, dockerfile: `${where} build.dockerfile` }, build.dockerfileInline !== undefined), mergeMounts(givenToAll, serviceMounts), build),
     };
   });
 }

@@ -6,7 +6,9 @@ import * as path from 'node:path';
 import { FileError } from '../errors';
 import type { Environment } from './interpolate';
 import { isMapping, stringMapping } from './merge';
+import { expandHome } from './paths';
 import { sizeInBytes } from './units';
+import type { SecretSource } from '../build/mounts';
 
 type Obj = Record<string, unknown>;
 
@@ -32,6 +34,10 @@ export interface ComposeBuild {
   tags: string[];
   ulimits: { Name: string; Soft: number; Hard: number }[];
   isolation?: string;
+  /** `build.secrets`, each with where its value comes from (the top-level `secrets:` entry). */
+  secrets: SecretSource[];
+  /** `build.ssh` as `default` or `ID=PATH` (PATH absolute). */
+  ssh: string[];
 }
 
 export type BuildKeyRule = 'honoured' | { why: string; instead: string; accepts?: (value: unknown) => boolean };
@@ -63,12 +69,12 @@ export const BUILD_KEYS: Record<string, BuildKeyRule> = {
   entitlements: { why: "the Engine API's /build cannot grant entitlements", instead: 'remove them, or build this service with `docker buildx build --allow`', accepts: none },
   provenance: { why: "the Engine API's /build makes no attestations", instead: "remove it (or set it to false), or attest with `docker buildx build --provenance`", accepts: (v) => v === false || v === 'false' },
   sbom: { why: "the Engine API's /build makes no attestations", instead: "remove it (or set it to false), or attest with `docker buildx build --sbom`", accepts: (v) => v === false || v === 'false' },
-  secrets: { why: 'BuildAndTag does not serve build secrets yet', instead: 'remove them, or build this service with `docker compose build`', accepts: none },
-  ssh: { why: 'BuildAndTag does not serve SSH agents to builds yet', instead: 'remove it, or build this service with `docker compose build`', accepts: none },
+  secrets: 'honoured',
+  ssh: 'honoured',
 };
 
 /** The build of a service; a key that cannot be honoured is refused, naming the service and the key. */
-export function composeBuild(value: unknown, where: string, projectDir: string, env: Environment, servicePlatform?: unknown): ComposeBuild {
+export function composeBuild(value: unknown, where: string, projectDir: string, env: Environment, servicePlatform?: unknown, topLevelSecrets?: unknown): ComposeBuild {
   const spec = (typeof value === 'string' ? { context: value } : value) as Obj;
   if (!isMapping(spec)) throw new FileError(`${where}: 'build' must be a path or a mapping.`);
   for (const [key, v] of Object.entries(spec)) {
@@ -97,7 +103,40 @@ export function composeBuild(value: unknown, where: string, projectDir: string, 
     tags: textList(spec.tags, `${where}: 'build.tags'`),
     ulimits: ulimitList(spec.ulimits, `${where}: 'build.ulimits'`),
     isolation: optionalText(spec.isolation),
+    secrets: buildSecrets(spec.secrets, topLevelSecrets, where, projectDir),
+    ssh: sshEntries(spec.ssh, where, projectDir),
   };
+}
+
+/** `build.secrets` (names, or {source, target}): the id the Dockerfile mounts is the target, else the source, as in Compose. */
+function buildSecrets(value: unknown, topLevel: unknown, where: string, projectDir: string): SecretSource[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new FileError(`${where}: 'build.secrets' must be a list of secret names or {source, target}.`);
+  const declared = isMapping(topLevel) ? topLevel : {};
+  return value.map((entry) => {
+    const source = String(isMapping(entry) ? entry.source : entry);
+    const id = String(isMapping(entry) && entry.target !== undefined ? entry.target : source);
+    const owner = isMapping(entry) ? ['uid', 'gid', 'mode'].filter((k) => entry[k] !== undefined) : [];
+    if (owner.length) {
+      throw new FileError(`${where}: 'build.secrets' entry '${source}' sets ${owner.join(', ')}, which a build cannot take from compose (Compose ignores them for builds). Set them where the secret is mounted: RUN --mount=type=secret,id=${id},uid=…,gid=…,mode=… in the Dockerfile.`);
+    }
+    const def = declared[source];
+    if (!isMapping(def)) throw new FileError(`${where}: 'build.secrets' names '${source}', which the top-level 'secrets:' does not declare. Declare it with file: or environment:.`);
+    if (typeof def.environment === 'string') return { id, env: def.environment };
+    if (typeof def.file === 'string') return { id, file: path.resolve(projectDir, expandHome(def.file)) };
+    throw new FileError(`${where}: secret '${source}' has neither file: nor environment:, so there is no value to give the build${def.external ? ' (an external secret lives in a swarm, not on the agent)' : ''}. Give it file: or environment:.`);
+  });
+}
+
+/** `build.ssh`: a list of `default` / `ID=PATH`, or a mapping of ID to PATH. */
+function sshEntries(value: unknown, where: string, projectDir: string): string[] {
+  if (value === undefined || value === null) return [];
+  const items = isMapping(value) ? Object.entries(value).map(([id, p]) => (p === null || p === '' ? id : `${id}=${String(p)}`)) : Array.isArray(value) ? value.map(String) : undefined;
+  if (!items) throw new FileError(`${where}: 'build.ssh' must be a list (default, or ID=PATH) or a mapping of ID to PATH.`);
+  return items.map((item) => {
+    const eq = item.indexOf('=');
+    return eq < 0 ? item : `${item.slice(0, eq)}=${path.resolve(projectDir, expandHome(item.slice(eq + 1)))}`;
+  });
 }
 
 /**

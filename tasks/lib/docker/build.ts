@@ -5,6 +5,7 @@ import type { Logger } from '../context';
 import { DockerError } from '../errors';
 import type { ReadablePaths } from '../readable-paths';
 import { packBuildContext } from './context';
+import { BuildSecret, openBuildSession, SshForward } from './session';
 import { StreamEvent, followStream } from './stream';
 
 export interface ImageBuildSpec {
@@ -33,6 +34,10 @@ export interface ImageBuildSpec {
   shmSize?: number;
   ulimits: { Name: string; Soft: number; Hard: number }[];
   isolation?: string;
+  /** Served to RUN --mount=type=secret through a BuildKit session, never as build args. */
+  secrets: BuildSecret[];
+  /** Served to RUN --mount=type=ssh through a BuildKit session. */
+  ssh: SshForward[];
 }
 
 export interface EngineBuilder {
@@ -52,7 +57,7 @@ export async function engineBuilder(docker: Dockerode): Promise<EngineBuilder> {
   return { buildKit, apiVersion: String(version.ApiVersion), appliesRunLimits: !buildKit || atLeast(42) };
 }
 
-/** The Engine API's /build query for a spec (dockerode sends a list as repeated parameters, an object as JSON). */
+/** The Engine API's /build query for a spec (docker-modem sends a list as repeated parameters, an object as JSON). */
 export function buildQuery(spec: ImageBuildSpec, contextDockerfile: string, buildKit: boolean): Record<string, unknown> {
   const query: Record<string, unknown> = {
     t: spec.tags,
@@ -66,7 +71,7 @@ export function buildQuery(spec: ImageBuildSpec, contextDockerfile: string, buil
   };
   if (spec.target) query.target = spec.target;
   if (spec.platform) query.platform = spec.platform;
-  if (spec.cacheFrom.length) query.cachefrom = spec.cacheFrom;
+  if (spec.cacheFrom.length) query.cachefrom = JSON.stringify(spec.cacheFrom);
   if (spec.network) query.networkmode = spec.network;
   if (spec.extraHosts.length) query.extrahosts = spec.extraHosts;
   if (spec.shmSize !== undefined) query.shmsize = spec.shmSize;
@@ -78,22 +83,44 @@ export function buildQuery(spec: ImageBuildSpec, contextDockerfile: string, buil
 
 export async function buildImage(docker: Dockerode, spec: ImageBuildSpec, log: Logger, options: { buildKit: boolean; signal?: AbortSignal }): Promise<string> {
   const context = await packBuildContext(spec.context, spec.dockerfile, { readable: spec.readable, signal: options.signal, inlineDockerfile: spec.dockerfileInline });
-  const buildOptions = { ...buildQuery(spec, context.dockerfile, options.buildKit), abortSignal: options.signal };
+  const query = buildQuery(spec, context.dockerfile, options.buildKit);
+  if ((spec.secrets.length || spec.ssh.length) && !options.buildKit) {
+    throw new DockerError(`Building ${spec.title}: build secrets and SSH mounts need BuildKit, which this engine does not offer (a Windows engine, or Engine API older than 1.39). Build on a Linux engine of Docker 18.09 or newer.`);
+  }
+  // Every BuildKit build has a session of ours, as with the Docker CLI: it serves the secrets and SSH agents.
+  const session = options.buildKit ? await openBuildSession(docker, { secrets: spec.secrets, ssh: spec.ssh, contextDir: spec.context }) : undefined;
+  if (session) query.session = session.id;
 
   let imageId: string | undefined;
-  const stream = await docker.buildImage(context.tar as NodeJS.ReadableStream, buildOptions as Dockerode.ImageBuildOptions).catch((err: Error) => {
-    throw new DockerError(`Building ${spec.title} failed: ${err.message}`, { cause: err });
-  });
-  await followStream(stream, `Building ${spec.title}`, {
-    onLine: (line) => log.info(line),
-    onEvent: (event: StreamEvent) => {
-      const aux = event.aux as { ID?: string } | undefined;
-      if (aux && typeof aux === 'object' && typeof aux.ID === 'string') imageId = aux.ID; // classic: aux.ID; BuildKit: id 'moby.image.id'
-    },
-  });
+  try {
+    const stream = await postBuild(docker, context.tar as NodeJS.ReadableStream, query, options.signal).catch((err: Error) => {
+      throw new DockerError(`Building ${spec.title} failed: ${err.message}`, { cause: err });
+    });
+    await followStream(stream, `Building ${spec.title}`, {
+      onLine: (line) => log.info(line),
+      onEvent: (event: StreamEvent) => {
+        const aux = event.aux as { ID?: string } | undefined;
+        if (aux && typeof aux === 'object' && typeof aux.ID === 'string') imageId = aux.ID; // classic: aux.ID; BuildKit: id 'moby.image.id'
+      },
+    });
+  } finally {
+    session?.close();
+  }
   if (!imageId) {
     // Engines that do not report the id still tagged the result.
     imageId = (await docker.getImage(spec.tags[0]).inspect()).Id;
   }
   return imageId;
+}
+
+/**
+ * POST /build with the context tar, through docker-modem (whatever DOCKER_HOST is). Not through
+ * dockerode's buildImage: that opens a BuildKit session of its own for `version=2` and puts its id
+ * in place of ours.
+ */
+function postBuild(docker: Dockerode, tar: NodeJS.ReadableStream, query: Record<string, unknown>, signal?: AbortSignal): Promise<NodeJS.ReadableStream> {
+  const modem = (docker as unknown as { modem: { dial(options: object, callback: (err: Error | null, stream: NodeJS.ReadableStream) => void): void } }).modem;
+  return new Promise((resolve, reject) =>
+    modem.dial({ path: '/build?', method: 'POST', file: tar, options: query, abortSignal: signal, isStream: true, statusCodes: { 200: true, 400: 'bad parameter', 500: 'server error' } }, (err, stream) => (err ? reject(err) : resolve(stream))),
+  );
 }

@@ -1,11 +1,8 @@
 // The Engine API answers 200 to builds, pushes and pulls and reports failures as lines of the JSON
 // stream. Every line goes through here: errors become DockerError, BuildKit's progress (protobuf in
 // `aux` of `moby.buildkit.trace` lines) is decoded into readable log lines.
-import type * as protobuf from 'protobufjs';
-import { lazyRequire } from '../lazy';
-
-const protobufjs = lazyRequire<typeof protobuf>(() => require('protobufjs')); // only BuildKit builds need it
 import { DockerError } from '../errors';
+import { decode, Field, text } from './protobuf';
 
 export interface StreamEvent {
   stream?: string;
@@ -85,45 +82,26 @@ export function followStream(stream: NodeJS.ReadableStream, what: string, handle
   });
 }
 
-// The part of moby.buildkit.v1.StatusResponse we print (dockerode ships the full .proto).
-let statusType: protobuf.Type | undefined;
-function buildKitStatusType(): protobuf.Type {
-  statusType ??= protobufjs().Root.fromJSON({
-    nested: {
-      Vertex: { fields: { digest: { type: 'string', id: 1 }, name: { type: 'string', id: 3 }, cached: { type: 'bool', id: 4 }, error: { type: 'string', id: 7 }, completed: { type: 'Ts', id: 6 } } },
-      Ts: { fields: { seconds: { type: 'int64', id: 1 } } },
-      VertexLog: { fields: { vertex: { type: 'string', id: 1 }, msg: { type: 'bytes', id: 4 } } },
-      VertexWarning: { fields: { short: { type: 'bytes', id: 3 } } },
-      StatusResponse: {
-        fields: {
-          vertexes: { rule: 'repeated', type: 'Vertex', id: 1 },
-          logs: { rule: 'repeated', type: 'VertexLog', id: 3 },
-          warnings: { rule: 'repeated', type: 'VertexWarning', id: 4 },
-        },
-      },
-    },
-  }).lookupType('StatusResponse');
-  return statusType;
-}
-
-interface DecodedStatus {
-  vertexes?: { name?: string; cached?: boolean; error?: string; completed?: unknown }[];
-  logs?: { msg?: Uint8Array }[];
-  warnings?: { short?: Uint8Array }[];
-}
+// The fields of moby.buildkit.v1.StatusResponse we print: vertexes (1: name 3, cached 4,
+// completed 6, error 7), logs (3: msg 4) and warnings (4: short 3).
+type Message = Field[];
+const all = (fields: Message, number: number): Message[] => fields.filter((f) => f.number === number && 'bytes' in f).map((f) => decode((f as { bytes: Buffer }).bytes));
+const bytesOf = (fields: Message, number: number): Buffer | undefined => (fields.filter((f) => f.number === number && 'bytes' in f).pop() as { bytes: Buffer } | undefined)?.bytes;
+const has = (fields: Message, number: number) => fields.some((f) => f.number === number && ('bytes' in f || f.varint !== 0n));
 
 /** Readable lines from one BuildKit trace: finished steps, RUN output, warnings and step errors. */
 export function decodeBuildKitTrace(base64: string): string[] {
   if (!base64) return [];
-  const status = buildKitStatusType().decode(Buffer.from(base64, 'base64')) as unknown as DecodedStatus;
+  const status = decode(Buffer.from(base64, 'base64'));
   const lines: string[] = [];
-  for (const v of status.vertexes ?? []) {
-    if (v.error) lines.push(`ERROR: ${v.name ?? ''}: ${v.error}`);
-    else if (v.completed && v.name) lines.push(`${v.cached ? 'CACHED ' : ''}${v.name}`);
+  for (const v of all(status, 1)) {
+    const name = text(v, 3);
+    if (text(v, 7)) lines.push(`ERROR: ${name}: ${text(v, 7)}`);
+    else if (has(v, 6) && name) lines.push(`${has(v, 4) ? 'CACHED ' : ''}${name}`);
   }
-  for (const log of status.logs ?? []) {
-    for (const l of Buffer.from(log.msg ?? []).toString('utf8').split('\n')) if (l.trim()) lines.push(`  ${l.trimEnd()}`);
+  for (const log of all(status, 3)) {
+    for (const l of (bytesOf(log, 4) ?? Buffer.alloc(0)).toString('utf8').split('\n')) if (l.trim()) lines.push(`  ${l.trimEnd()}`);
   }
-  for (const w of status.warnings ?? []) lines.push(`WARNING: ${Buffer.from(w.short ?? []).toString('utf8')}`);
+  for (const w of all(status, 4)) lines.push(`WARNING: ${(bytesOf(w, 3) ?? Buffer.alloc(0)).toString('utf8')}`);
   return lines;
 }

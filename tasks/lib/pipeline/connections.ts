@@ -32,3 +32,15 @@ export function registryCredentials(inputs: Inputs, ctx: TaskContext): Credentia
     setSecret: (s) => ctx.setSecret(s),
   });
 }
+
+/** The private key of an SSH service connection (its password field is then the key's passphrase), registered for masking. */
+export function sshEndpointKey(inputs: Inputs, name: string, ctx: TaskContext): { privateKey: string; passphrase?: string; what: string } | undefined {
+  const e = inputs.endpoint(name);
+  if (!e) return undefined;
+  const privateKey = (e.data.privatekey ?? e.auth.privatekey ?? '').trim();
+  if (!privateKey) throw new InputError(`Input '${name}': the service connection '${e.id}' has no private key. Builds sign with a key (RUN --mount=type=ssh); add one to the connection.`);
+  const passphrase = e.auth.password || undefined;
+  ctx.setSecret(privateKey);
+  if (passphrase) ctx.setSecret(passphrase);
+  return { privateKey, passphrase, what: `Input '${name}' (service connection '${e.id}')` };
+}

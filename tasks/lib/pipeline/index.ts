@@ -68,6 +68,14 @@ export class TaskInputs {
     return splitList(this.string(name) ?? '');
   }
 
+  /** One entry per line (an entry may hold commas); blank lines and `#` comments dropped. */
+  lines(name: string): string[] {
+    return (this.string(name) ?? '')
+      .split(/\r?\n/)
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0 && !s.startsWith('#'));
+  }
+
   /** Multi-line `KEY=VALUE` pairs (the value may contain `=`). */
   keyValues(name: string): Record<string, string> {
     return parseKeyValues(this.string(name) ?? '', name);
