@@ -22,6 +22,7 @@ runTask('BuildAndTag', async (inputs, ctx) => {
       pull: inputs.bool('pull', false),
       noCache: inputs.bool('noCache', false),
       cacheFrom: inputs.list('cacheFrom'),
+      maxParallel: inputs.number('maxParallel', { default: 3 }),
       addPipelineLabels: inputs.bool('addPipelineLabels', true),
       buildRecordPath: inputs.path('buildRecord') ?? defaultBuildRecordPath(ctx.tempDir),
       pipeline: pipelineInfo(ctx),
