@@ -218,8 +218,9 @@ function plannedReferences(plan: PlannedBuild): string[] {
 
 /**
  * The built services a service's build waits for: those it depends on (depends_on, links,
- * volumes_from, `service:` namespaces), also through services that are not built. Compose v2 builds
- * in this order too, so a Dockerfile may start `FROM` the image of a service it depends on.
+ * volumes_from, `service:` namespaces), also through services that are not built, so a Dockerfile
+ * may start `FROM` the image of a service it depends on. Compose v2's own builder keeps this order
+ * (with the buildx plugin it runs `buildx bake`, which builds everything at once; see the README).
  */
 function buildOrder(services: ComposeService[], name: string, built: ComposeService[]): string[] {
   const byName = new Map(services.map((s) => [s.name, s]));

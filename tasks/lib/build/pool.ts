@@ -49,8 +49,8 @@ class BufferedLog implements Logger {
 
 /**
  * The results in the order of `jobs`. A job waits for the jobs named in its `after` (so an image
- * built `FROM` a sibling service's image finds it, as with Compose v2, which builds in dependency
- * order); any other job starts as soon as a slot is free, in the order given.
+ * built `FROM` a sibling service's image finds it, as with Compose v2's own builder, which builds in
+ * dependency order); any other job starts as soon as a slot is free, in the order given.
  */
 export async function runInDependencyOrder<T>(jobs: PoolJob<T>[], options: PoolOptions): Promise<T[]> {
   const { maxParallel, log } = options;
