@@ -147,6 +147,14 @@ describe('runInDependencyOrder', () => {
     assert.ok(lines.includes('GROUP Build a') && lines.includes('GROUP Build b'), 'both logs are written');
   });
 
+  test('the failure of a job alone is its own error, unchanged', async () => {
+    const h = harness();
+    const error = new DockerError("Building 'only' failed: exit code: 3");
+    const pool = runInDependencyOrder([h.job('only')], { maxParallel: 3, signal: new AbortController().signal, log: recordingLog().log });
+    await h.fail('only', error);
+    await assert.rejects(pool, (err: unknown) => err === error && error.message === "Building 'only' failed: exit code: 3");
+  });
+
   test("cancelling the task's signal stops the running jobs and starts no new one", async () => {
     const h = harness();
     const { log, lines } = recordingLog();

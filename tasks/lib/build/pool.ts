@@ -2,7 +2,8 @@
 // depends on. Logs stay readable: each job's output is one collapsible group, written when the job
 // ends, so the lines of two builds never interleave; a job that runs alone (nothing else can start
 // until it ends) streams its group live. The first failure aborts the running jobs, starts no new
-// one, waits for the aborted ones to end, and is thrown naming the job and what was stopped.
+// one, waits for the aborted ones to end, and is thrown naming the job and what was stopped (a job
+// alone throws its own error as it is).
 import type { Logger } from '../context';
 import { cancelledError, OuterLoopError } from '../errors';
 
@@ -124,8 +125,8 @@ export async function runInDependencyOrder<T>(jobs: PoolJob<T>[], options: PoolO
   }
 
   if (options.signal.aborted) throw cancelledError(options.signal);
-  if (failure) throw namedFailure(failure.job, failure.error, stopped, pending.map((j) => j.name));
-  if (pending.length) throw new Error(`jobs ${pending.map((j) => `'${j.name}'`).join(', ')} wait for each other; the caller must refuse dependency cycles`);
+  if (failure) throw jobs.length > 1 ? namedFailure(failure.job, failure.error, stopped, pending.map((j) => j.name)) : failure.error;
+  if (pending.length) throw new Error(`jobs ${quoted(pending.map((j) => j.name))} wait for each other; the caller must refuse dependency cycles`);
   return jobs.map((j) => results.get(j.name) as T);
 }
 
