@@ -19,9 +19,12 @@
 //   7. the time the tasks take to find Compose (bench/find-compose.ts)
 //   8. the whole loop: the example pipeline through the local runner vs the same by hand
 //      (bench/whole-loop.ts; skip with --skip-whole-loop)
+//   9. BuildAndTag vs docker compose build of the example app, cold and warm cache
+//      (bench/build-and-tag.ts; skip with --skip-build-and-tag)
 import { execFileSync, spawn } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { BuildAndTagReport, buildAndTagMissed, buildAndTagTable, measureBuildAndTag } from './build-and-tag';
 import { ColdStartReport, measureColdStart } from './cold-start';
 import { ComposeDeployReport, composeDeployMissed, composeDeployTable, measureComposeDeploy } from './compose-deploy';
 import { KubeClusterReport, kubeClusterMissed, kubeClusterTable, measureKubeCluster } from './kube-cluster';
@@ -41,6 +44,7 @@ interface StackReport {
   containerizedTest?: ContainerizedTestReport;
   composeDeploy?: ComposeDeployReport;
   wholeLoop?: WholeLoopReport;
+  buildAndTag?: BuildAndTagReport;
   missedTargets: string[];
   errors: Record<string, string>;
   missingPrerequisites: string[];
@@ -104,7 +108,7 @@ function missed(report: Report): string[] {
 }
 
 function stackMissed(r: StackReport): string[] {
-  return [...containerizedTestMissed(r.containerizedTest), ...composeDeployMissed(r.composeDeploy), ...wholeLoopMissed(r.wholeLoop, r.stack)];
+  return [...containerizedTestMissed(r.containerizedTest), ...composeDeployMissed(r.composeDeploy), ...wholeLoopMissed(r.wholeLoop, r.stack), ...buildAndTagMissed(r.buildAndTag)];
 }
 
 function stackTable(r: StackReport): string[] {
@@ -114,6 +118,7 @@ function stackTable(r: StackReport): string[] {
     ...containerizedTestTable(r.containerizedTest),
     ...composeDeployTable(r.composeDeploy),
     ...wholeLoopTable(r.wholeLoop),
+    ...buildAndTagTable(r.buildAndTag),
     ...Object.entries(r.errors).map(([k, v]) => `Error (${r.stack}, ${k}): ${v.split('\n')[0]}`),
     ...r.missingPrerequisites.map((m) => `Missing prerequisite (${r.stack}): ${m}`),
     '',
@@ -192,6 +197,7 @@ const USAGE = `usage: npm run bench [-- OPTION…]   (one JSON document on stdou
   --skip-compose-deploy        skip ComposeDeploy (render and deploy)
   --skip-compose-deploy-run    skip only ComposeDeploy's deploy part
   --skip-whole-loop            skip the example pipeline vs the same by hand
+  --skip-build-and-tag         skip BuildAndTag vs docker compose build
   --skip-kubernetes            skip KubernetesDeploy conversion and pinning
   --skip-kube-cluster          skip KubernetesDeploy vs kubectl on the local control plane
   --stacks legacy,current      the stacks of the engine-driven figures (default: both)
@@ -240,6 +246,11 @@ async function measureStack(stack: string, args: string[]): Promise<StackReport>
   if (!args.includes('--skip-whole-loop')) {
     await section('wholeLoop', async () => {
       report.wholeLoop = await measureWholeLoop();
+    });
+  }
+  if (!args.includes('--skip-build-and-tag')) {
+    await section('buildAndTag', async () => {
+      report.buildAndTag = await measureBuildAndTag();
     });
   }
   report.missedTargets = stackMissed(report);

@@ -148,15 +148,20 @@ export async function runTaskTimed(
   return r;
 }
 
-/** The bundled task and the stack's Compose command line (`docker compose` on current, `docker-compose` on legacy), for the runs by hand. */
-export async function requireComposeTask(task: string): Promise<{ taskScript: string; compose: string[]; composeVersion: string }> {
-  const taskScript = path.join(__dirname, '..', 'dist', 'tasks', task, 'index.js');
-  if (!fs.existsSync(taskScript)) throw new MissingPrerequisiteError(`${taskScript} is missing: run npm run build.`);
+/** The stack's Compose command line (`docker compose` on current, `docker-compose` on legacy) and its version. */
+export async function requireCompose(): Promise<{ compose: string[]; composeVersion: string }> {
   const { stackComposeCommand } = await import('../test/support/stack');
   const compose = stackComposeCommand();
   const version = await runTimed(compose[0], [...compose.slice(1), 'version', '--short']).catch(() => undefined);
   if (!version || version.code !== 0) throw new MissingPrerequisiteError(`${compose.join(' ')} is not installed (Debian package docker-compose; Compose v2 from node scripts/test-tools.mjs).`);
-  return { taskScript, compose, composeVersion: `${compose.join(' ')} ${version.stdout.trim()}` };
+  return { compose, composeVersion: `${compose.join(' ')} ${version.stdout.trim()}` };
+}
+
+/** The bundled task and the stack's Compose (requireCompose), for the runs by hand. */
+export async function requireComposeTask(task: string): Promise<{ taskScript: string; compose: string[]; composeVersion: string }> {
+  const taskScript = path.join(__dirname, '..', 'dist', 'tasks', task, 'index.js');
+  if (!fs.existsSync(taskScript)) throw new MissingPrerequisiteError(`${taskScript} is missing: run npm run build.`);
+  return { taskScript, ...(await requireCompose()) };
 }
 
 /** Bundles a bench script as scripts/bundle.mjs bundles the tasks (minified CommonJS for node20), to run in fresh node processes. */

@@ -26,6 +26,7 @@ runTask('BuildAndTag', async (inputs, ctx) => {
       secrets: inputs.lines('secrets'),
       ssh: inputs.list('ssh'),
       sshKey: sshEndpointKey(inputs, 'sshEndpoint', ctx),
+      maxParallel: inputs.number('maxParallel', { default: 3 }),
       addPipelineLabels: inputs.bool('addPipelineLabels', true),
       buildRecordPath: inputs.path('buildRecord') ?? defaultBuildRecordPath(ctx.tempDir),
       pipeline: pipelineInfo(ctx),

@@ -10,7 +10,7 @@ import { followStream, pushedDigest } from '../../tasks/lib/docker/stream';
 /**
  * BuildAndTag options for `docker` (or an engine connector of the test's own): Dockerfile and
  * context '.', no services picked, no tags, build args, labels, pipeline labels or pipeline info,
- * no pull, cache on; `over` sets the rest.
+ * no pull, cache on, three builds at a time (the task's default); `over` sets the rest.
  */
 export function buildOptions(docker: Dockerode | BuildAndTagOptions['engine'], over: Partial<BuildAndTagOptions> & Pick<BuildAndTagOptions, 'buildRecordPath'>): BuildAndTagOptions {
   return {
@@ -24,6 +24,7 @@ export function buildOptions(docker: Dockerode | BuildAndTagOptions['engine'], o
     pull: false,
     noCache: false,
     cacheFrom: [],
+    maxParallel: 3,
     addPipelineLabels: false,
     pipeline: {},
     ...over,

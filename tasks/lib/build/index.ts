@@ -3,7 +3,8 @@
 import * as path from 'node:path';
 import type { Logger, PipelineInfo, TaskContext } from '../context';
 import { ComposeBuild, composeBuild, multiPlatformMessage } from '../compose/build';
-import { loadCompose } from '../compose/load';
+import { ComposeService, loadCompose } from '../compose/load';
+import { serviceDependencies } from '../compose/validate';
 import { buildImage, engineBuilder, ImageBuildSpec } from '../docker/build';
 import type { EngineConnector } from '../docker/engine';
 import { InputError } from '../errors';
@@ -11,6 +12,7 @@ import { ReadablePaths } from '../readable-paths';
 import { ImageReference, parseReference, repositoryName } from '../reference';
 import { BuildRecord, BuiltImage, writeBuildRecord } from './record';
 import { BuildMounts, mergeMounts, parseSecretsInput, readSecrets, readSsh, uniqueIds } from './mounts';
+import { runInDependencyOrder } from './pool';
 import { expandTagTemplates } from './tag-templates';
 import { keyAgent } from '../docker/ssh-agent';
 
@@ -41,6 +43,8 @@ export interface BuildAndTagOptions {
   pipeline: PipelineInfo;
   /** Build.SourcesDirectory: where `git describe` looks for a version tag for {{semver}}. */
   sourcesDirectory?: string;
+  /** How many images build at once (compose services; each waits for the services it depends on). */
+  maxParallel: number;
   /** Variables for compose interpolation (process.env when not given). */
   env?: Record<string, string | undefined>;
   /** Folders outside the project (the compose file's folder, else the working directory) that builds may read. */
@@ -54,6 +58,8 @@ export interface PlannedBuild {
   tags: string[];
   /** Other references the image is tagged with on the engine (compose `build.tags` of other repositories). */
   otherReferences: string[];
+  /** Planned builds this one waits for: the services it depends on (see buildOrder). */
+  after: string[];
   spec: Omit<ImageBuildSpec, 'tags' | 'title'>;
 }
 
@@ -75,6 +81,9 @@ function checkedSources(readable: ReadablePaths, context: string, dockerfile: st
 
 /** What will be built, from the inputs and the compose file alone: every input checked before the engine is contacted. */
 export function planBuilds(options: BuildAndTagOptions, log: Logger & Pick<TaskContext, 'setSecret'>): PlannedBuild[] {
+  if (!Number.isInteger(options.maxParallel) || options.maxParallel < 1) {
+    throw new InputError(`Input 'maxParallel' must be a whole number of 1 or more (how many images build at once), not '${options.maxParallel}'.`);
+  }
   const { branch, commit, buildNumber } = options.pipeline;
   const tags = expandTagTemplates(options.tags, { branch, commit, buildNumber, sourcesDirectory: options.sourcesDirectory }, log);
   return options.composeFile ? planCompose(options, tags, log) : [planSingle(options, tags, log)];
@@ -91,19 +100,23 @@ export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext)
       throw new InputError(`compose service '${plan.name}': ${ignored.map((k) => `'build.${k}'`).join(' and ')} would be ignored by this engine's BuildKit (Engine API ${builder.apiVersion}; it applies them from API 1.42, Docker 23). Remove ${ignored.length > 1 ? 'them' : 'it'}, or build on a newer engine.`);
     }
   }
-  ctx.info(`Building ${plans.length} image(s) with ${buildKit ? 'BuildKit' : 'the classic builder'}.`);
+  ctx.info(`Building ${plans.length} image(s) with ${buildKit ? 'BuildKit' : 'the classic builder'}${plans.length > 1 ? `, at most ${options.maxParallel} at a time` : ''}.`);
 
-  const images: BuiltImage[] = [];
-  for (const plan of plans) {
-    const repository = repositoryName(plan.repository);
-    const refs = [...plan.tags.map((t) => `${repository}:${t}`), ...plan.otherReferences];
-    const labels = { ...plan.spec.labels, ...(options.addPipelineLabels ? pipelineLabels(options.pipeline, plan.name, plan.tags[0]) : {}) };
-    const imageId = await ctx.group(`Build ${plan.name} (${refs.join(', ')})`, () =>
-      buildImage(docker, { ...plan.spec, labels, title: `'${plan.name}'`, tags: refs }, ctx, { buildKit, signal: ctx.signal }),
-    );
-    ctx.info(`Built ${plan.name}: ${imageId}, tagged ${refs.join(', ')}`);
-    images.push({ name: plan.name, imageId, repository, tags: plan.tags });
-  }
+  const images = await runInDependencyOrder(
+    plans.map((plan) => ({
+      name: plan.name,
+      after: plan.after,
+      title: `Build ${plan.name} (${plannedReferences(plan).join(', ')})`,
+      run: async (log: Logger, signal: AbortSignal): Promise<BuiltImage> => {
+        const refs = plannedReferences(plan);
+        const labels = { ...plan.spec.labels, ...(options.addPipelineLabels ? pipelineLabels(options.pipeline, plan.name, plan.tags[0]) : {}) };
+        const imageId = await buildImage(docker, { ...plan.spec, labels, title: `'${plan.name}'`, tags: refs }, log, { buildKit, signal });
+        log.info(`Built ${plan.name}: ${imageId}, tagged ${refs.join(', ')}`);
+        return { name: plan.name, imageId, repository: repositoryName(plan.repository), tags: plan.tags };
+      },
+    })),
+    { maxParallel: options.maxParallel, signal: ctx.signal, log: ctx },
+  );
 
   const record: BuildRecord = { schemaVersion: 1, buildNumber: options.pipeline.buildNumber, commit: options.pipeline.commit, images };
   writeBuildRecord(options.buildRecordPath, record);
@@ -135,6 +148,7 @@ function planSingle(options: BuildAndTagOptions, tags: string[], ctx: Secrets): 
     repository,
     tags,
     otherReferences: [],
+    after: [],
     spec: buildSpec(options, checkedSources(singleBuildPaths(options), options.buildContext, path.resolve(options.dockerfile), { context: "Input 'buildContext'", dockerfile: "Input 'dockerfile'" }), inputMounts(options, pipelineFiles(), ctx)),
   };
 }
@@ -216,9 +230,38 @@ function planCompose(options: BuildAndTagOptions, tags: string[], ctx: Secrets):
       repository,
       tags: allTags,
       otherReferences: [...new Set(otherReferences)],
+      after: buildOrder(app.services, service.name, selected),
       spec: buildSpec(options, checkedSources(app.readable, build.context, build.dockerfile, { context: `${where} build.context`, dockerfile: `${where} build.dockerfile` }, build.dockerfileInline !== undefined), mergeMounts(givenToAll, serviceMounts), build),
     };
   });
+}
+
+/** The references a planned image is tagged with on the engine. */
+function plannedReferences(plan: PlannedBuild): string[] {
+  const repository = repositoryName(plan.repository);
+  return [...plan.tags.map((t) => `${repository}:${t}`), ...plan.otherReferences];
+}
+
+/**
+ * The built services a service's build waits for: those it depends on (depends_on, links,
+ * volumes_from, `service:` namespaces), also through services that are not built, so a Dockerfile
+ * may start `FROM` the image of a service it depends on. Compose v2's own builder keeps this order
+ * (with the buildx plugin it runs `buildx bake`, which builds everything at once; see the README).
+ */
+function buildOrder(services: ComposeService[], name: string, built: ComposeService[]): string[] {
+  const byName = new Map(services.map((s) => [s.name, s]));
+  const waits = new Set<string>();
+  const seen = new Set<string>([name]);
+  const visit = (service: ComposeService) => {
+    for (const dep of serviceDependencies(service.raw)) {
+      if (seen.has(dep)) continue;
+      seen.add(dep);
+      if (built.some((s) => s.name === dep)) waits.add(dep);
+      else if (byName.has(dep)) visit(byName.get(dep) as ComposeService);
+    }
+  };
+  visit(byName.get(name) as ComposeService);
+  return [...waits];
 }
 
 function parseRepository(text: string, what: string, allowTag = false): ImageReference {

@@ -85,7 +85,7 @@ export function checkServices(services: Record<string, Obj>, model: Obj, files: 
 }
 
 /** The services a service starts after: depends_on, and what links, volumes_from and `service:` namespaces imply. */
-function dependencies(s: Obj): string[] {
+export function serviceDependencies(s: Obj): string[] {
   const deps = Array.isArray(s.depends_on) ? s.depends_on.map(String) : Object.keys(isMapping(s.depends_on) ? s.depends_on : {});
   for (const link of Array.isArray(s.links) ? s.links : []) deps.push(String(link).split(':')[0]);
   for (const from of Array.isArray(s.volumes_from) ? s.volumes_from : []) if (!String(from).startsWith('container:')) deps.push(String(from).split(':')[0]);
@@ -102,7 +102,7 @@ function checkCycles(services: Record<string, Obj>, files: string): void {
       throw new FileError(`${files}: service '${name}' depends on itself: ${cycle.join(' → ')} (through depends_on, links, volumes_from or a service: namespace). Break the cycle.`);
     }
     if (done.has(name) || !services[name]) return;
-    for (const dep of dependencies(services[name])) visit(dep, [...chain, name]);
+    for (const dep of serviceDependencies(services[name])) visit(dep, [...chain, name]);
     done.add(name);
   };
   for (const name of Object.keys(services)) visit(name, []);
