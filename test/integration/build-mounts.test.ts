@@ -45,8 +45,10 @@ function project(name: string, files: Record<string, string>): string {
   return dir;
 }
 
+/** noCache: a secret is not part of BuildKit's cache key, so a cached RUN step would not read this run's value. */
 function options(dir: string, over: Partial<BuildAndTagOptions>): BuildAndTagOptions {
-  return buildOptions(docker, { dockerfile: path.join(dir, 'Dockerfile'), buildContext: dir, imageName: `mounts/${path.basename(dir)}`, tags: ['1'], buildRecordPath: path.join(dir, 'record.json'), ...over });
+  return buildOptions(docker, {
+    noCache: true, dockerfile: path.join(dir, 'Dockerfile'), buildContext: dir, imageName: `mounts/${path.basename(dir)}`, tags: ['1'], buildRecordPath: path.join(dir, 'record.json'), ...over });
 }
 
 async function fileIn(image: string, file: string): Promise<string> {
