@@ -43,6 +43,12 @@ export interface TaskContext extends Logger {
   readonly signal: AbortSignal;
 }
 
+/**
+ * How long a cancelled task has before the agent kills it: the agent sends SIGINT, then SIGTERM, then
+ * kills the process a few seconds later. What a task still does after a cancel fits in this.
+ */
+export const CANCEL_GRACE_MS = 5_000;
+
 /** Every form in which a secret could be printed: the value, its lines, and their base64. */
 export function secretForms(value: string): string[] {
   const forms = new Set<string>();
