@@ -333,6 +333,19 @@ describe('ComposeDeploy cancelled by the agent', () => {
     assert.deepEqual(web.map((w) => [w.status, w.digest]), [['running', lockDigest(locks.v1, 'web')]], 'v1 runs again');
   });
 
+  test('a rollback that cannot finish in the grace time (the new web takes 30 s to stop) says what may run and how to roll back by hand', async () => {
+    await composeDeploy(options('cancel-slow', locks.v1), createTestContext());
+    const slowStop = path.join(work, 'slow-stop.yml');
+    fs.writeFileSync(slowStop, 'services:\n  web:\n    stop_signal: SIGWINCH\n    stop_grace_period: 30s\n');
+    const ctx = createTestContext();
+    const { error, afterCancelMs } = await cancelled(options('cancel-slow', locks.v2, { composeFiles: [...gateWaits(), slowStop] }, ctx), ctx, /^Waiting for web/);
+    assert.match(error.message, /The job was cancelled while deploying build v2/);
+    assert.match(error.message, /The rollback to the previous release \(build v1, .*\) did not finish \(.* up did not finish within [\d.]+ s\): '.*-cancel-slow' may run parts of both releases/);
+    assert.match(error.message, /Roll back by hand on the host: docker run --rm -v outer-loop-release-.*-cancel-slow:\/release busybox cat \/release\/current\.yml > last-good\.yml && docker compose -p .*-cancel-slow -f last-good\.yml up -d --remove-orphans/);
+    assert.ok(afterCancelMs < 10_000, `the task ended ${afterCancelMs} ms after the cancel`);
+    assert.equal(ctx.outputs.rolledBack, 'false');
+  });
+
   test('a cancel with no earlier release (or rollbackOnFailure off) leaves the new release and says how to remove it or roll back by hand', async () => {
     const ctx = createTestContext();
     const { error } = await cancelled(options('cancel-first', locks.v2, { composeFiles: gateWaits() }, ctx), ctx, /^Waiting for web/);

@@ -22,6 +22,7 @@ import { CancelledError, InputError, OuterLoopError, TimeoutError, errorMessage 
 import type { ImageLock } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
 import type { CredentialSource } from '../registry/client';
+import { bounded } from '../containerized-test/bounds';
 import { healthGate } from './health';
 import { pullImages } from './pull';
 import { loadRelease, manualRestoreCommands, ReleaseMeta, saveRelease, StoredRelease } from './store';
@@ -355,7 +356,11 @@ async function rollBackOnCancel(run: ReleaseRun, previous: StoredRelease | undef
     ctx.warn(`${head} Rolling back to ${label} within the ${CANCEL_GRACE_MS / 1000} s a cancelled task has, without the health gate.`);
     await ctx.group(`Roll back to ${label} (cancelled)`, () => {
       const { restoring, file } = rollbackOf(run, previous);
-      return upRelease(restoring, file, { timeoutMs });
+      // At the end of the time the CLI is stopped; the task reports without waiting for it to exit.
+      return bounded(upRelease(restoring, file, { timeoutMs }), {
+        deadline: Date.now() + timeoutMs,
+        onTimeout: () => new TimeoutError(`${run.cli.display} up did not finish within ${(timeoutMs / 1000).toFixed(1)} s`),
+      });
     });
   } catch (err) {
     return new CancelledError(
