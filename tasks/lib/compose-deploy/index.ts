@@ -22,7 +22,7 @@ import { CancelledError, InputError, OuterLoopError, TimeoutError, errorMessage 
 import type { ImageLock } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
 import type { CredentialSource } from '../registry/client';
-import { bounded } from '../containerized-test/bounds';
+import { bounded } from '../bounds';
 import { healthGate } from './health';
 import { pullImages } from './pull';
 import { loadRelease, manualRestoreCommands, ReleaseMeta, saveRelease, StoredRelease } from './store';

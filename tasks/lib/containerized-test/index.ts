@@ -13,7 +13,7 @@ import { isActive } from '../compose/load';
 import { CANCEL_GRACE_MS, LOG_TAIL_LINES, TaskContext } from '../context';
 import type { EngineConnector } from '../docker/engine';
 import { CancelledError, InputError, OuterLoopError, TimeoutError, errorMessage } from '../errors';
-import { bounded } from './bounds';
+import { bounded } from '../bounds';
 import { chooseImage, followContainer, localImageId, parseCommand, startTestContainer } from './container';
 import { copyResultsOut, publishBatches, resultFiles, summarizeResults } from './results';
 import { ADDED_RUNNER, StackError, StackPlan, StackPlanInput, overrideDocument, planStack, printStackLogs, stackProblem, waitForStack, writeOverride } from './stack';
@@ -365,17 +365,19 @@ async function tearDown(
   try {
     await ctx.group(`Tear down (run ${options.runId})`, async () => {
       if (options.project && !ctx.signal.aborted) {
+        const cli = options.project.cli.display;
         try {
+          const deadline = Math.min(start + TEARDOWN_BOUND_MS, Date.now() + DOWN_BOUND_MS);
           const down = compose(options.project, ['down', '-v', '--remove-orphans', '--timeout', String(options.stopTimeoutSeconds)], {
             onLine: (l) => ctx.debug(l),
             signal: ctx.signal,
-            deadline: Math.min(start + TEARDOWN_BOUND_MS, Date.now() + DOWN_BOUND_MS),
+            deadline,
             what: 'Tearing down the stack',
           });
-          // On a cancel the sweep starts at once; the Compose CLI is stopped meanwhile.
-          await bounded(down, { signal: ctx.signal, onTimeout: () => new TimeoutError('unreachable') });
+          // At a cancel or the deadline the sweep starts at once; the Compose CLI is stopped meanwhile.
+          await bounded(down, { deadline, signal: ctx.signal, onTimeout: () => new TimeoutError(`${cli} down did not finish within ${Math.round((deadline - start) / 1000)} s`) });
         } catch (err) {
-          ctx.warn(`Teardown: ${ctx.signal.aborted ? `the job was cancelled while ${options.project.cli.display} down ran; removing what is left at once` : errorMessage(err)}`);
+          ctx.warn(`Teardown: ${ctx.signal.aborted ? `the job was cancelled while ${cli} down ran; removing what is left at once` : errorMessage(err)}`);
         }
       }
       const labels = [`${RUN_LABEL}=${options.runId}`, ...(options.project ? [`${PROJECT_LABEL}=${options.project.name}`] : [])];

@@ -183,6 +183,7 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
     for (const w of workloads) before.set(w, await captureBefore(client, w.object));
     let phase = 'apply';
     let failure: string | undefined;
+    let cancelled = false;
     try {
       const applied = await ctx.group(`Server-side apply as '${options.fieldManager}'`, () => applyAll(client, rendered.items, resources, applyOptions, ctx));
       result.applied = applied.map((a) => describe(a.object));
@@ -192,8 +193,9 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
       failure = await waitAndVerify(client, workloads.map((w) => w.object), Date.now() + options.rolloutTimeoutSeconds * 1000, options, ctx, result);
     } catch (err) {
       if (!ctx.signal.aborted) throw err;
+      cancelled = true;
     }
-    if (ctx.signal.aborted) {
+    if (cancelled) {
       // The agent kills the task CANCEL_GRACE_MS after the cancel: the rollback is applied, not waited for.
       let message = `The job was cancelled during the ${phase} in namespace '${options.namespace}'.`;
       if (options.rollbackOnFailure) {
@@ -439,6 +441,7 @@ async function canaryDeploy(
   const all = new Map([...resources, ...variantResources]);
   let phase = 'apply';
   let failure: string | undefined;
+  let cancelled = false;
   try {
     const applied: Applied[] = await ctx.group(`Canary (${options.canaryPercentage}%): server-side apply as '${options.fieldManager}'`, () => applyAll(client, [...others, ...variants], all, applyOptions, ctx));
     result.applied = applied.map((a) => describe(a.object));
@@ -446,8 +449,9 @@ async function canaryDeploy(
     failure = await waitAndVerify(client, variants.map((v) => v.object), Date.now() + options.rolloutTimeoutSeconds * 1000, options, ctx, result);
   } catch (err) {
     if (!ctx.signal.aborted) throw err;
+    cancelled = true;
   }
-  if (ctx.signal.aborted) {
+  if (cancelled) {
     // As a failed canary: removed (the stable workloads were never changed), in the cancelled task's grace time.
     const byHand = `kubectl delete ${variants.map((v) => `deployment/${v.object.metadata.name}`).join(' ')} -n ${options.namespace}`;
     let message = `The job was cancelled during the canary's ${phase} in namespace '${options.namespace}'; the stable workloads were not changed.`;
