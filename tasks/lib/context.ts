@@ -43,6 +43,22 @@ export interface TaskContext extends Logger {
   readonly signal: AbortSignal;
 }
 
+/**
+ * How long a cancelled task has before the agent kills it: the agent sends SIGINT, then SIGTERM, then
+ * kills the process a few seconds later. What a task still does after a cancel fits in this.
+ */
+export const CANCEL_GRACE_MS = 5_000;
+
+/**
+ * When a cancelled task must be done: CANCEL_GRACE_MS after the cancel (from now, while none has
+ * come). Called before the work a cancel may interrupt, so that it knows when the cancel came.
+ */
+export function cancelDeadline(signal: AbortSignal): () => number {
+  let cancelledAt = signal.aborted ? Date.now() : undefined;
+  if (cancelledAt === undefined) signal.addEventListener('abort', () => (cancelledAt = Date.now()), { once: true });
+  return () => (cancelledAt ?? Date.now()) + CANCEL_GRACE_MS;
+}
+
 /** Every form in which a secret could be printed: the value, its lines, and their base64. */
 export function secretForms(value: string): string[] {
   const forms = new Set<string>();

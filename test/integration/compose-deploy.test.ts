@@ -283,6 +283,86 @@ describe('ComposeDeploy on the local engine', () => {
   });
 });
 
+describe('ComposeDeploy cancelled by the agent', () => {
+  // web's healthcheck fails inside an hour-long start period, so the gate waits: time for a cancel.
+  const gateWaits = () => {
+    const file = path.join(work, 'gate-waits.yml');
+    fs.writeFileSync(file, 'services:\n  web:\n    healthcheck:\n      test: ["CMD", "false"]\n      interval: 1s\n      start_period: 1h\n');
+    return [path.join(FIXTURE, 'docker-compose.yml'), file];
+  };
+  /** Deploys, and cancels the job (as runTask does on SIGTERM) at the first log line that matches `when`. */
+  async function cancelled(o: ComposeDeployOptions, ctx: TestContext, when: RegExp): Promise<{ error: Error; afterCancelMs: number }> {
+    let cancelledAt = 0;
+    const info = ctx.info;
+    ctx.info = (line) => {
+      info(line);
+      if (!cancelledAt && when.test(line)) {
+        cancelledAt = Date.now();
+        ctx.abort('ComposeDeploy was cancelled (SIGTERM).');
+      }
+    };
+    const error = await composeDeploy(o, ctx).then(
+      () => assert.fail(`the cancelled deployment succeeded:\n${ctx.logs.join('\n')}`),
+      (err: Error) => err,
+    );
+    assert.ok(cancelledAt > 0, `no log line matched ${when}:\n${ctx.logs.join('\n')}`);
+    return { error, afterCancelMs: Date.now() - cancelledAt };
+  }
+
+  test('a cancel during the health gate rolls back to the last good release in the agent\'s grace time; the log says it was not gated', async () => {
+    await composeDeploy(options('cancel', locks.v1), createTestContext());
+    const ctx = createTestContext();
+    const { error, afterCancelMs } = await cancelled(options('cancel', locks.v2, { composeFiles: gateWaits() }, ctx), ctx, /^Waiting for web/);
+    assert.match(error.message, /The job was cancelled while deploying build v2 to cancel \(project '.*-cancel'/);
+    assert.match(error.message, /Rolled back to the previous release \(build v1, .*not health-gated.*docker compose -p .*-cancel ps/s);
+    assert.ok(afterCancelMs < 10_000, `the task ended ${afterCancelMs} ms after the cancel`);
+    assert.equal(ctx.outputs.rolledBack, 'true');
+    assert.equal(JSON.parse(ctx.outputs.deployedDigests).web, readLock(locks.v1).images.find((i) => i.name === 'web')!.ref);
+    const web = (await running(`${RUN}-cancel`)).filter((r) => r.service === 'web');
+    assert.deepEqual(web.map((w) => [w.status, w.digest]), [['running', lockDigest(locks.v1, 'web')]], 'v1 runs again');
+  });
+
+  test('a cancel during compose up rolls back the same way', async () => {
+    const ctx = createTestContext();
+    // The first line Compose prints about web: its container is being replaced.
+    const { error, afterCancelMs } = await cancelled(options('cancel', locks.v2, { composeFiles: gateWaits() }, ctx), ctx, /Container \S*-cancel-web-1/);
+    assert.match(error.message, /The job was cancelled while deploying build v2/);
+    assert.match(error.message, /Rolled back to the previous release \(build v1/);
+    assert.ok(afterCancelMs < 10_000, `the task ended ${afterCancelMs} ms after the cancel`);
+    const web = (await running(`${RUN}-cancel`)).filter((r) => r.service === 'web');
+    assert.deepEqual(web.map((w) => [w.status, w.digest]), [['running', lockDigest(locks.v1, 'web')]], 'v1 runs again');
+  });
+
+  test('a rollback that cannot finish in the grace time (the new web takes 30 s to stop) says what may run and how to roll back by hand', async () => {
+    await composeDeploy(options('cancel-slow', locks.v1), createTestContext());
+    const slowStop = path.join(work, 'slow-stop.yml');
+    fs.writeFileSync(slowStop, 'services:\n  web:\n    stop_signal: SIGWINCH\n    stop_grace_period: 30s\n');
+    const ctx = createTestContext();
+    const { error, afterCancelMs } = await cancelled(options('cancel-slow', locks.v2, { composeFiles: [...gateWaits(), slowStop] }, ctx), ctx, /^Waiting for web/);
+    assert.match(error.message, /The job was cancelled while deploying build v2/);
+    assert.match(error.message, /The rollback to the previous release \(build v1, .*\) did not finish \(.* up did not finish within [\d.]+ s\): '.*-cancel-slow' may run parts of both releases/);
+    assert.match(error.message, /Roll back by hand on the host: docker run --rm -v outer-loop-release-.*-cancel-slow:\/release busybox cat \/release\/current\.yml > last-good\.yml && docker compose -p .*-cancel-slow -f last-good\.yml up -d --remove-orphans/);
+    assert.ok(afterCancelMs < 10_000, `the task ended ${afterCancelMs} ms after the cancel`);
+    assert.equal(ctx.outputs.rolledBack, 'false');
+  });
+
+  test('a cancel with no earlier release (or rollbackOnFailure off) leaves the new release and says how to remove it or roll back by hand', async () => {
+    const ctx = createTestContext();
+    const { error } = await cancelled(options('cancel-first', locks.v2, { composeFiles: gateWaits() }, ctx), ctx, /^Waiting for web/);
+    assert.match(error.message, /Nothing was rolled back \(there is no earlier good release of '.*-cancel-first' on this host to roll back to\): the new release is left as it is/);
+    assert.match(error.message, /Remove it by hand: docker compose -p .*-cancel-first down/);
+    assert.equal(ctx.outputs.rolledBack, 'false');
+    assert.equal((await running(`${RUN}-cancel-first`)).filter((r) => r.service === 'web').length, 1, 'the new release is left');
+
+    const off = createTestContext();
+    const left = await cancelled(options('cancel', locks.v2, { composeFiles: gateWaits(), rollbackOnFailure: false }, off), off, /^Waiting for web/);
+    assert.match(left.error.message, /Nothing was rolled back \(rollbackOnFailure is off\)/);
+    assert.match(left.error.message, /Roll back by hand on the host: docker run --rm -v outer-loop-release-.*-cancel:\/release busybox cat \/release\/current\.yml > last-good\.yml && docker compose -p .*-cancel -f last-good\.yml up -d --remove-orphans/);
+    const web = (await running(`${RUN}-cancel`)).filter((r) => r.service === 'web');
+    assert.deepEqual(web.map((w) => w.digest), [lockDigest(locks.v2, 'web')], 'v2 is left running');
+  });
+});
+
 describe('ComposeDeploy to remote hosts', () => {
   const sshEndpoint = (key: string): EndpointInfo => ({ id: 'ssh', input: 'sshEndpoint', url: '', scheme: 'UsernamePassword', auth: { username: ssh.user }, data: { host: ssh.host, port: String(ssh.port), privatekey: key } });
   const tlsEndpoint = (c: { ca: string; cert: string; key: string }): EndpointInfo => ({ id: 'tls', input: 'dockerHostEndpoint', url: tlsEngine.url, scheme: 'Certificate', auth: { cacert: c.ca, cert: c.cert, key: c.key }, data: {} });

@@ -98,6 +98,17 @@ async function assertNothingLeft(runId: string): Promise<void> {
   assert.deepEqual([c.length, n.length, (v.Volumes ?? []).length], [0, 0, 0], `project ${projectNameFor(runId)} left something behind`);
 }
 
+/** How `work` settled, or a failure when it has not within `ms` (a hang fails the test instead of stalling it). */
+async function settlesWithin<T>(work: Promise<T>, ms: number, what: string): Promise<PromiseSettledResult<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not end within ${ms / 1000} s`)), ms)));
+  try {
+    return await Promise.race([Promise.allSettled([work]).then(([r]) => r), hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function runIdIn(output: string): string {
   const m = /ContainerizedTest run (\S+) \(/.exec(output);
   assert.ok(m, `the task prints its run id\n${output}`);
@@ -252,6 +263,30 @@ describe('compose mode', () => {
     await assertNothingLeft(runId);
   });
 
+  test('a cancel during teardown (compose down waiting for a container that ignores its stop signal) ends the task within 10 s; nothing is left', async () => {
+    const ctx = createTestContext();
+    // web ignores SIGTERM and down would wait stopTimeoutSeconds (60 s) for it.
+    const o = options({ composeFiles: [COMPOSE, path.join(FIXTURE, 'slow-stop.yml')], stopTimeoutSeconds: 60 });
+    let cancelledAt = 0;
+    const group = ctx.group;
+    ctx.group = async (title, fn) => {
+      if (title.startsWith('Tear down')) {
+        // Once `down` is stopping web: the agent cancels the job.
+        setTimeout(() => {
+          cancelledAt = Date.now();
+          ctx.abort('ContainerizedTest was cancelled (SIGTERM).');
+        }, 1_500);
+      }
+      return group(title, fn);
+    };
+    const settled = await settlesWithin(containerizedTest(o, ctx), 120_000, 'the cancelled teardown');
+    assert.ok(cancelledAt > 0, `the teardown ended before the cancel came:\n${ctx.logs.join('\n')}`);
+    assert.ok(Date.now() - cancelledAt < 10_000, `the task ended ${(Date.now() - cancelledAt) / 1000} s after the cancel:\n${ctx.logs.join('\n')}`);
+    if (settled.status === 'rejected') assert.match(String((settled.reason as Error).message), /cancelled/i);
+    assert.ok(ctx.logs.some((l) => /Teardown done/.test(l)), ctx.logs.join('\n'));
+    await assertNothingLeft(o.runId!);
+  });
+
   test('testImage + testCommand through the `docker compose` (v2) command form', async () => {
     // A stand-in docker CLI whose compose plugin forwards to docker-compose, so the arguments of the v2
     // command form are recorded (the current stack's pass runs the real v2 in every other test).
@@ -358,6 +393,20 @@ describe('container mode', () => {
     assert.ok(malformed.logs.some((l) => l.startsWith('WARNING:') && l.includes('junit.xml') && l.includes('not well-formed')), malformed.logs.join('\n'));
     assert.equal(malformed.outputs.exitCode, '4');
     assert.deepEqual(malformed.testResults, [], 'a malformed file is not published');
+    await assertNothingLeft(o.runId!);
+  });
+  test('a results folder over the size limit: a warning, the task finishes and tears down, nothing is left', async () => {
+    const ctx = createTestContext();
+    // A sparse 1100 MB file: over the 1024 MB limit at the first tar header.
+    const o = options({ mode: 'container', service: 'tests', command: 'mkdir -p /results && echo "<testsuite/>" > /results/a.xml && busybox truncate -s 1100M /results/big.xml', resultsPath: '/results' });
+    const settled = await settlesWithin(containerizedTest(o, ctx), 90_000, 'ContainerizedTest with an oversized results folder');
+    assert.equal(settled.status, 'fulfilled', settled.status === 'rejected' ? String(settled.reason) : '');
+    assert.ok(
+      ctx.logs.some((l) => l.startsWith('WARNING: Could not copy the test results') && /larger than 1024 MB/.test(l)),
+      ctx.logs.join('\n'),
+    );
+    assert.ok(ctx.logs.some((l) => /Teardown done/.test(l)));
+    assert.equal(ctx.outputs.exitCode, '0');
     await assertNothingLeft(o.runId!);
   });
 });

@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import { DeploymentFailedError, KubernetesDeployOptions, kubernetesDeploy } from '../../tasks/lib/kube';
-import { createTestContext } from '../support/context';
+import { TestContext, createTestContext } from '../support/context';
 import { KubeApiServer, kubeconfigFor, startKubeApi } from '../support/kube-api';
 import { D, baseLock, deployOptions, lockWithWeb, resolveKubeconfig, webManifestDir } from '../support/kube-deploy';
 
@@ -125,6 +125,69 @@ describe('KubernetesDeploy against the test API server: what only a double can d
     }
   });
 
+});
+
+describe('KubernetesDeploy cancelled by the agent', () => {
+  /** Deploys, and cancels the job (as runTask does on SIGTERM) shortly after the group `when` starts. */
+  async function cancelled(o: KubernetesDeployOptions, when: RegExp): Promise<{ error: Error; ctx: TestContext; afterCancelMs: number }> {
+    const ctx = createTestContext();
+    let cancelledAt = 0;
+    const group = ctx.group;
+    ctx.group = async (title, fn) => {
+      if (!cancelledAt && when.test(title)) {
+        setTimeout(() => {
+          cancelledAt = Date.now();
+          ctx.abort('KubernetesDeploy was cancelled (SIGTERM).');
+        }, 300);
+      }
+      return group(title, fn);
+    };
+    const error = await kubernetesDeploy(o, ctx).then(
+      () => assert.fail(`the cancelled deployment succeeded:\n${ctx.logs.join('\n')}`),
+      (err: Error) => err,
+    );
+    assert.ok(cancelledAt > 0, `no group matched ${when}:\n${ctx.logs.join('\n')}`);
+    return { error, ctx, afterCancelMs: Date.now() - cancelledAt };
+  }
+
+  test('a cancel during the rollout wait rolls the Deployment back to the previous revision in the grace time, and says its rollout was not waited for', async () => {
+    const dir = webManifestDir({ replicas: 2, progressDeadlineSeconds: 600 });
+    const ns = 'cancelwait';
+    await kubernetesDeploy(options({ baseDir: dir, namespace: ns }), createTestContext());
+    api.behave(D('f'), { kind: 'NeverReady' });
+    const { error, ctx, afterCancelMs } = await cancelled(options({ baseDir: dir, namespace: ns, lock: lockWithWeb(D('f')) }), /^Wait for 1 rollout/);
+    assert.match(error.message, /The job was cancelled during the rollout wait in namespace 'cancelwait'/);
+    assert.match(error.message, /Rolled back Deployment cancelwait\/web to revision 1; not waited for \(a cancelled task has no time for it\): kubectl rollout status deployment\/web -n cancelwait/);
+    assert.ok(afterCancelMs < 10_000, `the task ended ${afterCancelMs} ms after the cancel`);
+    assert.equal(ctx.outputs.rolledBack, 'true');
+    const web = api.get('apps/v1', 'Deployment', ns, 'web')!;
+    assert.equal(web.spec.template.spec.containers[0].image, `registry.example.com/shop/web@${D('1')}`, 'the previous template is applied again');
+  });
+
+  test('a cancel during a canary\'s rollout wait removes the canary and baseline; the stable Deployment is untouched', async () => {
+    const dir = webManifestDir({ replicas: 2, progressDeadlineSeconds: 600 });
+    const ns = 'cancelcanary';
+    await kubernetesDeploy(options({ baseDir: dir, namespace: ns }), createTestContext());
+    api.behave(D('8'), { kind: 'NeverReady' });
+    const { error, ctx } = await cancelled(options({ baseDir: dir, namespace: ns, lock: lockWithWeb(D('8')), strategy: 'canary', canaryPercentage: 50 }), /^Wait for 2 rollout/);
+    assert.match(error.message, /The job was cancelled during the canary's rollout wait in namespace 'cancelcanary'; the stable workloads were not changed/);
+    assert.match(error.message, /The canary was removed \(Deployment web-canary, Deployment web-baseline\)/);
+    assert.equal(ctx.outputs.rolledBack, 'true');
+    assert.deepEqual(api.list('apps/v1', 'Deployment', ns).map((d) => d.metadata.name), ['web']);
+    assert.equal(api.get('apps/v1', 'Deployment', ns, 'web')!.spec.template.spec.containers[0].image, `registry.example.com/shop/web@${D('1')}`);
+  });
+
+  test('a cancel with rollbackOnFailure off leaves the new revision and says how to undo it by hand', async () => {
+    const dir = webManifestDir({ replicas: 1, progressDeadlineSeconds: 600 });
+    const ns = 'cancelleft';
+    await kubernetesDeploy(options({ baseDir: dir, namespace: ns }), createTestContext());
+    api.behave(D('9'), { kind: 'NeverReady' });
+    const { error, ctx } = await cancelled(options({ baseDir: dir, namespace: ns, lock: lockWithWeb(D('9')), rollbackOnFailure: false }), /^Wait for 1 rollout/);
+    assert.match(error.message, /Nothing was rolled back \(rollbackOnFailure is false\): what was applied is left as it is, not rolled out/);
+    assert.match(error.message, /Roll back by hand: kubectl rollout undo deployment\/web -n cancelleft/);
+    assert.equal(ctx.outputs.rolledBack, 'false');
+    assert.equal(api.get('apps/v1', 'Deployment', ns, 'web')!.spec.template.spec.containers[0].image, `registry.example.com/shop/web@${D('9')}`);
+  });
 });
 
 describe('bad input and refusals', () => {

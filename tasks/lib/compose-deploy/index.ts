@@ -4,7 +4,9 @@
 // of the rendered file under the environment's project name → health gate → verify the running
 // digests → keep the rendered file on the target as the last good release. When the gate or the
 // verification fails (or `up` itself), the last good release is redeployed and gated, and the task
-// still fails, saying what happened.
+// still fails, saying what happened. When the job is cancelled during `up` or the gate, the last good
+// release is brought up again in the seconds the agent allows, without the gate; the log says what
+// runs then, and how to roll back by hand when there was no time.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,16 +16,16 @@ import type { Environment } from '../compose/interpolate';
 import { loadCompose } from '../compose/load';
 import { PinnedService, renderCompose } from '../compose/render';
 import { parseYaml, toPlain } from '../compose/yaml';
-import type { TaskContext } from '../context';
-import { sanitizeOutput } from '../context';
+import { CANCEL_GRACE_MS, TaskContext, cancelDeadline, sanitizeOutput } from '../context';
 import { checkArtifactName } from '../artifact-name';
-import { InputError, OuterLoopError, errorMessage } from '../errors';
+import { CancelledError, InputError, OuterLoopError, TimeoutError, errorMessage } from '../errors';
 import type { ImageLock } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
 import type { CredentialSource } from '../registry/client';
+import { bounded } from '../bounds';
 import { healthGate } from './health';
 import { pullImages } from './pull';
-import { loadRelease, ReleaseMeta, saveRelease, StoredRelease } from './store';
+import { loadRelease, manualRestoreCommands, ReleaseMeta, saveRelease, StoredRelease } from './store';
 import { checkTargetInputs, connectTarget, Target, TargetOptions } from './target';
 import { summaryTable, VerifiedContainer, verifyDigests } from './verify';
 
@@ -132,6 +134,7 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
   if (options.publishRenderedFile) ctx.uploadArtifact(options.artifactName || `rendered-compose-${normaliseProjectName(environment) || 'env'}`, renderedFile);
 
   // ---- the target
+  const graceEnd = cancelDeadline(ctx.signal);
   const configDir = fs.mkdtempSync(path.join(ctx.tempDir, 'col-compose-config-'));
   fs.chmodSync(configDir, 0o700);
   linkCliPlugins(configDir);
@@ -165,7 +168,7 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
     ctx.info(`Compose: ${cli.display} ${cli.version}`);
     if (previous) ctx.info(`Last good release of '${project}' on the target: ${previous.meta.buildNumber ? `build ${previous.meta.buildNumber}, ` : ''}deployed ${previous.meta.deployedAt}.`);
 
-    const run: ReleaseRun = { docker, cli, env, project, projectDir: renderedDir, options, ctx, timings };
+    const run: ReleaseRun = { docker, cli, env, project, projectDir: renderedDir, options, ctx, timings, graceEnd };
     let rows: VerifiedContainer[];
     try {
       rows = await ctx.group(`Deploy to ${environment}`, () => deployRelease(run, renderedFile, rendered.services, rendered.model));
@@ -217,7 +220,14 @@ interface ReleaseRun {
   options: ComposeDeployOptions;
   ctx: TaskContext;
   timings: Timings;
+  /** When a cancelled task must be done (cancelDeadline). */
+  graceEnd: () => number;
 }
+
+/** A cancelled task's rollback leaves this much of the grace time for the task to report and end. */
+const CANCEL_REPORT_MS = 500;
+/** Below this much time, a rollback after a cancel is not started (it could only leave a mix of releases). */
+const MIN_CANCEL_ROLLBACK_MS = 1_000;
 
 /** Where the time of a deployment went, for the log. */
 class Timings {
@@ -233,20 +243,25 @@ class Timings {
   }
 }
 
-/** up → gate → verify of one rendered file. */
-async function deployRelease(run: ReleaseRun, file: string, pins: PinnedService[], model: Record<string, unknown>): Promise<VerifiedContainer[]> {
-  const { ctx } = run;
+/** `compose up -d` of one rendered file, ended by `bound` (its time, and a signal). */
+async function upRelease(run: ReleaseRun, file: string, bound: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
   await composeUp(run.cli, {
     project: run.project,
     file,
     projectDir: run.projectDir,
     env: run.env,
     removeOrphans: run.options.removeOrphans,
-    timeoutMs: (run.options.upTimeoutSeconds ?? 600) * 1000,
-    signal: ctx.signal,
-    onLine: (l) => ctx.info(l),
+    timeoutMs: bound.timeoutMs,
+    signal: bound.signal,
+    onLine: (l) => run.ctx.info(l),
   });
   run.timings.lap('compose up');
+}
+
+/** up → gate → verify of one rendered file. */
+async function deployRelease(run: ReleaseRun, file: string, pins: PinnedService[], model: Record<string, unknown>): Promise<VerifiedContainer[]> {
+  const { ctx } = run;
+  await upRelease(run, file, { timeoutMs: (run.options.upTimeoutSeconds ?? 600) * 1000, signal: ctx.signal });
   const states = await healthGate(run.docker, {
     project: run.project,
     model,
@@ -268,23 +283,21 @@ async function handleFailure(
   about: { environment: string; buildNumber?: string; target: string },
 ): Promise<unknown> {
   const { ctx, project } = run;
-  const what = `Deploying ${about.buildNumber ? `build ${about.buildNumber}` : 'the release'} to ${about.environment} (project '${project}' on ${about.target}) failed: ${sanitizeOutput(errorMessage(failure))}`;
-  if (ctx.signal.aborted) return failure; // the agent is stopping the job: no rollback, no more work
+  const release = `${about.buildNumber ? `build ${about.buildNumber}` : 'the release'} to ${about.environment} (project '${project}' on ${about.target})`;
+  if (ctx.signal.aborted) return rollBackOnCancel(run, previous, `The job was cancelled while deploying ${release}.`);
+  const what = `Deploying ${release} failed: ${sanitizeOutput(errorMessage(failure))}`;
   if (!run.options.rollbackOnFailure) return new DeployError(`${what}\nrollbackOnFailure is off: the failed release is left as it is for inspection (docker compose -p ${project} ps).`);
   if (!previous) {
     return new DeployError(`${what}\nThere is no earlier good release of '${project}' on this host to roll back to: the failed release is left as it is for inspection (docker compose -p ${project} ps).`);
   }
-  const label = `the previous release (${previous.meta.buildNumber ? `build ${previous.meta.buildNumber}, ` : ''}deployed ${previous.meta.deployedAt})`;
+  const label = releaseLabel(previous);
   ctx.warn(`${what.split('\n')[0]} Rolling back to ${label}.`);
   try {
     const rows = await ctx.group(`Roll back ${about.environment} to ${label}`, async () => {
-      const file = path.join(run.projectDir, `${project}.rollback.compose.yml`);
-      fs.writeFileSync(file, previous.rendered);
-      const pins = pinsFromMeta(previous.meta);
+      const { restoring, file } = rollbackOf(run, previous);
       await pullImages(run.docker, Object.values(previous.meta.images), run.options.credentials, ctx);
       const model = toPlain(parseYaml(previous.rendered, 'The stored release'), 'The stored release') as Record<string, unknown>;
-      // Services the failed release added go too: the host returns to the previous release exactly.
-      return deployRelease({ ...run, options: { ...run.options, removeOrphans: true } }, file, pins, model);
+      return deployRelease(restoring, file, pinsFromMeta(previous.meta), model);
     });
     ctx.output('rolledBack', 'true');
     ctx.output('deployedDigests', JSON.stringify(previous.meta.images));
@@ -305,6 +318,58 @@ async function handleFailure(
   } catch (rollbackFailure) {
     return new DeployError(`${what}\nThe rollback to ${label} failed too: ${sanitizeOutput(errorMessage(rollbackFailure))}\nProject '${project}' needs attention (docker compose -p ${project} ps).`);
   }
+}
+
+function releaseLabel(previous: StoredRelease): string {
+  return `the previous release (${previous.meta.buildNumber ? `build ${previous.meta.buildNumber}, ` : ''}deployed ${previous.meta.deployedAt})`;
+}
+
+/**
+ * The run that brings the last good release back, and its rendered file written out. Services the
+ * failed release added go too (--remove-orphans): the host returns to the previous release exactly.
+ */
+function rollbackOf(run: ReleaseRun, previous: StoredRelease): { restoring: ReleaseRun; file: string } {
+  const file = path.join(run.projectDir, `${run.project}.rollback.compose.yml`);
+  fs.writeFileSync(file, previous.rendered);
+  return { restoring: { ...run, options: { ...run.options, removeOrphans: true } }, file };
+}
+
+/**
+ * The job was cancelled during `up` or the health gate, and the agent kills the task CANCEL_GRACE_MS
+ * after the cancel. With rollbackOnFailure and a last good release, that release is brought up again
+ * (the rollback's `up`, without pulling and without the gate, for which there is no time) within
+ * what is left of that time. Either way the returned error says what runs now, and how to roll back
+ * by hand when the task could not.
+ */
+async function rollBackOnCancel(run: ReleaseRun, previous: StoredRelease | undefined, head: string): Promise<CancelledError> {
+  const { ctx, project } = run;
+  const check = `docker compose -p ${project} ps`;
+  if (!previous || !run.options.rollbackOnFailure) {
+    const why = previous ? 'rollbackOnFailure is off' : `there is no earlier good release of '${project}' on this host to roll back to`;
+    const byHand = previous ? `Roll back by hand on the host: ${manualRestoreCommands(project)}` : `Remove it by hand: docker compose -p ${project} down`;
+    return new CancelledError(`${head}\nNothing was rolled back (${why}): the new release is left as it is, perhaps only partly started, and not health-gated (${check}). ${byHand}`);
+  }
+  const label = releaseLabel(previous);
+  const timeoutMs = run.graceEnd() - Date.now() - CANCEL_REPORT_MS;
+  try {
+    if (timeoutMs < MIN_CANCEL_ROLLBACK_MS) throw new TimeoutError('no time was left to start it');
+    ctx.warn(`${head} Rolling back to ${label} within the ${CANCEL_GRACE_MS / 1000} s a cancelled task has, without the health gate.`);
+    await ctx.group(`Roll back to ${label} (cancelled)`, () => {
+      const { restoring, file } = rollbackOf(run, previous);
+      // At the end of the time the CLI is stopped; the task reports without waiting for it to exit.
+      return bounded(upRelease(restoring, file, { timeoutMs }), {
+        deadline: Date.now() + timeoutMs,
+        onTimeout: () => new TimeoutError(`${run.cli.display} up did not finish within ${(timeoutMs / 1000).toFixed(1)} s`),
+      });
+    });
+  } catch (err) {
+    return new CancelledError(
+      `${head}\nThe rollback to ${label} did not finish (${sanitizeOutput(errorMessage(err))}): '${project}' may run parts of both releases, not health-gated (${check}). Roll back by hand on the host: ${manualRestoreCommands(project)}`,
+    );
+  }
+  ctx.output('rolledBack', 'true');
+  ctx.output('deployedDigests', JSON.stringify(previous.meta.images));
+  return new CancelledError(`${head}\nRolled back to ${label}: its containers run again, but they were not health-gated (a cancelled task has no time for it); check them: ${check}.`);
 }
 
 function pinsFromMeta(meta: ReleaseMeta): PinnedService[] {

@@ -76,6 +76,11 @@ export async function loadRelease(docker: Dockerode, project: string, helperImag
   });
 }
 
+/** Shell commands, run against the target host, that bring the project's last good release back by hand. */
+export function manualRestoreCommands(project: string): string {
+  return `docker run --rm -v ${storeVolumeName(project)}:/release busybox cat /release/current.yml > last-good.yml && docker compose -p ${project} -f last-good.yml up -d --remove-orphans`;
+}
+
 /** Keeps `rendered` as the project's last good release. */
 export async function saveRelease(docker: Dockerode, project: string, helperImage: string, release: StoredRelease): Promise<void> {
   try {

@@ -10,9 +10,10 @@ import { BuildRecord, readBuildRecord } from '../build/record';
 import { ComposeError, ComposeProject, compose, findCompose, normaliseProjectName } from '../compose/cli';
 import { PROJECT_LABEL, SERVICE_LABEL } from '../compose/containers';
 import { isActive } from '../compose/load';
-import { LOG_TAIL_LINES, TaskContext } from '../context';
+import { CANCEL_GRACE_MS, LOG_TAIL_LINES, TaskContext } from '../context';
 import type { EngineConnector } from '../docker/engine';
 import { CancelledError, InputError, OuterLoopError, TimeoutError, errorMessage } from '../errors';
+import { bounded } from '../bounds';
 import { chooseImage, followContainer, localImageId, parseCommand, startTestContainer } from './container';
 import { copyResultsOut, publishBatches, resultFiles, summarizeResults } from './results';
 import { ADDED_RUNNER, StackError, StackPlan, StackPlanInput, overrideDocument, planStack, printStackLogs, stackProblem, waitForStack, writeOverride } from './stack';
@@ -89,6 +90,8 @@ export function projectNameFor(runId: string): string {
 }
 
 const TEARDOWN_BOUND_MS = 120_000;
+/** `compose down` gets at most this long of the teardown; the label sweep then removes what is left. */
+const DOWN_BOUND_MS = 90_000;
 
 export async function containerizedTest(options: ContainerizedTestOptions, ctx: TaskContext): Promise<ContainerizedTestResult> {
   const started = Date.now();
@@ -190,7 +193,7 @@ export async function containerizedTest(options: ContainerizedTestOptions, ctx: 
   if (failure && project && !(failure instanceof CancelledError)) {
     await printStackLogs(docker, projectName, ctx, LOG_TAIL_LINES).catch(() => undefined);
   }
-  const teardown = await tearDown(docker, { runId, project, cancelled: ctx.signal.aborted, stopTimeoutSeconds: options.stopTimeoutSeconds ?? 10, workDir }, ctx);
+  const teardown = await tearDown(docker, { runId, project, stopTimeoutSeconds: options.stopTimeoutSeconds ?? 10, workDir }, ctx);
   if (failure) throw failure;
   const exitCode = outcome!.exitCode;
 
@@ -341,47 +344,78 @@ async function runCompose(
 
 /**
  * Compose `down -v --remove-orphans`, then an Engine API sweep of everything with the run label (and,
- * in compose mode, the project label). When the job is being cancelled the sweep (which kills at
- * once) comes first, because the agent will not wait long. Never throws: problems are warnings.
+ * in compose mode, the project label). Every step ends at a deadline. A cancel (before or during
+ * teardown) stops `down` at once and leaves the sweep, which kills and removes at once, what the
+ * agent allows (CANCEL_GRACE_MS). Never throws: problems are warnings; what is left is swept by a
+ * later run once this one has expired.
  */
 async function tearDown(
   docker: Dockerode,
-  options: { runId: string; project?: ComposeProject; cancelled: boolean; stopTimeoutSeconds: number; workDir: string },
+  options: { runId: string; project?: ComposeProject; stopTimeoutSeconds: number; workDir: string },
   ctx: TaskContext,
 ): Promise<SweepCounts & { ms: number }> {
   const start = Date.now();
-  const deadline = start + TEARDOWN_BOUND_MS;
   const total: SweepCounts = { containers: 0, networks: 0, volumes: 0 };
   const add = (c: SweepCounts) => {
     total.containers += c.containers;
     total.networks += c.networks;
     total.volumes += c.volumes;
   };
-  const sweep = async () => {
-    add(await sweepByLabel(docker, `${RUN_LABEL}=${options.runId}`, ctx, { deadline }));
-    if (options.project) add(await sweepByLabel(docker, `${PROJECT_LABEL}=${options.project.name}`, ctx, { deadline }));
-  };
-  const down = async () => {
-    if (!options.project) return;
-    await compose(options.project, ['down', '-v', '--remove-orphans', '--timeout', String(options.cancelled ? 0 : options.stopTimeoutSeconds)], {
-      onLine: (l) => ctx.debug(l),
-      deadline: Math.min(deadline, Date.now() + (options.cancelled ? 20_000 : 90_000)),
-      what: 'Tearing down the stack',
-    });
-  };
-  await ctx.group(`Tear down (run ${options.runId})`, async () => {
-    const steps = options.cancelled ? [sweep, down] : [down, sweep];
-    for (const step of steps) {
-      try {
-        await step();
-      } catch (err) {
-        ctx.warn(`Teardown: ${errorMessage(err)}`);
+  const end = teardownEnd(TEARDOWN_BOUND_MS, ctx.signal);
+  try {
+    await ctx.group(`Tear down (run ${options.runId})`, async () => {
+      if (options.project && !ctx.signal.aborted) {
+        const cli = options.project.cli.display;
+        try {
+          const deadline = Math.min(start + TEARDOWN_BOUND_MS, Date.now() + DOWN_BOUND_MS);
+          const down = compose(options.project, ['down', '-v', '--remove-orphans', '--timeout', String(options.stopTimeoutSeconds)], {
+            onLine: (l) => ctx.debug(l),
+            signal: ctx.signal,
+            deadline,
+            what: 'Tearing down the stack',
+          });
+          // At a cancel or the deadline the sweep starts at once; the Compose CLI is stopped meanwhile.
+          await bounded(down, { deadline, signal: ctx.signal, onTimeout: () => new TimeoutError(`${cli} down did not finish within ${Math.round((deadline - start) / 1000)} s`) });
+        } catch (err) {
+          ctx.warn(`Teardown: ${ctx.signal.aborted ? `the job was cancelled while ${cli} down ran; removing what is left at once` : errorMessage(err)}`);
+        }
       }
-    }
-    fs.rmSync(options.workDir, { recursive: true, force: true });
-    ctx.info(`Teardown done in ${((Date.now() - start) / 1000).toFixed(2)} s${total.containers + total.networks + total.volumes ? `; removed by label: ${describeCounts(total)}` : ''}.`);
-  });
+      const labels = [`${RUN_LABEL}=${options.runId}`, ...(options.project ? [`${PROJECT_LABEL}=${options.project.name}`] : [])];
+      for (const label of labels) {
+        try {
+          add(await sweepByLabel(docker, label, ctx, { signal: end.signal }));
+        } catch (err) {
+          ctx.warn(`Teardown: could not remove what has the label ${label}: ${errorMessage(err)}`);
+        }
+      }
+      fs.rmSync(options.workDir, { recursive: true, force: true });
+      ctx.info(`Teardown done in ${((Date.now() - start) / 1000).toFixed(2)} s${total.containers + total.networks + total.volumes ? `; removed by label: ${describeCounts(total)}` : ''}.`);
+    });
+  } finally {
+    end.dispose();
+  }
   return { ...total, ms: Date.now() - start };
+}
+
+/** Aborts `signal` after `boundMs`, or CANCEL_GRACE_MS after `cancel` aborts, whichever comes first. */
+function teardownEnd(boundMs: number, cancel: AbortSignal): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const endsAt = Date.now() + boundMs;
+  const stop = () => controller.abort(new TimeoutError('Teardown ran out of time.'));
+  let timer = setTimeout(stop, boundMs);
+  const onCancel = () => {
+    clearTimeout(timer);
+    timer = setTimeout(stop, Math.min(CANCEL_GRACE_MS, Math.max(0, endsAt - Date.now())));
+  };
+  if (cancel.aborted) onCancel();
+  else cancel.addEventListener('abort', onCancel, { once: true });
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      cancel.removeEventListener('abort', onCancel);
+    },
+  };
 }
 
 function writeSummary(ctx: TaskContext, s: { mode: string; exitCode: number; passed: number; failed: number; skipped: number; runId: string; teardown: { ms: number } }): void {

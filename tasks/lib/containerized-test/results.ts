@@ -29,7 +29,7 @@ export interface CopyOutcome {
 export async function copyResultsOut(docker: Dockerode, containerId: string, containerPath: string, destination: string, ctx: TaskContext): Promise<CopyOutcome> {
   let archive: Readable;
   try {
-    archive = (await docker.getContainer(containerId).getArchive({ path: containerPath })) as unknown as Readable;
+    archive = (await docker.getContainer(containerId).getArchive({ path: containerPath, abortSignal: ctx.signal } as { path: string })) as unknown as Readable;
   } catch (err) {
     const status = (err as { statusCode?: number }).statusCode;
     if (status === 404) return { files: [], missing: `'${containerPath}' does not exist in the test container` };
@@ -56,61 +56,70 @@ export async function extractResults(archive: Readable, containerPath: string, d
   const written = new Map<string, string>();
   const notCopied: string[] = [];
   let total = 0;
-  await new Promise<void>((resolve, reject) => {
-    const extract = tar().extract();
-    extract.on('entry', (header, stream, next) => {
-      const drain = () => {
-        stream.on('end', () => next());
-        stream.resume();
-      };
-      // The archive holds the folder itself as its first component (`results/junit.xml`); when
-      // resultsPath names a file, the archive holds just that file, which keeps its name.
-      const parts = archivePath(header.name);
-      const isFolder = header.type === 'directory';
-      const relParts = parts.length === 1 && !isFolder ? parts : parts.slice(1);
-      const rel = relParts.join('/');
-      const skip = (why: string) => {
-        notCopied.push(`${rel || header.name} (${why})`);
-        drain();
-      };
-      if (parts.includes('..')) return skip('a path outside the folder');
-      try {
-        if (isFolder) {
-          safeFolder(root, relParts);
-          return drain();
-        }
-        if (header.type === 'link') {
-          const source = written.get(archivePath(header.linkname ?? '').join('/'));
-          if (!source) return skip(`a hard link to '${header.linkname}', which is not among the files copied`);
-          total += fs.statSync(source).size;
-          if (total > MAX_RESULTS_BYTES) return extract.destroy(tooLarge(containerPath));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const extract = tar().extract();
+      extract.on('entry', (header, stream, next) => {
+        // Destroying the extraction (a refusal, a failure) destroys the entry with the same error,
+        // which the extraction reports already.
+        stream.on('error', () => undefined);
+        const drain = () => {
+          stream.on('end', () => next());
+          stream.resume();
+        };
+        // The archive holds the folder itself as its first component (`results/junit.xml`); when
+        // resultsPath names a file, the archive holds just that file, which keeps its name.
+        const parts = archivePath(header.name);
+        const isFolder = header.type === 'directory';
+        const relParts = parts.length === 1 && !isFolder ? parts : parts.slice(1);
+        const rel = relParts.join('/');
+        const skip = (why: string) => {
+          notCopied.push(`${rel || header.name} (${why})`);
+          drain();
+        };
+        if (parts.includes('..')) return skip('a path outside the folder');
+        try {
+          if (isFolder) {
+            safeFolder(root, relParts);
+            return drain();
+          }
+          if (header.type === 'link') {
+            const source = written.get(archivePath(header.linkname ?? '').join('/'));
+            if (!source) return skip(`a hard link to '${header.linkname}', which is not among the files copied`);
+            total += fs.statSync(source).size;
+            if (total > MAX_RESULTS_BYTES) return extract.destroy(tooLarge(containerPath));
+            const file = newFile(root, relParts);
+            fs.copyFileSync(source, file, fs.constants.COPYFILE_EXCL);
+            files.push(rel);
+            written.set(parts.join('/'), file);
+            return drain();
+          }
+          if (header.type !== 'file' && header.type !== 'contiguous-file') return skip(header.type === 'symlink' ? 'a symbolic link' : `a ${header.type ?? 'special'} entry`);
+          total += header.size ?? 0;
+          if (total > MAX_RESULTS_BYTES) {
+            stream.resume();
+            return extract.destroy(tooLarge(containerPath));
+          }
           const file = newFile(root, relParts);
-          fs.copyFileSync(source, file, fs.constants.COPYFILE_EXCL);
+          const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW ?? 0), 0o644);
           files.push(rel);
           written.set(parts.join('/'), file);
-          return drain();
+          writeEntry(stream, file, fd, next, (e) => extract.destroy(e));
+        } catch (err) {
+          if (!(err instanceof NotCopied)) return extract.destroy(err as Error);
+          skip(err.message);
         }
-        if (header.type !== 'file' && header.type !== 'contiguous-file') return skip(header.type === 'symlink' ? 'a symbolic link' : `a ${header.type ?? 'special'} entry`);
-        total += header.size ?? 0;
-        if (total > MAX_RESULTS_BYTES) {
-          stream.resume();
-          return extract.destroy(tooLarge(containerPath));
-        }
-        const file = newFile(root, relParts);
-        const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW ?? 0), 0o644);
-        files.push(rel);
-        written.set(parts.join('/'), file);
-        writeEntry(stream, file, fd, next, (e) => extract.destroy(e));
-      } catch (err) {
-        if (!(err instanceof NotCopied)) return extract.destroy(err as Error);
-        skip(err.message);
-      }
+      });
+      extract.on('finish', resolve);
+      extract.on('error', reject);
+      archive.on('error', reject);
+      archive.pipe(extract);
     });
-    extract.on('finish', resolve);
-    extract.on('error', reject);
-    archive.on('error', reject);
-    archive.pipe(extract);
-  });
+  } finally {
+    // A refused or failed extraction leaves the engine's archive stream open, and the engine keeps
+    // the container busy (it cannot be removed) until the stream is closed.
+    archive.destroy();
+  }
   if (notCopied.length > 0) {
     const named = notCopied.slice(0, MAX_NAMED_ENTRIES).join('; ');
     const more = notCopied.length > MAX_NAMED_ENTRIES ? `; and ${notCopied.length - MAX_NAMED_ENTRIES} more` : '';

@@ -26,17 +26,29 @@ export interface SweepCounts {
 
 const ignorable = (err: unknown) => [404, 409].includes((err as { statusCode?: number }).statusCode ?? 0);
 
-/** Removes every container (with its anonymous volumes), network and volume matching a label filter. */
-export async function sweepByLabel(docker: Dockerode, label: string, log: Logger, options: { deadline?: number } = {}): Promise<SweepCounts> {
-  const deadline = options.deadline ?? Date.now() + 60_000;
+/** How long a sweep may take when its caller gives no signal of its own. */
+const SWEEP_BOUND_MS = 60_000;
+
+/**
+ * Removes every container (with its anonymous volumes), network and volume matching a label filter.
+ * Every Engine API call ends when `signal` aborts (default: after a minute); what is left then is
+ * named in a warning, and later runs sweep it once the run has expired.
+ */
+export async function sweepByLabel(docker: Dockerode, label: string, log: Logger, options: { signal?: AbortSignal } = {}): Promise<SweepCounts> {
+  const signal = options.signal ?? AbortSignal.timeout(SWEEP_BOUND_MS);
+  const abortSignal = signal as unknown as never; // dockerode's option types do not list abortSignal
   const counts: SweepCounts = { containers: 0, networks: 0, volumes: 0 };
   const filters = { label: [label] };
   // Listed at once; networks and volumes are removed after the containers that use them.
-  const [containers, networks, volumeList] = await Promise.all([docker.listContainers({ all: true, filters }), docker.listNetworks({ filters }), docker.listVolumes({ filters })]);
+  const [containers, networks, volumeList] = await Promise.all([
+    docker.listContainers({ all: true, filters, abortSignal }),
+    docker.listNetworks({ filters, abortSignal }),
+    docker.listVolumes({ filters, abortSignal }),
+  ]);
   await Promise.all(
     containers.map(async (c) => {
       try {
-        await docker.getContainer(c.Id).remove({ force: true, v: true });
+        await docker.getContainer(c.Id).remove({ force: true, v: true, abortSignal });
         counts.containers++;
       } catch (err) {
         if (!ignorable(err)) log.warn(`Could not remove container ${c.Names?.[0] ?? c.Id}: ${errorMessage(err)}`);
@@ -52,17 +64,17 @@ export async function sweepByLabel(docker: Dockerode, label: string, log: Logger
       } catch (err) {
         const status = (err as { statusCode?: number }).statusCode;
         if (status === 404) return false;
-        if (Date.now() > deadline || attempt >= 20) {
+        if (signal.aborted || attempt >= 20) {
           log.warn(`Could not remove ${what}: ${errorMessage(err)}`);
           return false;
         }
-        await sleep(250);
+        await sleep(250, signal).catch(() => undefined);
       }
     }
   };
-  await Promise.all(networks.map(async (n) => void ((await retry(`network ${n.Name}`, () => docker.getNetwork(n.Id).remove())) && counts.networks++)));
+  await Promise.all(networks.map(async (n) => void ((await retry(`network ${n.Name}`, () => docker.getNetwork(n.Id).remove({ abortSignal }))) && counts.networks++)));
   const volumes = volumeList.Volumes ?? [];
-  await Promise.all(volumes.map(async (v) => void ((await retry(`volume ${v.Name}`, () => docker.getVolume(v.Name).remove())) && counts.volumes++)));
+  await Promise.all(volumes.map(async (v) => void ((await retry(`volume ${v.Name}`, () => docker.getVolume(v.Name).remove({ abortSignal }))) && counts.volumes++)));
   return counts;
 }
 

@@ -1,13 +1,14 @@
 // KubernetesDeploy: render (convert compose or read manifests), pin every image by digest, apply
 // with server-side apply, wait for the rollout with kubectl's rules, verify the running digests,
 // roll back on failure; or a canary deploy / promote / reject; or (renderOnly) render, pin and
-// publish without any cluster.
+// publish without any cluster. A cancel during the apply or the rollout wait rolls back as a failure
+// does, in the seconds the agent allows, without waiting for the rollback's rollout.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createCredentialSource, dockerServerAddress, endpointRegistry } from '../auth';
-import type { EndpointInfo, TaskContext } from '../context';
+import { CANCEL_GRACE_MS, EndpointInfo, TaskContext, cancelDeadline } from '../context';
 import { checkArtifactName } from '../artifact-name';
-import { InputError, OuterLoopError, errorMessage } from '../errors';
+import { InputError, OuterLoopError, cancelledError, errorMessage } from '../errors';
 import { Applied, ApplyItem, applyAll, applyObject, pullSecretObject, resolveResources } from './apply';
 import { ClientOptions, KubeApiError, KubeClient } from './client';
 import type { ResolvedKubeconfig } from './kubeconfig';
@@ -150,7 +151,9 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
 
   // 2. Connect and check every kind against discovery before applying anything.
   const config = await options.kubeconfig!();
-  const client = new KubeClient(config, { setSecret: (s) => ctx.setSecret(s), log: ctx, signal: ctx.signal, ...options.client });
+  const clientWith = (signal: AbortSignal) => new KubeClient(config, { setSecret: (s) => ctx.setSecret(s), log: ctx, ...options.client, signal });
+  const graceEnd = cancelDeadline(ctx.signal);
+  const client = clientWith(ctx.signal);
   try {
     ctx.info(`Cluster: ${client.describeTarget()}, namespace '${options.namespace}'.`);
     const resources = await resolveResources(client, rendered.items, options.namespace);
@@ -170,7 +173,7 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
     if (options.pullSecret) await applyPullSecret(client, options, ctx);
 
     if (options.strategy === 'canary' && options.action === 'deploy') {
-      return await canaryDeploy(client, rendered, resources, options, ctx, result);
+      return await canaryDeploy(client, rendered, resources, options, ctx, result, (undo) => inGraceTime(clientWith, graceEnd, undo));
     }
 
     const applyOptions = { fieldManager: options.fieldManager, force: options.forceConflicts };
@@ -178,11 +181,36 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
     // 3. Remember what ran before, then apply everything.
     const before = new Map<ApplyItem, BeforeState>();
     for (const w of workloads) before.set(w, await captureBefore(client, w.object));
-    const applied = await ctx.group(`Server-side apply as '${options.fieldManager}'`, () => applyAll(client, rendered.items, resources, applyOptions, ctx));
-    result.applied = applied.map((a) => describe(a.object));
+    let phase = 'apply';
+    let failure: string | undefined;
+    let cancelled = false;
+    try {
+      const applied = await ctx.group(`Server-side apply as '${options.fieldManager}'`, () => applyAll(client, rendered.items, resources, applyOptions, ctx));
+      result.applied = applied.map((a) => describe(a.object));
 
-    // 4. Wait for every workload, then check the digests the pods run.
-    const failure = await waitAndVerify(client, workloads.map((w) => w.object), Date.now() + options.rolloutTimeoutSeconds * 1000, options, ctx, result);
+      // 4. Wait for every workload, then check the digests the pods run.
+      phase = 'rollout wait';
+      failure = await waitAndVerify(client, workloads.map((w) => w.object), Date.now() + options.rolloutTimeoutSeconds * 1000, options, ctx, result);
+    } catch (err) {
+      if (!ctx.signal.aborted) throw err;
+      cancelled = true;
+    }
+    if (cancelled) {
+      // The agent kills the task CANCEL_GRACE_MS after the cancel: the rollback is applied, not waited for.
+      let message = `The job was cancelled during the ${phase} in namespace '${options.namespace}'.`;
+      if (options.rollbackOnFailure) {
+        const rollback = await inGraceTime(clientWith, graceEnd, (grace) => rollbackAll(grace, workloads, before, applyOptions, options, ctx, { wait: false })).catch((err: unknown) => ({
+          rolledBack: [],
+          message: `Nothing was rolled back (${errorMessage(err)}). Roll back by hand: ${undoCommands(workloads, before)}.`,
+        }));
+        result.rolledBack = rollback.rolledBack.length > 0;
+        message += `\n${rollback.message}`;
+      } else {
+        message += `\nNothing was rolled back (rollbackOnFailure is false): what was applied is left as it is, not rolled out. Roll back by hand: ${undoCommands(workloads, before)}.`;
+      }
+      writeSummary(ctx, options, rendered, result, message);
+      throw new DeploymentFailedError(message, result);
+    }
     if (!failure) {
       if (options.action === 'promote') {
         await ctx.group('Promote: remove the canary and baseline workloads', async () => {
@@ -275,6 +303,7 @@ async function waitAndVerify(client: KubeClient, objects: KubeObject[], deadline
   const results = await ctx.group(`Wait for ${objects.length} rollout(s) (at most ${Math.round((deadline - Date.now()) / 1000)} s)`, () =>
     Promise.all(objects.map((o) => waitForRollout(client, o, deadline, ctx).catch((err): WaitResult => ({ object: o, ok: false, message: `${describe(o)}: ${errorMessage(err)}` })))),
   );
+  if (ctx.signal.aborted) throw cancelledError(ctx.signal);
   const failed = results.filter((r) => !r.ok);
   if (failed.length) {
     const parts: string[] = [];
@@ -309,29 +338,72 @@ async function rollbackAll(
   applyOptions: { fieldManager: string; force: boolean },
   options: KubernetesDeployOptions,
   ctx: TaskContext,
+  how: { wait: boolean } = { wait: true },
 ): Promise<{ rolledBack: string[]; message: string }> {
   const rolledBack: string[] = [];
   const notes: string[] = [];
   const targets: KubeObject[] = [];
+  const undone = new Set<ApplyItem>();
+  const notUndone: ApplyItem[] = [];
   for (const w of workloads) {
-    const plan = await planRollback(client, w.object, before.get(w) ?? { existed: false });
-    if (!plan.object) {
-      if (w.object.kind !== 'Job') notes.push(`  ${plan.reason}.`);
-      continue;
+    try {
+      const plan = await planRollback(client, w.object, before.get(w) ?? { existed: false });
+      if (!plan.object) {
+        if (w.object.kind !== 'Job') notes.push(`  ${plan.reason}.`);
+        continue;
+      }
+      await applyObject(client, { object: plan.object, where: `rollback of ${w.where}` }, { fieldManager: applyOptions.fieldManager, force: true });
+      ctx.info(`  ${describe(w.object)}: rolled back to ${plan.target}.`);
+      undone.add(w);
+      rolledBack.push(`${describe(w.object)} to ${plan.target}`);
+      targets.push(plan.object);
+      if (plan.failedRevision) {
+        const pods = await deletePodsOfRevision(client, w.object, plan.failedRevision);
+        if (pods.length) ctx.info(`  ${describe(w.object)}: deleted its pods of the failed revision (${pods.join(', ')}), which the controller does not replace while they are not Ready.`);
+      }
+    } catch (err) {
+      if (!undone.has(w)) notUndone.push(w);
+      notes.push(`  ${describe(w.object)}: ${undone.has(w) ? 'rolled back, but its pods of the failed revision were not deleted' : 'not rolled back'}: ${errorMessage(err)}`);
     }
-    await applyObject(client, { object: plan.object, where: `rollback of ${w.where}` }, { fieldManager: applyOptions.fieldManager, force: true });
-    ctx.info(`  ${describe(w.object)}: rolled back to ${plan.target}.`);
-    if (plan.failedRevision) {
-      const pods = await deletePodsOfRevision(client, w.object, plan.failedRevision);
-      if (pods.length) ctx.info(`  ${describe(w.object)}: deleted its pods of the failed revision (${pods.join(', ')}), which the controller does not replace while they are not Ready.`);
-    }
-    rolledBack.push(`${describe(w.object)} to ${plan.target}`);
-    targets.push(plan.object);
   }
-  if (!rolledBack.length) return { rolledBack, message: `Nothing was rolled back:\n${notes.join('\n')}` };
+  const byHand = notUndone.length ? [`Roll back by hand: ${undoCommands(notUndone, before)}.`] : [];
+  if (!rolledBack.length) return { rolledBack, message: [`Nothing was rolled back:`, ...notes, ...byHand].join('\n') };
+  if (!how.wait) {
+    const status = targets.map((t) => `kubectl rollout status ${t.kind.toLowerCase()}/${t.metadata.name} -n ${t.metadata.namespace}`).join('; ');
+    return { rolledBack, message: [`Rolled back ${rolledBack.join(', ')}; not waited for (a cancelled task has no time for it): ${status}.`, ...notes, ...byHand].join('\n') };
+  }
   const failure = await waitForRollback(client, targets, options, ctx);
   const head = `Rolled back ${rolledBack.join(', ')}${failure ? ', but the rollback did not complete either' : '; the previous revision is running again'}.`;
-  return { rolledBack, message: [head, ...notes, ...(failure ? [failure] : [])].join('\n') };
+  return { rolledBack, message: [head, ...notes, ...(failure ? [failure] : []), ...byHand].join('\n') };
+}
+
+/** `kubectl rollout undo` of each workload that ran before this deployment (what a rollback by hand is). */
+function undoCommands(workloads: ApplyItem[], before: Map<ApplyItem, BeforeState>): string {
+  const existed = workloads.filter((w) => before.get(w)?.existed && w.object.kind !== 'Job');
+  const created = workloads.filter((w) => !before.get(w)?.existed && w.object.kind !== 'Job');
+  const undo = existed.map((w) => `kubectl rollout undo ${w.object.kind.toLowerCase()}/${w.object.metadata.name} -n ${w.object.metadata.namespace}`);
+  const remove = created.map((w) => `kubectl delete ${w.object.kind.toLowerCase()}/${w.object.metadata.name} -n ${w.object.metadata.namespace}`);
+  return [...undo, ...(remove.length ? [`(created by this deployment, nothing to go back to: ${remove.join('; ')})`] : [])].join('; ') || 'no workload ran before this deployment';
+}
+
+/** Below this much time left, nothing is started after a cancel: a half-done rollback helps no one. */
+const MIN_CANCEL_ROLLBACK_MS = 1_000;
+/** What a cancelled task keeps of its grace time to report and end. */
+const CANCEL_REPORT_MS = 500;
+
+/**
+ * `undo` after a cancel, with a client whose requests end when the cancelled task's grace time does
+ * (the task's own client stops at the cancel).
+ */
+async function inGraceTime<T>(clientWith: (signal: AbortSignal) => KubeClient, graceEnd: () => number, undo: (client: KubeClient) => Promise<T>): Promise<T> {
+  const left = graceEnd() - Date.now() - CANCEL_REPORT_MS;
+  if (left < MIN_CANCEL_ROLLBACK_MS) throw new OuterLoopError(`no time was left of the ${CANCEL_GRACE_MS / 1000} s a cancelled task has`);
+  const client = clientWith(AbortSignal.timeout(left));
+  try {
+    return await undo(client);
+  } finally {
+    client.close();
+  }
 }
 
 /** Waits for the rolled-back workloads, with a fresh rolloutTimeoutSeconds. */
@@ -349,6 +421,7 @@ async function canaryDeploy(
   options: KubernetesDeployOptions,
   ctx: TaskContext,
   result: KubernetesDeployResult,
+  inGrace: <T>(undo: (client: KubeClient) => Promise<T>) => Promise<T>,
 ): Promise<KubernetesDeployResult> {
   const applyOptions = { fieldManager: options.fieldManager, force: options.forceConflicts };
   const deployments = rendered.items.filter((i) => i.object.kind === 'Deployment');
@@ -366,9 +439,36 @@ async function canaryDeploy(
   }
   const variantResources = await resolveResources(client, variants, options.namespace);
   const all = new Map([...resources, ...variantResources]);
-  const applied: Applied[] = await ctx.group(`Canary (${options.canaryPercentage}%): server-side apply as '${options.fieldManager}'`, () => applyAll(client, [...others, ...variants], all, applyOptions, ctx));
-  result.applied = applied.map((a) => describe(a.object));
-  const failure = await waitAndVerify(client, variants.map((v) => v.object), Date.now() + options.rolloutTimeoutSeconds * 1000, options, ctx, result);
+  let phase = 'apply';
+  let failure: string | undefined;
+  let cancelled = false;
+  try {
+    const applied: Applied[] = await ctx.group(`Canary (${options.canaryPercentage}%): server-side apply as '${options.fieldManager}'`, () => applyAll(client, [...others, ...variants], all, applyOptions, ctx));
+    result.applied = applied.map((a) => describe(a.object));
+    phase = 'rollout wait';
+    failure = await waitAndVerify(client, variants.map((v) => v.object), Date.now() + options.rolloutTimeoutSeconds * 1000, options, ctx, result);
+  } catch (err) {
+    if (!ctx.signal.aborted) throw err;
+    cancelled = true;
+  }
+  if (cancelled) {
+    // As a failed canary: removed (the stable workloads were never changed), in the cancelled task's grace time.
+    const byHand = `kubectl delete ${variants.map((v) => `deployment/${v.object.metadata.name}`).join(' ')} -n ${options.namespace}`;
+    let message = `The job was cancelled during the canary's ${phase} in namespace '${options.namespace}'; the stable workloads were not changed.`;
+    if (options.rollbackOnFailure) {
+      message += await inGrace((grace) => removeCanaries(grace, deployments.map((d) => d.object))).then(
+        (removed) => {
+          result.rolledBack = removed.length > 0;
+          return `\nThe canary was removed (${removed.join(', ') || 'nothing to remove'}).`;
+        },
+        (err: unknown) => `\nThe canary could not be removed (${errorMessage(err)}); remove it by hand: ${byHand}.`,
+      );
+    } else {
+      message += `\nrollbackOnFailure is false: the canary is left as it is; remove it by hand: ${byHand}.`;
+    }
+    writeSummary(ctx, options, rendered, result, message);
+    throw new DeploymentFailedError(message, result);
+  }
   if (!failure) {
     writeSummary(ctx, options, rendered, result, `Canary deployed at ${options.canaryPercentage}%: ${variants.map((v) => describe(v.object)).join(', ')}. Promote it (action: promote) or reject it (action: reject).`);
     return result;

@@ -1,6 +1,6 @@
-// Every wait of the task is bounded: by a deadline (timeoutMinutes, startupTimeoutSeconds) and by
-// the job's cancellation (ctx.signal, aborted on SIGINT/SIGTERM).
-import { cancelledError } from '../errors';
+// Waits bounded by a deadline (ContainerizedTest's timeoutMinutes and startupTimeoutSeconds, the
+// time a cancelled task has left) and by the job's cancellation (ctx.signal, aborted on SIGINT/SIGTERM).
+import { cancelledError } from './errors';
 
 /**
  * Resolves as `work` does, unless `deadline` (epoch ms) passes first (rejects with
