@@ -27,6 +27,7 @@ runTask('BuildAndTag', async (inputs, ctx) => {
       ssh: inputs.list('ssh'),
       sshKey: sshEndpointKey(inputs, 'sshEndpoint', ctx),
       maxParallel: inputs.number('maxParallel', { default: 3 }),
+      reproducible: inputs.bool('reproducible', true),
       addPipelineLabels: inputs.bool('addPipelineLabels', true),
       buildRecordPath: inputs.path('buildRecord') ?? defaultBuildRecordPath(ctx.tempDir),
       pipeline: pipelineInfo(ctx),

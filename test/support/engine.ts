@@ -60,6 +60,8 @@ export interface EngineOptions {
   stack?: StackName | 'auto';
   /** The folder of the private engine (default ${COL_TEST_ENGINE_DIR:-/tmp/col-engine}/<stack>). */
   dir?: string;
+  /** false: no bridge network (`--bridge none`), for an extra engine that only builds: it takes none of the host's addresses. */
+  bridge?: boolean;
 }
 
 const PING_TIMEOUT_MS = 3_000;
@@ -125,7 +127,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<TestEngi
   }
   if (stack && !options.stack) assertStackCompose(stack); // the stack a whole test run is on
   const chosen = stack ?? 'legacy';
-  return startPrivateEngine(chosen, enginePaths(options.dir ?? engineDir(chosen)));
+  return startPrivateEngine(chosen, enginePaths(options.dir ?? engineDir(chosen)), options.bridge ?? true);
 }
 
 // ---------------------------------------------------------------- external engines
@@ -177,7 +179,7 @@ let leaseCounter = 0;
 const myLeases = new Set<string>();
 let exitHookInstalled = false;
 
-async function startPrivateEngine(stack: StackName, paths: EnginePaths): Promise<TestEngine> {
+async function startPrivateEngine(stack: StackName, paths: EnginePaths, bridge: boolean): Promise<TestEngine> {
   fs.mkdirSync(paths.leases, { recursive: true, mode: 0o700 });
   installExitHook();
   const docker = new Dockerode({ socketPath: paths.sock });
@@ -185,7 +187,7 @@ async function startPrivateEngine(stack: StackName, paths: EnginePaths): Promise
   await withLock(paths, async () => {
     if (!(await privateEngineRunning(paths, docker))) {
       await stopDockerd(paths); // a hung or half-dead one, if any
-      await launchDockerd(stack, paths, docker);
+      await launchDockerd(stack, paths, docker, bridge);
     }
     fs.writeFileSync(lease, `${process.pid}\n`);
     myLeases.add(lease);
@@ -295,13 +297,13 @@ async function dockerdCommand(stack: StackName, paths: EnginePaths): Promise<{ p
   };
 }
 
-async function launchDockerd(stack: StackName, paths: EnginePaths, docker: Dockerode): Promise<void> {
+async function launchDockerd(stack: StackName, paths: EnginePaths, docker: Dockerode, bridge: boolean): Promise<void> {
   const command = await dockerdCommand(stack, paths);
   fs.mkdirSync(paths.data, { recursive: true, mode: 0o711 });
   fs.rmSync(paths.exec, { recursive: true, force: true });
   fs.rmSync(paths.pid, { force: true });
   fs.rmSync(paths.sock, { force: true });
-  const net = networkPlan(stack, paths);
+  const net = bridge ? networkPlan(stack, paths) : undefined;
   const args = [
     ...command.args,
     '--data-root', paths.data,
@@ -309,14 +311,13 @@ async function launchDockerd(stack: StackName, paths: EnginePaths, docker: Docke
     '--host', `unix://${paths.sock}`,
     '--pidfile', paths.pid,
     '--shutdown-timeout', '5',
-    '--bridge', net.bridge,
-    '--default-address-pool', `base=${net.pool},size=24`,
+    ...(net ? ['--bridge', net.bridge, '--default-address-pool', `base=${net.pool},size=24`] : ['--bridge', 'none']),
   ];
 
   const logFd = fs.openSync(paths.log, 'w');
   let child: ChildProcess;
   try {
-    fs.writeSync(logFd, `# ${command.program} ${args.join(' ')}\n${net.reset ? `# ${net.reset}\n` : ''}`);
+    fs.writeSync(logFd, `# ${command.program} ${args.join(' ')}\n${net?.reset ? `# ${net.reset}\n` : ''}`);
     // detached + unref: the engine may outlive this process while other processes hold leases.
     child = spawn(command.program, args, { detached: true, stdio: ['ignore', logFd, logFd], env: command.env });
   } finally {

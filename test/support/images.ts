@@ -25,6 +25,7 @@ export function buildOptions(docker: Dockerode | BuildAndTagOptions['engine'], o
     noCache: false,
     cacheFrom: [],
     maxParallel: 3,
+    reproducible: false,
     addPipelineLabels: false,
     pipeline: {},
     ...over,

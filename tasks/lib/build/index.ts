@@ -13,6 +13,7 @@ import { ImageReference, parseReference, repositoryName } from '../reference';
 import { BuildRecord, BuiltImage, writeBuildRecord } from './record';
 import { BuildMounts, mergeMounts, parseSecretsInput, readSecrets, readSsh, uniqueIds } from './mounts';
 import { runInDependencyOrder } from './pool';
+import { sourceDateEpoch } from './source-date';
 import { expandTagTemplates } from './tag-templates';
 import { keyAgent } from '../docker/ssh-agent';
 
@@ -41,7 +42,9 @@ export interface BuildAndTagOptions {
   addPipelineLabels: boolean;
   buildRecordPath: string;
   pipeline: PipelineInfo;
-  /** Build.SourcesDirectory: where `git describe` looks for a version tag for {{semver}}. */
+  /** Timestamps from the commit time of pipeline.commit (SOURCE_DATE_EPOCH), not the clock (default true). */
+  reproducible?: boolean;
+  /** Build.SourcesDirectory: where `git describe` looks for a version tag for {{semver}}, and `git show` for the commit time. */
   sourcesDirectory?: string;
   /** How many images build at once (compose services; each waits for the services it depends on). */
   maxParallel: number;
@@ -86,7 +89,9 @@ export function planBuilds(options: BuildAndTagOptions, log: Logger & Pick<TaskC
   }
   const { branch, commit, buildNumber } = options.pipeline;
   const tags = expandTagTemplates(options.tags, { branch, commit, buildNumber, sourcesDirectory: options.sourcesDirectory }, log);
-  return options.composeFile ? planCompose(options, tags, log) : [planSingle(options, tags, log)];
+  const plans = options.composeFile ? planCompose(options, tags, log) : [planSingle(options, tags, log)];
+  const epoch = options.reproducible === false ? undefined : sourceDateEpoch({ commit, sourcesDirectory: options.sourcesDirectory, env: options.env ?? process.env }, log);
+  return plans.map((plan) => ({ ...plan, spec: { ...plan.spec, sourceDateEpoch: epoch } }));
 }
 
 export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext): Promise<BuildRecord> {
@@ -101,6 +106,12 @@ export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext)
     }
   }
   ctx.info(`Building ${plans.length} image(s) with ${buildKit ? 'BuildKit' : 'the classic builder'}${plans.length > 1 ? `, at most ${options.maxParallel} at a time` : ''}.`);
+  const epoch = plans[0].spec.sourceDateEpoch;
+  if (epoch !== undefined) {
+    ctx.info(
+      `Reproducible: timestamps from ${new Date(epoch * 1000).toISOString()} (SOURCE_DATE_EPOCH=${epoch}); ${builder.rewritesTimestamps ? 'layer file timestamps rewritten to it, so a rebuild of this commit gives the same digest' : `this engine cannot rewrite layer file timestamps (it needs BuildKit 0.13 with the containerd image store; Engine API ${builder.apiVersion} here), so digests still differ between builds`}.`,
+    );
+  }
 
   const images = await runInDependencyOrder(
     plans.map((plan) => ({
@@ -109,8 +120,8 @@ export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext)
       title: `Build ${plan.name} (${plannedReferences(plan).join(', ')})`,
       run: async (log: Logger, signal: AbortSignal): Promise<BuiltImage> => {
         const refs = plannedReferences(plan);
-        const labels = { ...plan.spec.labels, ...(options.addPipelineLabels ? pipelineLabels(options.pipeline, plan.name, plan.tags[0]) : {}) };
-        const imageId = await buildImage(docker, { ...plan.spec, labels, title: `'${plan.name}'`, tags: refs }, log, { buildKit, signal });
+        const labels = { ...plan.spec.labels, ...(options.addPipelineLabels ? pipelineLabels(options.pipeline, plan.name, plan.tags[0], epoch) : {}) };
+        const imageId = await buildImage(docker, { ...plan.spec, labels, title: `'${plan.name}'`, tags: refs }, log, { buildKit, rewritesTimestamps: builder.rewritesTimestamps, signal });
         log.info(`Built ${plan.name}: ${imageId}, tagged ${refs.join(', ')}`);
         return { name: plan.name, imageId, repository: repositoryName(plan.repository), tags: plan.tags };
       },
@@ -118,7 +129,7 @@ export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext)
     { maxParallel: options.maxParallel, signal: ctx.signal, log: ctx },
   );
 
-  const record: BuildRecord = { schemaVersion: 1, buildNumber: options.pipeline.buildNumber, commit: options.pipeline.commit, images };
+  const record: BuildRecord = { schemaVersion: 1, buildNumber: options.pipeline.buildNumber, commit: options.pipeline.commit, sourceDateEpoch: epoch, images };
   writeBuildRecord(options.buildRecordPath, record);
   ctx.output('imageIds', JSON.stringify(Object.fromEntries(images.map((i) => [i.name, i.imageId]))));
   ctx.output('buildRecord', options.buildRecordPath);
@@ -272,9 +283,9 @@ function parseRepository(text: string, what: string, allowTag = false): ImageRef
 }
 
 /** OCI annotations (image-spec annotations.md) and where the image came from in the pipeline. */
-export function pipelineLabels(p: PipelineInfo, title: string, version: string | undefined): Record<string, string> {
+export function pipelineLabels(p: PipelineInfo, title: string, version: string | undefined, sourceDateEpoch?: number): Record<string, string> {
   const labels: Record<string, string | undefined> = {
-    'org.opencontainers.image.created': new Date().toISOString(),
+    'org.opencontainers.image.created': (sourceDateEpoch === undefined ? new Date() : new Date(sourceDateEpoch * 1000)).toISOString(),
     'org.opencontainers.image.revision': p.commit,
     'org.opencontainers.image.source': p.repositoryUri,
     'org.opencontainers.image.version': version,

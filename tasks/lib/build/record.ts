@@ -18,6 +18,8 @@ export interface BuildRecord {
   schemaVersion: 1;
   buildNumber?: string;
   commit?: string;
+  /** The SOURCE_DATE_EPOCH the images were built with (reproducible builds): the lock's createdAt. */
+  sourceDateEpoch?: number;
   images: BuiltImage[];
 }
 

@@ -34,6 +34,8 @@ export interface ImageBuildSpec {
   shmSize?: number;
   ulimits: { Name: string; Soft: number; Hard: number }[];
   isolation?: string;
+  /** SOURCE_DATE_EPOCH: image config and history timestamps (BuildKit 0.11+), and layer timestamps where the engine rewrites them. */
+  sourceDateEpoch?: number;
   /** Served to RUN --mount=type=secret through a BuildKit session, never as build args. */
   secrets: BuildSecret[];
   /** Served to RUN --mount=type=ssh through a BuildKit session. */
@@ -47,22 +49,34 @@ export interface EngineBuilder {
   apiVersion: string;
   /** BuildKit applies `shmsize` and `ulimits` to RUN steps from API 1.42 (Docker 23) on; 20.10's ignores both. */
   appliesRunLimits: boolean;
+  /**
+   * The exporter can rewrite layer file timestamps to SOURCE_DATE_EPOCH (BuildKit 0.13, API 1.45,
+   * with the containerd image store; the classic store's exporter cannot), so a rebuild of the
+   * same sources gives the same digest.
+   */
+  rewritesTimestamps: boolean;
 }
 
 export async function engineBuilder(docker: Dockerode): Promise<EngineBuilder> {
-  const version = await docker.version();
+  const [version, info] = await Promise.all([docker.version(), docker.info()]);
   const [major, minor] = String(version.ApiVersion).split('.').map(Number);
   const atLeast = (m: number) => major > 1 || (major === 1 && minor >= m);
   const buildKit = version.Os !== 'windows' && atLeast(39);
-  return { buildKit, apiVersion: String(version.ApiVersion), appliesRunLimits: !buildKit || atLeast(42) };
+  return { buildKit, apiVersion: String(version.ApiVersion), appliesRunLimits: !buildKit || atLeast(42), rewritesTimestamps: buildKit && atLeast(45) && containerdStore(info) };
+}
+
+/** The engine keeps images in containerd (`containerd-snapshotter`), not the classic graph driver store. */
+export function containerdStore(info: { DriverStatus?: [string, string][] | null }): boolean {
+  return (info.DriverStatus ?? []).some(([key, value]) => key === 'driver-type' && value.startsWith('io.containerd.snapshotter'));
 }
 
 /** The Engine API's /build query for a spec (docker-modem sends a list as repeated parameters, an object as JSON). */
-export function buildQuery(spec: ImageBuildSpec, contextDockerfile: string, buildKit: boolean): Record<string, unknown> {
+export function buildQuery(spec: ImageBuildSpec, contextDockerfile: string, buildKit: boolean, rewritesTimestamps = false): Record<string, unknown> {
+  const epoch = spec.sourceDateEpoch === undefined ? {} : { SOURCE_DATE_EPOCH: String(spec.sourceDateEpoch) };
   const query: Record<string, unknown> = {
     t: spec.tags,
     dockerfile: contextDockerfile,
-    buildargs: spec.buildArgs,
+    buildargs: { ...epoch, ...spec.buildArgs },
     labels: spec.labels,
     pull: spec.pull,
     nocache: spec.noCache,
@@ -78,12 +92,14 @@ export function buildQuery(spec: ImageBuildSpec, contextDockerfile: string, buil
   if (spec.ulimits.length) query.ulimits = JSON.stringify(spec.ulimits);
   if (spec.isolation) query.isolation = spec.isolation;
   if (buildKit) query.version = '2';
+  // The containerd exporter rewrites timestamps only into an image it does not unpack (the engine unpacks it on first run).
+  if (rewritesTimestamps && spec.sourceDateEpoch !== undefined) query.outputs = JSON.stringify([{ Type: 'moby', Attrs: { 'rewrite-timestamp': 'true', unpack: 'false' } }]);
   return query;
 }
 
-export async function buildImage(docker: Dockerode, spec: ImageBuildSpec, log: Logger, options: { buildKit: boolean; signal?: AbortSignal }): Promise<string> {
+export async function buildImage(docker: Dockerode, spec: ImageBuildSpec, log: Logger, options: { buildKit: boolean; rewritesTimestamps?: boolean; signal?: AbortSignal }): Promise<string> {
   const context = await packBuildContext(spec.context, spec.dockerfile, { readable: spec.readable, signal: options.signal, inlineDockerfile: spec.dockerfileInline });
-  const query = buildQuery(spec, context.dockerfile, options.buildKit);
+  const query = buildQuery(spec, context.dockerfile, options.buildKit, options.rewritesTimestamps);
   if ((spec.secrets.length || spec.ssh.length) && !options.buildKit) {
     throw new DockerError(`Building ${spec.title}: build secrets and SSH mounts need BuildKit, which this engine does not offer (a Windows engine, or Engine API older than 1.39). Build on a Linux engine of Docker 18.09 or newer.`);
   }

@@ -48,7 +48,8 @@ export interface PushResult {
 export async function pushWithDigest(options: PushOptions, ctx: TaskContext): Promise<PushResult> {
   if (options.publishArtifact) checkArtifactName(options.artifactName, 'artifactName');
   const extraTags = options.additionalTags.map((t) => validateTag(t, "Input 'additionalTags'"));
-  const recorded = options.images.length ? undefined : readBuildRecord(requireRecordPath(options)).images;
+  const record = options.images.length ? undefined : readBuildRecord(requireRecordPath(options));
+  const recorded = record?.images;
   const docker = await options.engine();
   const sources = recorded ?? (await localImages(docker, options.images));
   if (sources.length === 0) throw new InputError('There is nothing to push: the build record lists no images. Check that BuildAndTag@1 built something.');
@@ -63,7 +64,8 @@ export async function pushWithDigest(options: PushOptions, ctx: TaskContext): Pr
   const { buildNumber, buildId, commit, definition, project, collectionUri } = options.pipeline;
   const lock = writeLock(options.lockFile, {
     schemaVersion: 1,
-    createdAt: new Date().toISOString(),
+    // A reproducible build's lock is too: its time is the commit's (the images' SOURCE_DATE_EPOCH).
+    createdAt: (record?.sourceDateEpoch === undefined ? new Date() : new Date(record.sourceDateEpoch * 1000)).toISOString(),
     buildNumber,
     buildId,
     commit,
