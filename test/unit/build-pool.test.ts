@@ -218,12 +218,20 @@ describe('runInDependencyOrder', () => {
 describe('BuildAndTag plans the build order from the compose file', () => {
   const work = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'col-build-pool-')));
   after(() => fs.rmSync(work, { recursive: true, force: true }));
-  for (const dir of ['base', 'web', 'worker', 'tool']) {
+  const dockerfiles: Record<string, string> = {
+    base: 'FROM outer-loop/busybox:test\n',
+    // A stage of its own named like nothing built, and the sibling base read by FROM.
+    web: 'FROM localhost:5000/base:1 AS runtime\nCOPY --from=runtime /bin/sh /sh\n',
+    worker: 'FROM outer-loop/busybox:test\n',
+    // The base image is a variable without a default: unknown, so depends_on decides.
+    tool: 'ARG BASE\nFROM ${BASE}\n',
+    copier: 'FROM outer-loop/busybox:test\nCOPY --from=localhost:5000/worker:1 /bin/sh /sh\nRUN --mount=type=bind,from=localhost:5000/base,target=/b true\n',
+  };
+  for (const [dir, text] of Object.entries(dockerfiles)) {
     fs.mkdirSync(path.join(work, dir));
-    fs.writeFileSync(path.join(work, dir, 'Dockerfile'), 'FROM outer-loop/busybox:test\n');
+    fs.writeFileSync(path.join(work, dir, 'Dockerfile'), text);
   }
   const compose = path.join(work, 'docker-compose.yml');
-  // web waits for base through cache, which is not built; worker links to web; tool waits for nothing.
   fs.writeFileSync(
     compose,
     [
@@ -232,20 +240,25 @@ describe('BuildAndTag plans the build order from the compose file', () => {
       '  cache: { image: localhost:5000/cache:1, depends_on: [base] }',
       '  web: { build: web, image: localhost:5000/web:1, depends_on: { cache: { condition: service_started } } }',
       '  worker: { build: worker, image: localhost:5000/worker:1, links: [web] }',
-      '  tool: { build: tool, image: localhost:5000/tool:1, volumes_from: ["container:other"] }',
+      '  tool: { build: tool, image: localhost:5000/tool:1, depends_on: [cache] }',
+      '  copier: { build: copier, image: localhost:5000/copier:1 }',
       '',
     ].join('\n'),
   );
   const plan = (over: Parameters<typeof buildOptions>[1]) => planBuilds(buildOptions(async () => assert.fail('the engine must not be contacted'), over), createTestContext());
+  const orderOf = (over: Partial<Parameters<typeof buildOptions>[1]> = {}) => Object.fromEntries(plan({ composeFile: compose, buildRecordPath: path.join(work, 'r.json'), ...over }).map((p) => [p.name, p.after]));
 
-  test('each service waits for the built services it depends on, also through services that are not built', () => {
-    const order = Object.fromEntries(plan({ composeFile: compose, buildRecordPath: path.join(work, 'r.json') }).map((p) => [p.name, p.after]));
-    assert.deepEqual(order, { base: [], web: ['base'], worker: ['web'], tool: [] });
+  test("a build waits for the siblings whose image its Dockerfile reads (FROM, COPY --from, RUN --mount from), not for run-time dependencies", () => {
+    // worker links to web only at run time: it builds at once. base:1 in copier's mount is base's image (tag latest is not).
+    assert.deepEqual(orderOf(), { base: [], web: ['base'], worker: [], tool: ['base'], copier: ['worker'] });
   });
 
-  test('a dependency that is not selected is not waited for', () => {
-    const order = Object.fromEntries(plan({ composeFile: compose, services: ['web', 'worker'], buildRecordPath: path.join(work, 'r.json') }).map((p) => [p.name, p.after]));
-    assert.deepEqual(order, { web: [], worker: ['web'] });
+  test('an image named by a variable follows the build args; unresolved, the services it depends on (also through services not built)', () => {
+    assert.deepEqual(orderOf({ buildArgs: { BASE: 'localhost:5000/worker:1' } }).tool, ['worker']);
+  });
+
+  test('a sibling that is not selected is not waited for', () => {
+    assert.deepEqual(orderOf({ services: ['web', 'worker'] }), { web: [], worker: [] });
   });
 
   for (const bad of [0, -1, 2.5, Number.NaN]) {

@@ -13,6 +13,7 @@ import { ImageReference, parseReference, repositoryName } from '../reference';
 import { BuildRecord, BuiltImage, writeBuildRecord } from './record';
 import { BuildMounts, mergeMounts, parseSecretsInput, readSecrets, readSsh, uniqueIds } from './mounts';
 import { runInDependencyOrder } from './pool';
+import { dockerfileImages } from './dockerfile-images';
 import { sourceDateEpoch } from './source-date';
 import { expandTagTemplates } from './tag-templates';
 import { keyAgent } from '../docker/ssh-agent';
@@ -211,7 +212,7 @@ function planCompose(options: BuildAndTagOptions, tags: string[], ctx: Secrets):
   if (selected.length === 0) throw new InputError(`Input 'services': none of ${options.services.join(', ')} has a 'build:' section in '${options.composeFile}'.`);
   const givenToAll = inputMounts(options, pipelineFiles(), ctx);
 
-  return selected.map((service) => {
+  const plans = selected.map((service): PlannedBuild => {
     const where = `Compose file '${options.composeFile}': service '${service.name}'`;
     const build = composeBuild(service.build, where, app.projectDir, app.env, service.raw.platform, app.model.secrets);
     const from = { env: app.env, readable: app.readable, setSecret: (v: string) => ctx.setSecret(v) };
@@ -241,10 +242,39 @@ function planCompose(options: BuildAndTagOptions, tags: string[], ctx: Secrets):
       repository,
       tags: allTags,
       otherReferences: [...new Set(otherReferences)],
-      after: buildOrder(app.services, service.name, selected),
+      after: [],
       spec: buildSpec(options, checkedSources(app.readable, build.context, build.dockerfile, { context: `${where} build.context`, dockerfile: `${where} build.dockerfile` }, build.dockerfileInline !== undefined), mergeMounts(givenToAll, serviceMounts), build),
     };
   });
+  return plans.map((plan) => ({ ...plan, after: siblingsRead(plan, plans, app.readable, () => buildOrder(app.services, plan.name, selected)) }));
+}
+
+/** An image reference as repository:tag, to compare what a Dockerfile names with what a sibling is tagged. */
+function comparable(text: string): string | undefined {
+  try {
+    const ref = parseReference(text, 'image');
+    return ref.digest ? undefined : `${repositoryName(ref)}:${ref.tag ?? 'latest'}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The built siblings a build must wait for: those whose image its Dockerfile reads (FROM, COPY
+ * --from, RUN --mount from). When that cannot be known (a variable without a value in an image
+ * name, a Dockerfile that cannot be read yet), the services it depends on, as Compose's own builder.
+ */
+function siblingsRead(plan: PlannedBuild, plans: PlannedBuild[], readable: ReadablePaths, dependsOn: () => string[]): string[] {
+  let text: string;
+  try {
+    text = plan.spec.dockerfileInline ?? readable.readText(plan.spec.dockerfile, `compose service '${plan.name}' build.dockerfile`);
+  } catch {
+    return dependsOn();
+  }
+  const { images, unresolved } = dockerfileImages(text, plan.spec.buildArgs);
+  if (unresolved) return dependsOn();
+  const read = new Set(images.map(comparable));
+  return plans.filter((other) => other !== plan && plannedReferences(other).some((ref) => read.has(comparable(ref)))).map((other) => other.name);
 }
 
 /** The references a planned image is tagged with on the engine. */
@@ -254,10 +284,9 @@ function plannedReferences(plan: PlannedBuild): string[] {
 }
 
 /**
- * The built services a service's build waits for: those it depends on (depends_on, links,
- * volumes_from, `service:` namespaces), also through services that are not built, so a Dockerfile
- * may start `FROM` the image of a service it depends on. Compose v2's own builder keeps this order
- * (with the buildx plugin it runs `buildx bake`, which builds everything at once; see the README).
+ * The built services a service depends on (depends_on, links, volumes_from, `service:`
+ * namespaces), also through services that are not built: the order of Compose v2's own builder,
+ * used when the Dockerfile does not tell which images it reads.
  */
 function buildOrder(services: ComposeService[], name: string, built: ComposeService[]): string[] {
   const byName = new Map(services.map((s) => [s.name, s]));
