@@ -60,7 +60,7 @@ export interface EngineOptions {
   stack?: StackName | 'auto';
   /** The folder of the private engine (default ${COL_TEST_ENGINE_DIR:-/tmp/col-engine}/<stack>). */
   dir?: string;
-  /** false: no bridge network (`--bridge none`), for an extra engine that only builds: it takes none of the host's addresses. */
+  /** false: no bridge network and no iptables rules (`--bridge none --iptables=false`), for an extra engine that only builds: it takes none of the host's addresses and leaves the other engines' chains alone. */
   bridge?: boolean;
 }
 
@@ -311,7 +311,7 @@ async function launchDockerd(stack: StackName, paths: EnginePaths, docker: Docke
     '--host', `unix://${paths.sock}`,
     '--pidfile', paths.pid,
     '--shutdown-timeout', '5',
-    ...(net ? ['--bridge', net.bridge, '--default-address-pool', `base=${net.pool},size=24`] : ['--bridge', 'none']),
+    ...(net ? ['--bridge', net.bridge, '--default-address-pool', `base=${net.pool},size=24`] : ['--bridge', 'none', '--iptables=false']),
   ];
 
   const logFd = fs.openSync(paths.log, 'w');
