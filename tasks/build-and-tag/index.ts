@@ -7,7 +7,7 @@ import { runTask } from '../lib/pipeline';
 runTask('BuildAndTag', async (inputs, ctx) => {
   await buildAndTag(
     {
-      engine: engineFromEnvironment(),
+      engine: engineFromEnvironment({ stallSeconds: inputs.int('engineStallSeconds', { default: 300, min: 1, max: 86_400 }) }),
       dockerfile: inputs.path('dockerfile', { default: 'Dockerfile' }) as string,
       buildContext: inputs.path('buildContext', { default: '.' }) as string,
       composeFile: inputs.path('composeFile', { mustExist: true }),

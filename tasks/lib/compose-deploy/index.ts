@@ -53,6 +53,8 @@ export interface ComposeDeployOptions {
   target: Omit<TargetOptions, 'tempRoot' | 'setSecret' | 'log'>;
   credentials: CredentialSource;
   waitTimeoutSeconds: number;
+  /** The time one pull may take in all, retries included (the registryTimeoutSeconds input; default REGISTRY_TIMEOUT_SECONDS). */
+  registryTimeoutSeconds?: number;
   rollbackOnFailure: boolean;
   allowUnpinned: boolean;
   removeOrphans: boolean;
@@ -151,7 +153,7 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
 
     const refs = rendered.services.map((s) => s.image);
     await ctx.group(`Pull ${refs.length} image${refs.length === 1 ? '' : 's'} on the target`, async () => {
-      const pulled = await pullImages(docker, refs, options.credentials, ctx);
+      const pulled = await pullImages(docker, refs, options.credentials, options, ctx);
       ctx.info(`Pulled ${pulled.pulled.length}, already present ${pulled.present.length}.`);
     });
     const helperImage = refs[0];
@@ -281,7 +283,7 @@ async function handleFailure(
       const file = path.join(run.projectDir, `${project}.rollback.compose.yml`);
       fs.writeFileSync(file, previous.rendered);
       const pins = pinsFromMeta(previous.meta);
-      await pullImages(run.docker, Object.values(previous.meta.images), run.options.credentials, ctx);
+      await pullImages(run.docker, Object.values(previous.meta.images), run.options.credentials, run.options, ctx);
       const model = toPlain(parseYaml(previous.rendered, 'The stored release'), 'The stored release') as Record<string, unknown>;
       // Services the failed release added go too: the host returns to the previous release exactly.
       return deployRelease({ ...run, options: { ...run.options, removeOrphans: true } }, file, pins, model);
