@@ -97,6 +97,34 @@ describe('an engine that accepts and never answers', () => {
   });
 });
 
+describe('an engine that answers the ping, then freezes', () => {
+  it('a push says the engine did not answer, not that the image is missing', BOUND, async () => {
+    const engine = await listen((req, res) => {
+      if ((req.url ?? '').startsWith('/_ping')) res.end('OK');
+    });
+    try {
+      await withDockerHost(engine.socket, async () => {
+        const client = new RegistryClient();
+        const options = {
+          engine: engineFromEnvironment({ stallSeconds: 1, callTimeoutSeconds: 1 }),
+          client,
+          credentials: async () => undefined,
+          images: ['localhost:5000/app:1'],
+          additionalTags: [],
+          lockFile: path.join(work, 'lock-frozen.json'),
+          publishArtifact: false,
+          artifactName: 'image-lock',
+          pipeline: {},
+        };
+        await assert.rejects(pushWithDigest(options, createTestContext()), /^DockerError: the Docker engine at unix:\/\/.* did not answer GET \/images\/localhost:5000\/app:1\/json within 1 s/);
+        client.close();
+      });
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
 describe('a progress stream that stops', () => {
   it('a build with no progress for engineStallSeconds fails: the engine stopped answering', BOUND, async () => {
     const engine = await listen(streamingEngine('stall'));

@@ -12,7 +12,7 @@
 //     Only a container's wait has none: it lasts as long as the container runs, and its callers
 //     bound it (timeoutMinutes, startupTimeoutSeconds).
 //   - A connection that closes under way (engine crashed, restarted, killed) says the engine went away.
-import type { Readable } from 'node:stream';
+import { type Readable, Stream, Transform } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { DockerError } from '../errors';
 import { lazyRequire } from '../lazy';
@@ -84,6 +84,7 @@ export function guardEngine(docker: Dockerode, where: string, limits: EngineLimi
     const callerSignal = options.abortSignal;
     const expiry = new AbortController();
     let expired: DockerError | undefined;
+    let answered = false;
     const timer = setTimeout(() => {
       expired = progress
         ? stalled()
@@ -93,14 +94,24 @@ export function guardEngine(docker: Dockerode, where: string, limits: EngineLimi
       expiry.abort(expired);
     }, limitSeconds * 1000);
     options.abortSignal = callerSignal ? AbortSignal.any([callerSignal, expiry.signal]) : expiry.signal;
-    // A build's context upload is progress: a big context to a remote engine takes its time.
-    const upload = progress && options.file && typeof (options.file as Readable).on === 'function' ? (options.file as Readable) : undefined;
-    const uploading = () => timer.refresh();
-    upload?.on('data', uploading);
+    // A build's context upload is progress: a big context to a remote engine takes its time. The
+    // upload goes through a pass-through that counts (a 'data' listener would start the stream
+    // flowing before the modem pipes it).
+    if (progress && options.file instanceof Stream) {
+      const upload = options.file as Readable;
+      const counted = new Transform({
+        transform(chunk, _encoding, done) {
+          if (!answered) timer.refresh(); // once the answer starts, watchProgress watches
+          done(null, chunk);
+        },
+      });
+      upload.on('error', (err) => counted.destroy(err));
+      options.file = upload.pipe(counted);
+    }
 
     dial(options, (err, result) => {
+      answered = true;
       clearTimeout(timer);
-      upload?.off('data', uploading);
       if (err) {
         if (expired) return callback(expired);
         if (!callerSignal?.aborted && isConnectionLost(err)) return callback(gone(err));
