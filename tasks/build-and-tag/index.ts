@@ -8,7 +8,7 @@ import { sshEndpointKey } from '../lib/pipeline/connections';
 runTask('BuildAndTag', async (inputs, ctx) => {
   await buildAndTag(
     {
-      engine: engineFromEnvironment(),
+      engine: engineFromEnvironment({ stallSeconds: inputs.int('engineStallSeconds', { default: 300, min: 1, max: 86_400 }) }),
       dockerfile: inputs.path('dockerfile', { default: 'Dockerfile' }) as string,
       buildContext: inputs.path('buildContext', { default: '.' }) as string,
       composeFile: inputs.path('composeFile', { mustExist: true }),

@@ -9,7 +9,7 @@ runTask('ContainerizedTest', async (inputs, ctx) => {
   const buildRecordPath = namedRecord ?? defaultBuildRecordPath(ctx.tempDir);
   await containerizedTest(
     {
-      engine: engineFromEnvironment(),
+      engine: engineFromEnvironment({ stallSeconds: inputs.int('engineStallSeconds', { default: 300, min: 1, max: 86_400 }) }),
       mode: inputs.choice('mode', ['container', 'compose'] as const),
       image: inputs.string('image'),
       service: inputs.string('service'),

@@ -12,11 +12,12 @@ runTask('PushWithDigest', async (inputs, ctx) => {
   const credentials = registryCredentials(inputs, ctx);
   const namedRecord = inputs.path('buildRecord');
   const recordPath = namedRecord ?? defaultBuildRecordPath(ctx.tempDir);
-  const client = new RegistryClient({ credentials, log: ctx, setSecret: (s) => ctx.setSecret(s), signal: ctx.signal });
+  const registryTimeoutSeconds = inputs.int('registryTimeoutSeconds', { default: 120, min: 1, max: 3600 });
+  const client = new RegistryClient({ credentials, log: ctx, setSecret: (s) => ctx.setSecret(s), signal: ctx.signal, timeoutSeconds: registryTimeoutSeconds });
   try {
     await pushWithDigest(
       {
-        engine: engineFromEnvironment(),
+        engine: engineFromEnvironment({ stallSeconds: inputs.int('engineStallSeconds', { default: 300, min: 1, max: 86_400 }) }),
         client,
         credentials,
         buildRecordPath: namedRecord || fs.existsSync(recordPath) ? recordPath : undefined,
@@ -28,6 +29,7 @@ runTask('PushWithDigest', async (inputs, ctx) => {
         publishArtifact: inputs.bool('publishArtifact', true),
         artifactName: inputs.string('artifactName', { default: 'image-lock' }) as string,
         pipeline: pipelineInfo(ctx),
+        registryTimeoutSeconds,
       },
       ctx,
     );

@@ -225,6 +225,32 @@ test('a registry answering 429 with Retry-After, then 503, still gets the push',
   }
 });
 
+// The current engine gives up on a 500 at once, so our attempts run out within seconds; Docker
+// 20.10 retries each layer itself for about 50 s, so there the time limit ends it (256 s before).
+test('a registry answering 500 to everything: the push ends within registryTimeoutSeconds, naming the registry', { timeout: 60_000 }, async () => {
+  const proxy = await startFaultProxy(anon.host, [{ status: 500, times: Infinity }]);
+  try {
+    const ctx = createTestContext();
+    const ref = `${proxy.host}/shop/failing-registry:1`;
+    await docker.getImage(BASE_IMAGE).tag({ repo: `${proxy.host}/shop/failing-registry`, tag: '1' });
+    const options = pushOptions(ctx, undefined, { images: [ref], registryTimeoutSeconds: 5 });
+    await assert.rejects(pushWithDigest(options, ctx), (err: Error) => {
+      const host = proxy.host.replace(/\./g, '\\.');
+      assert.match(
+        err.message,
+        new RegExp(`^Pushing ${host}/shop/failing-registry:1 failed( after 5 attempts: |: it did not get through to the registry ${host} within 5 s \\(registryTimeoutSeconds; )`),
+      );
+      assert.match(err.message, /500 Internal Server Error/, 'says what the registry answered');
+      assert.match(err.message, new RegExp(`Check that the registry (${host} )?is`), 'says what to do');
+      return true;
+    });
+    options.client.close();
+    assert.ok(proxy.requests() > 0, 'the engine did reach the (failing) registry');
+  } finally {
+    await proxy.stop();
+  }
+});
+
 describe('bad input gets a clear error', () => {
   test('a failing RUN step names the image and the engine message', async () => {
     const dir = fs.mkdtempSync(path.join(work, 'fail-'));

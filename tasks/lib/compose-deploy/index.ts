@@ -55,6 +55,8 @@ export interface ComposeDeployOptions {
   target: Omit<TargetOptions, 'tempRoot' | 'setSecret' | 'log'>;
   credentials: CredentialSource;
   waitTimeoutSeconds: number;
+  /** The time one pull may take in all, retries included (the registryTimeoutSeconds input; default REGISTRY_TIMEOUT_SECONDS). */
+  registryTimeoutSeconds?: number;
   rollbackOnFailure: boolean;
   allowUnpinned: boolean;
   removeOrphans: boolean;
@@ -154,7 +156,7 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
 
     const refs = rendered.services.map((s) => s.image);
     await ctx.group(`Pull ${refs.length} image${refs.length === 1 ? '' : 's'} on the target`, async () => {
-      const pulled = await pullImages(docker, refs, options.credentials, ctx);
+      const pulled = await pullImages(docker, refs, options.credentials, options, ctx);
       ctx.info(`Pulled ${pulled.pulled.length}, already present ${pulled.present.length}.`);
     });
     const helperImage = refs[0];
@@ -295,7 +297,7 @@ async function handleFailure(
   try {
     const rows = await ctx.group(`Roll back ${about.environment} to ${label}`, async () => {
       const { restoring, file } = rollbackOf(run, previous);
-      await pullImages(run.docker, Object.values(previous.meta.images), run.options.credentials, ctx);
+      await pullImages(run.docker, Object.values(previous.meta.images), run.options.credentials, run.options, ctx);
       const model = toPlain(parseYaml(previous.rendered, 'The stored release'), 'The stored release') as Record<string, unknown>;
       return deployRelease(restoring, file, pinsFromMeta(previous.meta), model);
     });

@@ -5,21 +5,26 @@
 import type Dockerode from 'dockerode';
 import { registryAuthHeader } from '../auth';
 import type { TaskContext } from '../context';
-import { followStream, isRegistryAuthFailure } from '../docker/stream';
-import { DockerError, cancelledError } from '../errors';
+import { isRegistryAuthFailure } from '../docker/stream';
+import { transferWithRetries } from '../docker/transfer';
+import { DockerError, RegistryError, cancelledError } from '../errors';
 import { parseReference } from '../reference';
-import type { CredentialSource } from '../registry/client';
-import { DEFAULT_RETRY, backoffDelay, sleep } from '../registry/retry';
+import { REGISTRY_TIMEOUT_SECONDS, type CredentialSource } from '../registry/client';
 
 const PULL_ATTEMPTS = 3;
-const PULL_RETRY = { ...DEFAULT_RETRY, attempts: PULL_ATTEMPTS, baseDelayMs: 1_000 };
 
 export interface PullResult {
   pulled: string[];
   present: string[];
 }
 
-export async function pullImages(docker: Dockerode, refs: string[], credentials: CredentialSource, ctx: Pick<TaskContext, 'info' | 'debug' | 'setSecret' | 'signal'>): Promise<PullResult> {
+export async function pullImages(
+  docker: Dockerode,
+  refs: string[],
+  credentials: CredentialSource,
+  limits: { registryTimeoutSeconds?: number },
+  ctx: Pick<TaskContext, 'info' | 'debug' | 'setSecret' | 'signal'>,
+): Promise<PullResult> {
   const result: PullResult = { pulled: [], present: [] };
   for (const ref of [...new Set(refs)]) {
     if (ctx.signal.aborted) throw cancelledError(ctx.signal);
@@ -33,30 +38,27 @@ export async function pullImages(docker: Dockerode, refs: string[], credentials:
     // dockerode sends `key` as X-Registry-Auth as it is; registryAuthHeader has registered every form of it.
     const authconfig = { key: registryAuthHeader(credential, parsed.domain, (s) => ctx.setSecret(s)) };
     ctx.info(`Pulling ${ref}${credential ? ` (as ${credential.username || 'token'})` : ''}`);
-    let lastError: unknown;
-    for (let attempt = 1; attempt <= PULL_ATTEMPTS; attempt++) {
-      try {
-        const stream = (await docker.createImage(authconfig as unknown as Dockerode.AuthConfig, { fromImage: ref, abortSignal: ctx.signal } as object)) as NodeJS.ReadableStream;
-        await followStream(stream, `Pulling ${ref}`, { onLine: (l) => ctx.debug(l) });
-        lastError = undefined;
-        break;
-      } catch (err) {
-        lastError = err;
-        const text = (err as Error).message ?? '';
-        if (ctx.signal.aborted) throw cancelledError(ctx.signal);
-        if (isRegistryAuthFailure(text) || /not found|manifest unknown/i.test(text) || attempt === PULL_ATTEMPTS) break;
-        ctx.debug(`Pull of ${ref} failed (${text}); retrying.`);
-        await sleep(backoffDelay(attempt, PULL_RETRY), ctx.signal);
-      }
-    }
-    if (lastError) {
-      const text = ((lastError as Error).message ?? String(lastError)).replace(/^Pulling [^ ]+ failed: /, '');
+    try {
+      await transferWithRetries({
+        what: `Pulling ${ref}`,
+        registry: parsed.domain,
+        timeoutSeconds: limits.registryTimeoutSeconds ?? REGISTRY_TIMEOUT_SECONDS,
+        attempts: PULL_ATTEMPTS,
+        baseDelayMs: 1_000,
+        signal: ctx.signal,
+        log: { warn: (m) => ctx.debug(m), debug: (m) => ctx.debug(m) },
+        start: async (signal) => (await docker.createImage(authconfig as unknown as Dockerode.AuthConfig, { fromImage: ref, abortSignal: signal } as object)) as NodeJS.ReadableStream,
+      });
+    } catch (err) {
+      if (ctx.signal.aborted) throw cancelledError(ctx.signal);
+      if (err instanceof RegistryError) throw err; // retries ran out: the message says it all
+      const text = ((err as Error).message ?? String(err)).replace(/^Pulling [^ ]+ failed: /, '');
       const hint = isRegistryAuthFailure(text)
         ? ` The registry refused the credentials${credential ? '' : ' (none were found for it)'}: set containerRegistry to a service connection that may pull from ${parsed.domain}.`
         : /not found|manifest unknown/i.test(text)
           ? ' The digest is not in the registry: was the lock written by a push to this registry, and has the image been deleted since?'
           : '';
-      throw new DockerError(`Pulling ${ref} on the target failed: ${text}.${hint}`, { cause: lastError });
+      throw new DockerError(`Pulling ${ref} on the target failed: ${text}.${hint}`, { cause: err });
     }
     if (!(await hasImage(docker, ref))) throw new DockerError(`The target reported pulling ${ref}, but does not have it afterwards.`);
     result.pulled.push(ref);

@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import type { Client as SshClient, ConnectConfig } from 'ssh2';
 import type { EndpointInfo, Logger } from '../context';
-import { dockerode } from '../docker/engine';
+import { ENGINE_STALL_SECONDS, dockerode, guardEngine } from '../docker/engine';
 import { DockerError, InputError, OuterLoopError } from '../errors';
 import { lazyRequire } from '../lazy';
 
@@ -47,6 +47,8 @@ export interface TargetOptions {
   log: Logger;
   /** Seconds to wait for the SSH handshake or the first answer of the engine. */
   connectTimeoutSeconds?: number;
+  /** Seconds a pull may go without progress (the engineStallSeconds input; default ENGINE_STALL_SECONDS). */
+  engineStallSeconds?: number;
 }
 
 export interface Target {
@@ -73,6 +75,7 @@ export async function connectTarget(options: TargetOptions): Promise<Target> {
   else if (options.type === 'tls') target = tlsTarget(options);
   else if (options.type === 'ssh') target = await sshTarget(options);
   else throw new InputError(`Input 'dockerHostType' must be local, tls or ssh, not '${String(options.type)}'.`);
+  guardEngine(target.docker, target.description, { stallSeconds: options.engineStallSeconds ?? ENGINE_STALL_SECONDS });
   try {
     await ping(target, options);
   } catch (err) {

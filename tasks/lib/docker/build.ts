@@ -58,11 +58,12 @@ export interface EngineBuilder {
 }
 
 export async function engineBuilder(docker: Dockerode): Promise<EngineBuilder> {
-  const [version, info] = await Promise.all([docker.version(), docker.info()]);
+  const version = await docker.version();
   const [major, minor] = String(version.ApiVersion).split('.').map(Number);
   const atLeast = (m: number) => major > 1 || (major === 1 && minor >= m);
   const buildKit = version.Os !== 'windows' && atLeast(39);
-  return { buildKit, apiVersion: String(version.ApiVersion), appliesRunLimits: !buildKit || atLeast(42), rewritesTimestamps: buildKit && atLeast(45) && containerdStore(info) };
+  const rewritesTimestamps = buildKit && atLeast(45) && containerdStore(await docker.info()); // info only where it can matter
+  return { buildKit, apiVersion: String(version.ApiVersion), appliesRunLimits: !buildKit || atLeast(42), rewritesTimestamps };
 }
 
 /** The engine keeps images in containerd (`containerd-snapshotter`), not the classic graph driver store. */
@@ -104,7 +105,7 @@ export async function buildImage(docker: Dockerode, spec: ImageBuildSpec, log: L
     throw new DockerError(`Building ${spec.title}: build secrets and SSH mounts need BuildKit, which this engine does not offer (a Windows engine, or Engine API older than 1.39). Build on a Linux engine of Docker 18.09 or newer.`);
   }
   // Every BuildKit build has a session of ours, as with the Docker CLI: it serves the secrets and SSH agents.
-  const session = options.buildKit ? await openBuildSession(docker, { secrets: spec.secrets, ssh: spec.ssh, contextDir: spec.context }) : undefined;
+  const session = options.buildKit ? await openBuildSession(docker, { secrets: spec.secrets, ssh: spec.ssh, contextDir: spec.context, signal: options.signal }) : undefined;
   if (session) query.session = session.id;
 
   let imageId: string | undefined;

@@ -14,6 +14,7 @@ import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { DockerError } from '../errors';
+import { ENGINE_CALL_TIMEOUT_SECONDS } from './engine';
 import { decode, field, stringMap, text } from './protobuf';
 
 export interface BuildSecret {
@@ -176,7 +177,7 @@ async function engineRequest(docker: Dockerode): Promise<http.RequestOptions & {
  * holds it open until close(). `name` and `sharedKey` are what BuildKit shows and scopes local
  * caches by; the Docker CLI uses the context folder, and so do we.
  */
-export async function openBuildSession(docker: Dockerode, provides: { secrets: BuildSecret[]; ssh: SshForward[]; contextDir: string }): Promise<BuildSession> {
+export async function openBuildSession(docker: Dockerode, provides: { secrets: BuildSecret[]; ssh: SshForward[]; contextDir: string; signal?: AbortSignal }): Promise<BuildSession> {
   const id = randomBytes(16).toString('hex');
   const request = await engineRequest(docker);
   const methods = [HEALTH, ...(provides.secrets.length ? [SECRETS] : []), ...(provides.ssh.length ? [CHECK_AGENT, FORWARD_AGENT] : [])];
@@ -190,8 +191,10 @@ export async function openBuildSession(docker: Dockerode, provides: { secrets: B
   };
   const { https, ...options } = request;
   const transport = https ? (await import('node:https')) : http;
+  // The upgrade is not a docker-modem call, so it gets the engine calls' deadline here.
+  const deadline = AbortSignal.timeout(ENGINE_CALL_TIMEOUT_SECONDS * 1000);
   const socket = await new Promise<Duplex>((resolve, reject) => {
-    const req = transport.request({ ...options, method: 'POST', headers });
+    const req = transport.request({ ...options, method: 'POST', headers, signal: provides.signal ? AbortSignal.any([provides.signal, deadline]) : deadline });
     req.on('upgrade', (_res, upgraded: net.Socket, head: Buffer) => {
       if (head.length) upgraded.unshift(head);
       resolve(upgraded);
@@ -201,7 +204,11 @@ export async function openBuildSession(docker: Dockerode, provides: { secrets: B
       res.on('data', (c) => (body += c));
       res.on('end', () => reject(new DockerError(`The Docker engine refused a BuildKit session (HTTP ${res.statusCode}: ${body.trim() || res.statusMessage}). Build secrets and SSH need an engine with BuildKit (Docker 18.09 or newer on Linux).`)));
     });
-    req.on('error', (err) => reject(new DockerError(`Opening a BuildKit session with the Docker engine failed: ${err.message}`, { cause: err })));
+    req.on('error', (err) => {
+      if (provides.signal?.aborted) return reject(provides.signal.reason);
+      const timedOut = deadline.aborted ? `it did not answer within ${ENGINE_CALL_TIMEOUT_SECONDS} s` : err.message;
+      reject(new DockerError(`Opening a BuildKit session with the Docker engine failed: ${timedOut}. Check that the engine is running and not overloaded ('docker info' on its host), then run the job again.`, { cause: err }));
+    });
     req.end();
   });
 

@@ -1,6 +1,7 @@
 // The Engine API answers 200 to builds, pushes and pulls and reports failures as lines of the JSON
 // stream. Every line goes through here: errors become DockerError, BuildKit's progress (protobuf in
 // `aux` of `moby.buildkit.trace` lines) is decoded into readable log lines.
+import { PassThrough, Readable } from 'node:stream';
 import { DockerError } from '../errors';
 import { decode, Field, text } from './protobuf';
 
@@ -8,6 +9,8 @@ export interface StreamEvent {
   stream?: string;
   status?: string;
   progress?: string;
+  /** Bytes done of a layer's upload, download or extraction. */
+  progressDetail?: { current?: number; total?: number };
   id?: string;
   error?: string;
   errorDetail?: { message?: string; code?: number };
@@ -31,6 +34,15 @@ export function isRegistryAuthFailure(message: string): boolean {
 }
 
 /**
+ * Whether the engine's message for a failed push or pull says the registry (or the way to it)
+ * failed in a way worth another attempt: busy, 5xx, a dropped or refused connection. Status codes
+ * count as in isRegistryAuthFailure.
+ */
+export function isTransientRegistryFailure(message: string): boolean {
+  return /toomanyrequests|(?<![:\d])\b(429|50[0234])\b|unexpected HTTP status|connection reset|EOF|i\/o timeout|connection refused|TLS handshake timeout/i.test(message);
+}
+
+/**
  * The manifest digest a push stream reports for `tag`: `aux.Digest` from the classic image store,
  * else the status line `<tag>: digest: sha256:… size: N`, the only form the containerd image store
  * (Docker 29's default) writes. Undefined for any other event.
@@ -39,6 +51,51 @@ export function pushedDigest(event: StreamEvent, tag: string): string | undefine
   if (event.aux && typeof event.aux === 'object' && typeof event.aux.Digest === 'string') return event.aux.Digest;
   const m = /^(\S+): digest: (sha256:[a-f0-9]{64}) size: \d+$/.exec(event.status ?? '');
   return m && m[1] === tag ? m[2] : undefined;
+}
+
+export interface ProgressWatch {
+  /** Milliseconds without a byte from the engine after which the stream fails. */
+  stallMs: number;
+  /** The error for a stream that made no progress for stallMs. */
+  stalled(): Error;
+  /** The error for a stream that failed under way (the engine's connection closed): `err` or a clearer one. */
+  failed(err: Error): Error;
+}
+
+/**
+ * The engine's response to a build, push or pull, passed through a watchdog: no byte for
+ * `stallMs` ends it with `stalled()`, and a failure under way becomes `failed(err)`. Destroying
+ * the returned stream destroys the response (and so the request).
+ */
+export function watchProgress(response: Readable, watch: ProgressWatch): Readable {
+  const out = new PassThrough();
+  const timer = setTimeout(() => {
+    out.destroy(watch.stalled());
+    response.destroy();
+  }, watch.stallMs);
+  response.on('data', (chunk: Buffer) => {
+    timer.refresh();
+    if (!out.write(chunk)) response.pause();
+  });
+  out.on('drain', () => response.resume());
+  response.on('end', () => {
+    clearTimeout(timer);
+    out.end();
+  });
+  response.on('error', (err) => {
+    clearTimeout(timer);
+    out.destroy(watch.failed(err));
+  });
+  // 'end' or 'error' come first when the response finished or failed; a close without either is a connection gone.
+  response.on('close', () => {
+    clearTimeout(timer);
+    if (!response.readableEnded && !out.destroyed) out.destroy(watch.failed(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
+  });
+  out.on('close', () => {
+    clearTimeout(timer);
+    if (!response.destroyed) response.destroy();
+  });
+  return out;
 }
 
 /** Reads a JSON-lines stream to its end. Throws DockerError with the engine's message on the first error line. */

@@ -8,7 +8,8 @@
 import type * as http from 'node:http';
 import { OuterLoopError } from '../errors';
 import { HttpRequest, HttpResponse, HttpTransport, NetworkError, isTransientNetworkError } from '../registry/http';
-import { DEFAULT_RETRY, backoffDelay, parseRetryAfter, sleep } from '../registry/retry';
+import { DEFAULT_RETRY, backoffDelay, sleep } from '../retry';
+import { parseRetryAfter } from '../registry/retry';
 import { Credentials, KubeCredentials, ResolvedKubeconfig } from './kubeconfig';
 import { KubeObject, describe, splitApiVersion } from './objects';
 

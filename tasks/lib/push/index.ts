@@ -8,14 +8,15 @@ import { readBuildRecord, BuiltImage } from '../build/record';
 import { loadCompose } from '../compose/load';
 import type { PipelineInfo, TaskContext } from '../context';
 import type { EngineConnector } from '../docker/engine';
-import { followStream, isRegistryAuthFailure, pushedDigest } from '../docker/stream';
+import { isRegistryAuthFailure, pushedDigest } from '../docker/stream';
+import { transferWithRetries } from '../docker/transfer';
 import { checkArtifactName } from '../artifact-name';
 import { DockerError, InputError, RegistryError } from '../errors';
 import { writeLock } from '../lock/file';
 import type { ImageLock, LockedImage } from '../lock/types';
 import { parseReference, pinnedReference, repositoryName, validateTag } from '../reference';
-import type { CredentialSource, RegistryClient } from '../registry/client';
-import { backoffDelay, DEFAULT_RETRY, sleep } from '../registry/retry';
+import { REGISTRY_TIMEOUT_SECONDS, type CredentialSource, type RegistryClient } from '../registry/client';
+import { DEFAULT_RETRY } from '../retry';
 
 export interface PushOptions {
   /** The engine, connected once the inputs are checked. */
@@ -37,6 +38,8 @@ export interface PushOptions {
   allowedPaths?: string[];
   /** Attempts of one push when the registry answers 429/5xx or the connection drops. */
   pushAttempts?: number;
+  /** The time one push of a tag may take in all, retries included (the registryTimeoutSeconds input; the registry client has its own). */
+  registryTimeoutSeconds?: number;
 }
 
 export interface PushResult {
@@ -91,16 +94,26 @@ async function localImages(docker: Dockerode, refs: string[]): Promise<BuiltImag
   for (const text of refs) {
     const ref = parseReference(text, "Input 'images'");
     if (ref.digest || !ref.tag) throw new InputError(`Input 'images': '${text}' must be a local image as repository:tag (no digest), e.g. myregistry.azurecr.io/app:1.0.`);
-    const inspect = await docker.getImage(text).inspect().catch(() => undefined);
+    const inspect = await inspectLocal(docker, text);
     if (!inspect) throw new InputError(`Input 'images': the image '${text}' is not on this Docker engine. Build it first (BuildAndTag@1) or fix the name.`);
     out.push({ name: ref.path.split('/').pop() as string, imageId: inspect.Id, repository: repositoryName(ref), tags: [ref.tag] });
   }
   return out;
 }
 
+/** A local image, or undefined when the engine does not have it (any other failure, such as a time limit, is thrown). */
+async function inspectLocal(docker: Dockerode, name: string): Promise<Dockerode.ImageInspectInfo | undefined> {
+  try {
+    return await docker.getImage(name).inspect();
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    throw err;
+  }
+}
+
 async function pushImage(docker: Dockerode, image: BuiltImage, tags: string[], options: PushOptions, ctx: TaskContext): Promise<LockedImage> {
   const repo = parseReference(image.repository, 'The build record');
-  const inspect = await docker.getImage(image.imageId).inspect().catch(() => undefined);
+  const inspect = await inspectLocal(docker, image.imageId);
   if (!inspect) throw new InputError(`The image ${image.name} (${image.imageId}) from the build record is not on this Docker engine. Run BuildAndTag@1 in the same job (on the same agent) before pushing.`);
   // dockerode sends `key` as X-Registry-Auth as it is; registryAuthHeader has registered every form of it.
   const authconfig = { key: registryAuthHeader(await options.credentials(repo.domain), repo.domain, (s) => ctx.setSecret(s)) };
@@ -131,35 +144,32 @@ async function pushImage(docker: Dockerode, image: BuiltImage, tags: string[], o
   };
 }
 
-/** One tag through the Engine API; retried when the registry is busy or drops the connection. */
+/** One tag through the Engine API; retried when the registry is busy or drops the connection, within registryTimeoutSeconds. */
 async function pushTag(docker: Dockerode, options: PushOptions, ref: string, authconfig: object, ctx: TaskContext): Promise<string> {
-  const attempts = options.pushAttempts ?? DEFAULT_RETRY.attempts;
-  for (let attempt = 1; ; attempt++) {
-    let digest: string | undefined;
-    try {
-      const stream = await docker.getImage(ref).push({ authconfig, abortSignal: ctx.signal } as Dockerode.ImagePushOptions);
-      await followStream(stream, `Pushing ${ref}`, {
-        onLine: (line) => ctx.debug(line),
-        onEvent: (e) => (digest = pushedDigest(e, ref.slice(ref.lastIndexOf(':') + 1)) ?? digest),
-      });
-      if (!digest) throw new DockerError(`Pushing ${ref} finished without reporting a digest. The engine may be too old (API 1.24+ reports it).`);
-      return digest;
-    } catch (err) {
-      const message = (err as Error).message;
-      if (isRegistryAuthFailure(message)) {
-        throw new RegistryError(`Pushing ${ref}: authentication failed for ${ref.split('/')[0]}. Check the service connection's user name and password and that it may push to this repository. (${message})`, { status: 401 });
-      }
-      // Status codes as whole numbers not preceded by ':', as in isRegistryAuthFailure.
-      const transient = /toomanyrequests|(?<![:\d])\b(429|50[0234])\b|unexpected HTTP status|connection reset|EOF|i\/o timeout|connection refused|TLS handshake timeout/i.test(message);
-      if (!transient || ctx.signal.aborted) throw err;
-      if (attempt >= attempts) {
-        throw new RegistryError(`Pushing ${ref} failed after ${attempts} attempts: ${message}. Check that the registry ${ref.split('/')[0]} is reachable from the agent and healthy, then re-run.`, { retryable: true });
-      }
-      const delay = backoffDelay(attempt, { ...DEFAULT_RETRY, baseDelayMs: 500 });
-      ctx.warn(`Pushing ${ref} failed (${message}); attempt ${attempt + 1} of ${attempts} in ${Math.round(delay / 100) / 10} s.`);
-      await sleep(delay, ctx.signal);
+  const registry = ref.split('/')[0];
+  const tag = ref.slice(ref.lastIndexOf(':') + 1);
+  let digest: string | undefined;
+  try {
+    await transferWithRetries({
+      what: `Pushing ${ref}`,
+      registry,
+      timeoutSeconds: options.registryTimeoutSeconds ?? REGISTRY_TIMEOUT_SECONDS,
+      attempts: options.pushAttempts ?? DEFAULT_RETRY.attempts,
+      baseDelayMs: 500,
+      signal: ctx.signal,
+      log: ctx,
+      start: (signal) => docker.getImage(ref).push({ authconfig, abortSignal: signal } as Dockerode.ImagePushOptions),
+      onEvent: (e) => (digest = pushedDigest(e, tag) ?? digest),
+    });
+  } catch (err) {
+    const message = (err as Error).message;
+    if (!(err instanceof RegistryError) && isRegistryAuthFailure(message)) {
+      throw new RegistryError(`Pushing ${ref}: authentication failed for ${registry}. Check the service connection's user name and password and that it may push to this repository. (${message})`, { status: 401 });
     }
+    throw err;
   }
+  if (!digest) throw new DockerError(`Pushing ${ref} finished without reporting a digest. The engine may be too old (API 1.24+ reports it).`);
+  return digest;
 }
 
 /** Images of the compose file that are not built here: resolved to the digest their tag points at now. */

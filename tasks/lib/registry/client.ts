@@ -31,6 +31,10 @@
 // backoff that honours Retry-After (see retry.ts). 401 with a cached token: the token is dropped and
 // the request re-authenticated once. 403 and 404 are never retried.
 //
+// Time limit: one operation (a resolve, or a resolveMany as a whole) has `timeoutSeconds` (the
+// tasks' registryTimeoutSeconds input, default 120) for everything it sends: probe, token, HEAD,
+// GET, every retry and every wait between them. A request still running then is aborted.
+//
 // Secrets: every token received goes through `setSecret` before anything else happens with it;
 // debug lines never contain Authorization headers, tokens or passwords.
 import { createHash } from 'node:crypto';
@@ -38,7 +42,8 @@ import { RegistryError } from '../errors';
 import { ImageReference, familiarName, registryBaseUrl } from '../reference';
 import { Challenge, parseChallenges, pickChallenge } from './challenge';
 import { HttpRequest, HttpResponse, HttpTransport, NetworkError, header, isTransientNetworkError, jsonObject, safeUrl } from './http';
-import { DEFAULT_RETRY, RetryOptions, SendOptions, isRetryableStatus, sendWithRetries } from './retry';
+import { DEFAULT_RETRY, RetryOptions } from '../retry';
+import { SendOptions, SendResult, isRetryableStatus, sendWithRetries } from './retry';
 
 export { isRetryableStatus } from './retry';
 
@@ -92,7 +97,12 @@ export interface RegistryClientOptions {
   random?: () => number;
   /** Concurrency of resolveMany (default 8). */
   concurrency?: number;
+  /** The time one operation may take in all, retries included (default REGISTRY_TIMEOUT_SECONDS). */
+  timeoutSeconds?: number;
 }
+
+/** registryTimeoutSeconds' default in task.json: a resolve normally takes well under a second. */
+export const REGISTRY_TIMEOUT_SECONDS = 120;
 
 export const MEDIA_TYPES = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
@@ -155,6 +165,7 @@ export class RegistryClient {
   private readonly transport: HttpTransport;
   private readonly ownTransport: boolean;
   private readonly sending: SendOptions;
+  private readonly timeoutSeconds: number;
   private readonly registries = new Map<string, RegistryState>();
   private readonly tokens = new Map<string, CachedToken[]>();
   private readonly pendingTokens = new Map<string, { scopes: Set<string>; promise: Promise<CachedToken> }[]>();
@@ -165,25 +176,34 @@ export class RegistryClient {
     this.transport = options.transport ?? new HttpTransport();
     this.ownTransport = options.transport === undefined;
     this.sending = { retry: { ...DEFAULT_RETRY, ...options.retry }, random: options.random, signal: options.signal, log: options.log, stats: this.stats };
+    this.timeoutSeconds = options.timeoutSeconds ?? REGISTRY_TIMEOUT_SECONDS;
+  }
+
+  private deadline(): number {
+    return Date.now() + this.timeoutSeconds * 1000;
   }
 
   /**
    * Digest of the manifest a reference points at (tag or digest; no tag means 'latest').
    * Multi-arch: the index digest, unless `platform` is given, then that platform's manifest digest.
    */
-  async resolve(ref: ImageReference, options: ResolveOptions = {}): Promise<ResolvedDigest> {
+  resolve(ref: ImageReference, options: ResolveOptions = {}): Promise<ResolvedDigest> {
+    return this.resolveBefore(ref, options, this.deadline());
+  }
+
+  private async resolveBefore(ref: ImageReference, options: ResolveOptions, deadline: number): Promise<ResolvedDigest> {
     const state = this.registry(ref.domain);
     const reference = ref.digest ?? ref.tag ?? 'latest';
     const wantBody = options.platform !== undefined || options.platforms === true;
     // Docker Hub counts manifest GETs (not HEADs) against its pull rate limit: HEAD first there,
     // and GET only when the HEAD shows an index. Elsewhere a GET replaces the HEAD when the body is wanted.
     let method: 'HEAD' | 'GET' = wantBody && state.domain !== 'docker.io' ? 'GET' : 'HEAD';
-    let res = await this.manifestRequest(state, ref, reference, method);
+    let res = await this.manifestRequest(state, ref, reference, method, deadline);
     let headerDigest = header(res, 'docker-content-digest')?.trim();
     let mediaType = contentType(res);
     if (method === 'HEAD' && (!headerDigest || (wantBody && (isIndexMediaType(mediaType) || !mediaType)))) {
       method = 'GET';
-      res = await this.manifestRequest(state, ref, reference, method);
+      res = await this.manifestRequest(state, ref, reference, method, deadline);
       const again = header(res, 'docker-content-digest')?.trim();
       if (headerDigest && again && again !== headerDigest) {
         throw new RegistryError(`${state.domain} changed ${familiarName(ref)} while it was being resolved (${headerDigest}, then ${again}). Run again.`, {
@@ -273,11 +293,12 @@ export class RegistryClient {
     const errors: Array<unknown> = new Array(refs.length);
     let failed = false;
     let next = 0;
+    const deadline = this.deadline(); // one operation: a hanging registry fails them all within the limit
     const worker = async () => {
       while (next < refs.length) {
         const i = next++;
         try {
-          results[i] = await this.resolve(refs[i], { platform: options.platform, platforms: options.platforms });
+          results[i] = await this.resolveBefore(refs[i], { platform: options.platform, platforms: options.platforms }, deadline);
         } catch (err) {
           errors[i] = err;
           failed = true;
@@ -310,7 +331,7 @@ export class RegistryClient {
     return state;
   }
 
-  private async manifestRequest(state: RegistryState, ref: ImageReference, reference: string, method: 'HEAD' | 'GET'): Promise<HttpResponse> {
+  private async manifestRequest(state: RegistryState, ref: ImageReference, reference: string, method: 'HEAD' | 'GET', deadline: number): Promise<HttpResponse> {
     const url = `${state.baseUrl}/v2/${ref.path}/manifests/${reference}`;
     const scope = pullScope(ref);
     const what = `${method} ${familiarName(ref)}`;
@@ -321,10 +342,11 @@ export class RegistryClient {
       let endProbe: (() => void) | undefined;
       if (state.mode === 'unknown') state.probing = new Promise<void>((resolve) => (endProbe = resolve));
       try {
-        const auth = await this.authorization(state, scope);
+        const auth = await this.authorization(state, scope, deadline);
         const headers: Record<string, string> = { Accept: MANIFEST_ACCEPT };
         if (auth.header) headers.Authorization = auth.header;
-        const { res, attempts } = await this.request(state, { method, url, headers }, what);
+        const sent = await this.request(state, { method, url, headers }, what, deadline);
+        const res = sent.res;
         if (res.status >= 200 && res.status < 300) {
           if (state.mode === 'unknown') state.mode = 'none';
           return res;
@@ -343,9 +365,9 @@ export class RegistryClient {
             this.adoptChallenge(state, challenge);
             continue;
           }
-          throw await this.authError(state, ref, res, method, auth);
+          throw await this.authError(state, ref, res, method, auth, deadline);
         }
-        throw await this.statusError(state, ref, res, method, attempts, auth.header);
+        throw await this.statusError(state, ref, sent, method, deadline, auth.header);
       } finally {
         if (endProbe) {
           state.probing = undefined;
@@ -385,7 +407,7 @@ export class RegistryClient {
     this.debug(`${state.domain} wants ${state.mode === 'bearer' ? `Bearer tokens from ${safeUrl(state.realm as string)}` : 'Basic auth'}`);
   }
 
-  private async authorization(state: RegistryState, scope: string): Promise<SentAuth> {
+  private async authorization(state: RegistryState, scope: string, deadline: number): Promise<SentAuth> {
     if (state.mode === 'basic') {
       const credential = await this.credential(state.domain);
       if (!credential || !credential.password) {
@@ -397,7 +419,7 @@ export class RegistryClient {
       return { kind: 'basic', header: `Basic ${this.basicValue(credential)}` };
     }
     if (state.mode === 'bearer') {
-      const { token, fromCache } = await this.token(state, scope);
+      const { token, fromCache } = await this.token(state, scope, deadline);
       return { kind: 'bearer', header: `Bearer ${token.token}`, fromCache, token };
     }
     return { kind: 'none' };
@@ -430,7 +452,7 @@ export class RegistryClient {
     return `${state.realm}\n${state.service ?? ''}`;
   }
 
-  private async token(state: RegistryState, scope: string): Promise<{ token: CachedToken; fromCache: boolean }> {
+  private async token(state: RegistryState, scope: string, deadline: number): Promise<{ token: CachedToken; fromCache: boolean }> {
     const key = this.tokenKey(state);
     const now = Date.now();
     const cached = this.tokens.get(key)?.find((t) => t.scopes.has(scope) && t.expiresAt > now);
@@ -448,7 +470,7 @@ export class RegistryClient {
         if (!valid.some((t) => t.scopes.has(s)) && !inFlight.some((p) => p.scopes.has(s))) scopes.add(s);
       }
     }
-    const entry = { scopes, promise: this.fetchToken(state, [...scopes]) };
+    const entry = { scopes, promise: this.fetchToken(state, [...scopes], deadline) };
     const list = this.pendingTokens.get(key) ?? [];
     list.push(entry);
     this.pendingTokens.set(key, list);
@@ -472,7 +494,7 @@ export class RegistryClient {
     else this.tokens.delete(key);
   }
 
-  private async fetchToken(state: RegistryState, scopes: string[]): Promise<CachedToken> {
+  private async fetchToken(state: RegistryState, scopes: string[], deadline: number): Promise<CachedToken> {
     const credential = await this.credential(state.domain);
     const realm = new URL(state.realm as string);
     if (credential && realm.protocol === 'http:' && new URL(state.baseUrl).protocol !== 'http:') {
@@ -502,7 +524,8 @@ export class RegistryClient {
       req = { method: 'GET', url: realm.toString(), headers };
     }
     this.debug(`token request to ${safeUrl(state.realm as string)} for ${scopes.length} scope(s)${credential ? '' : ' (anonymous)'}`);
-    const { res, attempts } = await this.request(state, req, `token for ${state.domain}`, true);
+    const sent = await this.request(state, req, `token for ${state.domain}`, deadline, true);
+    const res = sent.res;
     if (res.status < 200 || res.status >= 300) {
       const details = errorDetails(res);
       if (res.status === 401 || res.status === 403) {
@@ -517,7 +540,7 @@ export class RegistryClient {
           { registry: state.domain, status: 401, code: details.code ?? 'UNAUTHORIZED' },
         );
       }
-      throw this.exhaustedOrStatus(state, res, attempts, `a token`, details);
+      throw this.exhaustedOrStatus(state, sent, `a token`, details);
     }
     const json = jsonObject(res);
     if (!json) throw new RegistryError(`the token server of ${state.domain} answered with something that is not JSON.`, { registry: state.domain, status: res.status });
@@ -539,23 +562,22 @@ export class RegistryClient {
 
   /**
    * Sends a request, retrying 408/429/5xx and transient network errors, and follows redirects
-   * (without the Authorization header when the origin changes). Returns the last response;
-   * `attempts` is how many tries the last hop took.
+   * (without the Authorization header when the origin changes), until `deadline`. Returns the last
+   * response; `attempts` is how many tries the last hop took.
    */
-  private async request(
-    state: RegistryState,
-    req: HttpRequest,
-    what: string,
-    noRedirect = false,
-  ): Promise<{ res: HttpResponse; attempts: number }> {
-    const unreachable = (err: NetworkError, attempts: number) =>
-      new RegistryError(
-        `could not reach ${state.domain} (${err.code}) after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${err.message}. Check the registry address and the agent's network or proxy.`,
-        { registry: state.domain, code: err.code, retryable: isTransientNetworkError(err), cause: err },
-      );
+  private async request(state: RegistryState, req: HttpRequest, what: string, deadline: number, noRedirect = false): Promise<SendResult> {
+    const unreachable = (err: NetworkError, attempts: number, timedOut: boolean) => {
+      const tries = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
+      const message =
+        timedOut && err.code === 'ETIMEDOUT'
+          ? `${state.domain} did not answer within ${this.timeoutSeconds} s (registryTimeoutSeconds; ${tries}). Check that the registry is up and reachable from the agent (address, network, proxy), or raise registryTimeoutSeconds if it is only slow.`
+          : `could not reach ${state.domain} (${err.code}) after ${tries}${timedOut ? ` within ${this.timeoutSeconds} s (registryTimeoutSeconds)` : ''}: ${err.message}. Check the registry address and the agent's network or proxy.`;
+      return new RegistryError(message, { registry: state.domain, code: err.code, retryable: isTransientNetworkError(err), cause: err });
+    };
+    const sending = { ...this.sending, deadline };
     let current = req;
     for (let hop = 0; ; hop++) {
-      const result = await sendWithRetries(this.transport, current, what, this.sending, unreachable);
+      const result = await sendWithRetries(this.transport, current, what, sending, unreachable);
       const location = header(result.res, 'location');
       if (noRedirect || hop >= MAX_REDIRECTS || ![301, 302, 303, 307, 308].includes(result.res.status) || !location) return result;
       const next = new URL(location, current.url);
@@ -570,14 +592,16 @@ export class RegistryClient {
   // Errors
 
   /** A HEAD has no body: repeat it as a GET (once, not retried) to learn the registry's error code and message. */
-  private async errorBody(res: HttpResponse, method: 'HEAD' | 'GET', authHeader?: string): Promise<{ code?: string; message?: string }> {
+  private async errorBody(res: HttpResponse, method: 'HEAD' | 'GET', deadline: number, authHeader?: string): Promise<{ code?: string; message?: string }> {
     const fromHeader = challengeError(res);
     if (method === 'GET' || res.body.length > 0) return { ...fromHeader, ...stripUndefined(errorDetails(res)) };
     try {
       this.stats.requests++;
       const headers: Record<string, string> = { Accept: MANIFEST_ACCEPT };
       if (authHeader) headers.Authorization = authHeader;
-      const again = await this.transport.request({ method: 'GET', url: res.url, headers, signal: this.options.signal });
+      const timeoutMs = deadline - Date.now();
+      if (timeoutMs <= 0) return fromHeader;
+      const again = await this.transport.request({ method: 'GET', url: res.url, headers, signal: this.options.signal, timeoutMs: Math.min(timeoutMs, 30_000) });
       if (again.status === res.status) return { ...fromHeader, ...stripUndefined(errorDetails(again)) };
     } catch {
       // The details are a nicety; the status alone decides.
@@ -591,8 +615,9 @@ export class RegistryClient {
     res: HttpResponse,
     method: 'HEAD' | 'GET',
     auth: SentAuth,
+    deadline: number,
   ): Promise<RegistryError> {
-    const details = await this.errorBody(res, method, auth.header);
+    const details = await this.errorBody(res, method, deadline, auth.header);
     const message = details.message ?? 'unauthorized';
     const code = details.code ?? 'UNAUTHORIZED';
     const credential = auth.kind === 'none' ? undefined : await this.credential(state.domain);
@@ -611,14 +636,15 @@ export class RegistryClient {
   private async statusError(
     state: RegistryState,
     ref: ImageReference,
-    res: HttpResponse,
+    sent: SendResult,
     method: 'HEAD' | 'GET',
-    attempts: number,
+    deadline: number,
     authHeader?: string,
   ): Promise<RegistryError> {
+    const res = sent.res;
     const image = familiarName(ref);
     if (res.status === 404) {
-      const details = await this.errorBody(res, method, authHeader);
+      const details = await this.errorBody(res, method, deadline, authHeader);
       const code = details.code ?? 'MANIFEST_UNKNOWN';
       const why =
         code === 'NAME_UNKNOWN' ? `the repository ${ref.path} does not exist` : ref.digest ? `no manifest with the digest ${ref.digest}` : `no tag '${ref.tag ?? 'latest'}'`;
@@ -629,27 +655,25 @@ export class RegistryClient {
       });
     }
     if (res.status === 403) {
-      const details = await this.errorBody(res, method, authHeader);
+      const details = await this.errorBody(res, method, deadline, authHeader);
       return new RegistryError(
         `${state.domain} did not allow pulling ${image}: ${details.message ?? 'access denied'}. Check that the service connection's account may pull from ${ref.path}.`,
         { registry: state.domain, status: 403, code: details.code ?? 'DENIED' },
       );
     }
-    return this.exhaustedOrStatus(state, res, attempts, image, method === 'GET' ? errorDetails(res) : {});
+    return this.exhaustedOrStatus(state, sent, image, method === 'GET' ? errorDetails(res) : {});
   }
 
-  private exhaustedOrStatus(
-    state: RegistryState,
-    res: HttpResponse,
-    attempts: number,
-    what: string,
-    details: { code?: string; message?: string },
-  ): RegistryError {
+  private exhaustedOrStatus(state: RegistryState, sent: SendResult, what: string, details: { code?: string; message?: string }): RegistryError {
+    const { res, attempts, timedOut } = sent;
     const retryable = isRetryableStatus(res.status);
     const reason = `${res.status}${details.code ? ` ${details.code}` : ''}${details.message ? `: ${details.message}` : ''}`;
-    const message = retryable
-      ? `${state.domain} answered ${reason} for ${what}, still after ${attempts} attempt${attempts === 1 ? '' : 's'}. The registry is overloaded or failing; try again later.`
-      : `${state.domain} answered ${reason} for ${what}.`;
+    const tries = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
+    const message = !retryable
+      ? `${state.domain} answered ${reason} for ${what}.`
+      : timedOut
+        ? `${state.domain} answered ${reason} for ${what}, still after ${tries} when the time limit of ${this.timeoutSeconds} s (registryTimeoutSeconds) ran out. The registry is overloaded or failing; try again later, or raise registryTimeoutSeconds.`
+        : `${state.domain} answered ${reason} for ${what}, still after ${tries}. The registry is overloaded or failing; try again later.`;
     return new RegistryError(message, { registry: state.domain, status: res.status, code: details.code, retryable });
   }
 
