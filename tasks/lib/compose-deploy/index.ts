@@ -6,7 +6,6 @@
 // verification fails (or `up` itself), the last good release is redeployed and gated, and the task
 // still fails, saying what happened.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
 import { ComposeCli, composeEnvironment, composeUp, findCompose, normaliseProjectName } from '../compose/cli';
@@ -17,6 +16,7 @@ import { parseYaml, toPlain } from '../compose/yaml';
 import type { TaskContext } from '../context';
 import { sanitizeOutput } from '../context';
 import { checkArtifactName } from '../artifact-name';
+import { linkCliPlugins } from '../auth';
 import { InputError, OuterLoopError, errorMessage } from '../errors';
 import type { ImageLock } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
@@ -327,17 +327,5 @@ function projectNameFor(options: ComposeDeployOptions, environment: string, proj
   return name;
 }
 
-/** The agent's docker CLI plugins (compose v2 may live there) are visible under the private config. */
-function linkCliPlugins(configDir: string): void {
-  const userConfig = process.env.DOCKER_CONFIG || path.join(os.homedir(), '.docker');
-  const plugins = path.join(userConfig, 'cli-plugins');
-  if (fs.existsSync(plugins)) {
-    try {
-      fs.symlinkSync(plugins, path.join(configDir, 'cli-plugins'));
-    } catch {
-      /* without it, compose v2 from the system plugin folders or docker-compose v1 */
-    }
-  }
-}
 
 
