@@ -5,7 +5,6 @@ import type { Logger } from '../context';
 import { DockerError } from '../errors';
 import type { ReadablePaths } from '../readable-paths';
 import { packBuildContext } from './context';
-import { registryCacheRef } from './buildx';
 import { BuildSecret, openBuildSession, SshForward } from './session';
 import { StreamEvent, followStream } from './stream';
 
@@ -27,7 +26,7 @@ export interface ImageBuildSpec {
   platforms: string[];
   pull: boolean;
   noCache: boolean;
-  /** Cache sources: image references, or buildx's CSV syntax (`type=registry,ref=…`; tasks/lib/docker/buildx.ts). */
+  /** Cache sources: image references (/build), or buildx's CSV syntax (`type=registry,ref=…`; tasks/lib/docker/buildx.ts). */
   cacheFrom: string[];
   /** Cache exports in buildx's CSV syntax (`type=registry,ref=…,mode=max`, `type=inline`); only buildx exports a cache. */
   cacheTo: string[];
@@ -77,8 +76,7 @@ export function buildQuery(spec: ImageBuildSpec, contextDockerfile: string, buil
   if (spec.target) query.target = spec.target;
   if (spec.platforms.length > 1) throw new DockerError(`Building ${spec.title}: the Engine API's /build builds one platform; ${spec.platforms.length} platforms go through buildx.`);
   if (spec.platforms.length) query.platform = spec.platforms[0];
-  // The engine imports each `cachefrom` image as a registry cache (moby builder-next), so `type=registry,ref=X` is X here.
-  if (spec.cacheFrom.length) query.cachefrom = JSON.stringify(spec.cacheFrom.map((entry) => registryCacheRef(entry) ?? entry));
+  if (spec.cacheFrom.length) query.cachefrom = JSON.stringify(spec.cacheFrom);
   if (spec.network) query.networkmode = spec.network;
   if (spec.extraHosts.length) query.extrahosts = spec.extraHosts;
   if (spec.shmSize !== undefined) query.shmsize = spec.shmSize;

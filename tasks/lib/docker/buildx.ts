@@ -1,5 +1,5 @@
-// Builds that the Engine API's /build cannot express: several platforms (one image index) and
-// cache export (and cache imports other than a registry's). They run `docker buildx build` with the
+// Builds that the Engine API's /build cannot express: several platforms (one image index), cache
+// export, and cache imports in buildx's syntax (with the registry credentials). They run `docker buildx build` with the
 // engine's own `docker` driver (the default builder of a private docker config), so the image lands
 // in the engine's image store, where ContainerizedTest and PushWithDigest find it as they find a
 // /build image. Why buildx and not BuildKit's control API on the engine's /grpc: see the README
@@ -71,20 +71,14 @@ export function parseCacheEntry(text: string, direction: 'from' | 'to', what: st
   return { type, attrs: rest };
 }
 
-/** The image /build imports for a cacheFrom entry (an image reference, or type=registry,ref=… alone); undefined when /build cannot express it. */
-export function registryCacheRef(text: string): string | undefined {
-  if (!text.includes('=')) return text.trim();
-  const entry = parseCacheEntry(text, 'from', 'cacheFrom');
-  const keys = Object.keys(entry.attrs);
-  return entry.type === 'registry' && keys.length === 1 && keys[0] === 'ref' ? entry.attrs.ref : undefined;
-}
-
 /** Why a build goes through buildx, or undefined when /build expresses it. */
 export function buildxReason(spec: Pick<ImageBuildSpec, 'platforms' | 'cacheFrom' | 'cacheTo'>): string | undefined {
   if (spec.platforms.length > 1) return `${spec.platforms.length} platforms (${spec.platforms.join(', ')}) make one image index`;
   if (spec.cacheTo.length) return 'cacheTo exports a build cache';
-  const other = spec.cacheFrom.find((entry) => registryCacheRef(entry) === undefined);
-  if (other) return `the cache import '${other}' is not a registry image`;
+  // /build imports an image reference (inline cache), without the build's own registry credentials:
+  // an entry in buildx's syntax (a registry cache that cacheTo exported, a local one) is buildx's.
+  const typed = spec.cacheFrom.find((entry) => entry.includes('='));
+  if (typed) return `the cache import '${typed}' is in buildx's syntax`;
   return undefined;
 }
 
