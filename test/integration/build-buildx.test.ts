@@ -28,7 +28,7 @@ import { RegistryClient } from '../../tasks/lib/registry/client';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
 import { createTestContext, TestContext } from '../support/context';
 import { startEngine, TestEngine } from '../support/engine';
-import { buildOptions } from '../support/images';
+import { buildOptions, cachedBuildSteps } from '../support/images';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { skopeoConfig, skopeoRaw } from '../support/skopeo';
 import { stackFromEnv } from '../support/stack';
@@ -111,18 +111,6 @@ function imageManifests(image: string): Promise<{ Descriptor: { platform?: { arc
   );
 }
 
-/** The Dockerfile steps (RUN, COPY) buildx's plain log shows CACHED: `#7 [build 2/3] RUN …`, then `#7 CACHED`. */
-function cachedSteps(logs: string[]): string[] {
-  const names = new Map<string, string>();
-  const cached: string[] = [];
-  for (const line of logs.map((l) => l.trim())) {
-    const step = /^#(\d+) \[[^\]]+\] ((?:RUN|COPY) .*)$/.exec(line);
-    if (step) names.set(step[1], step[2]);
-    const hit = /^#(\d+) CACHED$/.exec(line);
-    if (hit && names.has(hit[1])) cached.push(names.get(hit[1]) as string);
-  }
-  return cached;
-}
 
 if (stack === 'current') {
   describe('a two-platform image: one build, one index, pushed whole, locked per platform', () => {
@@ -213,7 +201,7 @@ if (stack === 'current') {
       const first = createTestContext();
       await buildAndTag(options(docker, { cacheTo: [`type=registry,ref=${cacheRef},mode=max`], noCache: true }, first), first);
       assert.match(first.logs.join('\n'), /cacheTo exports a build cache/);
-      assert.deepEqual(cachedSteps(first.logs), [], 'the first build ran every step');
+      assert.deepEqual(cachedBuildSteps(first.logs), [], 'the first build ran every step');
       assert.ok(first.secrets.has(registry.password!), 'the password is registered for masking');
       assert.ok(!first.logs.join('\n').includes(registry.password!), 'and never printed (nor on the command line)');
       const cacheManifest = JSON.parse(await skopeoRaw(cacheRef, { registry: registry.host, username: registry.username!, password: registry.password! })) as { layers: unknown[] };
@@ -227,7 +215,10 @@ if (stack === 'current') {
       await buildAndTag(options(fresh.docker, { cacheFrom: [`type=registry,ref=${cacheRef}`] }, second), second);
       const log = second.logs.join('\n');
       assert.match(log, /importing cache manifest from 127\.0\.0\.1:\d+\/buildx\/cache:main/);
-      assert.deepEqual(cachedSteps(second.logs).sort(), ['COPY --from=build /one /two /', 'RUN echo one > /one && sleep 1', 'RUN echo two > /two && sleep 1'], 'both RUN steps and the COPY came from the registry cache');
+      // Both RUN steps come from the registry cache. The final COPY usually does too, but BuildKit
+      // sometimes copies again (one bench run in three did), so it is not required.
+      const cached = cachedBuildSteps(second.logs);
+      assert.ok(cached.includes('RUN echo one > /one && sleep 1') && cached.includes('RUN echo two > /two && sleep 1'), `both RUN steps CACHED (cached: ${cached.join('; ')})`);
     });
   });
 }
