@@ -100,7 +100,7 @@ export async function hasContainerdStore(docker: Dockerode): Promise<boolean> {
  * the containerd image store for an index or a cache export, a Windows engine's isolation, or no
  * buildx on the agent. Returns buildx's version line.
  */
-export async function checkBuildx(docker: Dockerode, builds: { title: string; spec: Pick<ImageBuildSpec, 'platforms' | 'cacheTo' | 'isolation'> }[], signal?: AbortSignal): Promise<string> {
+export async function checkBuildx(docker: Dockerode, builds: { title: string; spec: Pick<ImageBuildSpec, 'platforms' | 'cacheFrom' | 'cacheTo' | 'isolation'> }[], signal?: AbortSignal): Promise<string> {
   const containerd = await hasContainerdStore(docker);
   const host = await engineHost(docker);
   for (const { title, spec } of builds) {
@@ -112,12 +112,13 @@ export async function checkBuildx(docker: Dockerode, builds: { title: string; sp
     }
     if (spec.isolation) throw new DockerError(`Building ${title}: compose 'build.isolation' (${spec.isolation}) is a Windows engine's setting, which buildx does not take. Remove it, or build without several platforms and cacheTo.`);
   }
+  const why = `Building ${builds[0].title} needs docker buildx (${buildxReason(builds[0].spec)})`;
   const version = await withPrivateDockerConfig([], (dir) => runProgram('docker', ['buildx', 'version'], { env: buildxEnvironment(dir, host), signal, deadline: Date.now() + 30_000 })).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') throw new DockerError(`Building ${builds[0].title} needs docker buildx (${buildxReason(builds[0].spec as ImageBuildSpec) ?? 'cacheTo'}), and the agent has no docker CLI. Install the Docker CLI and the docker-buildx-plugin package (Microsoft-hosted agents have both).`);
+    if (err.code === 'ENOENT') throw new DockerError(`${why}, and the agent has no docker CLI. Install the Docker CLI and the docker-buildx-plugin package (Microsoft-hosted agents have both).`);
     throw err;
   });
   if (version.code !== 0) {
-    throw new DockerError(`Building ${builds[0].title} needs docker buildx (${buildxReason(builds[0].spec as ImageBuildSpec) ?? 'cacheTo'}), which this agent does not have ('docker buildx version': ${version.tail.slice(-1)[0] ?? `exit code ${version.code}`}). Install the docker-buildx-plugin package (Docker's apt or yum repository), or put docker-buildx in ~/.docker/cli-plugins.`);
+    throw new DockerError(`${why}, which this agent does not have ('docker buildx version': ${version.tail.slice(-1)[0] ?? `exit code ${version.code}`}). Install the docker-buildx-plugin package (Docker's apt or yum repository), or put docker-buildx in ~/.docker/cli-plugins.`);
   }
   return version.stdout.trim();
 }
