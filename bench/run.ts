@@ -21,10 +21,13 @@
 //      (bench/whole-loop.ts; skip with --skip-whole-loop)
 //   9. BuildAndTag vs docker compose build of the example app, cold and warm cache
 //      (bench/build-and-tag.ts; skip with --skip-build-and-tag)
+//   10. current stack only: a build on a fresh engine with BuildAndTag's registry cache vs without
+//      (bench/build-cache.ts; skip with --skip-build-cache)
 import { execFileSync, spawn } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BuildAndTagReport, buildAndTagMissed, buildAndTagTable, measureBuildAndTag } from './build-and-tag';
+import { BuildCacheReport, buildCacheTable, measureBuildCache } from './build-cache';
 import { ColdStartReport, measureColdStart } from './cold-start';
 import { ComposeDeployReport, composeDeployMissed, composeDeployTable, measureComposeDeploy } from './compose-deploy';
 import { KubeClusterReport, kubeClusterMissed, kubeClusterTable, measureKubeCluster } from './kube-cluster';
@@ -45,6 +48,7 @@ interface StackReport {
   composeDeploy?: ComposeDeployReport;
   wholeLoop?: WholeLoopReport;
   buildAndTag?: BuildAndTagReport;
+  buildCache?: BuildCacheReport;
   missedTargets: string[];
   errors: Record<string, string>;
   missingPrerequisites: string[];
@@ -119,6 +123,7 @@ function stackTable(r: StackReport): string[] {
     ...composeDeployTable(r.composeDeploy),
     ...wholeLoopTable(r.wholeLoop),
     ...buildAndTagTable(r.buildAndTag),
+    ...buildCacheTable(r.buildCache),
     ...Object.entries(r.errors).map(([k, v]) => `Error (${r.stack}, ${k}): ${v.split('\n')[0]}`),
     ...r.missingPrerequisites.map((m) => `Missing prerequisite (${r.stack}): ${m}`),
     '',
@@ -198,6 +203,7 @@ const USAGE = `usage: npm run bench [-- OPTION…]   (one JSON document on stdou
   --skip-compose-deploy-run    skip only ComposeDeploy's deploy part
   --skip-whole-loop            skip the example pipeline vs the same by hand
   --skip-build-and-tag         skip BuildAndTag vs docker compose build
+  --skip-build-cache           skip the build on a fresh engine with and without the registry cache
   --skip-kubernetes            skip KubernetesDeploy conversion and pinning
   --skip-kube-cluster          skip KubernetesDeploy vs kubectl on the local control plane
   --stacks legacy,current      the stacks of the engine-driven figures (default: both)
@@ -251,6 +257,11 @@ async function measureStack(stack: string, args: string[]): Promise<StackReport>
   if (!args.includes('--skip-build-and-tag')) {
     await section('buildAndTag', async () => {
       report.buildAndTag = await measureBuildAndTag();
+    });
+  }
+  if (stack === 'current' && !args.includes('--skip-build-cache')) {
+    await section('buildCache', async () => {
+      report.buildCache = await measureBuildCache();
     });
   }
   report.missedTargets = stackMissed(report);

@@ -112,6 +112,12 @@ test('the same commit built on a fresh engine gives the same digest (current sta
   } finally {
     await fresh.stop();
   }
+  if (current) {
+    // Through buildx (an image index of two platforms): the same rewrite, the same index digest.
+    const index = { ...scratch, imageName: `${registry.host}/repro/index`, platform: 'linux/amd64,linux/arm64' };
+    const [one, two] = [await buildAndTag(options(docker, index), createTestContext()), await buildAndTag(options(docker, index), createTestContext())];
+    assert.equal(one.images[0].imageId, two.images[0].imageId, 'a two-platform index built twice without cache is the same');
+  }
   const clock = await buildAndTag(options(docker, { ...scratch, reproducible: false }), createTestContext());
   const created = (await docker.getImage(clock.images[0].imageId).inspect()).Config.Labels['org.opencontainers.image.created'];
   assert.ok(Date.parse(created) > Date.now() - 10 * 60_000, `reproducible off: the created label is now, not the commit (${created})`);

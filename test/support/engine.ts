@@ -75,11 +75,20 @@ const NETWORKS: Record<StackName, { bridge: string; addresses: string[]; pools: 
   current: { bridge: 'col-current0', addresses: ['10.215.0.1/24', '10.233.0.1/24', '172.30.215.1/24'], pools: ['10.216.0.0/16', '10.234.0.0/16', '172.28.0.0/16'] },
 };
 
-/** The stack's bridge for its usual folder; an engine in another folder (a test's) gets a bridge named after that folder. */
+/**
+ * The stack's bridge for its usual folder. An engine in another folder (a test's second engine) gets
+ * a bridge named after that folder, and first tries an address and a pool derived from it (in
+ * 10.240.0.0/12 and 10.224.0.0/12, apart from the stacks' own), since bridges of earlier such
+ * engines stay behind and hold the stack's candidates.
+ */
 function ownNetwork(stack: StackName, dir: string): (typeof NETWORKS)[StackName] {
   if (path.resolve(dir) === path.resolve(engineDir(stack))) return NETWORKS[stack];
-  const hash = crypto.createHash('sha256').update(path.resolve(dir)).digest('hex').slice(0, 8);
-  return { ...NETWORKS[stack], bridge: `col${stack[0]}${hash}` };
+  const hash = crypto.createHash('sha256').update(path.resolve(dir)).digest();
+  return {
+    bridge: `col${stack[0]}${hash.toString('hex').slice(0, 8)}`,
+    addresses: [`10.${240 + (hash[0] % 16)}.${hash[1]}.1/24`, ...NETWORKS[stack].addresses],
+    pools: [`10.${224 + (hash[2] % 16)}.0.0/16`, ...NETWORKS[stack].pools],
+  };
 }
 
 interface EnginePaths {

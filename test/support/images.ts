@@ -1,6 +1,6 @@
 // Images for tests, benchmarks and the demo: BuildAndTag options with plain defaults, pushes
 // through the Engine API that fail on the stream's error lines (the engine answers 200 regardless),
-// and the output of a container run from an image.
+// and the output of a container run from an image. The steps a buildx log shows CACHED.
 import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { BuildAndTagOptions } from '../../tasks/lib/build';
@@ -61,4 +61,17 @@ export function logText(raw: Buffer): string {
   const parts: Buffer[] = [];
   new Demultiplexer((chunk) => parts.push(chunk)).push(raw);
   return Buffer.concat(parts).toString('utf8');
+}
+
+/** The Dockerfile steps (RUN, COPY) buildx's plain log shows CACHED: `#7 [build 2/3] RUN …`, then `#7 CACHED`. */
+export function cachedBuildSteps(logs: string[]): string[] {
+  const names = new Map<string, string>();
+  const cached: string[] = [];
+  for (const line of logs.map((l) => l.trim())) {
+    const step = /^#(\d+) \[[^\]]+\] ((?:RUN|COPY) .*)$/.exec(line);
+    if (step) names.set(step[1], step[2]);
+    const hit = /^#(\d+) CACHED$/.exec(line);
+    if (hit && names.has(hit[1])) cached.push(names.get(hit[1]) as string);
+  }
+  return cached;
 }

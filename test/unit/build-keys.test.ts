@@ -1,8 +1,9 @@
 // BuildAndTag drops no compose `build:` key silently. The keys are those the compose-spec's schema
 // defines for `build` (the `build.*` entries of the fixture kube-convert-keys.test.ts checks against
 // compose-go's schema). For each, a service below uses it, and the whole project is one Compose v2
-// accepts. A key that is honoured must show in the Engine API /build query BuildAndTag sends (values
-// asserted); a key that is refused must fail the plan with an error naming the service and the key.
+// accepts. A key that is honoured must show in the Engine API /build query BuildAndTag sends, or in
+// the buildx command line for what /build cannot express (values asserted); a key that is refused
+// must fail the plan with an error naming the service and the key.
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -13,6 +14,7 @@ import { parse as parseYaml } from 'yaml';
 import { BuildAndTagOptions, PlannedBuild, planBuilds } from '../../tasks/lib/build';
 import { BUILD_KEYS } from '../../tasks/lib/compose/build';
 import { buildQuery } from '../../tasks/lib/docker/build';
+import { buildxInvocation, buildxReason } from '../../tasks/lib/docker/buildx';
 import { FileError, InputError } from '../../tasks/lib/errors';
 import { repositoryName } from '../../tasks/lib/reference';
 import { createTestContext } from '../support/context';
@@ -40,6 +42,14 @@ const HONOURED: Record<string, { build: Obj; check: Check }> = {
   labels: { build: { context: 'app', labels: { 'com.example.team': 'shop' } }, check: (q) => assert.deepEqual(q.labels, { 'com.example.team': 'shop' }) },
   target: { build: { context: 'app', target: 'final' }, check: (q) => assert.equal(q.target, 'final') },
   cache_from: { build: { context: 'app', cache_from: ['registry.example.com/app:cache'] }, check: (q) => assert.deepEqual(JSON.parse(String(q.cachefrom)), ['registry.example.com/app:cache']) },
+  cache_to: {
+    build: { context: 'app', cache_to: ['type=registry,ref=registry.example.com/app:cache,mode=max'] },
+    check: (_q, p) => {
+      assert.equal(buildxReason(p.spec), 'cacheTo exports a build cache');
+      const args = buildxInvocation({ ...p.spec, title: p.name, tags: [] }, { metadataFile: '/m.json', dir: '/d' }).args;
+      assert.deepEqual(args.slice(args.indexOf('--cache-to'), args.indexOf('--cache-to') + 2), ['--cache-to', 'type=registry,ref=registry.example.com/app:cache,mode=max']);
+    },
+  },
   platforms: { build: { context: 'app', platforms: ['linux/arm64'] }, check: (q) => assert.equal(q.platform, 'linux/arm64') },
   network: { build: { context: 'app', network: 'host' }, check: (q) => assert.equal(q.networkmode, 'host') },
   extra_hosts: { build: { context: 'app', extra_hosts: ['db:10.0.0.5', 'v6=[::1]'] }, check: (q) => assert.deepEqual(q.extrahosts, ['db:10.0.0.5', 'v6:::1']) },
@@ -69,7 +79,6 @@ const HONOURED: Record<string, { build: Obj; check: Check }> = {
 /** Refused keys: a sample the Engine API cannot honour, and (where there is one) a value that asks for nothing and is accepted. */
 const REFUSED: Record<string, { value: unknown; harmless?: unknown; says: RegExp }> = {
   additional_contexts: { value: { extra: './extra' }, harmless: {}, says: /no named build contexts.*--build-context/ },
-  cache_to: { value: ['type=inline'], harmless: [], says: /cannot export a build cache.*--cache-to/ },
   no_cache_filter: { value: ['base'], harmless: [], says: /some stages only.*no_cache: true/ },
   privileged: { value: true, harmless: false, says: /security\.insecure/ },
   entitlements: { value: ['network.host'], harmless: [], says: /entitlements.*--allow/ },
@@ -157,7 +166,7 @@ describe('every compose build key is honoured or refused', () => {
   }
 });
 
-describe('platforms: one is built, a list is refused and never cut', () => {
+describe('platforms: one goes to /build, several make one image index through buildx, never cut', () => {
   const project = (service: Obj) => {
     const dir = fs.mkdtempSync(path.join(work, 'p-'));
     fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\n');
@@ -165,26 +174,24 @@ describe('platforms: one is built, a list is refused and never cut', () => {
     return path.join(dir, 'compose.yml');
   };
 
-  test('build.platforms with two entries, and the platform input with two, are refused with what is needed', () => {
+  test('build.platforms with two entries, and the platform input with two (commas or lines), plan one build of both through buildx', () => {
     const two = project({ build: { context: '.', platforms: ['linux/amd64', 'linux/arm64'] } });
-    assert.throws(() => planBuilds(options({ composeFile: two }), createTestContext()), (err: unknown) => {
-      assert.ok(err instanceof FileError);
-      assert.match(err.message, /service 'app': 'build\.platforms' lists 2 platforms \(linux\/amd64, linux\/arm64\)/);
-      assert.match(err.message, /not supported yet.*containerd image store/);
-      return true;
-    });
-    assert.throws(() => planBuilds(options({ composeFile: undefined, imageName: 'registry.example.com/app', buildContext: path.dirname(two), dockerfile: path.join(path.dirname(two), 'Dockerfile'), platform: 'linux/amd64,linux/arm64' }), createTestContext()), (err: unknown) => {
-      assert.ok(err instanceof InputError);
-      assert.match(err.message, /^Input 'platform' lists 2 platforms/);
-      return true;
-    });
+    const [fromCompose] = planBuilds(options({ composeFile: two }), createTestContext());
+    assert.deepEqual(fromCompose.spec.platforms, ['linux/amd64', 'linux/arm64']);
+    assert.equal(buildxReason(fromCompose.spec), '2 platforms (linux/amd64, linux/arm64) make one image index');
+    assert.throws(() => query(fromCompose), /builds one platform/, 'never cut to its first entry on /build');
+    const single = (platform: string) => planBuilds(options({ composeFile: undefined, imageName: 'registry.example.com/app', buildContext: path.dirname(two), dockerfile: path.join(path.dirname(two), 'Dockerfile'), platform }), createTestContext())[0].spec.platforms;
+    assert.deepEqual(single('linux/amd64, linux/arm64'), ['linux/amd64', 'linux/arm64']);
+    assert.deepEqual(single('linux/amd64\nlinux/arm/v7\nlinux/amd64'), ['linux/amd64', 'linux/arm/v7']);
+    assert.throws(() => single('linux/amd64,Linux/ARM64'), (err: unknown) => err instanceof InputError && /^Input 'platform': 'Linux\/ARM64' is not a platform/.test(err.message));
   });
 
   test("the service's platform is built when build.platforms is empty; the input wins; a platform build.platforms does not list is refused as Compose does", () => {
-    const plan = (composeFile: string, platform?: string) => planBuilds(options({ composeFile, platform }), createTestContext())[0].spec.platform;
+    const plan = (composeFile: string, platform?: string) => planBuilds(options({ composeFile, platform }), createTestContext())[0].spec.platforms.join(',');
     assert.equal(plan(project({ platform: 'linux/arm64' })), 'linux/arm64');
     assert.equal(plan(project({ platform: 'linux/arm64' }), 'linux/amd64'), 'linux/amd64');
     assert.equal(plan(project({ platform: 'linux/arm64', build: { context: '.', platforms: ['linux/arm64'] } })), 'linux/arm64');
+    assert.equal(plan(project({})), '');
     assert.throws(() => plan(project({ platform: 'linux/s390x', build: { context: '.', platforms: ['linux/arm64'] } })), /'platform' is 'linux\/s390x', which 'build\.platforms' \(linux\/arm64\) does not list/);
   });
 

@@ -32,6 +32,15 @@ test('a good lock passes both the hand-written check and the published JSON sche
   assert.doesNotThrow(() => validateLock(lock(), 'lock'));
 });
 
+test("a built image index's per-platform digests pass both checks; one for a platform the image does not list fails", () => {
+  const l = lock();
+  l.images[0] = { ...l.images[0], platforms: ['linux/amd64', 'linux/arm64'], platformDigests: { 'linux/amd64': `sha256:${'b'.repeat(64)}`, 'linux/arm64': `sha256:${'c'.repeat(64)}` } };
+  assert.equal(schemaValid(l), true, JSON.stringify(schemaValid.errors));
+  assert.doesNotThrow(() => validateLock(l, 'lock'));
+  l.images[0].platformDigests = { 'linux/s390x': D };
+  assert.throws(() => validateLock(l, 'The image lock'), /\('api'\)\.platformDigests names 'linux\/s390x', which platforms does not list/);
+});
+
 test('bad locks fail both checks, and the message names the field', () => {
   const cases: [string, (l: any) => void, RegExp][] = [
     ['no schemaVersion', (l) => delete l.schemaVersion, /schemaVersion is missing/],
@@ -45,6 +54,8 @@ test('bad locks fail both checks, and the message names the field', () => {
     ['upper-case repository', (l) => (l.images[0].repository = 'registry.example.com/Shop/api'), /repository must be a fully qualified lower-case repository/],
     ['images missing', (l) => delete l.images, /images is missing/],
     ['bad createdAt', (l) => (l.createdAt = 'yesterday'), /createdAt must be an ISO 8601/],
+    ['platformDigests not an object', (l) => (l.images[1].platformDigests = ['linux/amd64']), /\('cache'\)\.platformDigests must be an object of platform to digest/],
+    ['platformDigests of a bad digest', (l) => (l.images[1].platformDigests = { 'linux/amd64': 'sha256:abc' }), /platformDigests\['linux\/amd64'\] must be a digest/],
   ];
   for (const [name, mutate, message] of cases) {
     const l = lock();

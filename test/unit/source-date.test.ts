@@ -37,7 +37,7 @@ test('no git repository or an unknown commit: a warning that says what to do, an
 });
 
 test('the /build query: SOURCE_DATE_EPOCH as a build arg (a build arg of the same name wins), the timestamp rewrite only where the engine has it', () => {
-  const spec = { title: 'x', context: repo, dockerfile: path.join(repo, 'Dockerfile'), readable: new ReadablePaths(repo, []), tags: ['x:1'], buildArgs: {}, labels: {}, pull: false, noCache: false, cacheFrom: [], extraHosts: [], ulimits: [], secrets: [], ssh: [], sourceDateEpoch: 1700000000 };
+  const spec = { title: 'x', context: repo, dockerfile: path.join(repo, 'Dockerfile'), readable: new ReadablePaths(repo, []), tags: ['x:1'], buildArgs: {}, labels: {}, pull: false, noCache: false, cacheFrom: [], extraHosts: [], ulimits: [], secrets: [], ssh: [], platforms: [], cacheTo: [], sourceDateEpoch: 1700000000 };
   const rewriting = buildQuery(spec, 'Dockerfile', true, true);
   assert.deepEqual(rewriting.buildargs, { SOURCE_DATE_EPOCH: '1700000000' });
   assert.deepEqual(JSON.parse(String(rewriting.outputs)), [{ Type: 'moby', Attrs: { 'rewrite-timestamp': 'true', unpack: 'false' } }]);

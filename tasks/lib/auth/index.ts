@@ -290,9 +290,25 @@ export function registryAuthHeader(credential: Credential | undefined, serveradd
 }
 
 /**
+ * The agent user's docker CLI plugins (Compose v2 or buildx may be installed per user) are visible
+ * under a private config folder: its cli-plugins links to theirs. Without it, the system plugin folders.
+ */
+export function linkCliPlugins(configDir: string, env: NodeJS.ProcessEnv = process.env): void {
+  const userConfig = env.DOCKER_CONFIG || path.join(env.HOME || os.homedir(), '.docker');
+  const plugins = path.join(userConfig, 'cli-plugins');
+  if (fs.existsSync(plugins)) {
+    try {
+      fs.symlinkSync(plugins, path.join(configDir, 'cli-plugins'));
+    } catch {
+      /* without it, the plugins of the system plugin folders */
+    }
+  }
+}
+
+/**
  * Runs `fn` with a fresh private docker config folder (mode 0700, config.json 0600) holding these
- * credentials, for CLIs such as docker compose (DOCKER_CONFIG=<dir>). The folder is removed in
- * `finally`; the user's own docker config is never touched.
+ * credentials, for CLIs such as docker compose or buildx (DOCKER_CONFIG=<dir>; the user's CLI
+ * plugins linked in). The folder is removed in `finally`; the user's own docker config is never touched.
  */
 export async function withPrivateDockerConfig<T>(
   credentials: Array<{ registry: string; credential: Credential }>,
@@ -302,6 +318,7 @@ export async function withPrivateDockerConfig<T>(
   const dir = fs.mkdtempSync(path.join(options.tempRoot ?? os.tmpdir(), 'col-docker-config-'));
   try {
     fs.chmodSync(dir, 0o700);
+    linkCliPlugins(dir);
     const auths: Record<string, AuthEntry> = {};
     for (const { registry, credential } of credentials) {
       const auth = Buffer.from(`${credential.username}:${credential.password}`).toString('base64');

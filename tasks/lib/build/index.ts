@@ -2,10 +2,11 @@
 // label it with OCI and pipeline metadata, tag it, and write the build record.
 import * as path from 'node:path';
 import type { Logger, PipelineInfo, TaskContext } from '../context';
-import { ComposeBuild, composeBuild, multiPlatformMessage } from '../compose/build';
+import { ComposeBuild, composeBuild } from '../compose/build';
 import { ComposeService, loadCompose } from '../compose/load';
 import { serviceDependencies } from '../compose/validate';
 import { buildImage, engineBuilder, ImageBuildSpec } from '../docker/build';
+import { buildWithBuildx, buildxReason, checkBuildx, parseCacheEntry } from '../docker/buildx';
 import type { EngineConnector } from '../docker/engine';
 import { InputError } from '../errors';
 import { ReadablePaths } from '../readable-paths';
@@ -17,6 +18,7 @@ import { dockerfileImages } from './dockerfile-images';
 import { sourceDateEpoch } from './source-date';
 import { expandTagTemplates } from './tag-templates';
 import { keyAgent } from '../docker/ssh-agent';
+import { createCredentialSource, type CredentialSource } from '../auth';
 
 export interface BuildAndTagOptions {
   /** The engine, connected once the inputs are checked. */
@@ -30,10 +32,16 @@ export interface BuildAndTagOptions {
   buildArgs: Record<string, string>;
   target?: string;
   labels: Record<string, string>;
+  /** Platforms, comma- or line-separated: several build one image index (through buildx). */
   platform?: string;
   pull: boolean;
   noCache: boolean;
+  /** Image references, or buildx's `type=registry,ref=…`. */
   cacheFrom: string[];
+  /** Cache exports in buildx's syntax (`type=registry,ref=…,mode=max`, `type=inline`): the build goes through buildx. */
+  cacheTo?: string[];
+  /** Registry credentials for cache import and export through buildx (default: the agent user's docker config). */
+  credentials?: CredentialSource;
   /** `id=NAME,env=VARIABLE` or `id=NAME,file=PATH` lines: secrets for RUN --mount=type=secret in every build. */
   secrets?: string[];
   /** `default` (SSH_AUTH_SOCK) or `ID=PATH` lines: SSH agents for RUN --mount=type=ssh in every build. */
@@ -106,6 +114,13 @@ export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext)
       throw new InputError(`compose service '${plan.name}': ${ignored.map((k) => `'build.${k}'`).join(' and ')} would be ignored by this engine's BuildKit (Engine API ${builder.apiVersion}; it applies them from API 1.42, Docker 23). Remove ${ignored.length > 1 ? 'them' : 'it'}, or build on a newer engine.`);
     }
   }
+  // Builds /build cannot express go through buildx: checked (engine store, buildx on the agent) before any build starts.
+  const viaBuildx = plans.filter((plan) => buildxReason(plan.spec));
+  if (viaBuildx.length) {
+    const version = await checkBuildx(docker, viaBuildx.map((plan) => ({ title: `'${plan.name}'`, spec: plan.spec })), ctx.signal);
+    for (const plan of viaBuildx) ctx.info(`${plan.name} builds with ${version}: ${buildxReason(plan.spec)}, which the Engine API's /build cannot express.`);
+  }
+  const credentials = options.credentials ?? createCredentialSource({ setSecret: (s) => ctx.setSecret(s) });
   ctx.info(`Building ${plans.length} image(s) with ${buildKit ? 'BuildKit' : 'the classic builder'}${plans.length > 1 ? `, at most ${options.maxParallel} at a time` : ''}.`);
   const epoch = plans[0].spec.sourceDateEpoch;
   if (epoch !== undefined) {
@@ -122,7 +137,10 @@ export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext)
       run: async (log: Logger, signal: AbortSignal): Promise<BuiltImage> => {
         const refs = plannedReferences(plan);
         const labels = { ...plan.spec.labels, ...(options.addPipelineLabels ? pipelineLabels(options.pipeline, plan.name, plan.tags[0], epoch) : {}) };
-        const imageId = await buildImage(docker, { ...plan.spec, labels, title: `'${plan.name}'`, tags: refs }, log, { buildKit, rewritesTimestamps: builder.rewritesTimestamps, signal });
+        const spec = { ...plan.spec, labels, title: `'${plan.name}'`, tags: refs };
+        const imageId = buildxReason(spec)
+          ? await buildWithBuildx(docker, spec, log, { credentials, setSecret: (s) => ctx.setSecret(s), rewritesTimestamps: builder.rewritesTimestamps, signal })
+          : await buildImage(docker, spec, log, { buildKit, rewritesTimestamps: builder.rewritesTimestamps, signal });
         log.info(`Built ${plan.name}: ${imageId}, tagged ${refs.join(', ')}`);
         return { name: plan.name, imageId, repository: repositoryName(plan.repository), tags: plan.tags };
       },
@@ -177,10 +195,11 @@ function buildSpec(options: BuildAndTagOptions, sources: Pick<ImageBuildSpec, 'c
     buildArgs: { ...build?.args, ...options.buildArgs },
     labels: { ...build?.labels, ...options.labels },
     target: options.target ?? build?.target,
-    platform: platformInput(options.platform) ?? build?.platform,
+    platforms: platformInput(options.platform) ?? build?.platforms ?? [],
     pull: options.pull || (build?.pull ?? false),
     noCache: options.noCache || (build?.noCache ?? false),
-    cacheFrom: [...(build?.cacheFrom ?? []), ...options.cacheFrom],
+    cacheFrom: [...(build?.cacheFrom ?? []), ...checkedCache(options.cacheFrom, 'from', "Input 'cacheFrom'")],
+    cacheTo: [...(build?.cacheTo ?? []), ...checkedCache(options.cacheTo ?? [], 'to', "Input 'cacheTo'")],
     network: build?.network,
     extraHosts: build?.extraHosts ?? [],
     shmSize: build?.shmSize,
@@ -189,11 +208,20 @@ function buildSpec(options: BuildAndTagOptions, sources: Pick<ImageBuildSpec, 'c
   };
 }
 
-/** The platform input names one platform: a list is refused, never cut to its first entry. */
-function platformInput(text: string | undefined): string | undefined {
-  const platforms = (text ?? '').split(',').map((p) => p.trim()).filter(Boolean);
-  if (platforms.length > 1) throw new InputError(multiPlatformMessage("Input 'platform'", platforms));
-  return platforms[0];
+const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/;
+
+/** The platform input: platforms separated by commas or lines (all built, in one image index when several); undefined when empty. */
+export function platformInput(text: string | undefined): string[] | undefined {
+  const platforms = [...new Set((text ?? '').split(/[,\n]/).map((p) => p.trim()).filter(Boolean))];
+  const bad = platforms.find((p) => !PLATFORM.test(p));
+  if (bad) throw new InputError(`Input 'platform': '${bad}' is not a platform; write os/arch[/variant] in lower case, e.g. linux/amd64 or linux/arm/v7, separated by commas.`);
+  return platforms.length ? platforms : undefined;
+}
+
+/** Cache entries are checked (buildx's syntax) before the engine is contacted. */
+function checkedCache(entries: string[], direction: 'from' | 'to', what: string): string[] {
+  for (const entry of entries) parseCacheEntry(entry, direction, what);
+  return entries;
 }
 
 /**
@@ -215,6 +243,8 @@ function planCompose(options: BuildAndTagOptions, tags: string[], ctx: Secrets):
   const plans = selected.map((service): PlannedBuild => {
     const where = `Compose file '${options.composeFile}': service '${service.name}'`;
     const build = composeBuild(service.build, where, app.projectDir, app.env, service.raw.platform, app.model.secrets);
+    checkedCache(build.cacheFrom, 'from', `${where} build.cache_from`);
+    checkedCache(build.cacheTo, 'to', `${where} build.cache_to`);
     const from = { env: app.env, readable: app.readable, setSecret: (v: string) => ctx.setSecret(v) };
     const serviceMounts = { secrets: readSecrets(build.secrets, `${where} build.secrets`, from), ssh: readSsh(build.ssh, `${where} build.ssh`, from) };
     let repository: ImageReference;

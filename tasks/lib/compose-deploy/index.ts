@@ -8,7 +8,6 @@
 // release is brought up again in the seconds the agent allows, without the gate; the log says what
 // runs then, and how to roll back by hand when there was no time.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
 import { ComposeCli, composeEnvironment, composeUp, findCompose, normaliseProjectName } from '../compose/cli';
@@ -18,6 +17,7 @@ import { PinnedService, renderCompose } from '../compose/render';
 import { parseYaml, toPlain } from '../compose/yaml';
 import { CANCEL_GRACE_MS, TaskContext, cancelDeadline, sanitizeOutput } from '../context';
 import { checkArtifactName } from '../artifact-name';
+import { linkCliPlugins } from '../auth';
 import { CancelledError, InputError, OuterLoopError, TimeoutError, errorMessage } from '../errors';
 import type { ImageLock } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
@@ -394,17 +394,5 @@ function projectNameFor(options: ComposeDeployOptions, environment: string, proj
   return name;
 }
 
-/** The agent's docker CLI plugins (compose v2 may live there) are visible under the private config. */
-function linkCliPlugins(configDir: string): void {
-  const userConfig = process.env.DOCKER_CONFIG || path.join(os.homedir(), '.docker');
-  const plugins = path.join(userConfig, 'cli-plugins');
-  if (fs.existsSync(plugins)) {
-    try {
-      fs.symlinkSync(plugins, path.join(configDir, 'cli-plugins'));
-    } catch {
-      /* without it, compose v2 from the system plugin folders or docker-compose v1 */
-    }
-  }
-}
 
 

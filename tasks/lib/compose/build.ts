@@ -1,5 +1,6 @@
 // A compose service's `build:` as BuildAndTag builds it. Every key the compose-spec defines for
-// `build` is in BUILD_KEYS: honoured (turned into an Engine API /build setting), or refused with a
+// `build` is in BUILD_KEYS: honoured (an Engine API /build setting, or a buildx flag for what /build
+// cannot express: several platforms, cache export; see tasks/lib/docker/buildx.ts), or refused with a
 // message that names the service and the key and says what to do. Nothing is dropped silently.
 // Only BuildAndTag reads this: a deployment of the same file does not build, so it is not refused.
 import * as path from 'node:path';
@@ -21,9 +22,12 @@ export interface ComposeBuild {
   args: Record<string, string>;
   target?: string;
   labels: Record<string, string>;
+  /** Cache sources: image references, or buildx's `type=registry,ref=…` syntax. */
   cacheFrom: string[];
-  /** `build.platforms` (one at most, until multi-platform builds exist), else the service's `platform`. */
-  platform?: string;
+  /** Cache exports in buildx's syntax (`type=registry,ref=…,mode=max`, `type=inline`): built with buildx. */
+  cacheTo: string[];
+  /** `build.platforms`, else the service's `platform` (several: one image index, built with buildx). */
+  platforms: string[];
   network?: string;
   /** `host:ip`, as the Engine API takes them. */
   extraHosts: string[];
@@ -53,6 +57,7 @@ export const BUILD_KEYS: Record<string, BuildKeyRule> = {
   labels: 'honoured',
   target: 'honoured',
   cache_from: 'honoured',
+  cache_to: 'honoured',
   platforms: 'honoured',
   network: 'honoured',
   extra_hosts: 'honoured',
@@ -63,7 +68,6 @@ export const BUILD_KEYS: Record<string, BuildKeyRule> = {
   ulimits: 'honoured',
   isolation: 'honoured',
   additional_contexts: { why: "the Engine API's /build has no named build contexts", instead: 'copy the files into the build context, or build this service with `docker buildx build --build-context`', accepts: none },
-  cache_to: { why: "the Engine API's /build cannot export a build cache", instead: 'remove it (the cacheFrom input and `cache_from` read inline cache), or export the cache with `docker buildx build --cache-to`', accepts: none },
   no_cache_filter: { why: "the Engine API's /build cannot skip the cache for some stages only", instead: "use 'no_cache: true' (or the noCache input) to build every step again", accepts: none },
   privileged: { why: "the Engine API's /build cannot grant the security.insecure entitlement", instead: 'remove it, or build this service with `docker buildx build --allow security.insecure` on a builder that allows it', accepts: none },
   entitlements: { why: "the Engine API's /build cannot grant entitlements", instead: 'remove them, or build this service with `docker buildx build --allow`', accepts: none },
@@ -94,7 +98,8 @@ export function composeBuild(value: unknown, where: string, projectDir: string, 
     target: optionalText(spec.target),
     labels: stringMapping(spec.labels, `${where} build.labels`),
     cacheFrom: textList(spec.cache_from, `${where}: 'build.cache_from'`),
-    platform: onePlatform(textList(spec.platforms, `${where}: 'build.platforms'`), servicePlatform, where),
+    cacheTo: textList(spec.cache_to, `${where}: 'build.cache_to'`),
+    platforms: buildPlatforms(textList(spec.platforms, `${where}: 'build.platforms'`), servicePlatform, where),
     network: optionalText(spec.network),
     extraHosts: extraHostEntries(spec.extra_hosts, `${where}: 'build.extra_hosts'`).map(([host, ip]) => `${host}:${ip}`),
     shmSize: spec.shm_size === undefined ? undefined : size(spec.shm_size, `${where}: 'build.shm_size'`),
@@ -140,20 +145,15 @@ function sshEntries(value: unknown, where: string, projectDir: string): string[]
 }
 
 /**
- * The one platform to build for. Several are refused until multi-platform builds exist: the
- * Engine API builds one platform per build, and a list is never cut to its first entry.
+ * The platforms to build for: `build.platforms` (every one, in one image index when there are
+ * several), else the service's `platform`. As Compose, a `platform` that `build.platforms` does not list is refused.
  */
-export function onePlatform(platforms: string[], servicePlatform: unknown, where: string): string | undefined {
+function buildPlatforms(platforms: string[], servicePlatform: unknown, where: string): string[] {
   const service = optionalText(servicePlatform);
   if (service !== undefined && platforms.length > 0 && !platforms.includes(service)) {
     throw new FileError(`${where}: 'platform' is '${service}', which 'build.platforms' (${platforms.join(', ')}) does not list; Compose refuses that. Add it to build.platforms or change platform.`);
   }
-  if (platforms.length > 1) throw new FileError(multiPlatformMessage(`${where}: 'build.platforms'`, platforms));
-  return platforms[0] ?? service;
-}
-
-export function multiPlatformMessage(what: string, platforms: string[]): string {
-  return `${what} lists ${platforms.length} platforms (${platforms.join(', ')}), and BuildAndTag builds one platform per image: multi-platform images (an image index) are not supported yet, and will need an engine with the containerd image store. List one platform, or build one image per platform.`;
+  return platforms.length ? [...new Set(platforms)] : service !== undefined ? [service] : [];
 }
 
 /** `extra_hosts` as [host, address] pairs: `host:ip` or `host=ip` items, or a mapping of host to one or more addresses (`[v6]` brackets taken off). */

@@ -22,10 +22,14 @@ export interface ImageBuildSpec {
   buildArgs: Record<string, string>;
   labels: Record<string, string>;
   target?: string;
-  platform?: string;
+  /** Platforms to build for ('linux/arm64'); empty: the engine's. Several make one image index (buildx). */
+  platforms: string[];
   pull: boolean;
   noCache: boolean;
+  /** Cache sources: image references (/build), or buildx's CSV syntax (`type=registry,ref=…`; tasks/lib/docker/buildx.ts). */
   cacheFrom: string[];
+  /** Cache exports in buildx's CSV syntax (`type=registry,ref=…,mode=max`, `type=inline`); only buildx exports a cache. */
+  cacheTo: string[];
   /** The network of RUN steps: default, host, none (or, with the classic builder, a network's name). */
   network?: string;
   /** `host:ip` entries for /etc/hosts in RUN steps. */
@@ -85,7 +89,8 @@ export function buildQuery(spec: ImageBuildSpec, contextDockerfile: string, buil
     forcerm: true,
   };
   if (spec.target) query.target = spec.target;
-  if (spec.platform) query.platform = spec.platform;
+  if (spec.platforms.length > 1) throw new DockerError(`Building ${spec.title}: the Engine API's /build builds one platform; ${spec.platforms.length} platforms go through buildx.`);
+  if (spec.platforms.length) query.platform = spec.platforms[0];
   if (spec.cacheFrom.length) query.cachefrom = JSON.stringify(spec.cacheFrom);
   if (spec.network) query.networkmode = spec.network;
   if (spec.extraHosts.length) query.extrahosts = spec.extraHosts;

@@ -26,6 +26,8 @@ export interface SshForward {
   id: string;
   /** Opens a connection that speaks the SSH agent protocol: the agent's socket, or an agent of our own holding a key. */
   connect(): Duplex;
+  /** The agent's socket, when it is one (buildx is given it as it is). */
+  socketPath?: string;
 }
 
 export interface BuildSession {

@@ -54,7 +54,7 @@ function answer(key: ParsedKey, publicBlob: Buffer, type: number, body: Buffer):
 
 /** The agent listening on a socket (`default`: the job's SSH_AUTH_SOCK). */
 export function agentSocket(id: string, socketPath: string): SshForward {
-  return { id, connect: () => net.connect(socketPath) };
+  return { id, socketPath, connect: () => net.connect(socketPath) };
 }
 
 /** An agent that holds one private key. The key is parsed now, so a wrong key or passphrase fails before the build. */

@@ -17,6 +17,8 @@ export interface LockedImage {
   source: LockSource;
   /** os/arch[/variant] the digest covers. */
   platforms: string[];
+  /** A built image index: each platform's manifest digest, keys sorted ('linux/amd64' → sha256:…), as the registry lists them. */
+  platformDigests?: Record<string, string>;
   mediaType?: string;
   /** Local image id of a built image. */
   imageId?: string;

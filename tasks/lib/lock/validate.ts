@@ -72,6 +72,14 @@ function validateImage(value: unknown, at: string, fail: (field: string, problem
   if (source !== 'built' && source !== 'resolved') fail(`${label}.source`, `must be 'built' or 'resolved', not ${JSON.stringify(image.source)}`);
   stringList(image.tags, `${label}.tags`, TAG, 'a tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})', fail);
   stringList(image.platforms, `${label}.platforms`, PLATFORM, 'a platform such as linux/amd64', fail);
+  if (image.platformDigests !== undefined) {
+    const digests = image.platformDigests;
+    if (!isObject(digests)) fail(`${label}.platformDigests`, 'must be an object of platform to digest');
+    for (const [platform, value] of Object.entries(digests as Record<string, unknown>)) {
+      if (!(image.platforms as string[]).includes(platform)) fail(`${label}.platformDigests`, `names '${platform}', which platforms does not list`);
+      if (typeof value !== 'string' || !isDigest(value)) fail(`${label}.platformDigests['${platform}']`, `must be a digest, not ${JSON.stringify(value)}`);
+    }
+  }
   for (const key of ['mediaType', 'imageId'] as const) {
     if (image[key] !== undefined && typeof image[key] !== 'string') fail(`${label}.${key}`, 'must be a string when present');
   }

@@ -15,7 +15,7 @@ import { DockerError, InputError, RegistryError } from '../errors';
 import { writeLock } from '../lock/file';
 import type { ImageLock, LockedImage } from '../lock/types';
 import { parseReference, pinnedReference, repositoryName, validateTag } from '../reference';
-import { REGISTRY_TIMEOUT_SECONDS, type CredentialSource, type RegistryClient } from '../registry/client';
+import { isIndexMediaType, REGISTRY_TIMEOUT_SECONDS, type CredentialSource, type RegistryClient } from '../registry/client';
 import { DEFAULT_RETRY } from '../retry';
 
 export interface PushOptions {
@@ -125,12 +125,15 @@ async function pushImage(docker: Dockerode, image: BuiltImage, tags: string[], o
     if (digest && pushed !== digest) throw new DockerError(`Pushing ${image.repository}:${tag} gave digest ${pushed}, but the other tags of the same image gave ${digest}.`);
     digest = pushed;
   }
-  const confirmed = await options.client.resolve({ ...repo, tag: tags[0], digest: undefined });
+  // With the body: an image index (a multi-platform build, pushed whole by the containerd store) lists each platform's manifest.
+  const confirmed = await options.client.resolve({ ...repo, tag: tags[0], digest: undefined }, { platforms: true });
   if (confirmed.digest !== digest) {
     throw new RegistryError(`The registry reports ${confirmed.digest} for ${image.repository}:${tags[0]}, but the push reported ${digest}. Another push may have moved the tag; re-run the job.`, { registry: repo.domain });
   }
   const platform = [inspect.Os, inspect.Architecture, (inspect as { Variant?: string }).Variant].filter(Boolean).join('/');
+  const index = isIndexMediaType(confirmed.mediaType) ? sortedKeys(confirmed.manifests ?? {}) : undefined;
   ctx.info(`${image.name}: ${image.repository}@${digest} (tags ${tags.join(', ')})`);
+  for (const [p, manifest] of Object.entries(index ?? {})) ctx.info(`  ${p}: ${manifest}`);
   return {
     name: image.name,
     repository: image.repository,
@@ -138,10 +141,16 @@ async function pushImage(docker: Dockerode, image: BuiltImage, tags: string[], o
     digest: digest as string,
     ref: pinnedReference(repo, digest as string),
     source: 'built',
-    platforms: [platform],
+    platforms: index ? Object.keys(index) : [platform],
+    platformDigests: index,
     mediaType: confirmed.mediaType,
     imageId: image.imageId,
   };
+}
+
+/** The same entries with keys in order, so the lock is byte-stable. */
+function sortedKeys(map: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** One tag through the Engine API; retried when the registry is busy or drops the connection, within registryTimeoutSeconds. */

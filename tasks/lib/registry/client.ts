@@ -76,6 +76,8 @@ export interface ResolvedDigest {
    * (ask with `platforms: true`). With `platform`, the one platform chosen.
    */
   platforms: string[];
+  /** For an index whose body was fetched: each platform's manifest digest ('linux/amd64' → sha256:…). */
+  manifests?: Record<string, string>;
   /** The reference given, with `digest` set to the resolved digest (the tag, if any, kept). */
   reference: ImageReference;
 }
@@ -267,7 +269,8 @@ export class RegistryClient {
           reference: { ...ref, digest: chosen.digest },
         };
       }
-      return { digest, mediaType, platforms: unique(listed.map((m) => platformString(m.platform as Platform))), reference: { ...ref, digest } };
+      const manifests = Object.fromEntries(listed.map((m) => [platformString(m.platform as Platform), m.digest]));
+      return { digest, mediaType, platforms: unique(listed.map((m) => platformString(m.platform as Platform))), manifests, reference: { ...ref, digest } };
     }
     // A single manifest: its platform would need the config blob (see ResolvedDigest.platforms).
     return { digest, mediaType, platforms: [], reference: { ...ref, digest } };
