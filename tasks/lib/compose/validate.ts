@@ -12,7 +12,8 @@
 import * as fs from 'node:fs';
 import type { Document } from 'yaml';
 import { FileError } from '../errors';
-import { isMapping, shortPorts } from './merge';
+import { isMapping } from './merge';
+import { shortPorts } from './ports';
 import { durationNanoseconds, sizeInBytes } from './units';
 
 type Obj = Record<string, unknown>;

@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { extraHostEntries } from '../compose/build';
 import { ServiceEnvFile, readServiceEnvFiles } from '../compose/dotenv';
 import { stringMapping } from '../compose/merge';
+import { Protocol, exposedPorts, longPorts, portNumber, portProtocol, portRange } from '../compose/ports';
 import { parseVolumeSpec } from '../compose/volume-spec';
 import { InputError } from '../errors';
 import { NotConverted, VOLUME_KEYS, checkServiceKeys, komposeLabelNotConverted, notConvertedMessage } from './compose-keys';
@@ -42,7 +43,6 @@ const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-
 const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
 const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 const MAX_CONFIG_BYTES = 1024 * 1024;
-const MAX_PORT_RANGE = 100;
 const DEFAULT_VOLUME_SIZE = '100Mi';
 
 type Obj = Record<string, unknown>;
@@ -120,7 +120,7 @@ export function convertCompose(project: ComposeProject, options: ConvertOptions 
     }
     if (raw.working_dir !== undefined) container.workingDir = String(raw.working_dir);
     const ports = parsePorts(raw.ports as Obj[], ctx);
-    const exposed = parseExpose(raw.expose, ctx);
+    const exposed: PortSpec[] = exposedPorts(raw.expose, where);
     const containerPorts = uniqueBy([...ports, ...exposed], (p) => `${p.target}/${p.protocol}`).map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.target, protocol: p.protocol }));
     if (containerPorts.length) container.ports = containerPorts;
     const resources = resourcesFrom(raw, deploy, ctx);
@@ -389,68 +389,15 @@ function envFileData(value: unknown, serviceEnvironment: unknown, ctx: ServiceCo
 interface PortSpec {
   target: number;
   published?: number;
-  protocol: 'TCP' | 'UDP' | 'SCTP';
+  protocol: Protocol;
   /** The port's name, on the container and on the Service. */
   name?: string;
   appProtocol?: string;
 }
 
-function protocolOf(value: unknown, ctx: ServiceContext): PortSpec['protocol'] {
-  const p = String(value ?? 'tcp').toLowerCase();
-  if (p === 'tcp' || p === 'udp' || p === 'sctp') return p.toUpperCase() as PortSpec['protocol'];
-  throw new InputError(`${ctx.where}: port protocol '${p}' must be tcp, udp or sctp.`);
-}
-
-/** `8080/udp` → the port text and its protocol (TCP without a suffix). */
-function withProtocol(item: string, ctx: ServiceContext): { text: string; protocol: PortSpec['protocol'] } {
-  const slash = item.lastIndexOf('/');
-  return slash < 0 ? { text: item, protocol: 'TCP' } : { text: item.slice(0, slash), protocol: protocolOf(item.slice(slash + 1), ctx) };
-}
-
-function portNumber(text: string, ctx: ServiceContext, what: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > 65535) throw new InputError(`${ctx.where}: ${what} '${text}' is not a port number (1-65535).`);
-  return n;
-}
-
-function range(text: string, ctx: ServiceContext, what: string): number[] {
-  const m = /^(\d+)(?:-(\d+))?$/.exec(text);
-  if (!m) throw new InputError(`${ctx.where}: ${what} '${text}' is not a port or port range.`);
-  const a = portNumber(m[1], ctx, what);
-  const b = m[2] === undefined ? a : portNumber(m[2], ctx, what);
-  if (b < a || b - a >= MAX_PORT_RANGE) throw new InputError(`${ctx.where}: ${what} range '${text}' must ascend and hold at most ${MAX_PORT_RANGE} ports.`);
-  return Array.from({ length: b - a + 1 }, (_, i) => a + i);
-}
-
 export function parsePortsForTest(value: unknown): PortSpec[] {
   const ctx: ServiceContext = { k8s: 't', where: 'test', labels: {}, warn: () => undefined };
-  return parsePorts(longPorts(value, ctx), ctx);
-}
-
-/** `ports` in the long syntax, one entry per port of a short range: `[HOST_IP:][PUBLISHED:]TARGET[/PROTOCOL]`, the host IP maybe an IPv6 literal in brackets. */
-function longPorts(value: unknown, ctx: ServiceContext): Obj[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw new InputError(`${ctx.where}: ports must be a list.`);
-  return value.flatMap((item): Obj[] => {
-    if (isObject(item)) return [item];
-    const { text, protocol } = withProtocol(String(item), ctx);
-    const bracket = /^\[([^\]]+)\]:(.*)$/.exec(text);
-    let hostIp = bracket?.[1];
-    const parts = (bracket ? bracket[2] : text).split(':');
-    if (parts.length === 3) hostIp = parts.shift();
-    if (parts.length > 2) throw new InputError(`${ctx.where}: port '${String(item)}' is not [HOST_IP:][PUBLISHED:]TARGET[/PROTOCOL].`);
-    const targets = range(parts[parts.length - 1], ctx, 'port');
-    const published = parts.length === 2 && parts[0] !== '' ? range(parts[0], ctx, 'published port') : undefined;
-    if (published && published.length > 1 && published.length !== targets.length) {
-      throw new InputError(`${ctx.where}: port '${String(item)}': published and target ranges differ in size.`);
-    }
-    return targets.map((target, i) => ({
-      target,
-      ...(published ? { published: published[Math.min(i, published.length - 1)] } : {}),
-      ...(hostIp ? { host_ip: hostIp } : {}),
-      protocol: protocol.toLowerCase(),
-    }));
-  });
+  return parsePorts(longPorts(value, ctx.where), ctx);
 }
 
 /** A container port name (IANA_SVC_NAME): at most 15 lower-case letters, digits and single '-', with a letter. */
@@ -462,10 +409,10 @@ function isPortName(name: string): boolean {
 function parsePorts(ports: Obj[], ctx: ServiceContext): PortSpec[] {
   const names = new Set<string>();
   return ports.map((item) => {
-    const target = portNumber(String(item.target), ctx, 'ports.target');
-    const published = item.published === undefined || item.published === null || item.published === '' ? undefined : range(String(item.published), ctx, 'ports.published')[0];
+    const target = portNumber(String(item.target), ctx.where, 'ports.target');
+    const published = item.published === undefined || item.published === null || item.published === '' ? undefined : portRange(String(item.published), ctx.where, 'ports.published')[0];
     if (item.mode === 'host') ctx.warn(`'ports.mode' host of port ${target} is not converted (a Service balances over the pods and publishes no port of a node; write hostPort in a manifest).`);
-    const port: PortSpec = { target, published, protocol: protocolOf(item.protocol, ctx) };
+    const port: PortSpec = { target, published, protocol: portProtocol(item.protocol, ctx.where) };
     if (item.name !== undefined) {
       const name = String(item.name);
       if (!isPortName(name)) ctx.warn(`'ports.name' '${name}' of port ${target} is not converted (a Kubernetes port name has at most 15 lower-case letters, digits and '-', with a letter; rename it).`);
@@ -482,17 +429,6 @@ function parsePorts(ports: Obj[], ctx: ServiceContext): PortSpec[] {
     }
     return port;
   });
-}
-
-function parseExpose(value: unknown, ctx: ServiceContext): PortSpec[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw new InputError(`${ctx.where}: expose must be a list.`);
-  const out: PortSpec[] = [];
-  for (const item of value) {
-    const { text, protocol } = withProtocol(String(item), ctx);
-    for (const target of range(text, ctx, 'expose')) out.push({ target, protocol });
-  }
-  return out;
 }
 
 /** Compose durations (Go syntax: `1m30s`, `10s`, `500ms`, `1h`); plain numbers are seconds. */
@@ -678,7 +614,6 @@ function labelValue(text: string): string | undefined {
  * long form (Compose ignores them too).
  */
 function inLongSyntax(raw: Obj, where: string): { raw: Obj; warnings: string[] } {
-  const ctx: ServiceContext = { k8s: '', where, labels: {}, warn: () => undefined };
   if (raw.volumes !== undefined && raw.volumes !== null && !Array.isArray(raw.volumes)) throw new InputError(`${where}: volumes must be a list.`);
   const warnings: string[] = [];
   const volumes = ((raw.volumes ?? []) as unknown[]).map((v) => {
@@ -687,7 +622,7 @@ function inLongSyntax(raw: Obj, where: string): { raw: Obj; warnings: string[] }
     for (const mode of ignoredModes) warnings.push(`mode '${mode}' of volume '${String(v)}' is not converted (Compose ignores it too; remove it).`);
     return volume;
   });
-  return { raw: { ...raw, volumes, ports: longPorts(raw.ports, ctx) }, warnings };
+  return { raw: { ...raw, volumes, ports: longPorts(raw.ports, where) }, warnings };
 }
 
 // ---- volumes, configs, secrets ----------------------------------------------------------------
