@@ -19,7 +19,9 @@ import { extraHostEntries } from '../compose/build';
 import { ServiceEnvFile, readServiceEnvFiles } from '../compose/dotenv';
 import { stringMapping } from '../compose/merge';
 import { Protocol, exposedPorts, longPorts, portNumber, portProtocol, portRange } from '../compose/ports';
+import { cpuQuantity, durationSeconds, memoryQuantity } from '../compose/units';
 import { parseVolumeSpec } from '../compose/volume-spec';
+import { words } from '../compose/words';
 import { InputError } from '../errors';
 import { NotConverted, VOLUME_KEYS, checkServiceKeys, komposeLabelNotConverted, notConvertedMessage } from './compose-keys';
 import type { ComposeProject } from './compose-project';
@@ -303,43 +305,6 @@ function hpaFrom(labels: Record<string, string>, ctx: ServiceContext, kind: stri
 
 // ---- container pieces --------------------------------------------------------------------------
 
-/** `command`/`entrypoint`: a list as is, a string split as a POSIX shell would (compose uses shlex). */
-export function words(value: unknown, where: string): string[] {
-  if (Array.isArray(value)) return value.map((v) => String(v));
-  if (typeof value !== 'string') return [String(value)];
-  const out: string[] = [];
-  let current = '';
-  let inWord = false;
-  let quote: '"' | "'" | undefined;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (quote === "'") {
-      if (c === "'") quote = undefined;
-      else current += c;
-    } else if (quote === '"') {
-      if (c === '"') quote = undefined;
-      else if (c === '\\' && i + 1 < value.length && '"\\$`\n'.includes(value[i + 1])) current += value[++i];
-      else current += c;
-    } else if (c === "'" || c === '"') {
-      quote = c;
-      inWord = true;
-    } else if (c === '\\' && i + 1 < value.length) {
-      current += value[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) out.push(current);
-      current = '';
-      inWord = false;
-    } else {
-      current += c;
-      inWord = true;
-    }
-  }
-  if (quote) throw new InputError(`${where}: '${value}' has an unclosed ${quote === '"' ? 'double' : 'single'} quote.`);
-  if (inWord) out.push(current);
-  return out;
-}
-
 function environment(value: unknown, ctx: ServiceContext, env: Record<string, string | undefined>): Obj[] {
   if (value === undefined || value === null) return [];
   const out: Obj[] = [];
@@ -429,43 +394,6 @@ function parsePorts(ports: Obj[], ctx: ServiceContext): PortSpec[] {
     }
     return port;
   });
-}
-
-/** Compose durations (Go syntax: `1m30s`, `10s`, `500ms`, `1h`); plain numbers are seconds. */
-export function durationSeconds(value: unknown, where: string): number {
-  if (typeof value === 'number') return value;
-  const text = String(value).trim();
-  const units: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let matched = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text))) {
-    total += Number(m[1]) * units[m[2]];
-    matched = re.lastIndex;
-  }
-  if (!text || matched !== text.length) throw new InputError(`${where}: '${text}' is not a duration such as 30s, 1m30s or 500ms.`);
-  return total;
-}
-
-/** Docker's byte strings (`512m`, `1g`, `1.5GB`, `100000`), binary units, as a Kubernetes quantity. */
-export function memoryQuantity(value: unknown, where: string): string {
-  const text = String(value).trim();
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp])?i?b?$/i.exec(text);
-  if (!m) throw new InputError(`${where}: '${text}' is not a size such as 512m or 1g.`);
-  const power = m[2] ? 'kmgtp'.indexOf(m[2].toLowerCase()) + 1 : 0;
-  const bytes = Math.round(Number(m[1]) * 1024 ** power);
-  for (const [unit, size] of [['Ti', 1024 ** 4], ['Gi', 1024 ** 3], ['Mi', 1024 ** 2], ['Ki', 1024]] as const) {
-    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
-  }
-  return String(bytes);
-}
-
-export function cpuQuantity(value: unknown, where: string): string {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InputError(`${where}: '${String(value)}' is not a number of CPUs such as 0.5.`);
-  const milli = Math.round(n * 1000);
-  return milli % 1000 === 0 ? String(milli / 1000) : `${milli}m`;
 }
 
 function resourcesFrom(raw: Obj, deploy: Obj, ctx: ServiceContext): Obj | undefined {
