@@ -23,7 +23,8 @@ import { cpuQuantity, durationSeconds, memoryQuantity } from '../compose/units';
 import { parseVolumeSpec } from '../compose/volume-spec';
 import { words } from '../compose/words';
 import { InputError } from '../errors';
-import { NotConverted, VOLUME_KEYS, checkServiceKeys, komposeLabelNotConverted, notConvertedMessage } from './compose-keys';
+import { NotConverted, VOLUME_KEYS, checkServiceKeys, komposeLabelNotConverted, labelNotConverted, notConvertedMessage } from './compose-keys';
+import { CONFIG_KEY, DNS_1035, DNS_LABEL, ENV_NAME, Obj, QUALIFIED_NAME, ServiceContext, WorkloadKind, k8sName, validAnnotations } from './convert-context';
 import type { ComposeProject } from './compose-project';
 import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAME_LABEL, PART_OF_LABEL, isObject } from './objects';
 
@@ -39,30 +40,8 @@ export interface Conversion {
   secretValues: string[];
 }
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
-const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 const MAX_CONFIG_BYTES = 1024 * 1024;
 const DEFAULT_VOLUME_SIZE = '100Mi';
-
-type Obj = Record<string, unknown>;
-
-interface ServiceContext {
-  k8s: string; // object name
-  where: string;
-  labels: Record<string, string>; // compose labels (kompose.* included)
-  warn: (message: string) => void;
-}
-
-export function k8sName(name: string, what: string): string {
-  const n = name.toLowerCase().replace(/[_.]/g, '-');
-  if (!DNS_LABEL.test(n) || n.length > 63) {
-    throw new InputError(`${what}: '${name}' cannot be a Kubernetes name (lower-case letters, digits and '-', at most 63 characters). Rename it.`);
-  }
-  return n;
-}
 
 export function convertCompose(project: ComposeProject, options: ConvertOptions = {}): Conversion {
   const warnings: string[] = [];
@@ -240,8 +219,6 @@ export function convertCompose(project: ComposeProject, options: ConvertOptions 
 }
 
 // ---- workload kind and replicas ----------------------------------------------------------------
-
-type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'Job' | 'CronJob';
 
 /** `perReplicaVolumes`: the service has anonymous volumes and several replicas, each of which compose gives its own volumes. */
 function workloadKind(raw: Obj, deploy: Obj, ctx: ServiceContext, perReplicaVolumes: boolean): WorkloadKind {
@@ -483,16 +460,6 @@ function annotationsFrom(labels: Record<string, string>, ctx: ServiceContext): R
   return validAnnotations(out, ctx.warn);
 }
 
-function validAnnotations(map: Record<string, string>, warn: (message: string) => void): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(map)) {
-    const name = k.includes('/') ? k.slice(k.lastIndexOf('/') + 1) : k;
-    if (QUALIFIED_NAME.test(k) && name.length <= 63 && k.length <= 316) out[k] = v;
-    else warn(`label '${k}' is not converted (it is not a Kubernetes annotation key: [prefix/]name, the name of letters, digits, '-', '_' and '.'; rename it).`);
-  }
-  return out;
-}
-
 /**
  * The `kompose.*` labels of a service, from `labels` and `deploy.labels` (where Swarm users keep
  * theirs); `labels` wins when both set one. Each one the conversion does not read is warned about.
@@ -511,10 +478,6 @@ function komposeLabels(serviceLabels: Record<string, string>, deployLabels: Reco
     if (rule) warn(labelNotConverted(k, rule));
   }
   return out;
-}
-
-function labelNotConverted(key: string, rule: NotConverted): string {
-  return `label '${key}' is not converted (${rule.why}; ${rule.instead}).`;
 }
 
 /** `extra_hosts` (`host:ip`, `host=ip`, or a mapping of host to one or more addresses) as the pod's hostAliases, one per address. */
