@@ -3,15 +3,11 @@
 // already write are honoured. Anything that is not converted is listed as a warning, never dropped
 // silently. Every object this emits validates against the Kubernetes OpenAPI schemas (tests check).
 //
-// Per service:
-//   Deployment (or StatefulSet / DaemonSet from `kompose.controller.type`, DaemonSet from
-//   `deploy.mode: global`, Job from `restart: "no"`, CronJob from `kompose.cronjob.schedule`);
-//   `ports`/`expose` → a Service (type from `kompose.service.type`), `kompose.service.expose` → an
-//   Ingress; named and anonymous volumes → PersistentVolumeClaims (volumeClaimTemplates for a
-//   StatefulSet, which a service with anonymous volumes and several replicas becomes, so that each
-//   replica has its own, as each compose container has); `tmpfs` and `shm_size` → Memory emptyDirs;
-//   `env_file` → a ConfigMap used with envFrom; `configs` → ConfigMaps, `secrets` → Secrets, each
-//   mounted where compose would mount it. compose-keys.ts says what happens to every other key.
+// Each service is built in named steps, as kompose builds a pod spec from its options:
+// serviceInput (keys checked, labels read) → workloadKind → containerFor (`env_file` becomes a
+// ConfigMap used with envFrom) → podSpecFor (volumes, configs and secrets: volumes.ts) →
+// podTemplate → workloadObjects (workload.ts) → serviceAndIngress (service.ts). Compose values are
+// read by compose/ (ports, units, words); compose-keys.ts says what happens to every other key.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { extraHostEntries } from '../compose/build';
@@ -23,7 +19,7 @@ import { parseVolumeSpec } from '../compose/volume-spec';
 import { words } from '../compose/words';
 import { InputError } from '../errors';
 import { checkServiceKeys, komposeLabelNotConverted, labelNotConverted } from './compose-keys';
-import { CONFIG_KEY, DNS_LABEL, ENV_NAME, Obj, ServiceContext, k8sName, validAnnotations } from './convert-context';
+import { CONFIG_KEY, DNS_LABEL, ENV_NAME, Obj, ServiceContext, WorkloadKind, k8sName, validAnnotations } from './convert-context';
 import type { ComposeProject } from './compose-project';
 import { PortSpec, containerPorts, parsePorts, serviceAndIngress } from './service';
 import { replicaCount, workloadKind, workloadObjects } from './workload';
@@ -42,124 +38,163 @@ export interface Conversion {
   secretValues: string[];
 }
 
+/** What the services' conversions add to: the objects, and those that several services may share by name. */
+interface Collected {
+  objects: KubeObject[];
+  warnings: string[];
+  secretValues: string[];
+  claims: Map<string, Claim>;
+  configMaps: Map<string, KubeObject>;
+  secrets: Map<string, KubeObject>;
+  /** The services that mount each named volume. */
+  volumeUsers: Map<string, Set<string>>;
+  /** The `app.kubernetes.io/part-of` value: the compose project's name. */
+  partOf: string;
+}
+
+/** A compose service being converted: its keys in the long syntax, what it is called and labelled. */
+interface ServiceInput {
+  name: string;
+  raw: Obj;
+  deploy: Obj;
+  image: string;
+  ctx: ServiceContext;
+  /** The compose labels and deploy.labels that are not `kompose.*`, as the objects' annotations. */
+  annotations: Record<string, string>;
+  selector: Record<string, string>;
+  labels: Record<string, string>;
+}
+
 export function convertCompose(project: ComposeProject, options: ConvertOptions = {}): Conversion {
-  const warnings: string[] = [];
-  const secretValues: string[] = [];
-  const objects: KubeObject[] = [];
-  const partOf = labelValue(project.name) ?? 'app';
-  const common = { [PART_OF_LABEL]: partOf, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE };
-  const claims = new Map<string, Claim>();
-  const configMaps = new Map<string, KubeObject>();
-  const secrets = new Map<string, KubeObject>();
   // Every service in long syntax first: which services share a named volume decides how it is mounted.
   const services = project.services.map((svc) => ({ svc, ...inLongSyntax(svc.raw, `compose service '${svc.name}'`) }));
-  const volumeUsers = namedVolumeUsers(services.map(({ svc, raw }) => ({ name: svc.name, raw })));
-
-  for (const { svc, raw, warnings: syntaxWarnings } of services) {
-    const where = `compose service '${svc.name}'`;
-    const warn = (m: string) => warnings.push(`${where}: ${m}`);
-    const k8s = k8sName(svc.name, `Compose service name`);
-    checkServiceKeys(raw, warn);
-    syntaxWarnings.forEach(warn);
-    const deploy = isObject(raw.deploy) ? raw.deploy : {};
-    const serviceLabels = stringMapping(raw.labels, `service '${svc.name}' labels`, project.env);
-    const deployLabels = stringMapping(deploy.labels, `service '${svc.name}' deploy.labels`, project.env);
-    const ctx: ServiceContext = { k8s, where, labels: komposeLabels(serviceLabels, deployLabels, warn), warn };
-
-    const image = svc.image ?? options.imageFor?.(svc.name);
-    if (!image) {
-      throw new InputError(`${where} has no image: add 'image:' (the repository BuildAndTag pushed), or deploy with an image lock that has an image named '${svc.name}'.`);
-    }
-
-    const selector = { [NAME_LABEL]: k8s, [PART_OF_LABEL]: partOf };
-    const objLabels = { ...selector, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE };
-    const annotations = { ...annotationsFrom(serviceLabels, ctx), ...annotationsFrom(deployLabels, ctx) };
-    if (deploy.mode !== undefined && deploy.mode !== 'replicated' && deploy.mode !== 'global') warn(`deploy.mode '${String(deploy.mode)}' is not converted (only replicated and global have a Kubernetes workload; use restart: "no" for a Job).`);
-
-    // ---- the kind of workload
-    const replicas = replicaCount(raw, deploy, ctx);
-    const volumes = raw.volumes as VolumeEntry[];
-    const anonymousClaims = volumes.some((v) => v.type === 'volume' && !v.source) && ctx.labels['kompose.volume.type'] !== 'emptyDir';
-    const scaled = replicas > 1 || Object.keys(ctx.labels).some((k) => k.startsWith('kompose.hpa.'));
-    const kind = workloadKind(raw, deploy, ctx, anonymousClaims && scaled);
-
-    // ---- container
-    const container: Obj = { name: k8s, image };
-    if (raw.entrypoint !== undefined && raw.entrypoint !== null) container.command = words(raw.entrypoint, `${where} entrypoint`);
-    if (raw.command !== undefined && raw.command !== null) container.args = words(raw.command, `${where} command`);
-    const env = environment(raw.environment, ctx, project.env);
-    if (env.length) container.env = env;
-    const envFiles = envFileData(raw.env_file, raw.environment, ctx, project);
-    if (envFiles) {
-      const cmName = `${k8s}-env`;
-      configMaps.set(cmName, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: cmName, labels: objLabels }, data: envFiles });
-      container.envFrom = [{ configMapRef: { name: cmName } }];
-    }
-    if (raw.working_dir !== undefined) container.workingDir = String(raw.working_dir);
-    const ports = parsePorts(raw.ports as LongPort[], where, warn);
-    const exposed: PortSpec[] = exposedPorts(raw.expose, where);
-    const portList = containerPorts(ports, exposed);
-    if (portList.length) container.ports = portList;
-    const resources = resourcesFrom(raw, deploy, ctx);
-    if (resources) container.resources = resources;
-    const probes = healthcheck(raw.healthcheck, ctx);
-    if (probes) {
-      container.livenessProbe = probes;
-      container.readinessProbe = structuredClone(probes);
-    }
-    const securityContext = containerSecurity(raw, ctx);
-    if (securityContext) container.securityContext = securityContext;
-    if (raw.stdin_open === true) container.stdin = true;
-    if (raw.tty === true) container.tty = true;
-    const pullPolicy = imagePullPolicy(raw.pull_policy, ctx.labels['kompose.image-pull-policy'], ctx);
-    if (pullPolicy) container.imagePullPolicy = pullPolicy;
-
-    // ---- pod
-    const podSpec: Obj = { containers: [container] };
-    const podVolumes = new Map<string, Obj>();
-    const mounts: Obj[] = [];
-    const claimTemplates: KubeObject[] = [];
-    const severalPods = kind === 'DaemonSet' || (kind !== 'StatefulSet' && scaled);
-    convertVolumes(raw, ctx, project, { service: svc.name, kind, severalPods, volumes: podVolumes, mounts, claims, claimTemplates, labels: common, volumeUsers });
-    convertFiles('configs', raw.configs, ctx, project, { volumes: podVolumes, mounts, store: configMaps, labels: common, secretValues });
-    convertFiles('secrets', raw.secrets, ctx, project, { volumes: podVolumes, mounts, store: secrets, labels: common, secretValues });
-    if (mounts.length) container.volumeMounts = mounts;
-    if (podVolumes.size) podSpec.volumes = [...podVolumes.values()];
-    const grace = raw.stop_grace_period === undefined ? undefined : durationSeconds(raw.stop_grace_period, `${where} stop_grace_period`);
-    if (grace !== undefined) podSpec.terminationGracePeriodSeconds = Math.ceil(grace);
-    if (raw.hostname !== undefined) {
-      const host = String(raw.hostname).toLowerCase();
-      if (DNS_LABEL.test(host)) podSpec.hostname = host;
-      else warn(`hostname '${raw.hostname}' is not converted (a pod hostname is a DNS label: lower-case letters, digits and '-'; change it).`);
-    }
-    const hostAliases = hostAliasesFrom(raw.extra_hosts, ctx);
-    if (hostAliases.length) podSpec.hostAliases = hostAliases;
-    if (ctx.labels['kompose.image-pull-secret']) podSpec.imagePullSecrets = [{ name: ctx.labels['kompose.image-pull-secret'] }];
-    if (ctx.labels['kompose.serviceaccount-name']) podSpec.serviceAccountName = ctx.labels['kompose.serviceaccount-name'];
-    if (ctx.labels['kompose.security-context.fsgroup'] !== undefined) {
-      const g = Number(ctx.labels['kompose.security-context.fsgroup']);
-      if (Number.isInteger(g) && g >= 0) podSpec.securityContext = { fsGroup: g };
-      else warn(`label kompose.security-context.fsgroup '${ctx.labels['kompose.security-context.fsgroup']}' is not converted (it must be a numeric group id).`);
-    }
-    const podAnnotations = stringMapping(raw.annotations, `service '${svc.name}' annotations`, project.env);
-    const template: Obj = { metadata: { labels: { ...selector } }, spec: podSpec };
-    if (Object.keys(podAnnotations).length) (template.metadata as Obj).annotations = validAnnotations(podAnnotations, warn);
-
-    const metadata = (): KubeObject['metadata'] => {
-      const m: KubeObject['metadata'] = { name: k8s, labels: { ...objLabels } };
-      if (Object.keys(annotations).length) m.annotations = { ...annotations };
-      return m;
-    };
-
-    objects.push(...workloadObjects(ctx, { kind, replicas, raw, deploy, selector, template, claimTemplates, metadata }));
-
-    objects.push(...serviceAndIngress(ctx, { service: svc.name, kind, selector, labels: objLabels, annotations, ports, exposed }));
-  }
-
-  warnings.push(...unusedVolumeWarnings(project, volumeUsers));
+  const out: Collected = {
+    objects: [],
+    warnings: [],
+    secretValues: [],
+    claims: new Map(),
+    configMaps: new Map(),
+    secrets: new Map(),
+    volumeUsers: namedVolumeUsers(services.map(({ svc, raw }) => ({ name: svc.name, raw }))),
+    partOf: labelValue(project.name) ?? 'app',
+  };
+  for (const { svc, raw, warnings } of services) convertService(serviceInput(svc, raw, warnings, project, options, out), project, out);
+  out.warnings.push(...unusedVolumeWarnings(project, out.volumeUsers));
   // Separate copies, so no two places share an object (YAML output would turn them into aliases).
-  const all = [...configMaps.values(), ...secrets.values(), ...[...claims.values()].map((c) => c.claim), ...objects].map((o) => structuredClone(o));
-  return { objects: all, warnings, secretValues };
+  const all = [...out.configMaps.values(), ...out.secrets.values(), ...[...out.claims.values()].map((c) => c.claim), ...out.objects].map((o) => structuredClone(o));
+  return { objects: all, warnings: out.warnings, secretValues: out.secretValues };
+}
+
+/** One service: its workload's kind, container, pod and workload, then its Service and Ingress. */
+function convertService(s: ServiceInput, project: ComposeProject, out: Collected): void {
+  const { raw, deploy, ctx } = s;
+  const replicas = replicaCount(raw, deploy, ctx);
+  const scaled = replicas > 1 || Object.keys(ctx.labels).some((k) => k.startsWith('kompose.hpa.'));
+  const anonymousClaims = (raw.volumes as VolumeEntry[]).some((v) => v.type === 'volume' && !v.source) && ctx.labels['kompose.volume.type'] !== 'emptyDir';
+  const kind = workloadKind(raw, deploy, ctx, anonymousClaims && scaled);
+  const { container, ports, exposed } = containerFor(s, project, out);
+  const claimTemplates: KubeObject[] = [];
+  const podSpec = podSpecFor(s, container, { kind, severalPods: kind === 'DaemonSet' || (kind !== 'StatefulSet' && scaled), claimTemplates }, project, out);
+  const template = podTemplate(s, podSpec, project);
+  const metadata = (): KubeObject['metadata'] => ({ name: ctx.k8s, labels: { ...s.labels }, ...(Object.keys(s.annotations).length ? { annotations: { ...s.annotations } } : {}) });
+  out.objects.push(...workloadObjects(ctx, { kind, replicas, raw, deploy, selector: s.selector, template, claimTemplates, metadata }));
+  out.objects.push(...serviceAndIngress(ctx, { service: s.name, kind, selector: s.selector, labels: s.labels, annotations: s.annotations, ports, exposed }));
+}
+
+/** The service's context: its keys checked, its labels read (warnings go to `out`), its image found. */
+function serviceInput(svc: ComposeProject['services'][number], raw: Obj, syntaxWarnings: string[], project: ComposeProject, options: ConvertOptions, out: Collected): ServiceInput {
+  const where = `compose service '${svc.name}'`;
+  const warn = (m: string) => out.warnings.push(`${where}: ${m}`);
+  const k8s = k8sName(svc.name, `Compose service name`);
+  checkServiceKeys(raw, warn);
+  syntaxWarnings.forEach(warn);
+  const deploy = isObject(raw.deploy) ? raw.deploy : {};
+  const serviceLabels = stringMapping(raw.labels, `service '${svc.name}' labels`, project.env);
+  const deployLabels = stringMapping(deploy.labels, `service '${svc.name}' deploy.labels`, project.env);
+  const ctx: ServiceContext = { k8s, where, labels: komposeLabels(serviceLabels, deployLabels, warn), warn };
+  const image = svc.image ?? options.imageFor?.(svc.name);
+  if (!image) {
+    throw new InputError(`${where} has no image: add 'image:' (the repository BuildAndTag pushed), or deploy with an image lock that has an image named '${svc.name}'.`);
+  }
+  const selector = { [NAME_LABEL]: k8s, [PART_OF_LABEL]: out.partOf };
+  const annotations = { ...annotationsFrom(serviceLabels, ctx), ...annotationsFrom(deployLabels, ctx) };
+  if (deploy.mode !== undefined && deploy.mode !== 'replicated' && deploy.mode !== 'global') warn(`deploy.mode '${String(deploy.mode)}' is not converted (only replicated and global have a Kubernetes workload; use restart: "no" for a Job).`);
+  return { name: svc.name, raw, deploy, image, ctx, annotations, selector, labels: { ...selector, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } };
+}
+
+/** The container: command, environment (env_file as a ConfigMap), ports (returned for the Service too), resources, probes, security; its mounts come with the pod. */
+function containerFor(s: ServiceInput, project: ComposeProject, out: Collected): { container: Obj; ports: PortSpec[]; exposed: PortSpec[] } {
+  const { raw, ctx } = s;
+  const container: Obj = { name: ctx.k8s, image: s.image };
+  if (raw.entrypoint !== undefined && raw.entrypoint !== null) container.command = words(raw.entrypoint, `${ctx.where} entrypoint`);
+  if (raw.command !== undefined && raw.command !== null) container.args = words(raw.command, `${ctx.where} command`);
+  const env = environment(raw.environment, ctx, project.env);
+  if (env.length) container.env = env;
+  const envFiles = envFileData(raw.env_file, raw.environment, ctx, project);
+  if (envFiles) {
+    const cmName = `${ctx.k8s}-env`;
+    out.configMaps.set(cmName, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: cmName, labels: s.labels }, data: envFiles });
+    container.envFrom = [{ configMapRef: { name: cmName } }];
+  }
+  if (raw.working_dir !== undefined) container.workingDir = String(raw.working_dir);
+  const ports = parsePorts(raw.ports as LongPort[], ctx.where, ctx.warn);
+  const exposed: PortSpec[] = exposedPorts(raw.expose, ctx.where);
+  const portList = containerPorts(ports, exposed);
+  if (portList.length) container.ports = portList;
+  const resources = resourcesFrom(raw, s.deploy, ctx);
+  if (resources) container.resources = resources;
+  const probes = healthcheck(raw.healthcheck, ctx);
+  if (probes) {
+    container.livenessProbe = probes;
+    container.readinessProbe = structuredClone(probes);
+  }
+  const securityContext = containerSecurity(raw, ctx);
+  if (securityContext) container.securityContext = securityContext;
+  if (raw.stdin_open === true) container.stdin = true;
+  if (raw.tty === true) container.tty = true;
+  const pullPolicy = imagePullPolicy(raw.pull_policy, ctx.labels['kompose.image-pull-policy'], ctx);
+  if (pullPolicy) container.imagePullPolicy = pullPolicy;
+  return { container, ports, exposed };
+}
+
+/** The pod spec around the container: volumes, configs and secrets mounted (claims to `out` or to `claimTemplates`), grace period, hostname, host aliases, pull secret, service account, fsGroup. */
+function podSpecFor(s: ServiceInput, container: Obj, w: { kind: WorkloadKind; severalPods: boolean; claimTemplates: KubeObject[] }, project: ComposeProject, out: Collected): Obj {
+  const { raw, ctx } = s;
+  const podSpec: Obj = { containers: [container] };
+  const volumes = new Map<string, Obj>();
+  const mounts: Obj[] = [];
+  const labels = { [PART_OF_LABEL]: out.partOf, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE };
+  convertVolumes(raw, ctx, project, { service: s.name, kind: w.kind, severalPods: w.severalPods, volumes, mounts, claims: out.claims, claimTemplates: w.claimTemplates, labels, volumeUsers: out.volumeUsers });
+  convertFiles('configs', raw.configs, ctx, project, { volumes, mounts, store: out.configMaps, labels, secretValues: out.secretValues });
+  convertFiles('secrets', raw.secrets, ctx, project, { volumes, mounts, store: out.secrets, labels, secretValues: out.secretValues });
+  if (mounts.length) container.volumeMounts = mounts;
+  if (volumes.size) podSpec.volumes = [...volumes.values()];
+  const grace = raw.stop_grace_period === undefined ? undefined : durationSeconds(raw.stop_grace_period, `${ctx.where} stop_grace_period`);
+  if (grace !== undefined) podSpec.terminationGracePeriodSeconds = Math.ceil(grace);
+  if (raw.hostname !== undefined) {
+    const host = String(raw.hostname).toLowerCase();
+    if (DNS_LABEL.test(host)) podSpec.hostname = host;
+    else ctx.warn(`hostname '${raw.hostname}' is not converted (a pod hostname is a DNS label: lower-case letters, digits and '-'; change it).`);
+  }
+  const hostAliases = hostAliasesFrom(raw.extra_hosts, ctx);
+  if (hostAliases.length) podSpec.hostAliases = hostAliases;
+  if (ctx.labels['kompose.image-pull-secret']) podSpec.imagePullSecrets = [{ name: ctx.labels['kompose.image-pull-secret'] }];
+  if (ctx.labels['kompose.serviceaccount-name']) podSpec.serviceAccountName = ctx.labels['kompose.serviceaccount-name'];
+  if (ctx.labels['kompose.security-context.fsgroup'] !== undefined) {
+    const g = Number(ctx.labels['kompose.security-context.fsgroup']);
+    if (Number.isInteger(g) && g >= 0) podSpec.securityContext = { fsGroup: g };
+    else ctx.warn(`label kompose.security-context.fsgroup '${ctx.labels['kompose.security-context.fsgroup']}' is not converted (it must be a numeric group id).`);
+  }
+  return podSpec;
+}
+
+/** The pod template: the pod spec, labelled with the selector, annotated with the service's `annotations`. */
+function podTemplate(s: ServiceInput, podSpec: Obj, project: ComposeProject): Obj {
+  const raw = s.raw;
+  const podAnnotations = stringMapping(raw.annotations, `service '${s.name}' annotations`, project.env);
+  const template: Obj = { metadata: { labels: { ...s.selector } }, spec: podSpec };
+  if (Object.keys(podAnnotations).length) (template.metadata as Obj).annotations = validAnnotations(podAnnotations, s.ctx.warn);
+  return template;
 }
 
 // ---- container pieces --------------------------------------------------------------------------
