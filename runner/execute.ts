@@ -8,10 +8,10 @@ import { artifactNameProblem } from '../tasks/lib/artifact-name';
 import { countTests, MalformedXmlError, ResultsFormat, RESULTS_FORMATS } from '../tasks/lib/containerized-test/xml-count';
 import { Connection, endpointEnvironment, envName, inputEnvName } from './agent-env';
 import { evaluate, ExpressionContext, truthy, Value } from './expressions';
-import { LoggingCommand, mask, parseLine } from './logging';
+import { LoggingCommand, parseLine, RunLog } from './logging';
 import { Job, Pipeline, PipelineError, Stage, Step } from './pipeline';
-
-export type Result = 'Succeeded' | 'SucceededWithIssues' | 'Failed' | 'Skipped' | 'Canceled';
+import { JobOutcome, Result, RunRecord, TestRun, worst } from './run-record';
+import { Variables } from './variables';
 
 export interface RunOptions {
   pipelineFile: string;
@@ -29,79 +29,9 @@ export interface RunOptions {
   out: (line: string) => void;
 }
 
-export interface StepRecord {
-  stage: string;
-  job: string;
-  step: string;
-  result: Result;
-  seconds: number;
-  message?: string;
-}
-
-export interface TestRun {
-  title: string;
-  format: string;
-  passed: number;
-  failed: number;
-  skipped: number;
-}
-
-export interface RunRecord {
-  result: Result;
-  steps: StepRecord[];
-  tests: TestRun[];
-  summaries: { title: string; markdown: string }[];
-  deployments: { stage: string; job: string; environment: string; result: Result; outputs: Record<string, string> }[];
-  artifactsDir: string;
-  warnings: string[];
-}
-
-interface Variable {
-  name: string;
-  value: string;
-  secret: boolean;
-}
-
-/** Case-insensitive variables, as in Azure Pipelines. */
-class Variables {
-  private readonly values = new Map<string, Variable>();
-  constructor(private readonly parent?: Variables) {}
-  set(name: string, value: string, secret = false): void {
-    this.values.set(name.toLowerCase(), { name, value, secret });
-  }
-  get(name: string): Variable | undefined {
-    return this.values.get(name.toLowerCase()) ?? this.parent?.get(name);
-  }
-  all(): Variable[] {
-    const merged = new Map<string, Variable>();
-    for (const v of this.parent?.all() ?? []) merged.set(v.name.toLowerCase(), v);
-    for (const [k, v] of this.values) merged.set(k, v);
-    return [...merged.values()];
-  }
-  /** `$(name)` macros of these variables expanded. */
-  expand(text: string): string {
-    return expandMacros(text, (n) => this.get(n)?.value);
-  }
-  /** System.Debug is true: debug lines are shown. */
-  get debug(): boolean {
-    return /^true$/i.test(this.get('System.Debug')?.value ?? '');
-  }
-}
-
-/** `$(name)` macros; unknown names stay as written, as the agent leaves them. */
-export function expandMacros(text: string, lookup: (name: string) => string | undefined): string {
-  return text.replace(/\$\(([A-Za-z0-9_.\-]+)\)/g, (whole, name: string) => lookup(name) ?? whole);
-}
-
-interface JobOutcome {
-  result: Result;
-  /** 'step.var' → value (output variables of the job's named steps). */
-  outputs: Record<string, string>;
-}
-
 export class PipelineRun {
   private readonly record: RunRecord;
-  private readonly secrets = new Set<string>();
+  private readonly log: RunLog;
   private readonly root: Variables;
   private readonly artifactsDir: string;
   private readonly sourcesDir: string;
@@ -111,12 +41,13 @@ export class PipelineRun {
     this.artifactsDir = path.join(options.runDir, 'artifacts');
     this.sourcesDir = gitRoot(path.dirname(path.resolve(options.pipelineFile)));
     this.record = { result: 'Succeeded', steps: [], tests: [], summaries: [], deployments: [], artifactsDir: this.artifactsDir, warnings: [] };
+    this.log = new RunLog(options.out);
     this.root = new Variables();
     for (const [k, v] of Object.entries(this.predefined())) this.root.set(k, v);
     for (const [k, v] of Object.entries(options.pipeline.variables)) this.root.set(k, this.root.expand(v));
     for (const [k, v] of Object.entries(options.variables)) this.root.set(k, v);
     for (const [k, v] of Object.entries(options.secretVariables ?? {})) this.addSecretVariable(this.root, k, v);
-    for (const c of Object.values(options.connections)) for (const [k, v] of Object.entries(c.parameters)) if (/password|token|key|secret|kubeconfig|certificate/i.test(k)) this.addSecret(v);
+    for (const c of Object.values(options.connections)) for (const [k, v] of Object.entries(c.parameters)) if (/password|token|key|secret|kubeconfig|certificate/i.test(k)) this.log.addSecret(v);
   }
 
   private predefined(): Record<string, string> {
@@ -155,23 +86,9 @@ export class PipelineRun {
     };
   }
 
-  /**
-   * Masks `value` whatever its length, as the agent does (its AZP_IGNORE_SECRETS_SHORTER_THAN knob
-   * defaults to 0). Each line of a multi-line value is masked too, except lines of under 3
-   * characters: a kubeconfig's or PEM's lone braces and dashes would mask half the log.
-   */
-  private addSecret(value: string): void {
-    if (value) this.secrets.add(value);
-    for (const line of value.split(/\r?\n/)) if (line.trim().length >= 3) this.secrets.add(line);
-  }
-
   private addSecretVariable(scope: Variables, name: string, value: string): void {
     scope.set(name, value, true);
-    this.addSecret(value);
-  }
-
-  private print(line: string): void {
-    this.options.out(mask(line, this.secrets));
+    this.log.addSecret(value);
   }
 
   async run(): Promise<RunRecord> {
@@ -227,7 +144,7 @@ export class PipelineRun {
     const condition = stage.condition ?? 'succeeded()';
     const run = truthy(evaluate(condition, this.dependencyContext(deps, undefined, variables)));
     const jobs = new Map<string, JobOutcome>();
-    this.print(`\n=== Stage ${stage.displayName}${run ? '' : ` — skipped (condition: ${condition})`}`);
+    this.log.print(`\n=== Stage ${stage.displayName}${run ? '' : ` — skipped (condition: ${condition})`}`);
     if (!run) {
       for (const job of stage.jobs) jobs.set(job.name, { result: 'Skipped', outputs: {} });
       return { result: 'Skipped', jobs };
@@ -263,10 +180,10 @@ export class PipelineRun {
     const condition = job.condition ?? 'succeeded()';
     const outcome: JobOutcome = { result: 'Succeeded', outputs: {} };
     if (!truthy(evaluate(condition, ctx))) {
-      this.print(`--- Job ${job.displayName} — skipped (condition: ${condition})`);
+      this.log.print(`--- Job ${job.displayName} — skipped (condition: ${condition})`);
       return { result: 'Skipped', outputs: {} };
     }
-    this.print(`--- Job ${job.displayName}${job.environment ? ` (deployment to environment '${job.environment}')` : ''}`);
+    this.log.print(`--- Job ${job.displayName}${job.environment ? ` (deployment to environment '${job.environment}')` : ''}`);
     // Deployment jobs download the run's artifacts first, as the agent does.
     if (job.environment) this.downloadArtifacts(undefined, this.options.runDir);
 
@@ -281,11 +198,11 @@ export class PipelineRun {
       const stepCondition = step.condition ?? 'succeeded()';
       const display = variables.expand(step.displayName);
       if (!step.enabled || !truthy(evaluate(stepCondition, stepCtx))) {
-        this.print(`  · ${display} — skipped`);
+        this.log.print(`  · ${display} — skipped`);
         this.record.steps.push({ stage: stage.name, job: job.name, step: display, result: 'Skipped', seconds: 0 });
         continue;
       }
-      this.print(`  ▶ ${display}`);
+      this.log.print(`  ▶ ${display}`);
       const started = Date.now();
       let result: Result;
       let message: string | undefined;
@@ -297,8 +214,8 @@ export class PipelineRun {
       }
       if (result === 'Failed' && step.continueOnError) result = 'SucceededWithIssues';
       const seconds = (Date.now() - started) / 1000;
-      this.print(`  ${result === 'Failed' ? '✗' : '✓'} ${display}: ${result} (${seconds.toFixed(1)} s)${message ? ` — ${message}` : ''}`);
-      this.record.steps.push({ stage: stage.name, job: job.name, step: display, result, seconds, message: message && mask(message, this.secrets) });
+      this.log.print(`  ${result === 'Failed' ? '✗' : '✓'} ${display}: ${result} (${seconds.toFixed(1)} s)${message ? ` — ${message}` : ''}`);
+      this.record.steps.push({ stage: stage.name, job: job.name, step: display, result, seconds, message: message && this.log.masked(message) });
       stepResults.push(result);
     }
     outcome.result = worst(stepResults.length ? stepResults : ['Succeeded']);
@@ -398,16 +315,16 @@ export class PipelineRun {
       let buffer = '';
       const onLine = (line: string) => {
         const parsed = parseLine(line);
-        if (parsed.kind === 'text') this.print(`    ${parsed.text}`);
+        if (parsed.kind === 'text') this.log.print(`    ${parsed.text}`);
         else if (parsed.kind === 'format') this.printFormat(parsed.format, parsed.message, variables);
-        else if (parsed.kind === 'malformed') this.print(`    ##[warning] ignored a malformed logging command (${parsed.reason}): ${parsed.text}`);
+        else if (parsed.kind === 'malformed') this.log.print(`    ##[warning] ignored a malformed logging command (${parsed.reason}): ${parsed.text}`);
         else {
           try {
             const done = this.handleCommand(parsed.command, step, variables, job, pathPrefix);
             if (done) completed = done;
           } catch (err) {
             if (!(err instanceof CommandError)) throw err;
-            this.print(`    ##[error] ${err.message}`);
+            this.log.print(`    ##[error] ${err.message}`);
             commandFailure ??= err.message;
           }
         }
@@ -433,9 +350,9 @@ export class PipelineRun {
 
   private printFormat(format: string, message: string, variables: Variables): void {
     if (format === 'debug' && !variables.debug) return;
-    if (format === 'group') this.print(`    ▸ ${message}`);
+    if (format === 'group') this.log.print(`    ▸ ${message}`);
     else if (format === 'endgroup') return;
-    else this.print(`    [${format}] ${message}`);
+    else this.log.print(`    [${format}] ${message}`);
   }
 
   /** One logging command; returns the step's result when it is task.complete. */
@@ -443,24 +360,24 @@ export class PipelineRun {
     const p = cmd.properties;
     switch (cmd.command) {
       case 'task.setsecret':
-        this.addSecret(cmd.message);
+        this.log.addSecret(cmd.message);
         return undefined;
       case 'task.setvariable': {
         const name = p.variable;
-        if (!name) return void this.print('    ##[warning] task.setvariable without variable= ignored');
+        if (!name) return void this.log.print('    ##[warning] task.setvariable without variable= ignored');
         const secret = /^true$/i.test(p.issecret ?? '');
-        if (secret) this.addSecret(cmd.message);
+        if (secret) this.log.addSecret(cmd.message);
         variables.set(name, cmd.message, secret);
         if (step.name) variables.set(`${step.name}.${name}`, cmd.message, secret);
         if (/^true$/i.test(p.isoutput ?? '') && step.name) job.outputs[`${step.name}.${name}`] = cmd.message;
         return undefined;
       }
       case 'task.debug':
-        if (variables.debug) this.print(`    [debug] ${cmd.message}`);
+        if (variables.debug) this.log.print(`    [debug] ${cmd.message}`);
         return undefined;
       case 'task.logissue':
       case 'task.issue': // task-lib 5 writes this form
-        this.print(`    [${p.type === 'error' ? 'error' : 'warning'}] ${cmd.message}`);
+        this.log.print(`    [${p.type === 'error' ? 'error' : 'warning'}] ${cmd.message}`);
         return undefined;
       case 'task.complete': {
         const result = (['Succeeded', 'SucceededWithIssues', 'Failed', 'Skipped', 'Canceled'] as Result[]).find((r) => r.toLowerCase() === (p.result ?? '').toLowerCase());
@@ -477,7 +394,7 @@ export class PipelineRun {
         const problem = artifactNameProblem(name);
         if (problem) throw new CommandError(`artifact.upload: ${problem}; nothing was uploaded.`);
         if (fs.existsSync(cmd.message)) this.uploadArtifact(name, cmd.message, p.containerfolder);
-        else this.print(`    ##[warning] artifact.upload: '${cmd.message}' does not exist`);
+        else this.log.print(`    ##[warning] artifact.upload: '${cmd.message}' does not exist`);
         return undefined;
       }
       case 'results.publish':
@@ -487,7 +404,7 @@ export class PipelineRun {
         this.root.set('Build.BuildNumber', cmd.message);
         return undefined;
       default:
-        this.print(`    ##[warning] the local runner ignores ##vso[${cmd.command}]`);
+        this.log.print(`    ##[warning] the local runner ignores ##vso[${cmd.command}]`);
         return undefined;
     }
   }
@@ -498,7 +415,7 @@ export class PipelineRun {
     if (dest !== artifact && !dest.startsWith(artifact + path.sep)) throw new CommandError(`artifact.upload: containerfolder '${containerFolder}' leads outside the artifact '${name}'; nothing was uploaded.`);
     fs.mkdirSync(dest, { recursive: true });
     fs.cpSync(from, fs.statSync(from).isDirectory() ? dest : path.join(dest, path.basename(from)), { recursive: true });
-    this.print(`    ⇪ artifact '${name}': ${path.basename(from)}`);
+    this.log.print(`    ⇪ artifact '${name}': ${path.basename(from)}`);
   }
 
   private downloadArtifacts(name: string | undefined, into: string): void {
@@ -515,7 +432,7 @@ export class PipelineRun {
     const run: TestRun = { title: p.runtitle || 'Test results', format: p.type ?? '?', passed: 0, failed: 0, skipped: 0 };
     for (const file of files) {
       if (!format || !fs.existsSync(file)) {
-        this.print(`    ##[warning] results.publish: cannot read ${file} as ${p.type}`);
+        this.log.print(`    ##[warning] results.publish: cannot read ${file} as ${p.type}`);
         continue;
       }
       try {
@@ -525,11 +442,11 @@ export class PipelineRun {
         run.skipped += counts.skipped;
       } catch (err) {
         if (!(err instanceof MalformedXmlError)) throw err;
-        this.print(`    ##[warning] results.publish: ${file} is not valid ${format} XML`);
+        this.log.print(`    ##[warning] results.publish: ${file} is not valid ${format} XML`);
       }
     }
     this.record.tests.push(run);
-    this.print(`    ☑ test results '${run.title}': ${run.passed} passed, ${run.failed} failed, ${run.skipped} skipped`);
+    this.log.print(`    ☑ test results '${run.title}': ${run.passed} passed, ${run.failed} failed, ${run.skipped} skipped`);
   }
 }
 
@@ -546,11 +463,6 @@ function writeScript(temp: string, body: string): string {
   const file = path.join(temp, `script-${Date.now()}-${Math.random().toString(36).slice(2)}.sh`);
   fs.writeFileSync(file, body, { mode: 0o700 });
   return file;
-}
-
-function worst(results: Result[]): Result {
-  for (const r of ['Failed', 'Canceled', 'SucceededWithIssues', 'Succeeded'] as Result[]) if (results.includes(r)) return r;
-  return results.every((r) => r === 'Skipped') ? 'Skipped' : 'Succeeded';
 }
 
 /** Dependency order (stable for independent items); a cycle is an error naming it. */
