@@ -4,13 +4,12 @@
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { artifactNameProblem } from '../tasks/lib/artifact-name';
-import { countTests, MalformedXmlError, ResultsFormat, RESULTS_FORMATS } from '../tasks/lib/containerized-test/xml-count';
+import { AgentServices, CommandError } from './agent-services';
 import { Connection, endpointEnvironment, envName, inputEnvName } from './agent-env';
 import { evaluate, ExpressionContext, truthy, Value } from './expressions';
-import { LoggingCommand, parseLine, RunLog } from './logging';
+import { parseLine, RunLog } from './logging';
 import { Job, Pipeline, PipelineError, Stage, Step } from './pipeline';
-import { JobOutcome, Result, RunRecord, TestRun, worst } from './run-record';
+import { JobOutcome, Result, RunRecord, worst } from './run-record';
 import { Variables } from './variables';
 
 export interface RunOptions {
@@ -35,6 +34,7 @@ export class PipelineRun {
   private readonly root: Variables;
   private readonly artifactsDir: string;
   private readonly sourcesDir: string;
+  private readonly services: AgentServices;
   private stageOutcomes = new Map<string, { result: Result; jobs: Map<string, JobOutcome> }>();
 
   constructor(private readonly options: RunOptions) {
@@ -43,6 +43,7 @@ export class PipelineRun {
     this.record = { result: 'Succeeded', steps: [], tests: [], summaries: [], deployments: [], artifactsDir: this.artifactsDir, warnings: [] };
     this.log = new RunLog(options.out);
     this.root = new Variables();
+    this.services = new AgentServices(this.record, this.artifactsDir, this.log, this.root);
     for (const [k, v] of Object.entries(this.predefined())) this.root.set(k, v);
     for (const [k, v] of Object.entries(options.pipeline.variables)) this.root.set(k, this.root.expand(v));
     for (const [k, v] of Object.entries(options.variables)) this.root.set(k, v);
@@ -185,7 +186,7 @@ export class PipelineRun {
     }
     this.log.print(`--- Job ${job.displayName}${job.environment ? ` (deployment to environment '${job.environment}')` : ''}`);
     // Deployment jobs download the run's artifacts first, as the agent does.
-    if (job.environment) this.downloadArtifacts(undefined, this.options.runDir);
+    if (job.environment) this.services.downloadArtifacts(undefined, this.options.runDir);
 
     const stepResults: Result[] = [];
     const pathPrefix: string[] = [];
@@ -232,12 +233,12 @@ export class PipelineRun {
       case 'checkout':
         return { result: 'Succeeded', message: 'the local working tree is the checkout' };
       case 'download':
-        this.downloadArtifacts(step.artifact, this.options.runDir);
+        this.services.downloadArtifacts(step.artifact, this.options.runDir);
         return { result: 'Succeeded' };
       case 'publish': {
         const from = path.resolve(this.sourcesDir, variables.expand(step.path as string));
         if (!fs.existsSync(from)) return { result: 'Failed', message: `nothing to publish at ${from}` };
-        this.uploadArtifact(step.artifact as string, from);
+        this.services.uploadArtifact(step.artifact as string, from);
         return { result: 'Succeeded' };
       }
       case 'script':
@@ -320,7 +321,7 @@ export class PipelineRun {
         else if (parsed.kind === 'malformed') this.log.print(`    ##[warning] ignored a malformed logging command (${parsed.reason}): ${parsed.text}`);
         else {
           try {
-            const done = this.handleCommand(parsed.command, step, variables, job, pathPrefix);
+            const done = this.services.handle(parsed.command, step, variables, job, pathPrefix);
             if (done) completed = done;
           } catch (err) {
             if (!(err instanceof CommandError)) throw err;
@@ -354,104 +355,7 @@ export class PipelineRun {
     else if (format === 'endgroup') return;
     else this.log.print(`    [${format}] ${message}`);
   }
-
-  /** One logging command; returns the step's result when it is task.complete. */
-  private handleCommand(cmd: LoggingCommand, step: Step, variables: Variables, job: JobOutcome, pathPrefix: string[]): { result: Result; message?: string } | undefined {
-    const p = cmd.properties;
-    switch (cmd.command) {
-      case 'task.setsecret':
-        this.log.addSecret(cmd.message);
-        return undefined;
-      case 'task.setvariable': {
-        const name = p.variable;
-        if (!name) return void this.log.print('    ##[warning] task.setvariable without variable= ignored');
-        const secret = /^true$/i.test(p.issecret ?? '');
-        if (secret) this.log.addSecret(cmd.message);
-        variables.set(name, cmd.message, secret);
-        if (step.name) variables.set(`${step.name}.${name}`, cmd.message, secret);
-        if (/^true$/i.test(p.isoutput ?? '') && step.name) job.outputs[`${step.name}.${name}`] = cmd.message;
-        return undefined;
-      }
-      case 'task.debug':
-        if (variables.debug) this.log.print(`    [debug] ${cmd.message}`);
-        return undefined;
-      case 'task.logissue':
-      case 'task.issue': // task-lib 5 writes this form
-        this.log.print(`    [${p.type === 'error' ? 'error' : 'warning'}] ${cmd.message}`);
-        return undefined;
-      case 'task.complete': {
-        const result = (['Succeeded', 'SucceededWithIssues', 'Failed', 'Skipped', 'Canceled'] as Result[]).find((r) => r.toLowerCase() === (p.result ?? '').toLowerCase());
-        return { result: result ?? 'Failed', message: cmd.message || undefined };
-      }
-      case 'task.prependpath':
-        pathPrefix.unshift(cmd.message);
-        return undefined;
-      case 'task.uploadsummary':
-        if (fs.existsSync(cmd.message)) this.record.summaries.push({ title: step.displayName, markdown: fs.readFileSync(cmd.message, 'utf8') });
-        return undefined;
-      case 'artifact.upload': {
-        const name = p.artifactname ?? 'drop';
-        const problem = artifactNameProblem(name);
-        if (problem) throw new CommandError(`artifact.upload: ${problem}; nothing was uploaded.`);
-        if (fs.existsSync(cmd.message)) this.uploadArtifact(name, cmd.message, p.containerfolder);
-        else this.log.print(`    ##[warning] artifact.upload: '${cmd.message}' does not exist`);
-        return undefined;
-      }
-      case 'results.publish':
-        this.publishResults(p);
-        return undefined;
-      case 'build.updatebuildnumber':
-        this.root.set('Build.BuildNumber', cmd.message);
-        return undefined;
-      default:
-        this.log.print(`    ##[warning] the local runner ignores ##vso[${cmd.command}]`);
-        return undefined;
-    }
-  }
-
-  private uploadArtifact(name: string, from: string, containerFolder?: string): void {
-    const artifact = path.join(this.artifactsDir, name);
-    const dest = path.join(artifact, containerFolder && containerFolder !== name ? containerFolder : '');
-    if (dest !== artifact && !dest.startsWith(artifact + path.sep)) throw new CommandError(`artifact.upload: containerfolder '${containerFolder}' leads outside the artifact '${name}'; nothing was uploaded.`);
-    fs.mkdirSync(dest, { recursive: true });
-    fs.cpSync(from, fs.statSync(from).isDirectory() ? dest : path.join(dest, path.basename(from)), { recursive: true });
-    this.log.print(`    ⇪ artifact '${name}': ${path.basename(from)}`);
-  }
-
-  private downloadArtifacts(name: string | undefined, into: string): void {
-    if (!fs.existsSync(this.artifactsDir)) return;
-    for (const artifact of fs.readdirSync(this.artifactsDir)) {
-      if (name && artifact !== name) continue;
-      fs.cpSync(path.join(this.artifactsDir, artifact), path.join(into, artifact), { recursive: true });
-    }
-  }
-
-  private publishResults(p: Record<string, string>): void {
-    const format = RESULTS_FORMATS.find((f) => f.toLowerCase() === (p.type ?? '').toLowerCase()) as ResultsFormat | undefined;
-    const files = (p.resultfiles ?? '').split(',').map((f) => f.trim()).filter(Boolean);
-    const run: TestRun = { title: p.runtitle || 'Test results', format: p.type ?? '?', passed: 0, failed: 0, skipped: 0 };
-    for (const file of files) {
-      if (!format || !fs.existsSync(file)) {
-        this.log.print(`    ##[warning] results.publish: cannot read ${file} as ${p.type}`);
-        continue;
-      }
-      try {
-        const counts = countTests(fs.readFileSync(file, 'utf8'), format);
-        run.passed += counts.passed;
-        run.failed += counts.failed;
-        run.skipped += counts.skipped;
-      } catch (err) {
-        if (!(err instanceof MalformedXmlError)) throw err;
-        this.log.print(`    ##[warning] results.publish: ${file} is not valid ${format} XML`);
-      }
-    }
-    this.record.tests.push(run);
-    this.log.print(`    ☑ test results '${run.title}': ${run.passed} passed, ${run.failed} failed, ${run.skipped} skipped`);
-  }
 }
-
-/** A logging command the runner refuses, as the agent refuses it: the step fails. */
-class CommandError extends Error {}
 
 interface TaskJson {
   name: string;
