@@ -1,4 +1,4 @@
-// What the steps of the compose conversion (convert.ts, volumes.ts, service.ts) share: the service
+// What the steps of the compose conversion (convert.ts, workload.ts, volumes.ts, service.ts) share: the service
 // being converted, and the Kubernetes rules for the names they make.
 import { InputError } from '../errors';
 
