@@ -6,7 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseYaml, readTextFile, toPlain } from '../tasks/lib/compose/yaml';
 import type { Connection } from './agent-env';
-import { PipelineRun, RunRecord } from './execute';
+import { PipelineRun } from './execute';
+import type { RunRecord } from './run-record';
 import { loadPipeline, PipelineError } from './pipeline';
 import { buildReport, Report } from './report';
 

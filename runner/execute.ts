@@ -1,17 +1,18 @@
-// Runs a parsed pipeline on this machine the way the agent would: stages and jobs in dependency
-// order with their conditions, variables and macros, this extension's bundled tasks as child
-// processes with the agent's environment, script/bash steps, and the logging commands they print.
-import { execFileSync, spawn } from 'node:child_process';
+// Runs a parsed pipeline on this machine the way the agent would. This is the scheduler: stages
+// and jobs in dependency order with their conditions, variables and macros, and the steps of each
+// job in turn. The step host (step-host.ts) runs a step; the agent services (agent-services.ts)
+// answer the logging commands it prints.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { artifactNameProblem } from '../tasks/lib/artifact-name';
-import { countTests, MalformedXmlError, ResultsFormat, RESULTS_FORMATS } from '../tasks/lib/containerized-test/xml-count';
-import { Connection, endpointEnvironment, envName, inputEnvName } from './agent-env';
+import { AgentServices } from './agent-services';
+import type { Connection } from './agent-env';
 import { evaluate, ExpressionContext, truthy, Value } from './expressions';
-import { LoggingCommand, mask, parseLine } from './logging';
-import { Job, Pipeline, PipelineError, Stage, Step } from './pipeline';
-
-export type Result = 'Succeeded' | 'SucceededWithIssues' | 'Failed' | 'Skipped' | 'Canceled';
+import { RunLog } from './logging';
+import { Job, Pipeline, PipelineError, Stage } from './pipeline';
+import { JobOutcome, Result, RunRecord, worst } from './run-record';
+import { StepHost } from './step-host';
+import { Variables } from './variables';
 
 export interface RunOptions {
   pipelineFile: string;
@@ -29,94 +30,29 @@ export interface RunOptions {
   out: (line: string) => void;
 }
 
-export interface StepRecord {
-  stage: string;
-  job: string;
-  step: string;
-  result: Result;
-  seconds: number;
-  message?: string;
-}
-
-export interface TestRun {
-  title: string;
-  format: string;
-  passed: number;
-  failed: number;
-  skipped: number;
-}
-
-export interface RunRecord {
-  result: Result;
-  steps: StepRecord[];
-  tests: TestRun[];
-  summaries: { title: string; markdown: string }[];
-  deployments: { stage: string; job: string; environment: string; result: Result; outputs: Record<string, string> }[];
-  artifactsDir: string;
-  warnings: string[];
-}
-
-interface Variable {
-  name: string;
-  value: string;
-  secret: boolean;
-}
-
-/** Case-insensitive variables, as in Azure Pipelines. */
-class Variables {
-  private readonly values = new Map<string, Variable>();
-  constructor(private readonly parent?: Variables) {}
-  set(name: string, value: string, secret = false): void {
-    this.values.set(name.toLowerCase(), { name, value, secret });
-  }
-  get(name: string): Variable | undefined {
-    return this.values.get(name.toLowerCase()) ?? this.parent?.get(name);
-  }
-  all(): Variable[] {
-    const merged = new Map<string, Variable>();
-    for (const v of this.parent?.all() ?? []) merged.set(v.name.toLowerCase(), v);
-    for (const [k, v] of this.values) merged.set(k, v);
-    return [...merged.values()];
-  }
-  /** `$(name)` macros of these variables expanded. */
-  expand(text: string): string {
-    return expandMacros(text, (n) => this.get(n)?.value);
-  }
-  /** System.Debug is true: debug lines are shown. */
-  get debug(): boolean {
-    return /^true$/i.test(this.get('System.Debug')?.value ?? '');
-  }
-}
-
-/** `$(name)` macros; unknown names stay as written, as the agent leaves them. */
-export function expandMacros(text: string, lookup: (name: string) => string | undefined): string {
-  return text.replace(/\$\(([A-Za-z0-9_.\-]+)\)/g, (whole, name: string) => lookup(name) ?? whole);
-}
-
-interface JobOutcome {
-  result: Result;
-  /** 'step.var' → value (output variables of the job's named steps). */
-  outputs: Record<string, string>;
-}
-
 export class PipelineRun {
   private readonly record: RunRecord;
-  private readonly secrets = new Set<string>();
+  private readonly log: RunLog;
   private readonly root: Variables;
   private readonly artifactsDir: string;
   private readonly sourcesDir: string;
+  private readonly services: AgentServices;
+  private readonly steps: StepHost;
   private stageOutcomes = new Map<string, { result: Result; jobs: Map<string, JobOutcome> }>();
 
   constructor(private readonly options: RunOptions) {
     this.artifactsDir = path.join(options.runDir, 'artifacts');
     this.sourcesDir = gitRoot(path.dirname(path.resolve(options.pipelineFile)));
     this.record = { result: 'Succeeded', steps: [], tests: [], summaries: [], deployments: [], artifactsDir: this.artifactsDir, warnings: [] };
+    this.log = new RunLog(options.out);
     this.root = new Variables();
+    this.services = new AgentServices(this.record, this.artifactsDir, this.log, this.root);
+    this.steps = new StepHost(options.tasksDir, options.connections, options.runDir, this.sourcesDir, this.log, this.services, this.record.warnings);
     for (const [k, v] of Object.entries(this.predefined())) this.root.set(k, v);
     for (const [k, v] of Object.entries(options.pipeline.variables)) this.root.set(k, this.root.expand(v));
     for (const [k, v] of Object.entries(options.variables)) this.root.set(k, v);
     for (const [k, v] of Object.entries(options.secretVariables ?? {})) this.addSecretVariable(this.root, k, v);
-    for (const c of Object.values(options.connections)) for (const [k, v] of Object.entries(c.parameters)) if (/password|token|key|secret|kubeconfig|certificate/i.test(k)) this.addSecret(v);
+    for (const c of Object.values(options.connections)) for (const [k, v] of Object.entries(c.parameters)) if (/password|token|key|secret|kubeconfig|certificate/i.test(k)) this.log.addSecret(v);
   }
 
   private predefined(): Record<string, string> {
@@ -155,23 +91,9 @@ export class PipelineRun {
     };
   }
 
-  /**
-   * Masks `value` whatever its length, as the agent does (its AZP_IGNORE_SECRETS_SHORTER_THAN knob
-   * defaults to 0). Each line of a multi-line value is masked too, except lines of under 3
-   * characters: a kubeconfig's or PEM's lone braces and dashes would mask half the log.
-   */
-  private addSecret(value: string): void {
-    if (value) this.secrets.add(value);
-    for (const line of value.split(/\r?\n/)) if (line.trim().length >= 3) this.secrets.add(line);
-  }
-
   private addSecretVariable(scope: Variables, name: string, value: string): void {
     scope.set(name, value, true);
-    this.addSecret(value);
-  }
-
-  private print(line: string): void {
-    this.options.out(mask(line, this.secrets));
+    this.log.addSecret(value);
   }
 
   async run(): Promise<RunRecord> {
@@ -227,7 +149,7 @@ export class PipelineRun {
     const condition = stage.condition ?? 'succeeded()';
     const run = truthy(evaluate(condition, this.dependencyContext(deps, undefined, variables)));
     const jobs = new Map<string, JobOutcome>();
-    this.print(`\n=== Stage ${stage.displayName}${run ? '' : ` — skipped (condition: ${condition})`}`);
+    this.log.print(`\n=== Stage ${stage.displayName}${run ? '' : ` — skipped (condition: ${condition})`}`);
     if (!run) {
       for (const job of stage.jobs) jobs.set(job.name, { result: 'Skipped', outputs: {} });
       return { result: 'Skipped', jobs };
@@ -263,12 +185,12 @@ export class PipelineRun {
     const condition = job.condition ?? 'succeeded()';
     const outcome: JobOutcome = { result: 'Succeeded', outputs: {} };
     if (!truthy(evaluate(condition, ctx))) {
-      this.print(`--- Job ${job.displayName} — skipped (condition: ${condition})`);
+      this.log.print(`--- Job ${job.displayName} — skipped (condition: ${condition})`);
       return { result: 'Skipped', outputs: {} };
     }
-    this.print(`--- Job ${job.displayName}${job.environment ? ` (deployment to environment '${job.environment}')` : ''}`);
+    this.log.print(`--- Job ${job.displayName}${job.environment ? ` (deployment to environment '${job.environment}')` : ''}`);
     // Deployment jobs download the run's artifacts first, as the agent does.
-    if (job.environment) this.downloadArtifacts(undefined, this.options.runDir);
+    if (job.environment) this.services.downloadArtifacts(undefined, this.options.runDir);
 
     const stepResults: Result[] = [];
     const pathPrefix: string[] = [];
@@ -281,24 +203,24 @@ export class PipelineRun {
       const stepCondition = step.condition ?? 'succeeded()';
       const display = variables.expand(step.displayName);
       if (!step.enabled || !truthy(evaluate(stepCondition, stepCtx))) {
-        this.print(`  · ${display} — skipped`);
+        this.log.print(`  · ${display} — skipped`);
         this.record.steps.push({ stage: stage.name, job: job.name, step: display, result: 'Skipped', seconds: 0 });
         continue;
       }
-      this.print(`  ▶ ${display}`);
+      this.log.print(`  ▶ ${display}`);
       const started = Date.now();
       let result: Result;
       let message: string | undefined;
       try {
-        ({ result, message } = await this.runStep(step, variables, outcome, temp, pathPrefix));
+        ({ result, message } = await this.steps.run(step, variables, outcome, temp, pathPrefix));
       } catch (err) {
         result = 'Failed';
         message = (err as Error).message;
       }
       if (result === 'Failed' && step.continueOnError) result = 'SucceededWithIssues';
       const seconds = (Date.now() - started) / 1000;
-      this.print(`  ${result === 'Failed' ? '✗' : '✓'} ${display}: ${result} (${seconds.toFixed(1)} s)${message ? ` — ${message}` : ''}`);
-      this.record.steps.push({ stage: stage.name, job: job.name, step: display, result, seconds, message: message && mask(message, this.secrets) });
+      this.log.print(`  ${result === 'Failed' ? '✗' : '✓'} ${display}: ${result} (${seconds.toFixed(1)} s)${message ? ` — ${message}` : ''}`);
+      this.record.steps.push({ stage: stage.name, job: job.name, step: display, result, seconds, message: message && this.log.masked(message) });
       stepResults.push(result);
     }
     outcome.result = worst(stepResults.length ? stepResults : ['Succeeded']);
@@ -309,248 +231,6 @@ export class PipelineRun {
     }
     return outcome;
   }
-
-  private async runStep(step: Step, variables: Variables, job: JobOutcome, temp: string, pathPrefix: string[]): Promise<{ result: Result; message?: string }> {
-    switch (step.kind) {
-      case 'checkout':
-        return { result: 'Succeeded', message: 'the local working tree is the checkout' };
-      case 'download':
-        this.downloadArtifacts(step.artifact, this.options.runDir);
-        return { result: 'Succeeded' };
-      case 'publish': {
-        const from = path.resolve(this.sourcesDir, variables.expand(step.path as string));
-        if (!fs.existsSync(from)) return { result: 'Failed', message: `nothing to publish at ${from}` };
-        this.uploadArtifact(step.artifact as string, from);
-        return { result: 'Succeeded' };
-      }
-      case 'script':
-        return this.runProcess(step, variables, job, pathPrefix, 'bash', ['--noprofile', '--norc', '-e', '-o', 'pipefail', writeScript(temp, variables.expand(step.script as string))], {});
-      case 'task': {
-        const task = this.findTask(step);
-        const env = this.taskEnvironment(task, step, variables);
-        return this.runProcess(step, variables, job, pathPrefix, process.execPath, [path.join(task.dir, 'index.js')], env);
-      }
-    }
-  }
-
-  private findTask(step: Step): { dir: string; json: TaskJson } {
-    const wanted = step.task!;
-    const dirs = fs.existsSync(this.options.tasksDir) ? fs.readdirSync(this.options.tasksDir) : [];
-    const available: string[] = [];
-    for (const dir of dirs) {
-      const file = path.join(this.options.tasksDir, dir, 'task.json');
-      if (!fs.existsSync(file)) continue;
-      const json = JSON.parse(fs.readFileSync(file, 'utf8')) as TaskJson;
-      available.push(`${json.name}@${json.version.Major}`);
-      if (json.name.toLowerCase() === wanted.name.toLowerCase() && json.version.Major === wanted.major) return { dir: path.join(this.options.tasksDir, dir), json };
-    }
-    if (available.length === 0) throw new PipelineError(`no bundled tasks in ${this.options.tasksDir}: run npm run build first.`);
-    throw new PipelineError(`task ${wanted.name}@${wanted.major} is not available locally: the local runner runs this extension's tasks (${available.join(', ')}), script and bash steps.`);
-  }
-
-  /** INPUT_* with task.json defaults (expanded, as the agent does), and ENDPOINT_* for connection inputs. */
-  private taskEnvironment(task: { json: TaskJson }, step: Step, variables: Variables): Record<string, string> {
-    const env: Record<string, string> = {};
-    const given = new Map(Object.entries(step.inputs).map(([k, v]) => [k.toLowerCase(), v]));
-    for (const input of task.json.inputs ?? []) {
-      const names = [input.name, ...(input.aliases ?? [])].map((n) => n.toLowerCase());
-      const key = names.find((n) => given.has(n));
-      const raw = key !== undefined ? (given.get(key) as string) : input.defaultValue ?? '';
-      for (const n of names) given.delete(n);
-      const value = variables.expand(String(raw));
-      env[inputEnvName(input.name)] = value;
-      if (input.type.startsWith('connectedService') && value) {
-        const connection = this.options.connections[value];
-        if (!connection) throw new PipelineError(`input '${input.name}' names the service connection '${value}', which is not in .outer-loop/connections.yml or --connection flags.`);
-        Object.assign(env, endpointEnvironment(value, connection));
-      }
-    }
-    for (const [name] of given) this.record.warnings.push(`${step.displayName}: input '${name}' is not an input of ${task.json.name}@${task.json.version.Major} (ignored, as the agent ignores it).`);
-    return env;
-  }
-
-  private runProcess(
-    step: Step,
-    variables: Variables,
-    job: JobOutcome,
-    pathPrefix: string[],
-    command: string,
-    args: string[],
-    extraEnv: Record<string, string>,
-  ): Promise<{ result: Result; message?: string }> {
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('INPUT_') && !k.startsWith('ENDPOINT_')) env[k] = v;
-    for (const v of variables.all()) {
-      // Tasks get secrets as SECRET_* (task-lib reads them from there); scripts only what env: maps, as on the agent.
-      if (!v.secret) env[envName(v.name)] = v.value;
-      else if (step.kind === 'task') env[`SECRET_${envName(v.name)}`] = v.value;
-    }
-    for (const [k, v] of Object.entries(step.env)) env[k] = variables.expand(v);
-    if (pathPrefix.length) env.PATH = [...pathPrefix, env.PATH].join(path.delimiter);
-    Object.assign(env, extraEnv);
-    const cwd = step.workingDirectory ? path.resolve(this.sourcesDir, variables.expand(step.workingDirectory)) : this.sourcesDir;
-
-    return new Promise((resolve) => {
-      const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let completed: { result: Result; message?: string } | undefined;
-      // A logging command the agent cannot process fails the step, whatever the step reports after.
-      let commandFailure: string | undefined;
-      let buffer = '';
-      const onLine = (line: string) => {
-        const parsed = parseLine(line);
-        if (parsed.kind === 'text') this.print(`    ${parsed.text}`);
-        else if (parsed.kind === 'format') this.printFormat(parsed.format, parsed.message, variables);
-        else if (parsed.kind === 'malformed') this.print(`    ##[warning] ignored a malformed logging command (${parsed.reason}): ${parsed.text}`);
-        else {
-          try {
-            const done = this.handleCommand(parsed.command, step, variables, job, pathPrefix);
-            if (done) completed = done;
-          } catch (err) {
-            if (!(err instanceof CommandError)) throw err;
-            this.print(`    ##[error] ${err.message}`);
-            commandFailure ??= err.message;
-          }
-        }
-      };
-      const feed = (chunk: Buffer) => {
-        buffer += chunk.toString('utf8');
-        const lines = buffer.split('\n');
-        buffer = lines.pop() ?? '';
-        for (const l of lines) onLine(l.replace(/\r$/, ''));
-      };
-      child.stdout.on('data', feed);
-      child.stderr.on('data', feed);
-      child.on('error', (err) => resolve({ result: 'Failed', message: err.message }));
-      child.on('close', (code) => {
-        if (buffer) onLine(buffer);
-        if (commandFailure) resolve({ result: 'Failed', message: commandFailure });
-        else if (step.kind === 'task') resolve(completed ?? (code === 0 ? { result: 'Succeeded' } : { result: 'Failed', message: `exit code ${code}` }));
-        else if (code !== 0) resolve({ result: 'Failed', message: `bash exited with code ${code}` });
-        else resolve(completed ?? { result: 'Succeeded' });
-      });
-    });
-  }
-
-  private printFormat(format: string, message: string, variables: Variables): void {
-    if (format === 'debug' && !variables.debug) return;
-    if (format === 'group') this.print(`    ▸ ${message}`);
-    else if (format === 'endgroup') return;
-    else this.print(`    [${format}] ${message}`);
-  }
-
-  /** One logging command; returns the step's result when it is task.complete. */
-  private handleCommand(cmd: LoggingCommand, step: Step, variables: Variables, job: JobOutcome, pathPrefix: string[]): { result: Result; message?: string } | undefined {
-    const p = cmd.properties;
-    switch (cmd.command) {
-      case 'task.setsecret':
-        this.addSecret(cmd.message);
-        return undefined;
-      case 'task.setvariable': {
-        const name = p.variable;
-        if (!name) return void this.print('    ##[warning] task.setvariable without variable= ignored');
-        const secret = /^true$/i.test(p.issecret ?? '');
-        if (secret) this.addSecret(cmd.message);
-        variables.set(name, cmd.message, secret);
-        if (step.name) variables.set(`${step.name}.${name}`, cmd.message, secret);
-        if (/^true$/i.test(p.isoutput ?? '') && step.name) job.outputs[`${step.name}.${name}`] = cmd.message;
-        return undefined;
-      }
-      case 'task.debug':
-        if (variables.debug) this.print(`    [debug] ${cmd.message}`);
-        return undefined;
-      case 'task.logissue':
-      case 'task.issue': // task-lib 5 writes this form
-        this.print(`    [${p.type === 'error' ? 'error' : 'warning'}] ${cmd.message}`);
-        return undefined;
-      case 'task.complete': {
-        const result = (['Succeeded', 'SucceededWithIssues', 'Failed', 'Skipped', 'Canceled'] as Result[]).find((r) => r.toLowerCase() === (p.result ?? '').toLowerCase());
-        return { result: result ?? 'Failed', message: cmd.message || undefined };
-      }
-      case 'task.prependpath':
-        pathPrefix.unshift(cmd.message);
-        return undefined;
-      case 'task.uploadsummary':
-        if (fs.existsSync(cmd.message)) this.record.summaries.push({ title: step.displayName, markdown: fs.readFileSync(cmd.message, 'utf8') });
-        return undefined;
-      case 'artifact.upload': {
-        const name = p.artifactname ?? 'drop';
-        const problem = artifactNameProblem(name);
-        if (problem) throw new CommandError(`artifact.upload: ${problem}; nothing was uploaded.`);
-        if (fs.existsSync(cmd.message)) this.uploadArtifact(name, cmd.message, p.containerfolder);
-        else this.print(`    ##[warning] artifact.upload: '${cmd.message}' does not exist`);
-        return undefined;
-      }
-      case 'results.publish':
-        this.publishResults(p);
-        return undefined;
-      case 'build.updatebuildnumber':
-        this.root.set('Build.BuildNumber', cmd.message);
-        return undefined;
-      default:
-        this.print(`    ##[warning] the local runner ignores ##vso[${cmd.command}]`);
-        return undefined;
-    }
-  }
-
-  private uploadArtifact(name: string, from: string, containerFolder?: string): void {
-    const artifact = path.join(this.artifactsDir, name);
-    const dest = path.join(artifact, containerFolder && containerFolder !== name ? containerFolder : '');
-    if (dest !== artifact && !dest.startsWith(artifact + path.sep)) throw new CommandError(`artifact.upload: containerfolder '${containerFolder}' leads outside the artifact '${name}'; nothing was uploaded.`);
-    fs.mkdirSync(dest, { recursive: true });
-    fs.cpSync(from, fs.statSync(from).isDirectory() ? dest : path.join(dest, path.basename(from)), { recursive: true });
-    this.print(`    ⇪ artifact '${name}': ${path.basename(from)}`);
-  }
-
-  private downloadArtifacts(name: string | undefined, into: string): void {
-    if (!fs.existsSync(this.artifactsDir)) return;
-    for (const artifact of fs.readdirSync(this.artifactsDir)) {
-      if (name && artifact !== name) continue;
-      fs.cpSync(path.join(this.artifactsDir, artifact), path.join(into, artifact), { recursive: true });
-    }
-  }
-
-  private publishResults(p: Record<string, string>): void {
-    const format = RESULTS_FORMATS.find((f) => f.toLowerCase() === (p.type ?? '').toLowerCase()) as ResultsFormat | undefined;
-    const files = (p.resultfiles ?? '').split(',').map((f) => f.trim()).filter(Boolean);
-    const run: TestRun = { title: p.runtitle || 'Test results', format: p.type ?? '?', passed: 0, failed: 0, skipped: 0 };
-    for (const file of files) {
-      if (!format || !fs.existsSync(file)) {
-        this.print(`    ##[warning] results.publish: cannot read ${file} as ${p.type}`);
-        continue;
-      }
-      try {
-        const counts = countTests(fs.readFileSync(file, 'utf8'), format);
-        run.passed += counts.passed;
-        run.failed += counts.failed;
-        run.skipped += counts.skipped;
-      } catch (err) {
-        if (!(err instanceof MalformedXmlError)) throw err;
-        this.print(`    ##[warning] results.publish: ${file} is not valid ${format} XML`);
-      }
-    }
-    this.record.tests.push(run);
-    this.print(`    ☑ test results '${run.title}': ${run.passed} passed, ${run.failed} failed, ${run.skipped} skipped`);
-  }
-}
-
-/** A logging command the runner refuses, as the agent refuses it: the step fails. */
-class CommandError extends Error {}
-
-interface TaskJson {
-  name: string;
-  version: { Major: number };
-  inputs?: { name: string; type: string; defaultValue?: string; aliases?: string[] }[];
-}
-
-function writeScript(temp: string, body: string): string {
-  const file = path.join(temp, `script-${Date.now()}-${Math.random().toString(36).slice(2)}.sh`);
-  fs.writeFileSync(file, body, { mode: 0o700 });
-  return file;
-}
-
-function worst(results: Result[]): Result {
-  for (const r of ['Failed', 'Canceled', 'SucceededWithIssues', 'Succeeded'] as Result[]) if (results.includes(r)) return r;
-  return results.every((r) => r === 'Skipped') ? 'Skipped' : 'Succeeded';
 }
 
 /** Dependency order (stable for independent items); a cycle is an error naming it. */

@@ -58,3 +58,28 @@ export function mask(text: string, secrets: Iterable<string>): string {
   for (const secret of [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length)) out = out.split(secret).join('***');
   return out;
 }
+
+/** The run's output, every line masked with the secrets registered so far. */
+export class RunLog {
+  private readonly secrets = new Set<string>();
+  constructor(private readonly out: (line: string) => void) {}
+
+  /**
+   * Masks `value` whatever its length, as the agent does (its AZP_IGNORE_SECRETS_SHORTER_THAN knob
+   * defaults to 0). Each line of a multi-line value is masked too, except lines of under 3
+   * characters: a kubeconfig's or PEM's lone braces and dashes would mask half the log.
+   */
+  addSecret(value: string): void {
+    if (value) this.secrets.add(value);
+    for (const line of value.split(/\r?\n/)) if (line.trim().length >= 3) this.secrets.add(line);
+  }
+
+  print(line: string): void {
+    this.out(mask(line, this.secrets));
+  }
+
+  /** `text` with the registered secrets masked. */
+  masked(text: string): string {
+    return mask(text, this.secrets);
+  }
+}

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ImageLock } from '../tasks/lib/lock/types';
 import { validateLock } from '../tasks/lib/lock/validate';
-import type { RunRecord } from './execute';
+import type { RunRecord } from './run-record';
 
 export interface Report {
   markdown: string;

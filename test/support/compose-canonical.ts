@@ -8,7 +8,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseEnvFile, readServiceEnvFiles } from '../../tasks/lib/compose/dotenv';
-import { isMapping, listOrMapping, shortPorts, stringMapping } from '../../tasks/lib/compose/merge';
+import { isMapping, listOrMapping, stringMapping } from '../../tasks/lib/compose/merge';
+import { shortPorts } from '../../tasks/lib/compose/ports';
 import { absoluteFrom, isRelativeHostPath } from '../../tasks/lib/compose/paths';
 import { durationNanoseconds, sizeInBytes } from '../../tasks/lib/compose/units';
 import { ReadablePaths } from '../../tasks/lib/readable-paths';

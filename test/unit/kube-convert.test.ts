@@ -7,8 +7,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadComposeProject } from '../../tasks/lib/kube/compose-project';
-import { convertCompose, cpuQuantity, durationSeconds, memoryQuantity, parsePortsForTest, words } from '../../tasks/lib/kube/convert';
+import { longPorts } from '../../tasks/lib/compose/ports';
+import { cpuQuantity, durationSeconds, memoryQuantity } from '../../tasks/lib/compose/units';
+import { words } from '../../tasks/lib/compose/words';
+import { convertCompose } from '../../tasks/lib/kube/convert';
 import { renderObjects } from '../../tasks/lib/kube/manifests';
+import { parsePorts } from '../../tasks/lib/kube/service';
 import type { KubeObject } from '../../tasks/lib/kube/objects';
 import { validateWithSchemas } from '../support/kube-schemas';
 
@@ -146,7 +150,9 @@ test('clear errors name the service', () => {
 });
 
 test('port syntaxes', () => {
-  assert.deepEqual(parsePortsForTest(['80', '8080:80', '127.0.0.1:9000:9000/udp', '3000-3002:4000-4002', { target: 53, published: '5353', protocol: 'udp' }, '[::1]:7000:7001']), [
+  // compose's short and long syntax read as compose/ports.ts reads them, then as the Service's ports
+  const portsOf = (value: unknown) => parsePorts(longPorts(value, 'test'), 'test', () => undefined);
+  assert.deepEqual(portsOf(['80', '8080:80', '127.0.0.1:9000:9000/udp', '3000-3002:4000-4002', { target: 53, published: '5353', protocol: 'udp' }, '[::1]:7000:7001']), [
     { target: 80, published: undefined, protocol: 'TCP' },
     { target: 80, published: 8080, protocol: 'TCP' },
     { target: 9000, published: 9000, protocol: 'UDP' },
@@ -156,8 +162,8 @@ test('port syntaxes', () => {
     { target: 53, published: 5353, protocol: 'UDP' },
     { target: 7001, published: 7000, protocol: 'TCP' },
   ]);
-  assert.throws(() => parsePortsForTest(['99999']), /not a port number/);
-  assert.throws(() => parsePortsForTest(['80/icmp']), /tcp, udp or sctp/);
+  assert.throws(() => portsOf(['99999']), /not a port number/);
+  assert.throws(() => portsOf(['80/icmp']), /tcp, udp or sctp/);
 });
 
 test('durations, sizes, CPUs and command lines', () => {

@@ -15,6 +15,7 @@
 // compose-spec says hold unique items but that nothing keys (DISTINCT) must not repeat a value.
 import { isDeepStrictEqual } from 'node:util';
 import { FileError } from '../errors';
+import { shortPorts } from './ports';
 
 type Obj = Record<string, unknown>;
 type Path = readonly string[];
@@ -280,50 +281,6 @@ export function mountTarget(item: unknown): string {
   const parts = rest.split(':');
   if (parts.length === 1) return parts[0];
   return parts[1];
-}
-
-interface PortParts {
-  hostIp: string;
-  published?: string;
-  target: string;
-  protocol: string;
-}
-
-/** A short port (`[ip:][published:]target[/protocol]`, ranges allowed) in parts, one per port of a target range. */
-export function shortPorts(text: string): PortParts[] {
-  let rest = text;
-  let protocol = 'tcp';
-  const slash = rest.lastIndexOf('/');
-  if (slash >= 0) {
-    protocol = rest.slice(slash + 1);
-    rest = rest.slice(0, slash);
-  }
-  let hostIp = '';
-  if (rest.startsWith('[')) {
-    const end = rest.indexOf(']');
-    hostIp = rest.slice(1, end);
-    rest = rest.slice(end + 2);
-  }
-  const parts = rest.split(':');
-  const target = parts.pop() ?? '';
-  const published = parts.pop();
-  if (parts.length > 0) hostIp = parts.join(':');
-  const targets = expandRange(target);
-  const publishedPorts = published === undefined || published === '' ? undefined : expandRange(published);
-  return targets.map((t, i) => ({
-    hostIp,
-    target: t,
-    protocol,
-    published: publishedPorts === undefined ? undefined : publishedPorts.length === targets.length ? publishedPorts[i] : published,
-  }));
-}
-
-function expandRange(text: string): string[] {
-  const m = /^(\d+)-(\d+)$/.exec(text);
-  if (!m) return [text];
-  const out: string[] = [];
-  for (let p = Number(m[1]); p <= Number(m[2]); p++) out.push(String(p));
-  return out;
 }
 
 function splitPortRange(text: string): string[] {

@@ -12,7 +12,8 @@
 import * as fs from 'node:fs';
 import type { Document } from 'yaml';
 import { FileError } from '../errors';
-import { isMapping, shortPorts } from './merge';
+import { isMapping, mountTarget } from './merge';
+import { shortPorts } from './ports';
 import { durationNanoseconds, sizeInBytes } from './units';
 
 type Obj = Record<string, unknown>;
@@ -154,16 +155,11 @@ function checkMounts(s: Obj, fail: (m: string) => never): void {
   const tmpfs = typeof s.tmpfs === 'string' ? [s.tmpfs] : Array.isArray(s.tmpfs) ? s.tmpfs : [];
   tmpfs.forEach((t, i) => seen.set(String(t).split(':')[0], `tmpfs[${i}]`));
   (Array.isArray(s.volumes) ? s.volumes : []).forEach((v, i) => {
-    const target = isMapping(v) ? String(v.target) : volumeTarget(String(v));
+    const target = isMapping(v) ? String(v.target) : mountTarget(v);
     const earlier = seen.get(target);
     if (earlier) fail(`'${target}' is mounted twice (${earlier} and volumes[${i}]). Mount it once.`);
     seen.set(target, `volumes[${i}]`);
   });
-}
-
-function volumeTarget(text: string): string {
-  const parts = text.replace(/^[A-Za-z]:[\\/]/, '').split(':');
-  return parts.length === 1 ? parts[0] : parts[1];
 }
 
 const PORT = /^\d{1,5}(-\d{1,5})?$/;

@@ -279,3 +279,7 @@ function walk(value: Obj, table: KeyTable, prefix: string, of: string | undefine
     } else if (isObject(sub)) walk(sub, keys, `${path}.`, of, warn);
   }
 }
+
+export function labelNotConverted(key: string, rule: NotConverted): string {
+  return `label '${key}' is not converted (${rule.why}; ${rule.instead}).`;
+}

@@ -3,25 +3,27 @@
 // already write are honoured. Anything that is not converted is listed as a warning, never dropped
 // silently. Every object this emits validates against the Kubernetes OpenAPI schemas (tests check).
 //
-// Per service:
-//   Deployment (or StatefulSet / DaemonSet from `kompose.controller.type`, DaemonSet from
-//   `deploy.mode: global`, Job from `restart: "no"`, CronJob from `kompose.cronjob.schedule`);
-//   `ports`/`expose` → a Service (type from `kompose.service.type`), `kompose.service.expose` → an
-//   Ingress; named and anonymous volumes → PersistentVolumeClaims (volumeClaimTemplates for a
-//   StatefulSet, which a service with anonymous volumes and several replicas becomes, so that each
-//   replica has its own, as each compose container has); `tmpfs` and `shm_size` → Memory emptyDirs;
-//   `env_file` → a ConfigMap used with envFrom; `configs` → ConfigMaps, `secrets` → Secrets, each
-//   mounted where compose would mount it. compose-keys.ts says what happens to every other key.
-import { createHash } from 'node:crypto';
+// Each service is built in named steps, as kompose builds a pod spec from its options:
+// serviceInput (keys checked, labels read) → workloadKind → containerFor (`env_file` becomes a
+// ConfigMap used with envFrom) → podSpecFor (volumes, configs and secrets: volumes.ts) →
+// podTemplate → workloadObjects (workload.ts) → serviceAndIngress (service.ts). Compose values are
+// read by compose/ (ports, units, words); compose-keys.ts says what happens to every other key.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { extraHostEntries } from '../compose/build';
 import { ServiceEnvFile, readServiceEnvFiles } from '../compose/dotenv';
 import { stringMapping } from '../compose/merge';
+import { LongPort, exposedPorts, longPorts } from '../compose/ports';
+import { cpuQuantity, durationSeconds, memoryQuantity } from '../compose/units';
 import { parseVolumeSpec } from '../compose/volume-spec';
+import { words } from '../compose/words';
 import { InputError } from '../errors';
-import { NotConverted, VOLUME_KEYS, checkServiceKeys, komposeLabelNotConverted, notConvertedMessage } from './compose-keys';
+import { checkServiceKeys, komposeLabelNotConverted, labelNotConverted } from './compose-keys';
+import { CONFIG_KEY, DNS_LABEL, ENV_NAME, Obj, ServiceContext, WorkloadKind, k8sName, validAnnotations } from './convert-context';
 import type { ComposeProject } from './compose-project';
+import { PortSpec, containerPorts, parsePorts, serviceAndIngress } from './service';
+import { replicaCount, workloadKind, workloadObjects } from './workload';
+import { Claim, VolumeEntry, convertFiles, convertVolumes, namedVolumeUsers, unusedVolumeWarnings } from './volumes';
 import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAME_LABEL, PART_OF_LABEL, isObject } from './objects';
 
 export interface ConvertOptions {
@@ -36,309 +38,166 @@ export interface Conversion {
   secretValues: string[];
 }
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
-const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
-const MAX_CONFIG_BYTES = 1024 * 1024;
-const MAX_PORT_RANGE = 100;
-const DEFAULT_VOLUME_SIZE = '100Mi';
-
-type Obj = Record<string, unknown>;
-
-interface ServiceContext {
-  k8s: string; // object name
-  where: string;
-  labels: Record<string, string>; // compose labels (kompose.* included)
-  warn: (message: string) => void;
+/** What the services' conversions add to: the objects, and those that several services may share by name. */
+interface Collected {
+  objects: KubeObject[];
+  warnings: string[];
+  secretValues: string[];
+  claims: Map<string, Claim>;
+  configMaps: Map<string, KubeObject>;
+  secrets: Map<string, KubeObject>;
+  /** The services that mount each named volume. */
+  volumeUsers: Map<string, Set<string>>;
+  /** The `app.kubernetes.io/part-of` value: the compose project's name. */
+  partOf: string;
 }
 
-export function k8sName(name: string, what: string): string {
-  const n = name.toLowerCase().replace(/[_.]/g, '-');
-  if (!DNS_LABEL.test(n) || n.length > 63) {
-    throw new InputError(`${what}: '${name}' cannot be a Kubernetes name (lower-case letters, digits and '-', at most 63 characters). Rename it.`);
-  }
-  return n;
+/** A compose service being converted: its keys in the long syntax, what it is called and labelled. */
+interface ServiceInput {
+  name: string;
+  raw: Obj;
+  deploy: Obj;
+  image: string;
+  ctx: ServiceContext;
+  /** The compose labels and deploy.labels that are not `kompose.*`, as the objects' annotations. */
+  annotations: Record<string, string>;
+  selector: Record<string, string>;
+  labels: Record<string, string>;
 }
 
 export function convertCompose(project: ComposeProject, options: ConvertOptions = {}): Conversion {
-  const warnings: string[] = [];
-  const secretValues: string[] = [];
-  const objects: KubeObject[] = [];
-  const partOf = labelValue(project.name) ?? 'app';
-  const common = { [PART_OF_LABEL]: partOf, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE };
-  const claims = new Map<string, Claim>();
-  const configMaps = new Map<string, KubeObject>();
-  const secrets = new Map<string, KubeObject>();
   // Every service in long syntax first: which services share a named volume decides how it is mounted.
   const services = project.services.map((svc) => ({ svc, ...inLongSyntax(svc.raw, `compose service '${svc.name}'`) }));
-  const volumeUsers = new Map<string, Set<string>>();
-  for (const { svc, raw } of services) {
-    for (const v of raw.volumes as VolumeEntry[]) if (v.type === 'volume' && v.source) volumeUsers.set(v.source, (volumeUsers.get(v.source) ?? new Set()).add(svc.name));
-  }
-
-  for (const { svc, raw, warnings: syntaxWarnings } of services) {
-    const where = `compose service '${svc.name}'`;
-    const warn = (m: string) => warnings.push(`${where}: ${m}`);
-    const k8s = k8sName(svc.name, `Compose service name`);
-    checkServiceKeys(raw, warn);
-    syntaxWarnings.forEach(warn);
-    const deploy = isObject(raw.deploy) ? raw.deploy : {};
-    const serviceLabels = stringMapping(raw.labels, `service '${svc.name}' labels`, project.env);
-    const deployLabels = stringMapping(deploy.labels, `service '${svc.name}' deploy.labels`, project.env);
-    const ctx: ServiceContext = { k8s, where, labels: komposeLabels(serviceLabels, deployLabels, warn), warn };
-
-    const image = svc.image ?? options.imageFor?.(svc.name);
-    if (!image) {
-      throw new InputError(`${where} has no image: add 'image:' (the repository BuildAndTag pushed), or deploy with an image lock that has an image named '${svc.name}'.`);
-    }
-
-    const selector = { [NAME_LABEL]: k8s, [PART_OF_LABEL]: partOf };
-    const objLabels = { ...selector, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE };
-    const annotations = { ...annotationsFrom(serviceLabels, ctx), ...annotationsFrom(deployLabels, ctx) };
-    if (deploy.mode !== undefined && deploy.mode !== 'replicated' && deploy.mode !== 'global') warn(`deploy.mode '${String(deploy.mode)}' is not converted (only replicated and global have a Kubernetes workload; use restart: "no" for a Job).`);
-
-    // ---- the kind of workload
-    const replicas = replicaCount(raw, deploy, ctx);
-    const volumes = raw.volumes as VolumeEntry[];
-    const anonymousClaims = volumes.some((v) => v.type === 'volume' && !v.source) && ctx.labels['kompose.volume.type'] !== 'emptyDir';
-    const scaled = replicas > 1 || Object.keys(ctx.labels).some((k) => k.startsWith('kompose.hpa.'));
-    const kind = workloadKind(raw, deploy, ctx, anonymousClaims && scaled);
-
-    // ---- container
-    const container: Obj = { name: k8s, image };
-    if (raw.entrypoint !== undefined && raw.entrypoint !== null) container.command = words(raw.entrypoint, `${where} entrypoint`);
-    if (raw.command !== undefined && raw.command !== null) container.args = words(raw.command, `${where} command`);
-    const env = environment(raw.environment, ctx, project.env);
-    if (env.length) container.env = env;
-    const envFiles = envFileData(raw.env_file, raw.environment, ctx, project);
-    if (envFiles) {
-      const cmName = `${k8s}-env`;
-      configMaps.set(cmName, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: cmName, labels: objLabels }, data: envFiles });
-      container.envFrom = [{ configMapRef: { name: cmName } }];
-    }
-    if (raw.working_dir !== undefined) container.workingDir = String(raw.working_dir);
-    const ports = parsePorts(raw.ports as Obj[], ctx);
-    const exposed = parseExpose(raw.expose, ctx);
-    const containerPorts = uniqueBy([...ports, ...exposed], (p) => `${p.target}/${p.protocol}`).map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.target, protocol: p.protocol }));
-    if (containerPorts.length) container.ports = containerPorts;
-    const resources = resourcesFrom(raw, deploy, ctx);
-    if (resources) container.resources = resources;
-    const probes = healthcheck(raw.healthcheck, ctx);
-    if (probes) {
-      container.livenessProbe = probes;
-      container.readinessProbe = structuredClone(probes);
-    }
-    const securityContext = containerSecurity(raw, ctx);
-    if (securityContext) container.securityContext = securityContext;
-    if (raw.stdin_open === true) container.stdin = true;
-    if (raw.tty === true) container.tty = true;
-    const pullPolicy = imagePullPolicy(raw.pull_policy, ctx.labels['kompose.image-pull-policy'], ctx);
-    if (pullPolicy) container.imagePullPolicy = pullPolicy;
-
-    // ---- pod
-    const podSpec: Obj = { containers: [container] };
-    const podVolumes = new Map<string, Obj>();
-    const mounts: Obj[] = [];
-    const claimTemplates: KubeObject[] = [];
-    const severalPods = kind === 'DaemonSet' || (kind !== 'StatefulSet' && scaled);
-    convertVolumes(raw, ctx, project, { service: svc.name, kind, severalPods, volumes: podVolumes, mounts, claims, claimTemplates, labels: common, volumeUsers });
-    convertFiles('configs', raw.configs, ctx, project, { volumes: podVolumes, mounts, store: configMaps, labels: common, secretValues });
-    convertFiles('secrets', raw.secrets, ctx, project, { volumes: podVolumes, mounts, store: secrets, labels: common, secretValues });
-    if (mounts.length) container.volumeMounts = mounts;
-    if (podVolumes.size) podSpec.volumes = [...podVolumes.values()];
-    const grace = raw.stop_grace_period === undefined ? undefined : durationSeconds(raw.stop_grace_period, `${where} stop_grace_period`);
-    if (grace !== undefined) podSpec.terminationGracePeriodSeconds = Math.ceil(grace);
-    if (raw.hostname !== undefined) {
-      const host = String(raw.hostname).toLowerCase();
-      if (DNS_LABEL.test(host)) podSpec.hostname = host;
-      else warn(`hostname '${raw.hostname}' is not converted (a pod hostname is a DNS label: lower-case letters, digits and '-'; change it).`);
-    }
-    const hostAliases = hostAliasesFrom(raw.extra_hosts, ctx);
-    if (hostAliases.length) podSpec.hostAliases = hostAliases;
-    if (ctx.labels['kompose.image-pull-secret']) podSpec.imagePullSecrets = [{ name: ctx.labels['kompose.image-pull-secret'] }];
-    if (ctx.labels['kompose.serviceaccount-name']) podSpec.serviceAccountName = ctx.labels['kompose.serviceaccount-name'];
-    if (ctx.labels['kompose.security-context.fsgroup'] !== undefined) {
-      const g = Number(ctx.labels['kompose.security-context.fsgroup']);
-      if (Number.isInteger(g) && g >= 0) podSpec.securityContext = { fsGroup: g };
-      else warn(`label kompose.security-context.fsgroup '${ctx.labels['kompose.security-context.fsgroup']}' is not converted (it must be a numeric group id).`);
-    }
-    const podAnnotations = stringMapping(raw.annotations, `service '${svc.name}' annotations`, project.env);
-    const template: Obj = { metadata: { labels: { ...selector } }, spec: podSpec };
-    if (Object.keys(podAnnotations).length) (template.metadata as Obj).annotations = validAnnotations(podAnnotations, warn);
-
-    const metadata = (): KubeObject['metadata'] => {
-      const m: KubeObject['metadata'] = { name: k8s, labels: { ...objLabels } };
-      if (Object.keys(annotations).length) m.annotations = { ...annotations };
-      return m;
-    };
-
-    const hpa = hpaFrom(ctx.labels, ctx, kind, replicas);
-    if (kind === 'Deployment') {
-      const spec: Obj = hpa ? {} : { replicas };
-      Object.assign(spec, { selector: { matchLabels: selector }, template });
-      objects.push({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: metadata(), spec });
-    } else if (kind === 'StatefulSet') {
-      const spec: Obj = hpa ? {} : { replicas };
-      Object.assign(spec, { serviceName: k8s, selector: { matchLabels: selector }, template });
-      if (claimTemplates.length) spec.volumeClaimTemplates = claimTemplates;
-      objects.push({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: metadata(), spec });
-    } else if (kind === 'DaemonSet') {
-      if (replicas !== 1) warn(`'deploy.replicas' (${replicas}) is not converted (a DaemonSet runs one pod on each node; remove it, or deploy.mode: global).`);
-      objects.push({ apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: metadata(), spec: { selector: { matchLabels: selector }, template } });
-    } else {
-      const restart = String(raw.restart ?? '') === 'no' || (isObject(deploy.restart_policy) && deploy.restart_policy.condition === 'none') ? 'Never' : 'OnFailure';
-      podSpec.restartPolicy = restart;
-      const backoff = ctx.labels['kompose.cronjob.backoff_limit'];
-      const jobSpec: Obj = { backoffLimit: backoff !== undefined && /^\d+$/.test(backoff) ? Number(backoff) : restart === 'Never' ? 0 : 6, template };
-      if (replicas !== 1) jobSpec.parallelism = replicas;
-      if (kind === 'Job') {
-        objects.push({ apiVersion: 'batch/v1', kind: 'Job', metadata: metadata(), spec: jobSpec });
-      } else {
-        const spec: Obj = { schedule: ctx.labels['kompose.cronjob.schedule'], jobTemplate: { spec: jobSpec } };
-        const policy = ctx.labels['kompose.cronjob.concurrency_policy'];
-        if (policy) {
-          if (['Allow', 'Forbid', 'Replace'].includes(policy)) spec.concurrencyPolicy = policy;
-          else warn(`label kompose.cronjob.concurrency_policy '${policy}' is not converted (it must be Allow, Forbid or Replace; change it).`);
-        }
-        objects.push({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: metadata(), spec });
-      }
-    }
-    if (hpa) objects.push(hpa(metadata()));
-
-    // ---- service and ingress
-    const servicePorts = uniqueBy(
-      [
-        ...ports.map((p) => ({ ...p, port: p.published ?? p.target, nodePort: p.published })),
-        ...exposed.map((p) => ({ ...p, port: p.target, nodePort: undefined })),
-      ],
-      (p) => `${p.port}/${p.protocol}`,
-    );
-    const serviceType = (ctx.labels['kompose.service.type'] ?? '').toLowerCase();
-    if (servicePorts.length || serviceType === 'headless') {
-      if (!DNS_1035.test(k8s)) throw new InputError(`${where}: a Service name must start with a letter; rename the compose service '${svc.name}'.`);
-      if (kind === 'Job' || kind === 'CronJob') warn('ports of a run-to-completion service get a Service anyway; nothing may answer on it for long.');
-      objects.push(serviceFor(k8s, selector, objLabels, annotations, servicePorts, serviceType, ctx));
-    }
-    const expose = ctx.labels['kompose.service.expose'];
-    if (expose !== undefined && expose !== '' && expose.toLowerCase() !== 'false') {
-      if (!servicePorts.length) warn('label kompose.service.expose is not converted (an Ingress routes to a port, and the service has none; add ports).');
-      else objects.push(ingressFor(k8s, objLabels, expose, servicePorts[0].port, ctx.labels));
-    }
-  }
-
-  // A top-level volume no service uses gets no claim: said in a warning, not dropped silently.
-  for (const [name, spec] of Object.entries(project.volumes)) {
-    if (!volumeUsers.has(name) && !spec.external) warnings.push(`compose volume '${name}' is not used by any service; no claim was made.`);
-  }
-  // Separate copies, so no two places share an object (YAML output would turn them into aliases).
-  const all = [...configMaps.values(), ...secrets.values(), ...[...claims.values()].map((c) => c.claim), ...objects].map((o) => structuredClone(o));
-  return { objects: all, warnings, secretValues };
-}
-
-// ---- workload kind and replicas ----------------------------------------------------------------
-
-type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'Job' | 'CronJob';
-
-/** `perReplicaVolumes`: the service has anonymous volumes and several replicas, each of which compose gives its own volumes. */
-function workloadKind(raw: Obj, deploy: Obj, ctx: ServiceContext, perReplicaVolumes: boolean): WorkloadKind {
-  if (ctx.labels['kompose.cronjob.schedule']) return 'CronJob';
-  const type = ctx.labels['kompose.controller.type']?.toLowerCase();
-  if (type) {
-    if (type === 'deployment') return 'Deployment';
-    if (type === 'statefulset') return 'StatefulSet';
-    if (type === 'daemonset') return 'DaemonSet';
-    if (type === 'job') return 'Job';
-    ctx.warn(`label kompose.controller.type '${type}' is not converted (deployment, statefulset, daemonset and job are; a Deployment was made).`);
-    return 'Deployment';
-  }
-  if (deploy.mode === 'global') return 'DaemonSet';
-  const restart = raw.restart === undefined ? undefined : String(raw.restart);
-  const condition = isObject(deploy.restart_policy) ? deploy.restart_policy.condition : undefined;
-  if (restart === 'no' || condition === 'none') return 'Job';
-  if (restart === 'on-failure' || condition === 'on-failure') {
-    ctx.warn(`restart '${restart ?? condition}' becomes a Deployment, whose pods always restart; use restart: "no" for a run-to-completion Job.`);
-  }
-  return perReplicaVolumes ? 'StatefulSet' : 'Deployment';
-}
-
-function replicaCount(raw: Obj, deploy: Obj, ctx: ServiceContext): number {
-  const value = deploy.replicas ?? raw.scale;
-  if (value === undefined || value === null) return 1;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InputError(`${ctx.where}: replicas must be a whole number, not '${String(value)}'.`);
-  return n;
-}
-
-function hpaFrom(labels: Record<string, string>, ctx: ServiceContext, kind: string, replicas: number): ((meta: KubeObject['metadata']) => KubeObject) | undefined {
-  const keys = ['kompose.hpa.replicas.min', 'kompose.hpa.replicas.max', 'kompose.hpa.cpu', 'kompose.hpa.memory'];
-  if (!keys.some((k) => labels[k] !== undefined)) return undefined;
-  if (kind !== 'Deployment' && kind !== 'StatefulSet') {
-    ctx.warn('the kompose.hpa.* labels are not converted (a HorizontalPodAutoscaler scales a Deployment or a StatefulSet only; remove them).');
-    return undefined;
-  }
-  const num = (key: string, fallback: number) => {
-    const v = labels[key];
-    if (v === undefined) return fallback;
-    const n = Number(v.replace(/%$/, ''));
-    if (!Number.isInteger(n) || n < 1) throw new InputError(`${ctx.where}: label ${key} must be a whole number above 0, not '${v}'.`);
-    return n;
+  const out: Collected = {
+    objects: [],
+    warnings: [],
+    secretValues: [],
+    claims: new Map(),
+    configMaps: new Map(),
+    secrets: new Map(),
+    volumeUsers: namedVolumeUsers(services.map(({ svc, raw }) => ({ name: svc.name, raw }))),
+    partOf: labelValue(project.name) ?? 'app',
   };
-  const min = num('kompose.hpa.replicas.min', Math.max(1, replicas));
-  const max = num('kompose.hpa.replicas.max', Math.max(min, 10));
-  if (max < min) throw new InputError(`${ctx.where}: kompose.hpa.replicas.max (${max}) is below kompose.hpa.replicas.min (${min}).`);
-  const metrics: Obj[] = [];
-  for (const [key, resource] of [['kompose.hpa.cpu', 'cpu'], ['kompose.hpa.memory', 'memory']] as const) {
-    if (labels[key] !== undefined) metrics.push({ type: 'Resource', resource: { name: resource, target: { type: 'Utilization', averageUtilization: num(key, 50) } } });
+  for (const { svc, raw, warnings } of services) convertService(serviceInput(svc, raw, warnings, project, options, out), project, out);
+  out.warnings.push(...unusedVolumeWarnings(project, out.volumeUsers));
+  // Separate copies, so no two places share an object (YAML output would turn them into aliases).
+  const all = [...out.configMaps.values(), ...out.secrets.values(), ...[...out.claims.values()].map((c) => c.claim), ...out.objects].map((o) => structuredClone(o));
+  return { objects: all, warnings: out.warnings, secretValues: out.secretValues };
+}
+
+/** One service: its workload's kind, container, pod and workload, then its Service and Ingress. */
+function convertService(s: ServiceInput, project: ComposeProject, out: Collected): void {
+  const { raw, deploy, ctx } = s;
+  const replicas = replicaCount(raw, deploy, ctx);
+  const scaled = replicas > 1 || Object.keys(ctx.labels).some((k) => k.startsWith('kompose.hpa.'));
+  const anonymousClaims = (raw.volumes as VolumeEntry[]).some((v) => v.type === 'volume' && !v.source) && ctx.labels['kompose.volume.type'] !== 'emptyDir';
+  const kind = workloadKind(raw, deploy, ctx, anonymousClaims && scaled);
+  const { container, ports, exposed } = containerFor(s, project, out);
+  const claimTemplates: KubeObject[] = [];
+  const podSpec = podSpecFor(s, container, { kind, severalPods: kind === 'DaemonSet' || (kind !== 'StatefulSet' && scaled), claimTemplates }, project, out);
+  const template = podTemplate(s, podSpec, project);
+  const metadata = (): KubeObject['metadata'] => ({ name: ctx.k8s, labels: { ...s.labels }, ...(Object.keys(s.annotations).length ? { annotations: { ...s.annotations } } : {}) });
+  out.objects.push(...workloadObjects(ctx, { kind, replicas, raw, deploy, selector: s.selector, template, claimTemplates, metadata }));
+  out.objects.push(...serviceAndIngress(ctx, { service: s.name, kind, selector: s.selector, labels: s.labels, annotations: s.annotations, ports, exposed }));
+}
+
+/** The service's context: its keys checked, its labels read (warnings go to `out`), its image found. */
+function serviceInput(svc: ComposeProject['services'][number], raw: Obj, syntaxWarnings: string[], project: ComposeProject, options: ConvertOptions, out: Collected): ServiceInput {
+  const where = `compose service '${svc.name}'`;
+  const warn = (m: string) => out.warnings.push(`${where}: ${m}`);
+  const k8s = k8sName(svc.name, `Compose service name`);
+  checkServiceKeys(raw, warn);
+  syntaxWarnings.forEach(warn);
+  const deploy = isObject(raw.deploy) ? raw.deploy : {};
+  const serviceLabels = stringMapping(raw.labels, `service '${svc.name}' labels`, project.env);
+  const deployLabels = stringMapping(deploy.labels, `service '${svc.name}' deploy.labels`, project.env);
+  const ctx: ServiceContext = { k8s, where, labels: komposeLabels(serviceLabels, deployLabels, warn), warn };
+  const image = svc.image ?? options.imageFor?.(svc.name);
+  if (!image) {
+    throw new InputError(`${where} has no image: add 'image:' (the repository BuildAndTag pushed), or deploy with an image lock that has an image named '${svc.name}'.`);
   }
-  if (!metrics.length) metrics.push({ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 50 } } });
-  return (meta) => ({
-    apiVersion: 'autoscaling/v2',
-    kind: 'HorizontalPodAutoscaler',
-    metadata: meta,
-    spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind, name: ctx.k8s }, minReplicas: min, maxReplicas: max, metrics },
-  });
+  const selector = { [NAME_LABEL]: k8s, [PART_OF_LABEL]: out.partOf };
+  const annotations = { ...annotationsFrom(serviceLabels, ctx), ...annotationsFrom(deployLabels, ctx) };
+  if (deploy.mode !== undefined && deploy.mode !== 'replicated' && deploy.mode !== 'global') warn(`deploy.mode '${String(deploy.mode)}' is not converted (only replicated and global have a Kubernetes workload; use restart: "no" for a Job).`);
+  return { name: svc.name, raw, deploy, image, ctx, annotations, selector, labels: { ...selector, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } };
+}
+
+/** The container: command, environment (env_file as a ConfigMap), ports (returned for the Service too), resources, probes, security; its mounts come with the pod. */
+function containerFor(s: ServiceInput, project: ComposeProject, out: Collected): { container: Obj; ports: PortSpec[]; exposed: PortSpec[] } {
+  const { raw, ctx } = s;
+  const container: Obj = { name: ctx.k8s, image: s.image };
+  if (raw.entrypoint !== undefined && raw.entrypoint !== null) container.command = words(raw.entrypoint, `${ctx.where} entrypoint`);
+  if (raw.command !== undefined && raw.command !== null) container.args = words(raw.command, `${ctx.where} command`);
+  const env = environment(raw.environment, ctx, project.env);
+  if (env.length) container.env = env;
+  const envFiles = envFileData(raw.env_file, raw.environment, ctx, project);
+  if (envFiles) {
+    const cmName = `${ctx.k8s}-env`;
+    out.configMaps.set(cmName, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: cmName, labels: s.labels }, data: envFiles });
+    container.envFrom = [{ configMapRef: { name: cmName } }];
+  }
+  if (raw.working_dir !== undefined) container.workingDir = String(raw.working_dir);
+  const ports = parsePorts(raw.ports as LongPort[], ctx.where, ctx.warn);
+  const exposed: PortSpec[] = exposedPorts(raw.expose, ctx.where);
+  const portList = containerPorts(ports, exposed);
+  if (portList.length) container.ports = portList;
+  const resources = resourcesFrom(raw, s.deploy, ctx);
+  if (resources) container.resources = resources;
+  const probes = healthcheck(raw.healthcheck, ctx);
+  if (probes) {
+    container.livenessProbe = probes;
+    container.readinessProbe = structuredClone(probes);
+  }
+  const securityContext = containerSecurity(raw, ctx);
+  if (securityContext) container.securityContext = securityContext;
+  if (raw.stdin_open === true) container.stdin = true;
+  if (raw.tty === true) container.tty = true;
+  const pullPolicy = imagePullPolicy(raw.pull_policy, ctx.labels['kompose.image-pull-policy'], ctx);
+  if (pullPolicy) container.imagePullPolicy = pullPolicy;
+  return { container, ports, exposed };
+}
+
+/** The pod spec around the container: volumes, configs and secrets mounted (claims to `out` or to `claimTemplates`), grace period, hostname, host aliases, pull secret, service account, fsGroup. */
+function podSpecFor(s: ServiceInput, container: Obj, w: { kind: WorkloadKind; severalPods: boolean; claimTemplates: KubeObject[] }, project: ComposeProject, out: Collected): Obj {
+  const { raw, ctx } = s;
+  const podSpec: Obj = { containers: [container] };
+  const volumes = new Map<string, Obj>();
+  const mounts: Obj[] = [];
+  const labels = { [PART_OF_LABEL]: out.partOf, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE };
+  convertVolumes(raw, ctx, project, { service: s.name, kind: w.kind, severalPods: w.severalPods, volumes, mounts, claims: out.claims, claimTemplates: w.claimTemplates, labels, volumeUsers: out.volumeUsers });
+  convertFiles('configs', raw.configs, ctx, project, { volumes, mounts, store: out.configMaps, labels, secretValues: out.secretValues });
+  convertFiles('secrets', raw.secrets, ctx, project, { volumes, mounts, store: out.secrets, labels, secretValues: out.secretValues });
+  if (mounts.length) container.volumeMounts = mounts;
+  if (volumes.size) podSpec.volumes = [...volumes.values()];
+  const grace = raw.stop_grace_period === undefined ? undefined : durationSeconds(raw.stop_grace_period, `${ctx.where} stop_grace_period`);
+  if (grace !== undefined) podSpec.terminationGracePeriodSeconds = Math.ceil(grace);
+  if (raw.hostname !== undefined) {
+    const host = String(raw.hostname).toLowerCase();
+    if (DNS_LABEL.test(host)) podSpec.hostname = host;
+    else ctx.warn(`hostname '${raw.hostname}' is not converted (a pod hostname is a DNS label: lower-case letters, digits and '-'; change it).`);
+  }
+  const hostAliases = hostAliasesFrom(raw.extra_hosts, ctx);
+  if (hostAliases.length) podSpec.hostAliases = hostAliases;
+  if (ctx.labels['kompose.image-pull-secret']) podSpec.imagePullSecrets = [{ name: ctx.labels['kompose.image-pull-secret'] }];
+  if (ctx.labels['kompose.serviceaccount-name']) podSpec.serviceAccountName = ctx.labels['kompose.serviceaccount-name'];
+  if (ctx.labels['kompose.security-context.fsgroup'] !== undefined) {
+    const g = Number(ctx.labels['kompose.security-context.fsgroup']);
+    if (Number.isInteger(g) && g >= 0) podSpec.securityContext = { fsGroup: g };
+    else ctx.warn(`label kompose.security-context.fsgroup '${ctx.labels['kompose.security-context.fsgroup']}' is not converted (it must be a numeric group id).`);
+  }
+  return podSpec;
+}
+
+/** The pod template: the pod spec, labelled with the selector, annotated with the service's `annotations`. */
+function podTemplate(s: ServiceInput, podSpec: Obj, project: ComposeProject): Obj {
+  const raw = s.raw;
+  const podAnnotations = stringMapping(raw.annotations, `service '${s.name}' annotations`, project.env);
+  const template: Obj = { metadata: { labels: { ...s.selector } }, spec: podSpec };
+  if (Object.keys(podAnnotations).length) (template.metadata as Obj).annotations = validAnnotations(podAnnotations, s.ctx.warn);
+  return template;
 }
 
 // ---- container pieces --------------------------------------------------------------------------
-
-/** `command`/`entrypoint`: a list as is, a string split as a POSIX shell would (compose uses shlex). */
-export function words(value: unknown, where: string): string[] {
-  if (Array.isArray(value)) return value.map((v) => String(v));
-  if (typeof value !== 'string') return [String(value)];
-  const out: string[] = [];
-  let current = '';
-  let inWord = false;
-  let quote: '"' | "'" | undefined;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (quote === "'") {
-      if (c === "'") quote = undefined;
-      else current += c;
-    } else if (quote === '"') {
-      if (c === '"') quote = undefined;
-      else if (c === '\\' && i + 1 < value.length && '"\\$`\n'.includes(value[i + 1])) current += value[++i];
-      else current += c;
-    } else if (c === "'" || c === '"') {
-      quote = c;
-      inWord = true;
-    } else if (c === '\\' && i + 1 < value.length) {
-      current += value[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) out.push(current);
-      current = '';
-      inWord = false;
-    } else {
-      current += c;
-      inWord = true;
-    }
-  }
-  if (quote) throw new InputError(`${where}: '${value}' has an unclosed ${quote === '"' ? 'double' : 'single'} quote.`);
-  if (inWord) out.push(current);
-  return out;
-}
 
 function environment(value: unknown, ctx: ServiceContext, env: Record<string, string | undefined>): Obj[] {
   if (value === undefined || value === null) return [];
@@ -384,152 +243,6 @@ function envFileData(value: unknown, serviceEnvironment: unknown, ctx: ServiceCo
     else data[k] = v;
   }
   return Object.keys(data).length ? data : undefined;
-}
-
-interface PortSpec {
-  target: number;
-  published?: number;
-  protocol: 'TCP' | 'UDP' | 'SCTP';
-  /** The port's name, on the container and on the Service. */
-  name?: string;
-  appProtocol?: string;
-}
-
-function protocolOf(value: unknown, ctx: ServiceContext): PortSpec['protocol'] {
-  const p = String(value ?? 'tcp').toLowerCase();
-  if (p === 'tcp' || p === 'udp' || p === 'sctp') return p.toUpperCase() as PortSpec['protocol'];
-  throw new InputError(`${ctx.where}: port protocol '${p}' must be tcp, udp or sctp.`);
-}
-
-/** `8080/udp` → the port text and its protocol (TCP without a suffix). */
-function withProtocol(item: string, ctx: ServiceContext): { text: string; protocol: PortSpec['protocol'] } {
-  const slash = item.lastIndexOf('/');
-  return slash < 0 ? { text: item, protocol: 'TCP' } : { text: item.slice(0, slash), protocol: protocolOf(item.slice(slash + 1), ctx) };
-}
-
-function portNumber(text: string, ctx: ServiceContext, what: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > 65535) throw new InputError(`${ctx.where}: ${what} '${text}' is not a port number (1-65535).`);
-  return n;
-}
-
-function range(text: string, ctx: ServiceContext, what: string): number[] {
-  const m = /^(\d+)(?:-(\d+))?$/.exec(text);
-  if (!m) throw new InputError(`${ctx.where}: ${what} '${text}' is not a port or port range.`);
-  const a = portNumber(m[1], ctx, what);
-  const b = m[2] === undefined ? a : portNumber(m[2], ctx, what);
-  if (b < a || b - a >= MAX_PORT_RANGE) throw new InputError(`${ctx.where}: ${what} range '${text}' must ascend and hold at most ${MAX_PORT_RANGE} ports.`);
-  return Array.from({ length: b - a + 1 }, (_, i) => a + i);
-}
-
-export function parsePortsForTest(value: unknown): PortSpec[] {
-  const ctx: ServiceContext = { k8s: 't', where: 'test', labels: {}, warn: () => undefined };
-  return parsePorts(longPorts(value, ctx), ctx);
-}
-
-/** `ports` in the long syntax, one entry per port of a short range: `[HOST_IP:][PUBLISHED:]TARGET[/PROTOCOL]`, the host IP maybe an IPv6 literal in brackets. */
-function longPorts(value: unknown, ctx: ServiceContext): Obj[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw new InputError(`${ctx.where}: ports must be a list.`);
-  return value.flatMap((item): Obj[] => {
-    if (isObject(item)) return [item];
-    const { text, protocol } = withProtocol(String(item), ctx);
-    const bracket = /^\[([^\]]+)\]:(.*)$/.exec(text);
-    let hostIp = bracket?.[1];
-    const parts = (bracket ? bracket[2] : text).split(':');
-    if (parts.length === 3) hostIp = parts.shift();
-    if (parts.length > 2) throw new InputError(`${ctx.where}: port '${String(item)}' is not [HOST_IP:][PUBLISHED:]TARGET[/PROTOCOL].`);
-    const targets = range(parts[parts.length - 1], ctx, 'port');
-    const published = parts.length === 2 && parts[0] !== '' ? range(parts[0], ctx, 'published port') : undefined;
-    if (published && published.length > 1 && published.length !== targets.length) {
-      throw new InputError(`${ctx.where}: port '${String(item)}': published and target ranges differ in size.`);
-    }
-    return targets.map((target, i) => ({
-      target,
-      ...(published ? { published: published[Math.min(i, published.length - 1)] } : {}),
-      ...(hostIp ? { host_ip: hostIp } : {}),
-      protocol: protocol.toLowerCase(),
-    }));
-  });
-}
-
-/** A container port name (IANA_SVC_NAME): at most 15 lower-case letters, digits and single '-', with a letter. */
-function isPortName(name: string): boolean {
-  return name.length <= 15 && DNS_LABEL.test(name) && /[a-z]/.test(name) && !name.includes('--');
-}
-
-/** Long-syntax ports (see longPorts). */
-function parsePorts(ports: Obj[], ctx: ServiceContext): PortSpec[] {
-  const names = new Set<string>();
-  return ports.map((item) => {
-    const target = portNumber(String(item.target), ctx, 'ports.target');
-    const published = item.published === undefined || item.published === null || item.published === '' ? undefined : range(String(item.published), ctx, 'ports.published')[0];
-    if (item.mode === 'host') ctx.warn(`'ports.mode' host of port ${target} is not converted (a Service balances over the pods and publishes no port of a node; write hostPort in a manifest).`);
-    const port: PortSpec = { target, published, protocol: protocolOf(item.protocol, ctx) };
-    if (item.name !== undefined) {
-      const name = String(item.name);
-      if (!isPortName(name)) ctx.warn(`'ports.name' '${name}' of port ${target} is not converted (a Kubernetes port name has at most 15 lower-case letters, digits and '-', with a letter; rename it).`);
-      else if (names.has(name)) ctx.warn(`'ports.name' '${name}' of port ${target} is not converted (another port has that name, and Kubernetes needs them unique; rename it).`);
-      else {
-        names.add(name);
-        port.name = name;
-      }
-    }
-    if (item.app_protocol !== undefined) {
-      const appProtocol = String(item.app_protocol);
-      if (QUALIFIED_NAME.test(appProtocol)) port.appProtocol = appProtocol;
-      else ctx.warn(`'ports.app_protocol' '${appProtocol}' of port ${target} is not converted (Kubernetes takes a name such as http, or a prefixed one such as kubernetes.io/h2c; change it).`);
-    }
-    return port;
-  });
-}
-
-function parseExpose(value: unknown, ctx: ServiceContext): PortSpec[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw new InputError(`${ctx.where}: expose must be a list.`);
-  const out: PortSpec[] = [];
-  for (const item of value) {
-    const { text, protocol } = withProtocol(String(item), ctx);
-    for (const target of range(text, ctx, 'expose')) out.push({ target, protocol });
-  }
-  return out;
-}
-
-/** Compose durations (Go syntax: `1m30s`, `10s`, `500ms`, `1h`); plain numbers are seconds. */
-export function durationSeconds(value: unknown, where: string): number {
-  if (typeof value === 'number') return value;
-  const text = String(value).trim();
-  const units: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let matched = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text))) {
-    total += Number(m[1]) * units[m[2]];
-    matched = re.lastIndex;
-  }
-  if (!text || matched !== text.length) throw new InputError(`${where}: '${text}' is not a duration such as 30s, 1m30s or 500ms.`);
-  return total;
-}
-
-/** Docker's byte strings (`512m`, `1g`, `1.5GB`, `100000`), binary units, as a Kubernetes quantity. */
-export function memoryQuantity(value: unknown, where: string): string {
-  const text = String(value).trim();
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp])?i?b?$/i.exec(text);
-  if (!m) throw new InputError(`${where}: '${text}' is not a size such as 512m or 1g.`);
-  const power = m[2] ? 'kmgtp'.indexOf(m[2].toLowerCase()) + 1 : 0;
-  const bytes = Math.round(Number(m[1]) * 1024 ** power);
-  for (const [unit, size] of [['Ti', 1024 ** 4], ['Gi', 1024 ** 3], ['Mi', 1024 ** 2], ['Ki', 1024]] as const) {
-    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
-  }
-  return String(bytes);
-}
-
-export function cpuQuantity(value: unknown, where: string): string {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InputError(`${where}: '${String(value)}' is not a number of CPUs such as 0.5.`);
-  const milli = Math.round(n * 1000);
-  return milli % 1000 === 0 ? String(milli / 1000) : `${milli}m`;
 }
 
 function resourcesFrom(raw: Obj, deploy: Obj, ctx: ServiceContext): Obj | undefined {
@@ -619,16 +332,6 @@ function annotationsFrom(labels: Record<string, string>, ctx: ServiceContext): R
   return validAnnotations(out, ctx.warn);
 }
 
-function validAnnotations(map: Record<string, string>, warn: (message: string) => void): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(map)) {
-    const name = k.includes('/') ? k.slice(k.lastIndexOf('/') + 1) : k;
-    if (QUALIFIED_NAME.test(k) && name.length <= 63 && k.length <= 316) out[k] = v;
-    else warn(`label '${k}' is not converted (it is not a Kubernetes annotation key: [prefix/]name, the name of letters, digits, '-', '_' and '.'; rename it).`);
-  }
-  return out;
-}
-
 /**
  * The `kompose.*` labels of a service, from `labels` and `deploy.labels` (where Swarm users keep
  * theirs); `labels` wins when both set one. Each one the conversion does not read is warned about.
@@ -647,10 +350,6 @@ function komposeLabels(serviceLabels: Record<string, string>, deployLabels: Reco
     if (rule) warn(labelNotConverted(k, rule));
   }
   return out;
-}
-
-function labelNotConverted(key: string, rule: NotConverted): string {
-  return `label '${key}' is not converted (${rule.why}; ${rule.instead}).`;
 }
 
 /** `extra_hosts` (`host:ip`, `host=ip`, or a mapping of host to one or more addresses) as the pod's hostAliases, one per address. */
@@ -678,7 +377,6 @@ function labelValue(text: string): string | undefined {
  * long form (Compose ignores them too).
  */
 function inLongSyntax(raw: Obj, where: string): { raw: Obj; warnings: string[] } {
-  const ctx: ServiceContext = { k8s: '', where, labels: {}, warn: () => undefined };
   if (raw.volumes !== undefined && raw.volumes !== null && !Array.isArray(raw.volumes)) throw new InputError(`${where}: volumes must be a list.`);
   const warnings: string[] = [];
   const volumes = ((raw.volumes ?? []) as unknown[]).map((v) => {
@@ -687,346 +385,5 @@ function inLongSyntax(raw: Obj, where: string): { raw: Obj; warnings: string[] }
     for (const mode of ignoredModes) warnings.push(`mode '${mode}' of volume '${String(v)}' is not converted (Compose ignores it too; remove it).`);
     return volume;
   });
-  return { raw: { ...raw, volumes, ports: longPorts(raw.ports, ctx) }, warnings };
-}
-
-// ---- volumes, configs, secrets ----------------------------------------------------------------
-
-/** A `volumes` entry in the long syntax. */
-type VolumeEntry = Obj & { type: string; source?: string; target: string };
-
-interface Claim {
-  claim: KubeObject;
-  /** The service that first mounted it. */
-  service: string;
-}
-
-interface VolumeTargets {
-  service: string;
-  kind: WorkloadKind;
-  /** Whether the workload runs pods that may be on different nodes and cannot have claims of their own (a DaemonSet, parallel Jobs, a Deployment of several replicas). */
-  severalPods: boolean;
-  volumes: Map<string, Obj>;
-  mounts: Obj[];
-  claims: Map<string, Claim>;
-  claimTemplates: KubeObject[];
-  labels: Record<string, string>;
-  /** The services that mount each named volume. */
-  volumeUsers: Map<string, Set<string>>;
-}
-
-/** The `kompose.*` labels of a top-level volume that the conversion reads. */
-const VOLUME_KOMPOSE_LABELS = new Set(['kompose.volume.size', 'kompose.volume.storage-class-name']);
-
-const OTHER_VOLUME_TYPES: Record<string, NotConverted> = {
-  image: VOLUME_KEYS.image as NotConverted,
-  npipe: { why: 'named pipes are a feature of Windows hosts', instead: 'remove it' },
-  cluster: { why: 'cluster volumes are a Swarm feature', instead: 'use a named volume' },
-};
-
-/** A mount's container path: absolute, and a Linux path (the conversion makes Linux pods). */
-function containerPath(target: unknown, ctx: ServiceContext): string {
-  const text = String(target ?? '');
-  if (/^[A-Za-z]:([\\/]|$)/.test(text) || text.startsWith('\\')) {
-    throw new InputError(`${ctx.where}: the volume at ${text} has a Windows container path. This conversion makes Linux pods, whose container paths start with '/'; deploy Windows containers with manifests of your own (source: manifests).`);
-  }
-  if (!text.startsWith('/')) throw new InputError(`${ctx.where}: the volume at '${text}' needs an absolute container path, such as /data.`);
-  return text;
-}
-
-/** A claim's name for an anonymous volume: the service and the mount's path (stable while the path is), hashed when too long or taken by a named volume. */
-function anonymousClaimName(k8s: string, target: string, project: ComposeProject): string {
-  const slug = target.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'root';
-  const name = `${k8s}-${slug}`;
-  const taken = Object.entries(project.volumes).some(([n, spec]) => (typeof spec.name === 'string' && spec.name ? spec.name : n).toLowerCase().replace(/[_.]/g, '-') === name);
-  if (name.length <= 63 && !taken) return name;
-  const hash = createHash('sha256').update(target).digest('hex').slice(0, 8);
-  return `${name.slice(0, 54).replace(/-+$/, '')}-${hash}`;
-}
-
-/** The service-level `tmpfs` entries (`/path[:options]`): `size` becomes the emptyDir's sizeLimit; other options are warned about. */
-function tmpfsMounts(value: unknown, ctx: ServiceContext): { target: string; sizeLimit?: string }[] {
-  if (value === undefined || value === null) return [];
-  return (Array.isArray(value) ? value : [value]).map((item) => {
-    const text = String(item);
-    const colon = text.indexOf(':');
-    const target = containerPath(colon < 0 ? text : text.slice(0, colon), ctx);
-    let sizeLimit: string | undefined;
-    for (const option of colon < 0 ? [] : text.slice(colon + 1).split(',')) {
-      if (option.startsWith('size=')) sizeLimit = memoryQuantity(option.slice(5), `${ctx.where} tmpfs '${text}' size`);
-      else if (option) ctx.warn(`option '${option}' of tmpfs ${target} is not converted (a Memory emptyDir has the mode, owner and mount options the kubelet gives it; set ownership with kompose.security-context.fsgroup).`);
-    }
-    return { target, sizeLimit };
-  });
-}
-
-/** `volume.subpath` (or kompose's `kompose.volume.subpath` label for all of them): a relative path inside the volume. */
-function subPathOf(v: VolumeEntry, ctx: ServiceContext): string | undefined {
-  const value = (isObject(v.volume) ? v.volume.subpath : undefined) ?? ctx.labels['kompose.volume.subpath'];
-  if (value === undefined || value === '') return undefined;
-  const text = String(value);
-  if (text.startsWith('/') || text.split('/').includes('..')) throw new InputError(`${ctx.where}: the subpath '${text}' of the volume at ${String(v.target)} must be a relative path inside the volume, without '..'.`);
-  return text;
-}
-
-function convertVolumes(raw: Obj, ctx: ServiceContext, project: ComposeProject, t: VolumeTargets): void {
-  let emptyDirs = 0;
-  const volumeType = ctx.labels['kompose.volume.type'];
-  if (volumeType && !['persistentVolumeClaim', 'emptyDir'].includes(volumeType)) {
-    ctx.warn(`label kompose.volume.type '${volumeType}' is not converted (persistentVolumeClaim and emptyDir are); persistentVolumeClaim is used.`);
-  }
-  const mount = (name: string, mountPath: string, readOnly: boolean, subPath?: string) => {
-    t.mounts.push({ name, mountPath, ...(readOnly ? { readOnly } : {}), ...(subPath ? { subPath } : {}) });
-  };
-  const addEmptyDir = (mountPath: string, memory: boolean, sizeLimit?: string, readOnly = false, subPath?: string) => {
-    const name = `${memory ? 'tmpfs' : 'emptydir'}-${emptyDirs++}`;
-    t.volumes.set(name, { name, emptyDir: { ...(memory ? { medium: 'Memory' } : {}), ...(sizeLimit ? { sizeLimit } : {}) } });
-    mount(name, mountPath, readOnly, subPath);
-  };
-  const claimSpec = (volumeLabels: Record<string, string>): Obj => {
-    const size = volumeLabels['kompose.volume.size'] ?? ctx.labels['kompose.volume.size'] ?? DEFAULT_VOLUME_SIZE;
-    const storageClass = volumeLabels['kompose.volume.storage-class-name'] ?? ctx.labels['kompose.volume.storage-class-name'];
-    return { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: size } }, ...(storageClass ? { storageClassName: storageClass } : {}) };
-  };
-  const claimObject = (name: string, spec: Obj, annotations: Record<string, string>): KubeObject => ({
-    apiVersion: 'v1',
-    kind: 'PersistentVolumeClaim',
-    metadata: { name, labels: { ...t.labels }, ...(Object.keys(annotations).length ? { annotations } : {}) },
-    spec,
-  });
-  const template = (claim: KubeObject, mountPath: string, readOnly: boolean, subPath?: string) => {
-    if (!t.claimTemplates.some((c) => c.metadata.name === claim.metadata.name)) t.claimTemplates.push(claim);
-    mount(claim.metadata.name as string, mountPath, readOnly, subPath);
-  };
-  /** The claim of a top-level volume: its `kompose.*` labels size it, its other labels are its annotations. */
-  const namedClaim = (volume: string, claimName: string, top: Obj): KubeObject => {
-    const labels = stringMapping(top.labels, `volume '${volume}' labels`, project.env);
-    const volumeWarn = (m: string) => ctx.warn(`volume '${volume}': ${m}`);
-    const others: Record<string, string> = {};
-    for (const [k, value] of Object.entries(labels)) {
-      if (!k.startsWith('kompose.')) others[k] = value;
-      else {
-        const rule = komposeLabelNotConverted(k, VOLUME_KOMPOSE_LABELS);
-        if (rule) volumeWarn(labelNotConverted(k, rule));
-      }
-    }
-    return claimObject(claimName, claimSpec(labels), validAnnotations(others, volumeWarn));
-  };
-  const claimVolume = (claimName: string, mountPath: string, readOnly: boolean, subPath?: string) => {
-    t.volumes.set(claimName, { name: claimName, persistentVolumeClaim: { claimName } });
-    mount(claimName, mountPath, readOnly, subPath);
-  };
-
-  for (const { target, sizeLimit } of tmpfsMounts(raw.tmpfs, ctx)) addEmptyDir(target, true, sizeLimit);
-  if (raw.shm_size !== undefined && raw.shm_size !== null) addEmptyDir('/dev/shm', true, memoryQuantity(raw.shm_size, `${ctx.where} shm_size`));
-
-  for (const v of raw.volumes as VolumeEntry[]) {
-    const target = containerPath(v.target, ctx);
-    const readOnly = v.read_only === true || v.read_only === 'true';
-    if (v.type === 'tmpfs') {
-      const size = isObject(v.tmpfs) ? v.tmpfs.size : undefined;
-      addEmptyDir(target, true, size === undefined ? undefined : memoryQuantity(size, `${ctx.where} the volume at ${target}: tmpfs.size`), readOnly);
-      continue;
-    }
-    if (v.type === 'bind') {
-      ctx.warn(`bind mount '${String(v.source)}:${target}' is not converted (the agent's files are not on the cluster's nodes; use configs, a ConfigMap or a named volume).`);
-      continue;
-    }
-    if (v.type !== 'volume') {
-      const rule = OTHER_VOLUME_TYPES[String(v.type)] ?? { why: `compose knows no volume type '${String(v.type)}'`, instead: 'use volume, tmpfs or bind' };
-      ctx.warn(`the volume of type ${String(v.type)} at ${target} is not converted (${rule.why}; ${rule.instead}).`);
-      continue;
-    }
-    const subPath = subPathOf(v, ctx);
-    const volumeLabels = isObject(v.volume) ? stringMapping(v.volume.labels, `${ctx.where} the volume at ${target}: volume.labels`, project.env) : {};
-    if (!v.source) {
-      // An anonymous volume outlives container restarts and `docker compose up` (Compose reattaches it): a claim, never an emptyDir.
-      if (volumeType === 'emptyDir') {
-        addEmptyDir(target, false, undefined, readOnly, subPath);
-        continue;
-      }
-      const claimName = anonymousClaimName(ctx.k8s, target, project);
-      const claim = claimObject(claimName, claimSpec({}), validAnnotations(volumeLabels, ctx.warn));
-      if (t.kind === 'StatefulSet') {
-        template(claim, target, readOnly, subPath);
-        continue;
-      }
-      if (t.severalPods) {
-        ctx.warn(
-          `the anonymous volume at ${target} becomes the claim '${claimName}', which all pods of the ${t.kind} share, where compose gives each container its own; ` +
-            `a ReadWriteOnce claim is mounted on one node only (${t.kind === 'Deployment' ? 'remove kompose.controller.type: deployment to get a StatefulSet with a claim per replica' : 'use a ReadWriteMany storage class with kompose.volume.storage-class-name'}).`,
-        );
-      }
-      t.claims.set(claimName, { claim, service: t.service });
-      claimVolume(claimName, target, readOnly, subPath);
-      continue;
-    }
-    const top = project.volumes[v.source];
-    if (top === undefined) throw new InputError(`${ctx.where}: volume '${v.source}' is not declared under the top-level 'volumes:' key.`);
-    if (Object.keys(volumeLabels).length) {
-      ctx.warn(notConvertedMessage('volumes.volume.labels', { why: `a named volume takes its labels from its top-level entry`, instead: `move them to volumes: ${v.source}: labels` }, `the volume at ${target}`));
-    }
-    const claimName = k8sName(typeof top.name === 'string' && top.name ? top.name : v.source, 'Compose volume name');
-    if (volumeType === 'emptyDir') {
-      addEmptyDir(target, false, undefined, readOnly, subPath);
-      continue;
-    }
-    if (top.driver || top.driver_opts) ctx.warn(`volume '${v.source}': driver and driver_opts are not converted (the cluster's storage class provides volumes; choose one with kompose.volume.storage-class-name).`);
-    if (top.external) {
-      // An external volume is a claim that already exists in the namespace.
-      claimVolume(claimName, target, readOnly, subPath);
-      continue;
-    }
-    const usedElsewhere = (t.volumeUsers.get(v.source)?.size ?? 0) > 1;
-    if (t.kind === 'StatefulSet' && !usedElsewhere) {
-      const claim = t.claimTemplates.find((c) => c.metadata.name === claimName) ?? namedClaim(v.source, claimName, top);
-      template(claim, target, readOnly, subPath);
-      continue;
-    }
-    const existing = t.claims.get(claimName);
-    if (!existing) t.claims.set(claimName, { claim: namedClaim(v.source, claimName, top), service: t.service });
-    else if (existing.service !== t.service && !t.volumes.has(claimName)) {
-      ctx.warn(`volume '${v.source}' is shared with another service ('${existing.service}'): a ReadWriteOnce claim can only be mounted by pods on one node (use a ReadWriteMany storage class with kompose.volume.storage-class-name, or keep the pods on one node).`);
-    }
-    claimVolume(claimName, target, readOnly, subPath);
-  }
-}
-
-function convertFiles(
-  kind: 'configs' | 'secrets',
-  value: unknown,
-  ctx: ServiceContext,
-  project: ComposeProject,
-  t: { volumes: Map<string, Obj>; mounts: Obj[]; store: Map<string, KubeObject>; labels: Record<string, string>; secretValues: string[] },
-): void {
-  if (value === undefined || value === null) return;
-  if (!Array.isArray(value)) throw new InputError(`${ctx.where}: ${kind} must be a list.`);
-  const top = kind === 'configs' ? project.configs : project.secrets;
-  const noun = kind === 'configs' ? 'config' : 'secret';
-  for (const item of value) {
-    const spec: Obj = isObject(item) ? item : { source: item };
-    const source = String(spec.source ?? '');
-    if (!(source in top)) throw new InputError(`${ctx.where}: ${noun} '${source}' is not declared under the top-level '${kind}:' key.`);
-    const def = top[source];
-    const objName = k8sName(typeof def.name === 'string' && def.name ? def.name : source, `Compose ${noun} name`);
-    let key = objName;
-    if (!def.external) {
-      let content: Buffer;
-      if (def.file !== undefined) {
-        const file = path.resolve(project.projectDir, String(def.file));
-        if (!fs.existsSync(file)) throw new InputError(`${noun} '${source}': file '${String(def.file)}' does not exist (relative to ${project.projectDir}).`);
-        const size = fs.statSync(file).size;
-        if (size > MAX_CONFIG_BYTES) throw new InputError(`${noun} '${source}': file '${String(def.file)}' is ${size} bytes; Kubernetes stores at most 1 MiB.`);
-        content = project.readable.read(file, `Compose ${kind}.${source}.file`);
-        key = path.basename(file);
-        if (!CONFIG_KEY.test(key)) key = objName;
-      } else if (def.environment !== undefined) {
-        const v = project.env[String(def.environment)];
-        if (v === undefined) throw new InputError(`${noun} '${source}': variable '${String(def.environment)}' is not set.`);
-        content = Buffer.from(v);
-      } else if (def.content !== undefined) {
-        content = Buffer.from(String(def.content));
-      } else {
-        throw new InputError(`${noun} '${source}' needs file, environment, content or external: true.`);
-      }
-      if (!t.store.has(objName)) {
-        const meta = { name: objName, labels: { ...t.labels } };
-        if (kind === 'secrets') {
-          const b64 = content.toString('base64');
-          t.secretValues.push(content.toString('utf8'), b64);
-          t.store.set(objName, { apiVersion: 'v1', kind: 'Secret', metadata: meta, type: 'Opaque', data: { [key]: b64 } });
-        } else {
-          const text = content.toString('utf8');
-          const binary = !Buffer.from(text, 'utf8').equals(content);
-          t.store.set(objName, { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta, ...(binary ? { binaryData: { [key]: content.toString('base64') } } : { data: { [key]: text } }) });
-        }
-      }
-    } else {
-      ctx.warn(`${noun} '${source}' is external: the ${kind === 'configs' ? 'ConfigMap' : 'Secret'} '${objName}' must already exist with a key '${objName}'.`);
-    }
-    const defaultTarget = kind === 'secrets' ? `/run/secrets/${source}` : `/${source}`;
-    let target = spec.target === undefined ? defaultTarget : String(spec.target);
-    if (!target.startsWith('/')) target = kind === 'secrets' ? `/run/secrets/${target}` : `/${target}`;
-    const volumeName = `${noun}-${objName}`.slice(0, 63).replace(/-+$/, '');
-    const itemSpec: Obj = { key, path: key };
-    if (spec.mode !== undefined) {
-      const mode = Number(spec.mode);
-      if (Number.isInteger(mode) && mode >= 0 && mode <= 0o777) itemSpec.mode = mode;
-      else ctx.warn(`mode ${String(spec.mode)} of ${noun} '${source}' is not converted (it is not a file mode; write one such as 0440).`);
-    }
-    const volume: Obj = kind === 'secrets' ? { name: volumeName, secret: { secretName: objName, items: [itemSpec] } } : { name: volumeName, configMap: { name: objName, items: [itemSpec] } };
-    t.volumes.set(volumeName, volume);
-    t.mounts.push({ name: volumeName, mountPath: target, subPath: key, readOnly: true });
-  }
-}
-
-// ---- service and ingress ----------------------------------------------------------------------
-
-function serviceFor(
-  name: string,
-  selector: Record<string, string>,
-  labels: Record<string, string>,
-  annotations: Record<string, string>,
-  ports: (PortSpec & { port: number })[],
-  type: string,
-  ctx: ServiceContext,
-): KubeObject {
-  const composeLabels = ctx.labels;
-  const spec: Obj = { selector };
-  const types: Record<string, string> = { clusterip: 'ClusterIP', nodeport: 'NodePort', loadbalancer: 'LoadBalancer', headless: 'ClusterIP', '': 'ClusterIP' };
-  if (!(type in types)) ctx.warn(`label kompose.service.type '${type}' is not converted (clusterip, nodeport, loadbalancer and headless are; ClusterIP is used).`);
-  spec.type = types[type] ?? 'ClusterIP';
-  if (type === 'headless') spec.clusterIP = 'None';
-  const nodePortLabel = composeLabels['kompose.service.nodeport.port'];
-  spec.ports = ports.map((p, i) => {
-    const port: Obj = { name: p.name ?? `${p.port}${p.protocol === 'TCP' ? '' : `-${p.protocol.toLowerCase()}`}`, port: p.port, targetPort: p.target, protocol: p.protocol };
-    if (p.appProtocol) port.appProtocol = p.appProtocol;
-    if (spec.type === 'NodePort' && i === 0 && nodePortLabel) {
-      const n = Number(nodePortLabel);
-      if (Number.isInteger(n) && n >= 1 && n <= 65535) port.nodePort = n;
-      else ctx.warn(`label kompose.service.nodeport.port '${nodePortLabel}' is not converted (it must be a port number; change it).`);
-    }
-    return port;
-  });
-  const policy = composeLabels['kompose.service.external-traffic-policy'];
-  if (policy) {
-    const v = policy.toLowerCase() === 'local' ? 'Local' : policy.toLowerCase() === 'cluster' ? 'Cluster' : undefined;
-    if (v && (spec.type === 'NodePort' || spec.type === 'LoadBalancer')) spec.externalTrafficPolicy = v;
-    else ctx.warn(`label kompose.service.external-traffic-policy '${policy}' is not converted (it applies to NodePort and LoadBalancer services, as Local or Cluster; change it).`);
-  }
-  const metadata: KubeObject['metadata'] = { name, labels: { ...labels } };
-  if (Object.keys(annotations).length) metadata.annotations = { ...annotations };
-  return { apiVersion: 'v1', kind: 'Service', metadata, spec };
-}
-
-function ingressFor(name: string, labels: Record<string, string>, expose: string, port: number, composeLabels: Record<string, string>): KubeObject {
-  const backend = { service: { name, port: { number: port } } };
-  const hosts = expose.toLowerCase() === 'true' ? [''] : expose.split(',').map((h) => h.trim()).filter(Boolean);
-  const rules = hosts.map((entry) => {
-    const slash = entry.indexOf('/');
-    const host = slash < 0 ? entry : entry.slice(0, slash);
-    const p = slash < 0 ? '/' : entry.slice(slash);
-    const rule: Obj = host ? { host } : {};
-    rule.http = { paths: [{ path: p, pathType: 'Prefix', backend }] };
-    return rule;
-  });
-  const spec: Obj = { rules };
-  const className = composeLabels['kompose.service.expose.ingress-class-name'];
-  if (className) spec.ingressClassName = className;
-  const tlsSecret = composeLabels['kompose.service.expose.tls-secret'];
-  if (tlsSecret) {
-    const tlsHosts = rules.map((r) => r.host).filter((h): h is string => typeof h === 'string');
-    spec.tls = [tlsHosts.length ? { hosts: tlsHosts, secretName: tlsSecret } : { secretName: tlsSecret }];
-  }
-  return { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name, labels: { ...labels } }, spec };
-}
-
-function uniqueBy<T>(items: T[], key: (t: T) => string): T[] {
-  const seen = new Set<string>();
-  return items.filter((i) => {
-    const k = key(i);
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
+  return { raw: { ...raw, volumes, ports: longPorts(raw.ports, where) }, warnings };
 }

@@ -1,0 +1,40 @@
+// What the steps of the compose conversion (convert.ts, workload.ts, volumes.ts, service.ts) share: the service
+// being converted, and the Kubernetes rules for the names they make.
+import { InputError } from '../errors';
+
+export type Obj = Record<string, unknown>;
+
+export interface ServiceContext {
+  k8s: string; // object name
+  where: string;
+  labels: Record<string, string>; // compose labels (kompose.* included)
+  warn: (message: string) => void;
+}
+
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'Job' | 'CronJob';
+
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const DNS_1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+export const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+export const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
+export const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+
+/** A compose name as a Kubernetes object name (`_` and `.` become `-`), or an error naming `what`. */
+export function k8sName(name: string, what: string): string {
+  const n = name.toLowerCase().replace(/[_.]/g, '-');
+  if (!DNS_LABEL.test(n) || n.length > 63) {
+    throw new InputError(`${what}: '${name}' cannot be a Kubernetes name (lower-case letters, digits and '-', at most 63 characters). Rename it.`);
+  }
+  return n;
+}
+
+/** The entries whose keys Kubernetes takes as annotation keys; each other one is warned about. */
+export function validAnnotations(map: Record<string, string>, warn: (message: string) => void): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(map)) {
+    const name = k.includes('/') ? k.slice(k.lastIndexOf('/') + 1) : k;
+    if (QUALIFIED_NAME.test(k) && name.length <= 63 && k.length <= 316) out[k] = v;
+    else warn(`label '${k}' is not converted (it is not a Kubernetes annotation key: [prefix/]name, the name of letters, digits, '-', '_' and '.'; rename it).`);
+  }
+  return out;
+}
