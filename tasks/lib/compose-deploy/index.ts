@@ -23,6 +23,7 @@ import { parseReference, repositoryName } from '../reference';
 import type { CredentialSource } from '../registry/client';
 import { healthGate } from './health';
 import { pullImages } from './pull';
+import { renderedFileName, rollbackFileName } from './rendered-file';
 import { loadRelease, ReleaseMeta, saveRelease, StoredRelease } from './store';
 import { checkTargetInputs, connectTarget, Target, TargetOptions } from './target';
 import { summaryTable, VerifiedContainer, verifyDigests } from './verify';
@@ -82,14 +83,8 @@ export const MAX_WAIT_SECONDS = 3600;
 
 export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskContext): Promise<ComposeDeployResult> {
   // ---- inputs, before anything is contacted
-  const environment = options.environmentName.trim();
-  if (!environment) throw new InputError("Input 'environmentName' is required: name the environment this step deploys (qa, staging, prod).");
-  if (options.composeFiles.length === 0) throw new InputError("Input 'composeFiles' is required: the compose file, then this environment's override files, one per line.");
-  for (const file of options.composeFiles) {
-    if (!fs.existsSync(file)) throw new InputError(`Input 'composeFiles': '${file}' does not exist. Check the path (relative paths start at the working directory) and that the artifact holding it was downloaded.`);
-  }
+  const environment = checkAppInputs(options);
   if (options.publishRenderedFile && options.artifactName) checkArtifactName(options.artifactName, 'renderedArtifactName');
-  if (options.envFile && !fs.existsSync(options.envFile)) throw new InputError(`Input 'envFile': '${options.envFile}' does not exist.`);
   if (!Number.isInteger(options.waitTimeoutSeconds) || options.waitTimeoutSeconds < 1 || options.waitTimeoutSeconds > MAX_WAIT_SECONDS) {
     throw new InputError(`Input 'waitTimeoutSeconds' must be from 1 to ${MAX_WAIT_SECONDS}, not ${options.waitTimeoutSeconds}.`);
   }
@@ -125,7 +120,7 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
   timings.lap('render');
   const renderedDir = options.renderedDir ?? path.join(ctx.tempDir, 'outer-loop', 'compose-deploy');
   fs.mkdirSync(renderedDir, { recursive: true });
-  const renderedFile = path.join(renderedDir, `${project}.compose.yml`);
+  const renderedFile = path.join(renderedDir, renderedFileName(project));
   fs.writeFileSync(renderedFile, rendered.text);
   ctx.output('renderedComposeFile', renderedFile);
   ctx.output('rolledBack', 'false');
@@ -278,7 +273,7 @@ async function handleFailure(
   ctx.warn(`${what.split('\n')[0]} Rolling back to ${label}.`);
   try {
     const rows = await ctx.group(`Roll back ${about.environment} to ${label}`, async () => {
-      const file = path.join(run.projectDir, `${project}.rollback.compose.yml`);
+      const file = path.join(run.projectDir, rollbackFileName(project));
       fs.writeFileSync(file, previous.rendered);
       const pins = pinsFromMeta(previous.meta);
       await pullImages(run.docker, Object.values(previous.meta.images), run.options.credentials, ctx);
@@ -318,7 +313,19 @@ function pinsFromMeta(meta: ReleaseMeta): PinnedService[] {
   });
 }
 
-function projectNameFor(options: ComposeDeployOptions, environment: string, projectDir: string, ctx: TaskContext): string {
+/** The inputs that say what the application is (ComposeDeploy's deploy and verify modes); returns the environment. */
+export function checkAppInputs(options: Pick<ComposeDeployOptions, 'environmentName' | 'composeFiles' | 'envFile'>): string {
+  const environment = options.environmentName.trim();
+  if (!environment) throw new InputError("Input 'environmentName' is required: name the environment this step deploys (qa, staging, prod).");
+  if (options.composeFiles.length === 0) throw new InputError("Input 'composeFiles' is required: the compose file, then this environment's override files, one per line.");
+  for (const file of options.composeFiles) {
+    if (!fs.existsSync(file)) throw new InputError(`Input 'composeFiles': '${file}' does not exist. Check the path (relative paths start at the working directory) and that the artifact holding it was downloaded.`);
+  }
+  if (options.envFile && !fs.existsSync(options.envFile)) throw new InputError(`Input 'envFile': '${options.envFile}' does not exist.`);
+  return environment;
+}
+
+export function projectNameFor(options: Pick<ComposeDeployOptions, 'projectName' | 'repositoryName'>, environment: string, projectDir: string, ctx: TaskContext): string {
   const given = options.projectName?.trim();
   const wanted = given || `${options.repositoryName?.trim() || path.basename(projectDir)}-${environment}`;
   const name = normaliseProjectName(wanted);

@@ -210,7 +210,7 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
   }
 }
 
-function validateOptions(options: KubernetesDeployOptions): void {
+export function validateOptions(options: KubernetesDeployOptions): void {
   if (!options.renderOnly && !options.kubeconfig) throw new InputError("Input 'kubernetesServiceConnection' (or azureSubscription): no cluster connection was given. Choose one, or set renderOnly: true to render the manifests without a cluster.");
   if (options.publishArtifact) checkArtifactName(options.artifactName, 'manifestsArtifactName');
   if (options.source === 'compose' && !options.composeFiles?.length) throw new InputError("Input 'composeFiles' is required when source is 'compose'.");
