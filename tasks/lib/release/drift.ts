@@ -103,6 +103,7 @@ export function compareDrift(expected: ExpectedImage[], running: RunningContaine
     const service = c.service ?? NO_SERVICE;
     const candidates = c.service === undefined ? [] : (byService.get(c.service) ?? []);
     const kinds: DriftKind[] = [];
+    const who = `${c.name}${c.service === undefined ? '' : ` (service ${c.service})`}`;
     const add = (kind: DriftKind, message: string) => {
       kinds.push(kind);
       differences.push({ kind, service, name: c.name, message });
@@ -113,15 +114,15 @@ export function compareDrift(expected: ExpectedImage[], running: RunningContaine
       candidates.find((e) => (e.container !== undefined && c.container !== undefined ? e.container === c.container : e.repository === c.repository)) ??
       (candidates.length === 1 ? candidates[0] : undefined);
     if (!want) {
-      add('extra', c.service === undefined ? `${c.name} is not part of the release (no service of the lock).` : `${c.name} (service ${c.service}) is not part of the release: the lock has no ${candidates.length ? `image ${c.repository ?? '?'} for it` : `service '${c.service}'`}.`);
+      add('extra', c.service === undefined ? `${who} is not part of the release (no service of the lock).` : `${who} is not part of the release: the lock has no ${candidates.length ? `image ${c.repository ?? '?'} for it` : `service '${c.service}'`}.`);
     } else {
       matched.add(want);
-      if (c.repository !== want.repository) add('digest', `${c.name} (service ${service}) runs ${c.repository ?? 'an unknown image'}, not the lock's ${want.repository}.`);
-      else if (want.digest && c.digest !== want.digest) add('digest', `${c.name} (service ${service}) runs ${c.digest ?? 'an image with no registry digest'}, not the lock's ${want.digest}.`);
+      if (c.repository !== want.repository) add('digest', `${who} runs ${c.repository ?? 'an unknown image'}, not the lock's ${want.repository}.`);
+      else if (want.digest && c.digest !== want.digest) add('digest', `${who} runs ${c.digest ?? 'an image with no registry digest'}, not the lock's ${want.digest}.`);
     }
-    if (c.byHand) add('by-hand', `${c.name} (service ${service}) was not started by the deploy: ${c.byHand}.`);
-    if (c.restarts > options.maxRestarts) add('restarts', `${c.name} (service ${service}) restarted ${c.restarts} time(s), more than maxRestarts (${options.maxRestarts}).`);
-    if (c.down) add('down', `${c.name} (service ${service}) is not serving: ${c.down}.`);
+    if (c.byHand) add('by-hand', `${who} was not started by the deploy: ${c.byHand}.`);
+    if (c.restarts > options.maxRestarts) add('restarts', `${who} restarted ${c.restarts} time(s), more than maxRestarts (${options.maxRestarts}).`);
+    if (c.down) add('down', `${who} is not serving: ${c.down}.`);
     rows.push({ service, name: c.name, expected: want?.digest, running: c.digest, state: c.state, restarts: c.restarts, kinds });
   }
   for (const e of expected) {
