@@ -105,7 +105,7 @@ export async function readNamespaceForDrift(client: KubeClient, namespace: strin
     for (const key of ['initContainerStatuses', 'containerStatuses']) {
       for (const s of (getPath(pod, ['status', key]) as Obj[] | undefined) ?? []) statuses.set(String(s.name), s);
     }
-    const spec = podSpecOf(pod) ?? {};
+    const spec = (isObject(pod.spec) ? pod.spec : {}) as Obj; // list items carry no kind
     for (const list of ['initContainers', 'containers']) {
       for (const c of (spec[list] as Obj[] | undefined) ?? []) {
         const name = String(c.name);
