@@ -19,6 +19,7 @@ import { pushWithDigest } from '../../tasks/lib/push';
 import { DriftError } from '../../tasks/lib/release/drift';
 import { RegistryClient } from '../../tasks/lib/registry/client';
 import { runStatus } from '../../runner/status';
+import { runBundledTask } from '../support/agent';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
 import { createTestContext } from '../support/context';
 import { removeComposeProject, startEngine, TestEngine } from '../support/engine';
@@ -216,5 +217,25 @@ describe('ComposeDeploy mode verify', () => {
     const status = await runStatus({ lockFile, host: engine.dockerHost, project: PROJECT, namespace: 'default', fieldManager: 'container-outer-loop', maxRestarts: 0, skip: [] }, (l) => lines.push(l));
     assert.deepEqual(status.differences.map((d) => d.message), report.differences.map((d) => d.message));
     assert.match(lines.join('\n'), /- worker is not running/);
+  });
+
+  test('the bundled task, as the agent runs it: mode verify succeeds on the deployment, then fails on drift, deploying nothing', async () => {
+    const inputs = { mode: 'verify', composeFiles: path.join(FIXTURE, 'docker-compose.yml'), environmentName: 'prod', projectName: PROJECT, lockFile, variables: `REGISTRY=${registry.host}`, dockerHostType: 'local' };
+    const env = { DOCKER_HOST: engine.dockerHost };
+    const clean = await runBundledTask('compose-deploy', { inputs, env, timeoutMs: 60_000 });
+    assert.equal(clean.result, 'Succeeded', clean.output);
+    assert.equal(clean.variables.driftCount, '0');
+    assert.match(clean.visible, /No drift: Project '.+-prod' on the local engine/);
+    assert.match(clean.output, /##vso\[task\.uploadsummary\]/);
+    const worker = await container('worker');
+    await docker.getContainer(worker.Id).remove({ force: true });
+    const drifted = await runBundledTask('compose-deploy', { inputs, env, timeoutMs: 60_000 });
+    assert.equal(drifted.result, 'Failed', drifted.output);
+    assert.equal(drifted.variables.driftCount, '1');
+    assert.match(drifted.visible, /worker is not running: the lock has .*third-party\/busybox@sha256:[a-f0-9]{64} for it\./);
+    assert.deepEqual((await projectContainers(docker, PROJECT)).map((c) => c.service), ['web'], 'verify deployed nothing: the worker stays gone');
+    const warned = await runBundledTask('compose-deploy', { inputs: { ...inputs, failOnDrift: 'false' }, env, timeoutMs: 60_000 });
+    assert.equal(warned.result, 'Succeeded', warned.output);
+    assert.match(warned.output, /##vso\[task\.issue type=warning;[^\]]*\]Drift: worker is not running/);
   });
 });
