@@ -110,6 +110,15 @@ describe('compareDrift', () => {
     );
   });
 
+  test("a Job's or CronJob's image is compared when its pods run, and not missing when they do not", () => {
+    const job: ExpectedImage = { service: 'migrate', container: 'migrate', repository: WEB, digest: D1, optional: true };
+    assert.deepEqual(compareDrift([job], [], { maxRestarts: 0 }).differences, []);
+    const ran = compareDrift([job], [running({ name: 'migrate-x/migrate', service: 'migrate', container: 'migrate', digest: D3 })], { maxRestarts: 0 });
+    assert.deepEqual(ran.differences.map((d) => d.kind), ['digest']);
+    const cron = { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly' }, spec: { jobTemplate: { spec: { template: { spec: { containers: [{ name: 'n', image: `${WEB}@${D1}` }] } } } } } } as KubeObject;
+    assert.deepEqual(expectedFromObjects([cron]), [{ service: 'nightly', container: 'n', repository: WEB, digest: D1, optional: true }]);
+  });
+
   test('an unpinned service (allowUnpinned) is checked for presence only', () => {
     const report = compareDrift([{ service: 'web', repository: WEB }], [running({ name: 'web-1', digest: D3 })], { maxRestarts: 0 });
     assert.deepEqual(report.differences, []);

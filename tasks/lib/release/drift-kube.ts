@@ -24,6 +24,9 @@ const OWNER_KINDS = [
 
 type Obj = Record<string, unknown>;
 
+/** Kinds whose pods finish and may be cleaned away (ttlSecondsAfterFinished, history limits), or not be scheduled yet. */
+const RUN_TO_COMPLETION = new Set(['Job', 'CronJob']);
+
 /** The images each rendered workload's containers must run (what the deployment pins), by workload name and container. */
 export function expectedFromObjects(objects: KubeObject[]): ExpectedImage[] {
   const out: ExpectedImage[] = [];
@@ -36,7 +39,7 @@ export function expectedFromObjects(objects: KubeObject[]): ExpectedImage[] {
       for (const c of containers) {
         if (!isObject(c) || typeof c.image !== 'string') continue;
         const ref = parseReference(c.image);
-        out.push({ service: obj.metadata.name as string, container: String(c.name), repository: repositoryName(ref), digest: ref.digest });
+        out.push({ service: obj.metadata.name as string, container: String(c.name), repository: repositoryName(ref), digest: ref.digest, ...(RUN_TO_COMPLETION.has(obj.kind) ? { optional: true } : {}) });
       }
     }
   }

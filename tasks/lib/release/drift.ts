@@ -14,6 +14,8 @@ export interface ExpectedImage {
   repository: string;
   /** undefined: not pinned (allowUnpinned), so only its presence is checked. */
   digest?: string;
+  /** Compared when it runs, not missing when it does not: a Job's or CronJob's pods come and go. */
+  optional?: boolean;
 }
 
 /** One container as the environment runs it. */
@@ -126,7 +128,7 @@ export function compareDrift(expected: ExpectedImage[], running: RunningContaine
     rows.push({ service, name: c.name, expected: want?.digest, running: c.digest, state: c.state, restarts: c.restarts, kinds });
   }
   for (const e of expected) {
-    if (matched.has(e)) continue;
+    if (matched.has(e) || e.optional) continue;
     const what = `${e.service}${e.container ? ` (container ${e.container})` : ''}`;
     differences.push({ kind: 'missing', service: e.service, message: `${what} is not running: the lock has ${e.repository}${e.digest ? `@${e.digest}` : ''} for it.` });
     rows.push({ service: e.service, name: e.container, expected: e.digest, state: 'not running', kinds: ['missing'] });
