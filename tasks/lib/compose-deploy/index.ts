@@ -4,7 +4,7 @@
 // of the rendered file under the environment's project name → health gate → verify the running
 // digests → keep the rendered file on the target as the last good release. When the gate or the
 // verification fails (or `up` itself), the last good release is redeployed and gated, and the task
-// still fails, saying what happened.
+// still fails, saying what happened. (`mode: verify` deploys nothing and reports drift: drift.ts.)
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

@@ -1,7 +1,7 @@
 // KubernetesDeploy: render (convert compose or read manifests), pin every image by digest, apply
 // with server-side apply, wait for the rollout with kubectl's rules, verify the running digests,
 // roll back on failure; or a canary deploy / promote / reject; or (renderOnly) render, pin and
-// publish without any cluster.
+// publish without any cluster. (`mode: verify` applies nothing and reports drift: drift.ts.)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createCredentialSource, dockerServerAddress, endpointRegistry } from '../auth';
