@@ -1,6 +1,7 @@
 // `container-outer-loop run <pipeline.yml> [--stage S]… [--var name=value]… [--secret name=value]…
 //  [--connection name.key=value]… [--connections FILE] [--report FILE]`
 // Runs an Azure Pipelines YAML file on this machine with this extension's bundled tasks.
+// `container-outer-loop status --lock <file> …` prints the drift report of an environment (runner/status.ts).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,6 +11,7 @@ import { PipelineRun } from './execute';
 import type { RunRecord } from './run-record';
 import { loadPipeline, PipelineError } from './pipeline';
 import { buildReport, Report } from './report';
+import { parseStatusArgs, runStatus, STATUS_USAGE } from './status';
 
 export const REPO_ROOT = path.resolve(__dirname, '..');
 
@@ -23,7 +25,7 @@ export interface CliOptions {
   reportFile?: string;
 }
 
-const USAGE = 'usage: container-outer-loop run <pipeline.yml> [--stage S] [--var name=value] [--secret name=value] [--connection name.key=value] [--connections FILE] [--report FILE]';
+const USAGE = `usage: container-outer-loop run <pipeline.yml> [--stage S] [--var name=value] [--secret name=value] [--connection name.key=value] [--connections FILE] [--report FILE]\n${STATUS_USAGE.replace(/^usage: /, '       ')}`;
 
 export function parseArgs(argv: string[]): CliOptions {
   if (argv[0] !== 'run' || !argv[1]) throw new PipelineError(USAGE);
@@ -126,9 +128,16 @@ export async function runCli(options: CliOptions, out: (line: string) => void = 
   return { record, report, runDir };
 }
 
+/** Runs a command line; resolves to the exit code (1: the pipeline failed, or the environment drifted). */
+export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'status') return (await runStatus(parseStatusArgs(argv))).differences.length ? 1 : 0;
+  const { record } = await runCli(parseArgs(argv));
+  return record.result === 'Failed' ? 1 : 0;
+}
+
 if (require.main === module) {
-  runCli(parseArgs(process.argv.slice(2)))
-    .then(({ record }) => process.exit(record.result === 'Failed' ? 1 : 0))
+  main(process.argv.slice(2))
+    .then((code) => process.exit(code))
     .catch((err: unknown) => {
       console.error(`container-outer-loop: ${err instanceof Error ? err.message : String(err)}`);
       process.exit(2);

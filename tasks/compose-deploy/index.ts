@@ -1,38 +1,48 @@
 import { composeDeploy } from '../lib/compose-deploy';
+import { composeVerify } from '../lib/compose-deploy/drift';
 import { runTask } from '../lib/pipeline';
 import { registryCredentials } from '../lib/pipeline/connections';
 import { readLockInput } from '../lib/pipeline/lock-input';
+import { MAX_RESTARTS_LIMIT } from '../lib/release/drift';
 
 runTask('ComposeDeploy', async (inputs, ctx) => {
+  const mode = inputs.choice('mode', ['deploy', 'verify'] as const);
   const environmentName = inputs.required('environmentName');
   const hostType = inputs.choice('dockerHostType', ['local', 'tls', 'ssh'] as const);
-  const credentials = registryCredentials(inputs, ctx);
   const { lock, source: lockName } = await readLockInput(inputs, ctx);
+  // What the application is and where it runs: the same for a deployment and a verification.
+  const app = {
+    composeFiles: inputs.list('composeFiles'),
+    environmentName,
+    projectName: inputs.string('projectName'),
+    repositoryName: ctx.variable('Build.Repository.Name') ?? ctx.variable('Release.PrimaryArtifactSourceAlias'),
+    lock,
+    lockName,
+    envFile: inputs.path('envFile'),
+    variables: inputs.keyValues('variables'),
+    profiles: inputs.list('profiles'),
+    allowedPaths: inputs.list('allowedPaths'),
+    target: {
+      type: hostType,
+      dockerHostEndpoint: hostType === 'tls' ? inputs.endpoint('dockerHostEndpoint') : undefined,
+      sshEndpoint: hostType === 'ssh' ? inputs.endpoint('sshEndpoint') : undefined,
+      sshHostKey: inputs.string('sshHostKey'),
+      remoteDockerSocket: inputs.string('remoteDockerSocket'),
+      engineStallSeconds: inputs.int('engineStallSeconds', { default: 300, min: 1, max: 86_400 }),
+    },
+    allowUnpinned: inputs.bool('allowUnpinned', false),
+  };
+  if (mode === 'verify') {
+    await composeVerify({ ...app, maxRestarts: inputs.int('maxRestarts', { default: 0, min: 0, max: MAX_RESTARTS_LIMIT }), failOnDrift: inputs.bool('failOnDrift', true) }, ctx);
+    return;
+  }
   await composeDeploy(
     {
-      composeFiles: inputs.list('composeFiles'),
-      environmentName,
-      projectName: inputs.string('projectName'),
-      repositoryName: ctx.variable('Build.Repository.Name') ?? ctx.variable('Release.PrimaryArtifactSourceAlias'),
-      lock,
-      lockName,
-      envFile: inputs.path('envFile'),
-      variables: inputs.keyValues('variables'),
-      profiles: inputs.list('profiles'),
-      allowedPaths: inputs.list('allowedPaths'),
-      target: {
-        type: hostType,
-        dockerHostEndpoint: hostType === 'tls' ? inputs.endpoint('dockerHostEndpoint') : undefined,
-        sshEndpoint: hostType === 'ssh' ? inputs.endpoint('sshEndpoint') : undefined,
-        sshHostKey: inputs.string('sshHostKey'),
-        remoteDockerSocket: inputs.string('remoteDockerSocket'),
-        engineStallSeconds: inputs.int('engineStallSeconds', { default: 300, min: 1, max: 86_400 }),
-      },
-      credentials,
+      ...app,
+      credentials: registryCredentials(inputs, ctx),
       waitTimeoutSeconds: inputs.int('waitTimeoutSeconds', { default: 300, min: 1, max: 3600 }),
       registryTimeoutSeconds: inputs.int('registryTimeoutSeconds', { default: 120, min: 1, max: 3600 }),
       rollbackOnFailure: inputs.bool('rollbackOnFailure', true),
-      allowUnpinned: inputs.bool('allowUnpinned', false),
       removeOrphans: inputs.bool('removeOrphans', true),
       publishRenderedFile: inputs.bool('publishRenderedFile', true),
       artifactName: inputs.string('renderedArtifactName'),

@@ -2,44 +2,49 @@ import { MAX_ROLLOUT_TIMEOUT_SECONDS, kubernetesDeploy, pullSecretFrom } from '.
 import { runTask } from '../lib/pipeline';
 import { kubernetesConnection } from '../lib/pipeline/cluster-connection';
 import { readLockInput } from '../lib/pipeline/lock-input';
+import { kubernetesVerify } from '../lib/kube/drift';
+import { MAX_RESTARTS_LIMIT } from '../lib/release/drift';
 
 runTask('KubernetesDeploy', async (inputs, ctx) => {
+  const mode = inputs.choice('mode', ['deploy', 'verify'] as const);
   // The cluster first, so that a missing or broken connection fails before anything is read; none to render only.
   const renderOnly = inputs.bool('renderOnly', false);
   const kubeconfig = renderOnly ? undefined : kubernetesConnection(inputs, ctx);
   const source = inputs.choice('source', ['compose', 'manifests'] as const);
   const strategy = inputs.choice('strategy', ['rolling', 'canary'] as const);
-  const { lock, input: lockInput } = await readLockInput(inputs, ctx);
+  const { lock, input: lockInput, source: lockName } = await readLockInput(inputs, ctx);
   const registry = inputs.endpoint('createPullSecretFrom');
-  await kubernetesDeploy(
-    {
-      kubeconfig,
-      renderOnly,
-      namespace: inputs.string('namespace', { default: 'default' }) as string,
-      createNamespace: inputs.bool('createNamespace', false),
-      source,
-      composeFiles: source === 'compose' ? inputs.list('composeFiles') : [],
-      env: { ...process.env, ...inputs.keyValues('variables') },
-      envFile: inputs.path('envFile', { mustExist: true }),
-      allowedPaths: inputs.list('allowedPaths'),
-      manifests: source === 'manifests' ? inputs.list('manifests') : [],
-      baseDir: process.cwd(),
-      lock,
-      lockInput,
-      allowUnpinned: inputs.bool('allowUnpinned', false),
-      imagePullSecrets: inputs.list('imagePullSecrets'),
-      pullSecret: registry && pullSecretFrom(registry, inputs.string('pullSecretName', { default: 'outer-loop-registry' }) as string, (s) => ctx.setSecret(s)),
-      strategy,
-      canaryPercentage: strategy === 'canary' ? inputs.number('canaryPercentage', { default: 10 }) : 10,
-      action: strategy === 'canary' ? inputs.choice('action', ['deploy', 'promote', 'reject'] as const) : 'deploy',
-      rolloutTimeoutSeconds: inputs.int('rolloutTimeoutSeconds', { default: 600, min: 1, max: MAX_ROLLOUT_TIMEOUT_SECONDS }),
-      rollbackOnFailure: inputs.bool('rollbackOnFailure', true),
-      fieldManager: inputs.string('fieldManager', { default: 'container-outer-loop' }) as string,
-      forceConflicts: inputs.bool('forceConflicts', false),
-      publishArtifact: inputs.bool('publishManifests', true),
-      artifactName: inputs.string('manifestsArtifactName', { default: 'kubernetes-manifests' }) as string,
-      logTailLines: inputs.int('logTailLines', { default: 20, min: 0, max: 500 }),
-    },
-    ctx,
-  );
+  const options = {
+    kubeconfig,
+    renderOnly,
+    namespace: inputs.string('namespace', { default: 'default' }) as string,
+    createNamespace: inputs.bool('createNamespace', false),
+    source,
+    composeFiles: source === 'compose' ? inputs.list('composeFiles') : [],
+    env: { ...process.env, ...inputs.keyValues('variables') },
+    envFile: inputs.path('envFile', { mustExist: true }),
+    allowedPaths: inputs.list('allowedPaths'),
+    manifests: source === 'manifests' ? inputs.list('manifests') : [],
+    baseDir: process.cwd(),
+    lock,
+    lockInput,
+    allowUnpinned: inputs.bool('allowUnpinned', false),
+    imagePullSecrets: inputs.list('imagePullSecrets'),
+    pullSecret: registry && pullSecretFrom(registry, inputs.string('pullSecretName', { default: 'outer-loop-registry' }) as string, (s) => ctx.setSecret(s)),
+    strategy,
+    canaryPercentage: strategy === 'canary' ? inputs.number('canaryPercentage', { default: 10 }) : 10,
+    action: strategy === 'canary' ? inputs.choice('action', ['deploy', 'promote', 'reject'] as const) : 'deploy',
+    rolloutTimeoutSeconds: inputs.int('rolloutTimeoutSeconds', { default: 600, min: 1, max: MAX_ROLLOUT_TIMEOUT_SECONDS }),
+    rollbackOnFailure: inputs.bool('rollbackOnFailure', true),
+    fieldManager: inputs.string('fieldManager', { default: 'container-outer-loop' }) as string,
+    forceConflicts: inputs.bool('forceConflicts', false),
+    publishArtifact: inputs.bool('publishManifests', true),
+    artifactName: inputs.string('manifestsArtifactName', { default: 'kubernetes-manifests' }) as string,
+    logTailLines: inputs.int('logTailLines', { default: 20, min: 0, max: 500 }),
+  };
+  if (mode === 'verify') {
+    await kubernetesVerify({ ...options, lockName, maxRestarts: inputs.int('maxRestarts', { default: 0, min: 0, max: MAX_RESTARTS_LIMIT }), failOnDrift: inputs.bool('failOnDrift', true) }, ctx);
+    return;
+  }
+  await kubernetesDeploy(options, ctx);
 });

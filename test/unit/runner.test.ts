@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadConnections, parseArgs } from '../../runner/cli';
+import { parseStatusArgs } from '../../runner/status';
 import { envName } from '../../runner/agent-env';
 import { PipelineRun } from '../../runner/execute';
 import { expandMacros } from '../../runner/variables';
@@ -191,4 +192,23 @@ test('secret variables reach a script only through env:; secrets of any length a
   assert.match(log, /pin=\*\*\*/);
   assert.match(log, /code=\*\*\*/);
   assert.doesNotMatch(log, /Q7|Z9/);
+});
+
+test('status: the command line of the drift report', () => {
+  assert.deepEqual(parseStatusArgs(['status', '--lock', 'l.json', '--host', 'unix:///run/docker.sock', '--project', 'shop-prod', '--skip', 'tests', '--max-restarts', '2']), {
+    lockFile: 'l.json',
+    host: 'unix:///run/docker.sock',
+    project: 'shop-prod',
+    namespace: 'default',
+    fieldManager: 'container-outer-loop',
+    maxRestarts: 2,
+    skip: ['tests'],
+  });
+  const kube = parseStatusArgs(['status', '--lock', 'l.json', '--kubeconfig', 'k', '--namespace', 'shop', '--context', 'prod']);
+  assert.deepEqual([kube.kubeconfig, kube.namespace, kube.context, kube.project], ['k', 'shop', 'prod', undefined]);
+  assert.throws(() => parseStatusArgs(['status', '--project', 'p']), /--lock is required/);
+  assert.throws(() => parseStatusArgs(['status', '--lock', 'l.json']), /--project is required for a Docker host/);
+  assert.throws(() => parseStatusArgs(['status', '--lock', 'l.json', '--kubeconfig', 'k', '--project', 'p']), /give one of the two/);
+  assert.throws(() => parseStatusArgs(['status', '--lock', 'l.json', '--project', 'p', '--max-restarts', '-1']), /--max-restarts -1: give a whole number from 0 to 1000/);
+  assert.throws(() => parseStatusArgs(['status', '--lock', 'l.json', '--project', 'p', '--color', 'x']), /unknown option --color/);
 });

@@ -6,7 +6,8 @@
 // verification fails (or `up` itself), the last good release is redeployed and gated, and the task
 // still fails, saying what happened. When the job is cancelled during `up` or the gate, the last good
 // release is brought up again in the seconds the agent allows, without the gate; the log says what
-// runs then, and how to roll back by hand when there was no time.
+// runs then, and how to roll back by hand when there was no time. (`mode: verify` deploys nothing
+// and reports drift: drift.ts.)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
@@ -25,6 +26,7 @@ import type { CredentialSource } from '../registry/client';
 import { bounded } from '../bounds';
 import { healthGate } from './health';
 import { pullImages } from './pull';
+import { renderedFileName, rollbackFileName } from './rendered-file';
 import { loadRelease, manualRestoreCommands, ReleaseMeta, saveRelease, StoredRelease } from './store';
 import { checkTargetInputs, connectTarget, Target, TargetOptions } from './target';
 import { summaryTable, VerifiedContainer, verifyDigests } from './verify';
@@ -86,14 +88,8 @@ export const MAX_WAIT_SECONDS = 3600;
 
 export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskContext): Promise<ComposeDeployResult> {
   // ---- inputs, before anything is contacted
-  const environment = options.environmentName.trim();
-  if (!environment) throw new InputError("Input 'environmentName' is required: name the environment this step deploys (qa, staging, prod).");
-  if (options.composeFiles.length === 0) throw new InputError("Input 'composeFiles' is required: the compose file, then this environment's override files, one per line.");
-  for (const file of options.composeFiles) {
-    if (!fs.existsSync(file)) throw new InputError(`Input 'composeFiles': '${file}' does not exist. Check the path (relative paths start at the working directory) and that the artifact holding it was downloaded.`);
-  }
+  const environment = checkAppInputs(options);
   if (options.publishRenderedFile && options.artifactName) checkArtifactName(options.artifactName, 'renderedArtifactName');
-  if (options.envFile && !fs.existsSync(options.envFile)) throw new InputError(`Input 'envFile': '${options.envFile}' does not exist.`);
   if (!Number.isInteger(options.waitTimeoutSeconds) || options.waitTimeoutSeconds < 1 || options.waitTimeoutSeconds > MAX_WAIT_SECONDS) {
     throw new InputError(`Input 'waitTimeoutSeconds' must be from 1 to ${MAX_WAIT_SECONDS}, not ${options.waitTimeoutSeconds}.`);
   }
@@ -129,7 +125,7 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
   timings.lap('render');
   const renderedDir = options.renderedDir ?? path.join(ctx.tempDir, 'outer-loop', 'compose-deploy');
   fs.mkdirSync(renderedDir, { recursive: true });
-  const renderedFile = path.join(renderedDir, `${project}.compose.yml`);
+  const renderedFile = path.join(renderedDir, renderedFileName(project));
   fs.writeFileSync(renderedFile, rendered.text);
   ctx.output('renderedComposeFile', renderedFile);
   ctx.output('rolledBack', 'false');
@@ -331,7 +327,7 @@ function releaseLabel(previous: StoredRelease): string {
  * failed release added go too (--remove-orphans): the host returns to the previous release exactly.
  */
 function rollbackOf(run: ReleaseRun, previous: StoredRelease): { restoring: ReleaseRun; file: string } {
-  const file = path.join(run.projectDir, `${run.project}.rollback.compose.yml`);
+  const file = path.join(run.projectDir, rollbackFileName(run.project));
   fs.writeFileSync(file, previous.rendered);
   return { restoring: { ...run, options: { ...run.options, removeOrphans: true } }, file };
 }
@@ -385,7 +381,19 @@ function pinsFromMeta(meta: ReleaseMeta): PinnedService[] {
   });
 }
 
-function projectNameFor(options: ComposeDeployOptions, environment: string, projectDir: string, ctx: TaskContext): string {
+/** The inputs that say what the application is (ComposeDeploy's deploy and verify modes); returns the environment. */
+export function checkAppInputs(options: Pick<ComposeDeployOptions, 'environmentName' | 'composeFiles' | 'envFile'>): string {
+  const environment = options.environmentName.trim();
+  if (!environment) throw new InputError("Input 'environmentName' is required: name the environment this step deploys (qa, staging, prod).");
+  if (options.composeFiles.length === 0) throw new InputError("Input 'composeFiles' is required: the compose file, then this environment's override files, one per line.");
+  for (const file of options.composeFiles) {
+    if (!fs.existsSync(file)) throw new InputError(`Input 'composeFiles': '${file}' does not exist. Check the path (relative paths start at the working directory) and that the artifact holding it was downloaded.`);
+  }
+  if (options.envFile && !fs.existsSync(options.envFile)) throw new InputError(`Input 'envFile': '${options.envFile}' does not exist.`);
+  return environment;
+}
+
+export function projectNameFor(options: Pick<ComposeDeployOptions, 'projectName' | 'repositoryName'>, environment: string, projectDir: string, ctx: TaskContext): string {
   const given = options.projectName?.trim();
   const wanted = given || `${options.repositoryName?.trim() || path.basename(projectDir)}-${environment}`;
   const name = normaliseProjectName(wanted);

@@ -2,7 +2,8 @@
 // with server-side apply, wait for the rollout with kubectl's rules, verify the running digests,
 // roll back on failure; or a canary deploy / promote / reject; or (renderOnly) render, pin and
 // publish without any cluster. A cancel during the apply or the rollout wait rolls back as a failure
-// does, in the seconds the agent allows, without waiting for the rollback's rollout.
+// does, in the seconds the agent allows, without waiting for the rollback's rollout. (`mode: verify`
+// applies nothing and reports drift: drift.ts.)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createCredentialSource, dockerServerAddress, endpointRegistry } from '../auth';
@@ -238,7 +239,7 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
   }
 }
 
-function validateOptions(options: KubernetesDeployOptions): void {
+export function validateOptions(options: KubernetesDeployOptions): void {
   if (!options.renderOnly && !options.kubeconfig) throw new InputError("Input 'kubernetesServiceConnection' (or azureSubscription): no cluster connection was given. Choose one, or set renderOnly: true to render the manifests without a cluster.");
   if (options.publishArtifact) checkArtifactName(options.artifactName, 'manifestsArtifactName');
   if (options.source === 'compose' && !options.composeFiles?.length) throw new InputError("Input 'composeFiles' is required when source is 'compose'.");
