@@ -32,6 +32,8 @@ runTask('ComposeDeploy', async (inputs, ctx) => {
       rollbackOnFailure: inputs.bool('rollbackOnFailure', true),
       allowUnpinned: inputs.bool('allowUnpinned', false),
       removeOrphans: inputs.bool('removeOrphans', true),
+      diffOnly: inputs.bool('diffOnly', false),
+      deployIfUnchanged: inputs.bool('deployIfUnchanged', true),
       publishRenderedFile: inputs.bool('publishRenderedFile', true),
       artifactName: inputs.string('renderedArtifactName'),
       dockerComposePath: inputs.string('dockerComposePath'),
