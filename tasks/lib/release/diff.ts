@@ -97,37 +97,46 @@ function pinnedRef(image: string | undefined, digest: string | undefined): strin
  * The promotion diff: states, then the labels of every image involved (each read once; a failure
  * is a warning and leaves that commit unknown, never a failed deploy), then the commit ranges.
  */
-export async function promotionDiff(running: RunningImage[], release: ReleaseImage[], registry: Pick<RegistryClient, 'imageLabels'>, log: Pick<Logger, 'warn' | 'debug'>): Promise<ReleaseDiff> {
+export async function promotionDiff(running: RunningImage[], release: ReleaseImage[], registry: Pick<RegistryClient, 'imageLabels'>, log: Pick<Logger, 'warn'>): Promise<ReleaseDiff> {
   const services = compareRelease(running, release);
-  const refs = new Set<string>();
-  for (const s of services) {
-    const now = s.digestsNow.length === 1 ? pinnedRef(s.imageNow, s.digestsNow[0]) : undefined;
-    const next = pinnedRef(s.imageNext, s.digestNext);
-    if (now) refs.add(now);
-    if (next) refs.add(next);
-  }
-  const labels = new Map<string, Provenance>();
+  const provenance = new Map<string, Provenance>();
   await Promise.all(
-    [...refs].map(async (ref) => {
+    imageRefs(services).map(async (ref) => {
       try {
-        const l = await registry.imageLabels(parseReference(ref));
-        labels.set(ref, { revision: l[REVISION_LABEL] || undefined, source: l[SOURCE_LABEL] || undefined });
+        const labels = await registry.imageLabels(parseReference(ref));
+        provenance.set(ref, { revision: labels[REVISION_LABEL] || undefined, source: labels[SOURCE_LABEL] || undefined });
       } catch (err) {
         log.warn(`Promotion diff: the labels of ${ref} could not be read from its registry (${errorMessage(err)}); its commit is shown as unknown.`);
       }
     }),
   );
-  for (const s of services) {
-    const now = s.digestsNow.length === 1 ? labels.get(pinnedRef(s.imageNow, s.digestsNow[0]) ?? '') : undefined;
-    const next = labels.get(pinnedRef(s.imageNext, s.digestNext) ?? '');
-    s.revisionNow = now?.revision;
-    s.revisionNext = next?.revision;
-    s.source = next?.source ?? now?.source;
+  return withCommits(services, provenance);
+}
+
+/** The image now (when its containers agree on one digest) and the image to come, as `repository@digest`. */
+function imagesOf(s: ServiceDiff): { now?: string; next?: string } {
+  return { now: s.digestsNow.length === 1 ? pinnedRef(s.imageNow, s.digestsNow[0]) : undefined, next: pinnedRef(s.imageNext, s.digestNext) };
+}
+
+/** Every image whose labels the commit ranges need, once each. */
+export function imageRefs(services: ServiceDiff[]): string[] {
+  return [...new Set(services.flatMap((s) => Object.values(imagesOf(s)).filter((r): r is string => !!r)))];
+}
+
+/** The diff with each service's commits and link, from the images' labels (by `repository@digest`); pure. */
+export function withCommits(services: ServiceDiff[], provenance: Map<string, Provenance>): ReleaseDiff {
+  const out = services.map((s) => {
+    const refs = imagesOf(s);
+    const now = refs.now ? provenance.get(refs.now) : undefined;
+    const next = refs.next ? provenance.get(refs.next) : undefined;
+    const source = next?.source ?? now?.source;
     // A range is only a range within one repository.
     const sameSource = !now?.source || !next?.source || normaliseSource(now.source) === normaliseSource(next.source);
-    s.link = s.source ? commitLink(s.source, sameSource ? s.revisionNow : undefined, s.state === 'removed' ? s.revisionNow : s.revisionNext) : undefined;
-  }
-  return { services, changedServices: services.filter((s) => s.state !== 'unchanged').map((s) => s.service) };
+    const to = s.state === 'removed' ? now?.revision : next?.revision;
+    const from = s.state === 'removed' || !sameSource ? undefined : now?.revision;
+    return { ...s, revisionNow: now?.revision, revisionNext: next?.revision, source, link: source ? commitLink(source, from, to) : undefined };
+  });
+  return { services: out, changedServices: out.filter((s) => s.state !== 'unchanged').map((s) => s.service) };
 }
 
 // ---- links -------------------------------------------------------------------------------------
