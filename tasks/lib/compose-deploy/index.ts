@@ -20,7 +20,7 @@ import { checkArtifactName } from '../artifact-name';
 import { InputError, OuterLoopError, errorMessage } from '../errors';
 import type { ImageLock } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
-import { CredentialSource, RegistryClient } from '../registry/client';
+import type { CredentialSource } from '../registry/client';
 import { ReleaseDiff, promotionDiff, publishDiff, releaseDecision } from '../release/diff';
 import { healthGate } from './health';
 import { pullImages } from './pull';
@@ -233,13 +233,8 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
 
 /** The promotion diff of the project on the target against the release's pinned services. */
 async function composeReleaseDiff(docker: Dockerode, project: string, pins: PinnedService[], credentials: CredentialSource, ctx: TaskContext): Promise<ReleaseDiff> {
-  const registry = new RegistryClient({ credentials, log: ctx, setSecret: (s) => ctx.setSecret(s), signal: ctx.signal });
-  try {
-    const running = await runningServices(docker, project);
-    return await promotionDiff(running, pins.map((p) => ({ service: p.service, image: p.image, digest: p.digest })), registry, ctx);
-  } finally {
-    registry.close();
-  }
+  const running = await runningServices(docker, project);
+  return promotionDiff(running, pins.map((p) => ({ service: p.service, image: p.image, digest: p.digest })), credentials, ctx);
 }
 
 interface ReleaseRun {

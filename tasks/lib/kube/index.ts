@@ -8,7 +8,7 @@ import { createCredentialSource, dockerServerAddress, endpointRegistry } from '.
 import type { EndpointInfo, TaskContext } from '../context';
 import { checkArtifactName } from '../artifact-name';
 import { InputError, OuterLoopError, errorMessage } from '../errors';
-import { CredentialSource, RegistryClient } from '../registry/client';
+import type { CredentialSource } from '../registry/client';
 import { ReleaseDiff, promotionDiff, publishDiff, releaseDecision } from '../release/diff';
 import { Applied, ApplyItem, applyAll, applyObject, pullSecretObject, resolveResources } from './apply';
 import { ClientOptions, KubeApiError, KubeClient } from './client';
@@ -180,14 +180,9 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
     }
 
     result.diff = await ctx.group(`Promotion diff: what the release changes in namespace '${options.namespace}'`, async () => {
-      const registry = new RegistryClient({ credentials: options.registryCredentials, log: ctx, setSecret: (s) => ctx.setSecret(s), signal: ctx.signal });
-      try {
-        const diff = await promotionDiff(await runningWorkloads(client, options.namespace), releaseWorkloads(rendered.items.map((i) => i.object)), registry, ctx);
-        publishDiff(diff, ctx, 'kubernetes-deploy-diff', `KubernetesDeploy: what the release changes in ${options.namespace}`);
-        return diff;
-      } finally {
-        registry.close();
-      }
+      const diff = await promotionDiff(await runningWorkloads(client, options.namespace), releaseWorkloads(rendered.items.map((i) => i.object)), options.registryCredentials, ctx);
+      publishDiff(diff, ctx, 'kubernetes-deploy-diff', `KubernetesDeploy: what the release changes in ${options.namespace}`);
+      return diff;
     });
     const decision = releaseDecision(result.diff, { diffOnly: options.diffOnly ?? false, deployIfUnchanged: options.deployIfUnchanged ?? true });
     if (!decision.deploy) {

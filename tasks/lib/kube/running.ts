@@ -40,7 +40,7 @@ export function releaseWorkloads(objects: KubeObject[]): ReleaseImage[] {
   return objects.flatMap(workloadImages).map((w) => ({ ...w, digest: digestOf(w.image) }));
 }
 
-/** Every workload container of the namespace now; the digest is the one its template pins (none for a tag). */
+/** Every workload container of the namespace now, sorted; the digest is the one its template pins (none for a tag). */
 export async function runningWorkloads(client: KubeClient, namespace: string): Promise<RunningImage[]> {
   const out: RunningImage[] = [];
   for (const [apiVersion, kind] of WORKLOAD_KINDS) {
@@ -56,7 +56,7 @@ export async function runningWorkloads(client: KubeClient, namespace: string): P
       }
     }
   }
-  return out;
+  return out.sort((a, b) => a.service.localeCompare(b.service));
 }
 
 function digestOf(image: string): string | undefined {

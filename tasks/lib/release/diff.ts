@@ -6,10 +6,10 @@
 // digests now and to come, and the commit range between the `org.opencontainers.image.revision`
 // labels of the two images, read from the registry's config blobs (no pull), linked as a compare
 // page when `org.opencontainers.image.source` is a GitHub or Azure Repos repository.
-import type { Logger, TaskContext } from '../context';
+import type { TaskContext } from '../context';
 import { errorMessage } from '../errors';
 import { parseReference, repositoryName } from '../reference';
-import type { RegistryClient } from '../registry/client';
+import { CredentialSource, RegistryClient } from '../registry/client';
 
 export const REVISION_LABEL = 'org.opencontainers.image.revision';
 export const SOURCE_LABEL = 'org.opencontainers.image.source';
@@ -94,22 +94,28 @@ function pinnedRef(image: string | undefined, digest: string | undefined): strin
 }
 
 /**
- * The promotion diff: states, then the labels of every image involved (each read once; a failure
- * is a warning and leaves that commit unknown, never a failed deploy), then the commit ranges.
+ * The promotion diff: states, then the labels of every image involved, read from the registries'
+ * config blobs (each once; a failure is a warning and leaves that commit unknown, never a failed
+ * deploy, so the retries are few), then the commit ranges.
  */
-export async function promotionDiff(running: RunningImage[], release: ReleaseImage[], registry: Pick<RegistryClient, 'imageLabels'>, log: Pick<Logger, 'warn'>): Promise<ReleaseDiff> {
+export async function promotionDiff(running: RunningImage[], release: ReleaseImage[], credentials: CredentialSource | undefined, ctx: Pick<TaskContext, 'warn' | 'debug' | 'setSecret' | 'signal'>): Promise<ReleaseDiff> {
   const services = compareRelease(running, release);
   const provenance = new Map<string, Provenance>();
-  await Promise.all(
-    imageRefs(services).map(async (ref) => {
-      try {
-        const labels = await registry.imageLabels(parseReference(ref));
-        provenance.set(ref, { revision: labels[REVISION_LABEL] || undefined, source: labels[SOURCE_LABEL] || undefined });
-      } catch (err) {
-        log.warn(`Promotion diff: the labels of ${ref} could not be read from its registry (${errorMessage(err)}); its commit is shown as unknown.`);
-      }
-    }),
-  );
+  const registry = new RegistryClient({ credentials, log: ctx, setSecret: (s) => ctx.setSecret(s), signal: ctx.signal, retry: { attempts: 2 } });
+  try {
+    await Promise.all(
+      imageRefs(services).map(async (ref) => {
+        try {
+          const labels = await registry.imageLabels(parseReference(ref));
+          provenance.set(ref, { revision: labels[REVISION_LABEL] || undefined, source: labels[SOURCE_LABEL] || undefined });
+        } catch (err) {
+          ctx.warn(`Promotion diff: the labels of ${ref} could not be read from its registry (${errorMessage(err)}); its commit is shown as unknown.`);
+        }
+      }),
+    );
+  } finally {
+    registry.close();
+  }
   return withCommits(services, provenance);
 }
 
