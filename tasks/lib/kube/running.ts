@@ -43,8 +43,8 @@ export function releaseWorkloads(objects: KubeObject[]): ReleaseImage[] {
 /** Every workload container of the namespace now, sorted; the digest is the one its template pins (none for a tag). */
 export async function runningWorkloads(client: KubeClient, namespace: string): Promise<RunningImage[]> {
   const out: RunningImage[] = [];
-  for (const [apiVersion, kind] of WORKLOAD_KINDS) {
-    const { items } = await client.list(apiVersion, kind, namespace);
+  const lists = await Promise.all(WORKLOAD_KINDS.map(async ([apiVersion, kind]) => ({ apiVersion, kind, items: (await client.list(apiVersion, kind, namespace)).items })));
+  for (const { apiVersion, kind, items } of lists) {
     for (const obj of items) {
       if (obj.metadata.labels?.[VARIANT_LABEL]) continue;
       const owners = (obj.metadata as { ownerReferences?: { kind?: string }[] }).ownerReferences ?? [];
