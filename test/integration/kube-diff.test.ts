@@ -214,6 +214,22 @@ describe('KubernetesDeploy: the promotion diff', () => {
     assert.ok(result.imageChecks.length > 0 && result.imageChecks.every((c) => c.ok === true));
   });
 
+  test('an image whose config blob the registry corrupts is refused by the client; the diff warns and shows its commit as unknown', async () => {
+    const labels = { 'org.opencontainers.image.revision': COMMIT_B, 'org.opencontainers.image.source': SOURCE };
+    const digest = await pushImage('shop/api', 'tampered', labels);
+    const manifest = await (await fetch(`${registry.url}/v2/shop/api/manifests/${digest}`, { headers: { Authorization: `Basic ${Buffer.from(`${registry.username}:${registry.password}`).toString('base64')}`, Accept: MEDIA_TYPES.ociManifest } })).json() as { config: { digest: string } };
+    const hex = manifest.config.digest.slice('sha256:'.length);
+    const data = path.join(registry.storageDir, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
+    fs.writeFileSync(data, fs.readFileSync(data, 'utf8').replace(COMMIT_B, COMMIT_A));
+    const ctx = createTestContext();
+    const release = lock(images.webB);
+    release.images = release.images.map((i) => (i.name === 'api' ? { ...i, digest, ref: `${i.repository}@${digest}` } : i));
+    const result = await kubernetesDeploy(options({ lock: release, diffOnly: true }), ctx);
+    const apiRow = result.diff!.services.find((s) => s.service === 'api/api')!;
+    assert.deepEqual([apiRow.state, apiRow.revisionNow, apiRow.revisionNext], ['changed', COMMIT_A, undefined]);
+    assert.ok(ctx.logs.some((l) => new RegExp(`^WARNING: Promotion diff: the labels of .*/shop/api@${digest} could not be read .*does not hash to ${manifest.config.digest}`).test(l)));
+  });
+
   test('renderOnly and diffOnly together are refused', async () => {
     await assert.rejects(kubernetesDeploy(options({ renderOnly: true, diffOnly: true }), createTestContext()), /Inputs 'renderOnly' and 'diffOnly' cannot both be true/);
   });

@@ -133,6 +133,12 @@ describe('commit ranges and links', () => {
   });
 });
 
+test('a revision label cannot inject a logging command into the log', () => {
+  const [service] = compareRelease([], [{ service: 'web', image: `${R}/web@${D('1')}`, digest: D('1') }]);
+  const diff = withCommits([service], new Map([[`${R}/web@${D('1')}`, { revision: '##vso[task.setvariable variable=x]1' }]]));
+  assert.doesNotMatch(diffLines(diff)[0], /##vso\[/);
+});
+
 describe('repositoryPage', () => {
   const cases: [string, string | undefined][] = [
     ['https://github.com/contoso/shop', 'https://github.com/contoso/shop'],

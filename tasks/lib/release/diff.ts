@@ -6,7 +6,7 @@
 // digests now and to come, and the commit range between the `org.opencontainers.image.revision`
 // labels of the two images, read from the registry's config blobs (no pull), linked as a compare
 // page when `org.opencontainers.image.source` is a GitHub or Azure Repos repository.
-import type { TaskContext } from '../context';
+import { TaskContext, sanitizeOutput } from '../context';
 import { errorMessage } from '../errors';
 import { parseReference, repositoryName } from '../reference';
 import { CredentialSource, RegistryClient } from '../registry/client';
@@ -207,12 +207,12 @@ function rangeText(s: ServiceDiff): string {
   return `${from ?? 'unknown'}…${to ?? 'unknown'}`;
 }
 
-/** The log's lines: one per service. */
+/** The log's lines: one per service, sanitised (labels come from images, which may be anyone's). */
 export function diffLines(diff: ReleaseDiff): string[] {
   return diff.services.map((s) => {
     const now = s.digestsNow.length ? s.digestsNow.join(', ') : s.state === 'added' ? '—' : `${s.imageNow} (digest unknown)`;
     const next = s.digestNext ?? (s.state === 'removed' ? '—' : `${s.imageNext} (not pinned)`);
-    return `${s.service}: ${s.state}; ${now} → ${next}; commits ${rangeText(s)}${s.link ? ` (${s.link})` : ''}`;
+    return sanitizeOutput(`${s.service}: ${s.state}; ${now} → ${next}; commits ${rangeText(s)}${s.link ? ` (${s.link})` : ''}`);
   });
 }
 
