@@ -22,6 +22,8 @@ import { deployOptions, resolveKubeconfig, webManifestDir } from '../support/kub
 import { startRegistry, TestRegistry } from '../support/registry';
 
 const TOKEN = 'kube-diff-token-0123456789abcdef';
+/** An account that may not touch CronJobs. */
+const LIMITED_TOKEN = 'kube-diff-limited-0123456789abcd';
 const SOURCE = 'https://contoso@dev.azure.com/contoso/Shop/_git/shop';
 const PAGE = 'https://dev.azure.com/contoso/Shop/_git/shop';
 const COMMIT_A = 'a1'.repeat(20);
@@ -120,18 +122,19 @@ spec:
 
 let dir: string;
 const NS = 'promo';
-function options(overrides: Partial<KubernetesDeployOptions> = {}): KubernetesDeployOptions {
-  return deployOptions(resolveKubeconfig(kubeconfigFor(api, { token: TOKEN })), {
+function options(overrides: Partial<KubernetesDeployOptions> & { token?: string } = {}): KubernetesDeployOptions {
+  const { token, ...rest } = overrides;
+  return deployOptions(resolveKubeconfig(kubeconfigFor(api, { token: token ?? TOKEN })), {
     namespace: NS,
     baseDir: dir,
     rolloutTimeoutSeconds: 20,
     registryCredentials: createCredentialSource({ endpoint: endpoint(), setSecret: () => undefined, useDockerConfig: false }),
-    ...overrides,
+    ...rest,
   });
 }
 
 before(async () => {
-  [api, registry] = await Promise.all([startKubeApi({ tokens: { [TOKEN]: 'deployer' }, stepMs: 10, secondMs: 100 }), startRegistry('htpasswd')]);
+  [api, registry] = await Promise.all([startKubeApi({ tokens: { [TOKEN]: 'deployer', [LIMITED_TOKEN]: 'limited' }, stepMs: 10, secondMs: 100, deny: (r) => r.user === 'limited' && r.resource === 'cronjobs' }), startRegistry('htpasswd')]);
   const labels = (commit: string) => ({ 'org.opencontainers.image.revision': commit, 'org.opencontainers.image.source': SOURCE });
   images.webA = await pushImage('shop/web', 'a', labels(COMMIT_A));
   images.webB = await pushIndex('shop/web', 'b', labels(COMMIT_B));
@@ -228,6 +231,14 @@ describe('KubernetesDeploy: the promotion diff', () => {
     const apiRow = result.diff!.services.find((s) => s.service === 'api/api')!;
     assert.deepEqual([apiRow.state, apiRow.revisionNow, apiRow.revisionNext], ['changed', COMMIT_A, undefined]);
     assert.ok(ctx.logs.some((l) => new RegExp(`^WARNING: Promotion diff: the labels of .*/shop/api@${digest} could not be read .*does not hash to ${manifest.config.digest}`).test(l)));
+  });
+
+  test('an account that may not list a kind still gets the diff of the others, with a warning', async () => {
+    const ctx = createTestContext();
+    const result = await kubernetesDeploy(options({ token: LIMITED_TOKEN, lock: lock(images.webA), diffOnly: true }), ctx);
+    assert.deepEqual(JSON.parse(ctx.outputs.changedServices), ['web']);
+    assert.equal(result.diff!.services.find((s) => s.service === 'web')!.state, 'changed');
+    assert.ok(ctx.logs.includes("WARNING: Promotion diff: the account may not list CronJobs in 'promo' (403); a CronJob of the release is shown as added."));
   });
 
   test('renderOnly and diffOnly together are refused', async () => {

@@ -180,7 +180,10 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
     }
 
     result.diff = await ctx.group(`Promotion diff: what the release changes in namespace '${options.namespace}'`, async () => {
-      const diff = await promotionDiff(await runningWorkloads(client, options.namespace), releaseWorkloads(rendered.items.map((i) => i.object)), options.registryCredentials, ctx);
+      // An account that may not list a kind can still deploy the others: the diff says what it cannot see.
+      const onForbidden = (kind: string) => ctx.warn(`Promotion diff: the account may not list ${kind}s in '${options.namespace}' (403); a ${kind} of the release is shown as added.`);
+      const running = await runningWorkloads(client, options.namespace, { onForbidden });
+      const diff = await promotionDiff(running, releaseWorkloads(rendered.items.map((i) => i.object)), options.registryCredentials, ctx);
       publishDiff(diff, ctx, 'kubernetes-deploy-diff', `KubernetesDeploy: what the release changes in ${options.namespace}`);
       return diff;
     });

@@ -4,7 +4,7 @@
 // diff before a deploy; `workloadImages` names containers the same way for the release.
 import { parseReference } from '../reference';
 import type { ReleaseImage, RunningImage } from '../release/diff';
-import type { KubeClient } from './client';
+import { KubeApiError, type KubeClient } from './client';
 import { KubeObject, VARIANT_LABEL, isObject, podSpecOf } from './objects';
 
 /** The workload kinds whose pod templates the diff compares, with their API versions. */
@@ -40,10 +40,23 @@ export function releaseWorkloads(objects: KubeObject[]): ReleaseImage[] {
   return objects.flatMap(workloadImages).map((w) => ({ ...w, digest: digestOf(w.image) }));
 }
 
-/** Every workload container of the namespace now, sorted; the digest is the one its template pins (none for a tag). */
-export async function runningWorkloads(client: KubeClient, namespace: string): Promise<RunningImage[]> {
+/**
+ * Every workload container of the namespace now, sorted; the digest is the one its template pins
+ * (none for a tag). A kind the account may not list (403) fails the read, unless `onForbidden` is
+ * given: then it is told, and that kind is left out.
+ */
+export async function runningWorkloads(client: KubeClient, namespace: string, options: { onForbidden?: (kind: string, error: KubeApiError) => void } = {}): Promise<RunningImage[]> {
   const out: RunningImage[] = [];
-  const lists = await Promise.all(WORKLOAD_KINDS.map(async ([apiVersion, kind]) => ({ apiVersion, kind, items: (await client.list(apiVersion, kind, namespace)).items })));
+  const listKind = async ([apiVersion, kind]: [string, string]) => {
+    try {
+      return { apiVersion, kind, items: (await client.list(apiVersion, kind, namespace)).items };
+    } catch (err) {
+      if (!(err instanceof KubeApiError && err.status === 403 && options.onForbidden)) throw err;
+      options.onForbidden(kind, err);
+      return { apiVersion, kind, items: [] };
+    }
+  };
+  const lists = await Promise.all(WORKLOAD_KINDS.map(listKind));
   for (const { apiVersion, kind, items } of lists) {
     for (const obj of items) {
       if (obj.metadata.labels?.[VARIANT_LABEL]) continue;
