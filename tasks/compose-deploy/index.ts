@@ -44,6 +44,8 @@ runTask('ComposeDeploy', async (inputs, ctx) => {
       registryTimeoutSeconds: inputs.int('registryTimeoutSeconds', { default: 120, min: 1, max: 3600 }),
       rollbackOnFailure: inputs.bool('rollbackOnFailure', true),
       removeOrphans: inputs.bool('removeOrphans', true),
+      diffOnly: inputs.bool('diffOnly', false),
+      deployIfUnchanged: inputs.bool('deployIfUnchanged', true),
       publishRenderedFile: inputs.bool('publishRenderedFile', true),
       artifactName: inputs.string('renderedArtifactName'),
       dockerComposePath: inputs.string('dockerComposePath'),

@@ -1,3 +1,4 @@
+import { createCredentialSource } from '../lib/auth';
 import { MAX_ROLLOUT_TIMEOUT_SECONDS, kubernetesDeploy, pullSecretFrom } from '../lib/kube';
 import { runTask } from '../lib/pipeline';
 import { kubernetesConnection } from '../lib/pipeline/cluster-connection';
@@ -36,6 +37,9 @@ runTask('KubernetesDeploy', async (inputs, ctx) => {
     action: strategy === 'canary' ? inputs.choice('action', ['deploy', 'promote', 'reject'] as const) : 'deploy',
     rolloutTimeoutSeconds: inputs.int('rolloutTimeoutSeconds', { default: 600, min: 1, max: MAX_ROLLOUT_TIMEOUT_SECONDS }),
     rollbackOnFailure: inputs.bool('rollbackOnFailure', true),
+    diffOnly: inputs.bool('diffOnly', false),
+    deployIfUnchanged: inputs.bool('deployIfUnchanged', true),
+    registryCredentials: renderOnly ? undefined : createCredentialSource({ endpoint: registry, setSecret: (s) => ctx.setSecret(s) }),
     fieldManager: inputs.string('fieldManager', { default: 'container-outer-loop' }) as string,
     forceConflicts: inputs.bool('forceConflicts', false),
     publishArtifact: inputs.bool('publishManifests', true),

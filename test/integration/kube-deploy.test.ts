@@ -96,7 +96,7 @@ describe('KubernetesDeploy against the test API server: what only a double can d
     await kubernetesDeploy(options({ baseDir: manifestDir(3), namespace: ns }), createTestContext());
     const during = api.requests.slice(first).filter((r) => r.path === `/apis/apps/v1/namespaces/${ns}/deployments` || r.path === `/apis/apps/v1/namespaces/${ns}/deployments/web`);
     assert.equal(during.filter((r) => r.query.watch === '1').length, 1, 'one watch stream for the whole rollout');
-    assert.ok(during.filter((r) => r.method === 'GET' && r.query.watch !== '1').length <= 2, 'a GET before the apply and one before the watch');
+    assert.ok(during.filter((r) => r.method === 'GET' && r.query.watch !== '1').length <= 3, 'the promotion diff\'s list, a GET before the apply and one before the watch');
   });
 
   test('429 with Retry-After and 503 are retried after the wait the server asks for; a persistent 500 fails naming the request', async () => {

@@ -24,9 +24,11 @@ import type { ImageLock } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
 import type { CredentialSource } from '../registry/client';
 import { bounded } from '../bounds';
+import { ReleaseDiff, promotionDiff, publishDiff, releaseDecision } from '../release/diff';
 import { healthGate } from './health';
 import { pullImages } from './pull';
 import { renderedFileName, rollbackFileName } from './rendered-file';
+import { runningServices } from './running';
 import { loadRelease, manualRestoreCommands, ReleaseMeta, saveRelease, StoredRelease } from './store';
 import { checkTargetInputs, connectTarget, Target, TargetOptions } from './target';
 import { summaryTable, VerifiedContainer, verifyDigests } from './verify';
@@ -73,11 +75,20 @@ export interface ComposeDeployOptions {
   buildNumber?: string;
   /** Bound of one `compose up` (default 600 s). */
   upTimeoutSeconds?: number;
+  /** Print the promotion diff and deploy nothing (default false). */
+  diffOnly?: boolean;
+  /** Deploy a release that changes nothing (default true); false skips it. */
+  deployIfUnchanged?: boolean;
 }
 
 export interface ComposeDeployResult {
   project: string;
   renderedFile: string;
+  /** What the release changes, worked out before anything changed. */
+  diff: ReleaseDiff;
+  /** Why nothing was deployed (diffOnly, or an unchanged release with deployIfUnchanged: false); undefined when deployed. */
+  skipped?: string;
+  /** Empty when nothing was deployed. */
   deployedDigests: Record<string, string>;
   rolledBack: boolean;
   rows: VerifiedContainer[];
@@ -150,6 +161,18 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
     const docker = target.docker;
     const env = composeEnvironment(target.env, configDir);
 
+    const diff = await ctx.group(`Promotion diff: what the release changes in ${environment}`, async () => {
+      const d = await composeReleaseDiff(docker, project, rendered.services, options.credentials, ctx);
+      publishDiff(d, ctx, `compose-deploy-diff-${project}`, `ComposeDeploy: what the release changes in ${environment}`);
+      return d;
+    });
+    timings.lap('diff');
+    const decision = releaseDecision(diff, { diffOnly: options.diffOnly ?? false, deployIfUnchanged: options.deployIfUnchanged ?? true });
+    if (!decision.deploy) {
+      ctx.info(`${decision.reason} Project '${project}' on ${target.description} was not touched.`);
+      return { project, renderedFile, diff, skipped: decision.reason, deployedDigests: {}, rolledBack: false, rows: [], markdown: '' };
+    }
+
     const refs = rendered.services.map((s) => s.image);
     await ctx.group(`Pull ${refs.length} image${refs.length === 1 ? '' : 's'} on the target`, async () => {
       const pulled = await pullImages(docker, refs, options.credentials, options, ctx);
@@ -201,12 +224,18 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
     ctx.addSummary(`compose-deploy-${project}`, markdown);
     ctx.info(`Deployed ${rows.length} container${rows.length === 1 ? '' : 's'} of '${project}'; every pinned digest verified.`);
     ctx.info(`Timings: ${timings.toString()}`);
-    return { project, renderedFile, deployedDigests, rolledBack: false, rows, markdown };
+    return { project, renderedFile, diff, deployedDigests, rolledBack: false, rows, markdown };
   } finally {
     await target?.close();
     await finding; // never rejects; let the probe end before its folder goes
     fs.rmSync(configDir, { recursive: true, force: true });
   }
+}
+
+/** The promotion diff of the project on the target against the release's pinned services. */
+async function composeReleaseDiff(docker: Dockerode, project: string, pins: PinnedService[], credentials: CredentialSource, ctx: TaskContext): Promise<ReleaseDiff> {
+  const running = await runningServices(docker, project);
+  return promotionDiff(running, pins.map((p) => ({ service: p.service, image: p.image, digest: p.digest })), credentials, ctx);
 }
 
 interface ReleaseRun {

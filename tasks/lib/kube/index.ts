@@ -10,11 +10,14 @@ import { createCredentialSource, dockerServerAddress, endpointRegistry } from '.
 import { CANCEL_GRACE_MS, EndpointInfo, TaskContext, cancelDeadline } from '../context';
 import { checkArtifactName } from '../artifact-name';
 import { InputError, OuterLoopError, cancelledError, errorMessage } from '../errors';
+import type { CredentialSource } from '../registry/client';
+import { ReleaseDiff, promotionDiff, publishDiff, releaseDecision } from '../release/diff';
 import { Applied, ApplyItem, applyAll, applyObject, pullSecretObject, resolveResources } from './apply';
 import { ClientOptions, KubeApiError, KubeClient } from './client';
 import type { ResolvedKubeconfig } from './kubeconfig';
 import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_KINDS, describe } from './objects';
 import { RenderOptions, Rendered, render } from './render';
+import { releaseWorkloads, runningWorkloads } from './running';
 import { BeforeState, canaryObjects, captureBefore, deletePodsOfRevision, planRollback, removeCanaries } from './rollback';
 import { ImageCheck, WaitResult, diagnosePods, expectedDigests, formatProblems, verifyImageIds, waitForRollout } from './rollout';
 
@@ -52,6 +55,12 @@ export interface KubernetesDeployOptions extends RenderOptions {
   artifactName: string;
   logTailLines?: number;
   client?: Partial<ClientOptions>;
+  /** Credentials for reading the images' labels from their registries (the promotion diff); anonymous without. */
+  registryCredentials?: CredentialSource;
+  /** Print the promotion diff and apply nothing (default false). */
+  diffOnly?: boolean;
+  /** Deploy a release that changes nothing (default true); false skips it. */
+  deployIfUnchanged?: boolean;
 }
 
 export interface KubernetesDeployResult {
@@ -61,6 +70,10 @@ export interface KubernetesDeployResult {
   rolledBack: boolean;
   applied: string[];
   imageChecks: ImageCheck[];
+  /** What the release changes in the namespace, worked out before anything was applied (not for renderOnly or reject). */
+  diff?: ReleaseDiff;
+  /** Why nothing was applied (diffOnly, or an unchanged release with deployIfUnchanged: false); undefined otherwise. */
+  skipped?: string;
 }
 
 /** The deployment failed; `rolledBack` says whether the previous revision was restored. */
@@ -170,6 +183,22 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
       return result;
     }
 
+    result.diff = await ctx.group(`Promotion diff: what the release changes in namespace '${options.namespace}'`, async () => {
+      // An account that may not list a kind can still deploy the others: the diff says what it cannot see.
+      const onForbidden = (kind: string) => ctx.warn(`Promotion diff: the account may not list ${kind}s in '${options.namespace}' (403); a ${kind} of the release is shown as added.`);
+      const running = await runningWorkloads(client, options.namespace, { onForbidden });
+      const diff = await promotionDiff(running, releaseWorkloads(rendered.items.map((i) => i.object)), options.registryCredentials, ctx);
+      publishDiff(diff, ctx, 'kubernetes-deploy-diff', `KubernetesDeploy: what the release changes in ${options.namespace}`);
+      return diff;
+    });
+    const decision = releaseDecision(result.diff, { diffOnly: options.diffOnly ?? false, deployIfUnchanged: options.deployIfUnchanged ?? true });
+    if (!decision.deploy) {
+      ctx.info(`${decision.reason} Nothing was applied to namespace '${options.namespace}'.`);
+      result.skipped = decision.reason;
+      result.deployedDigests = {};
+      return result;
+    }
+
     await ensureNamespace(client, options, ctx);
     if (options.pullSecret) await applyPullSecret(client, options, ctx);
 
@@ -242,6 +271,7 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
 export function validateOptions(options: KubernetesDeployOptions): void {
   if (!options.renderOnly && !options.kubeconfig) throw new InputError("Input 'kubernetesServiceConnection' (or azureSubscription): no cluster connection was given. Choose one, or set renderOnly: true to render the manifests without a cluster.");
   if (options.publishArtifact) checkArtifactName(options.artifactName, 'manifestsArtifactName');
+  if (options.renderOnly && options.diffOnly) throw new InputError("Inputs 'renderOnly' and 'diffOnly' cannot both be true: the promotion diff reads what the namespace runs, and renderOnly contacts no cluster. Set one of them.");
   if (options.source === 'compose' && !options.composeFiles?.length) throw new InputError("Input 'composeFiles' is required when source is 'compose'.");
   if (options.source === 'manifests' && !options.manifests?.length) throw new InputError("Input 'manifests' is required when source is 'manifests': manifest files or globs, one per line.");
   if (!Number.isInteger(options.rolloutTimeoutSeconds) || options.rolloutTimeoutSeconds < 1 || options.rolloutTimeoutSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {

@@ -317,6 +317,48 @@ export class RegistryClient {
     return results as ResolvedDigest[];
   }
 
+  /**
+   * The labels of an image (`config.Labels` of its config blob), read without pulling it: the
+   * manifest, for an index the manifest of `platform` (default: the first platform it lists; one
+   * build labels every platform alike), then the config blob, whose content must hash to the digest
+   * the manifest names. Three GETs at most, plus authentication.
+   */
+  async imageLabels(ref: ImageReference, options: { platform?: string } = {}): Promise<Record<string, string>> {
+    const state = this.registry(ref.domain);
+    const deadline = this.deadline(); // the manifest, the platform's and the config blob: one operation
+    let manifest = await this.manifestBody(state, ref, ref.digest ?? ref.tag ?? 'latest', deadline);
+    if (Array.isArray(manifest.manifests)) {
+      const listed = (manifest.manifests as IndexEntry[]).filter((m) => m && typeof m.digest === 'string' && m.platform && m.platform.os !== 'unknown' && m.platform.architecture !== 'unknown');
+      const chosen = options.platform ? pickPlatform(listed, options.platform) : listed[0];
+      if (!chosen) {
+        throw new RegistryError(`${familiarName(ref)} in ${state.domain} is an index with no image${options.platform ? ` for the platform ${options.platform}` : ''}.`, { registry: state.domain, code: 'MANIFEST_UNKNOWN' });
+      }
+      manifest = await this.manifestBody(state, ref, chosen.digest, deadline);
+    }
+    const config = manifest.config as { digest?: unknown } | undefined;
+    if (typeof config?.digest !== 'string' || !/^sha(256|512):[a-f0-9]+$/.test(config.digest)) {
+      throw new RegistryError(`the manifest of ${familiarName(ref)} in ${state.domain} names no config blob.`, { registry: state.domain, code: 'MANIFEST_INVALID' });
+    }
+    const res = await this.pullRequest(state, ref, `blobs/${config.digest}`, 'GET', '*/*', deadline);
+    if (computeDigest(config.digest.split(':')[0], res.body) !== config.digest) {
+      throw new RegistryError(`${state.domain} sent a config blob for ${familiarName(ref)} that does not hash to ${config.digest}. Check for a proxy that alters responses.`, { registry: state.domain, code: 'DIGEST_INVALID' });
+    }
+    const labels = (jsonObject(res)?.config as { Labels?: unknown } | undefined)?.Labels;
+    if (typeof labels !== 'object' || labels === null) return {};
+    return Object.fromEntries(Object.entries(labels).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  }
+
+  /** A manifest's JSON body; a digest reference must match what was sent. */
+  private async manifestBody(state: RegistryState, ref: ImageReference, reference: string, deadline: number): Promise<ManifestBody & Record<string, unknown>> {
+    const res = await this.manifestRequest(state, ref, reference, 'GET', deadline);
+    if (reference.includes(':') && computeDigest(reference.split(':')[0], res.body) !== reference) {
+      throw new RegistryError(`${state.domain} answered for ${familiarName(ref)}@${reference} with a manifest of another digest. The registry or a proxy is not trustworthy.`, { registry: state.domain, code: 'DIGEST_INVALID' });
+    }
+    const body = jsonObject(res);
+    if (!body) throw new RegistryError(`the manifest of ${familiarName(ref)} in ${state.domain} is not JSON.`, { registry: state.domain, code: 'MANIFEST_INVALID' });
+    return body as ManifestBody & Record<string, unknown>;
+  }
+
   /** Closes idle keep-alive connections (of the client's own transport). */
   close(): void {
     if (this.ownTransport) this.transport.close();
@@ -334,10 +376,15 @@ export class RegistryClient {
     return state;
   }
 
-  private async manifestRequest(state: RegistryState, ref: ImageReference, reference: string, method: 'HEAD' | 'GET', deadline: number): Promise<HttpResponse> {
-    const url = `${state.baseUrl}/v2/${ref.path}/manifests/${reference}`;
+  private manifestRequest(state: RegistryState, ref: ImageReference, reference: string, method: 'HEAD' | 'GET', deadline: number): Promise<HttpResponse> {
+    return this.pullRequest(state, ref, `manifests/${reference}`, method, MANIFEST_ACCEPT, deadline);
+  }
+
+  /** An authenticated request for a manifest or blob (`resource`) of the repository of `ref`. */
+  private async pullRequest(state: RegistryState, ref: ImageReference, resource: string, method: 'HEAD' | 'GET', accept: string, deadline: number): Promise<HttpResponse> {
+    const url = `${state.baseUrl}/v2/${ref.path}/${resource}`;
     const scope = pullScope(ref);
-    const what = `${method} ${familiarName(ref)}`;
+    const what = `${method} ${familiarName(ref)}${resource.startsWith('blobs/') ? ` (${resource})` : ''}`;
     let reauthenticated = false;
     for (;;) {
       // While the first request to a registry learns how it authenticates, the others wait.
@@ -346,7 +393,7 @@ export class RegistryClient {
       if (state.mode === 'unknown') state.probing = new Promise<void>((resolve) => (endProbe = resolve));
       try {
         const auth = await this.authorization(state, scope, deadline);
-        const headers: Record<string, string> = { Accept: MANIFEST_ACCEPT };
+        const headers: Record<string, string> = { Accept: accept };
         if (auth.header) headers.Authorization = auth.header;
         const sent = await this.request(state, { method, url, headers }, what, deadline);
         const res = sent.res;
@@ -650,7 +697,7 @@ export class RegistryClient {
       const details = await this.errorBody(res, method, deadline, authHeader);
       const code = details.code ?? 'MANIFEST_UNKNOWN';
       const why =
-        code === 'NAME_UNKNOWN' ? `the repository ${ref.path} does not exist` : ref.digest ? `no manifest with the digest ${ref.digest}` : `no tag '${ref.tag ?? 'latest'}'`;
+        code === 'NAME_UNKNOWN' ? `the repository ${ref.path} does not exist` : code === 'BLOB_UNKNOWN' ? 'its config blob is missing' : ref.digest ? `no manifest with the digest ${ref.digest}` : `no tag '${ref.tag ?? 'latest'}'`;
       return new RegistryError(`the image ${image} was not found in ${state.domain} (${why}). Check the name and tag, and that it was pushed.`, {
         registry: state.domain,
         status: 404,
