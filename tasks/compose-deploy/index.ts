@@ -2,6 +2,8 @@ import { composeDeploy } from '../lib/compose-deploy';
 import { runTask } from '../lib/pipeline';
 import { registryCredentials } from '../lib/pipeline/connections';
 import { readLockInput } from '../lib/pipeline/lock-input';
+import { readNotifyInputs } from '../lib/pipeline/notify-input';
+import { MAX_BAKE_SECONDS } from '../lib/release/bake';
 
 runTask('ComposeDeploy', async (inputs, ctx) => {
   const environmentName = inputs.required('environmentName');
@@ -30,6 +32,9 @@ runTask('ComposeDeploy', async (inputs, ctx) => {
       credentials,
       waitTimeoutSeconds: inputs.int('waitTimeoutSeconds', { default: 300, min: 1, max: 3600 }),
       rollbackOnFailure: inputs.bool('rollbackOnFailure', true),
+      bakeSeconds: inputs.int('bakeSeconds', { default: 0, min: 0, max: MAX_BAKE_SECONDS }),
+      smokeTestUrl: inputs.string('smokeTestUrl'),
+      notify: readNotifyInputs(inputs, ctx),
       allowUnpinned: inputs.bool('allowUnpinned', false),
       removeOrphans: inputs.bool('removeOrphans', true),
       publishRenderedFile: inputs.bool('publishRenderedFile', true),

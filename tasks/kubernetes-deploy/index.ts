@@ -2,6 +2,8 @@ import { MAX_ROLLOUT_TIMEOUT_SECONDS, kubernetesDeploy, pullSecretFrom } from '.
 import { runTask } from '../lib/pipeline';
 import { kubernetesConnection } from '../lib/pipeline/cluster-connection';
 import { readLockInput } from '../lib/pipeline/lock-input';
+import { readNotifyInputs } from '../lib/pipeline/notify-input';
+import { MAX_BAKE_SECONDS } from '../lib/release/bake';
 
 runTask('KubernetesDeploy', async (inputs, ctx) => {
   // The cluster first, so that a missing or broken connection fails before anything is read; none to render only.
@@ -34,6 +36,9 @@ runTask('KubernetesDeploy', async (inputs, ctx) => {
       action: strategy === 'canary' ? inputs.choice('action', ['deploy', 'promote', 'reject'] as const) : 'deploy',
       rolloutTimeoutSeconds: inputs.int('rolloutTimeoutSeconds', { default: 600, min: 1, max: MAX_ROLLOUT_TIMEOUT_SECONDS }),
       rollbackOnFailure: inputs.bool('rollbackOnFailure', true),
+      bakeSeconds: inputs.int('bakeSeconds', { default: 0, min: 0, max: MAX_BAKE_SECONDS }),
+      smokeTestUrl: inputs.string('smokeTestUrl'),
+      notify: renderOnly ? undefined : readNotifyInputs(inputs, ctx),
       fieldManager: inputs.string('fieldManager', { default: 'container-outer-loop' }) as string,
       forceConflicts: inputs.bool('forceConflicts', false),
       publishArtifact: inputs.bool('publishManifests', true),
