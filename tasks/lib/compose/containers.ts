@@ -107,8 +107,7 @@ export function readiness(states: ContainerState[], rules: ReadinessRules): Read
       } else if (s.status === 'restarting' || restarts > 0) {
         // A container running again reports exit code 0: the last exit code is known only while it restarts.
         fail(`keeps restarting (${restarts} restart(s)${s.status === 'restarting' ? `, exit code ${s.exitCode ?? '?'}` : ''})`);
-      }
-      else if (s.health === 'unhealthy') fail('is unhealthy: its healthcheck failed');
+      } else if (s.health === 'unhealthy') fail('is unhealthy: its healthcheck failed');
       else if (s.status !== 'running' || s.health === 'starting') result.waiting.push({ service, state: s, what: `${service} (${s.status}${s.health ? `, health: ${s.health}` : ''})` });
     }
   }

@@ -207,14 +207,24 @@ export async function withNotification<T>(
   ctx.setSecret(settings.url);
   const graceEnd = cancelDeadline(ctx.signal);
   let rolledBack = false;
-  const watched: TaskContext = Object.create(ctx, {
-    output: {
-      value: (name: string, value: string) => {
-        if (name === 'rolledBack') rolledBack = value === 'true';
-        ctx.output(name, value);
-      },
+  // The context the deploy gets: ctx itself, but for watching the rolledBack output on its way.
+  const watched: TaskContext = {
+    info: (m) => ctx.info(m),
+    warn: (m) => ctx.warn(m),
+    debug: (m) => ctx.debug(m),
+    group: (title, fn) => ctx.group(title, fn),
+    setSecret: (s) => ctx.setSecret(s),
+    output: (name, value) => {
+      if (name === 'rolledBack') rolledBack = value === 'true';
+      ctx.output(name, value);
     },
-  });
+    uploadArtifact: (name, file) => ctx.uploadArtifact(name, file),
+    addSummary: (name, markdown) => ctx.addSummary(name, markdown),
+    publishTestResults: (o) => ctx.publishTestResults(o),
+    tempDir: ctx.tempDir,
+    variable: (name) => ctx.variable(name),
+    signal: ctx.signal,
+  };
   const notice = (result: DeployResult, err?: unknown): DeployNotice => ({
     ...about,
     result,
