@@ -73,11 +73,18 @@ export async function bakeWindow(watcher: BakeWatcher, options: BakeOptions): Pr
       // Ends the other look when one fails; the job's cancel ends both.
       const stop = new AbortController();
       const signal = AbortSignal.any([options.signal, stop.signal]);
-      const boundedLook = (look: () => Promise<string | undefined>) => () =>
-        bounded(look(), { deadline: Date.now() + REQUEST_TIMEOUT_MS + 1_000, signal: options.signal, onTimeout: () => new OuterLoopError(`the bake window's look at ${watcher.what} got no answer within ${REQUEST_TIMEOUT_MS / 1000} s`) });
+      // A smoke request ends itself at REQUEST_TIMEOUT_MS, with its own message; the second more is for that.
+      const boundedLook = (what: string, look: () => Promise<string | undefined>) => () =>
+        bounded(look(), { deadline: Date.now() + REQUEST_TIMEOUT_MS + 1_000, signal: options.signal, onTimeout: () => new OuterLoopError(`the bake window's look at ${what} got no answer within ${REQUEST_TIMEOUT_MS / 1000} s`) });
       const every = async (ms: number, look: () => Promise<string | undefined>): Promise<{ why: string; at: number } | undefined> => {
         for (;;) {
-          const why = await look();
+          let why: string | undefined;
+          try {
+            why = await look();
+          } catch (err) {
+            stop.abort(); // the other look must not go on alone
+            throw err;
+          }
           if (why) {
             stop.abort();
             return { why, at: (Date.now() - opened) / 1000 };
@@ -99,8 +106,8 @@ export async function bakeWindow(watcher: BakeWatcher, options: BakeOptions): Pr
       };
       if (seconds > 0) await bounded(watcher.start(), { deadline: Date.now() + REQUEST_TIMEOUT_MS, signal: options.signal, onTimeout: () => new OuterLoopError(`the bake window could not read ${watcher.what} within ${REQUEST_TIMEOUT_MS / 1000} s`) });
       const failures = await Promise.all([
-        seconds > 0 ? every(options.watchEveryMs ?? WATCH_EVERY_MS, boundedLook(() => watcher.look())) : undefined,
-        smokeTestUrl ? every(options.smokeEveryMs ?? SMOKE_EVERY_MS, boundedLook(smoke)) : undefined,
+        seconds > 0 ? every(options.watchEveryMs ?? WATCH_EVERY_MS, boundedLook(watcher.what, () => watcher.look())) : undefined,
+        smokeTestUrl ? every(options.smokeEveryMs ?? SMOKE_EVERY_MS, boundedLook(safeUrl(smokeTestUrl ?? ''), smoke)) : undefined,
       ]);
       const first = failures.filter((f) => f !== undefined).sort((a, b) => a.at - b.at)[0];
       if (first) {
