@@ -5,13 +5,17 @@
 // answers 503 does the same; a cancel during the window rolls back in the agent's grace time; the
 // webhook (another server on loopback) hears each deploy.
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DeploymentFailedError, KubernetesDeployOptions, kubernetesDeploy } from '../../tasks/lib/kube';
+import { runBundledTask } from '../support/agent';
 import { TestContext, createTestContext } from '../support/context';
 import { KubeApiServer, kubeconfigFor, startKubeApi } from '../support/kube-api';
-import { D, WEB, deployOptions, lockWithWeb, resolveKubeconfig, webManifestDir } from '../support/kube-deploy';
+import { D, KUBE_FIXTURES, WEB, deployOptions, lockWithWeb, resolveKubeconfig, webManifestDir } from '../support/kube-deploy';
 
 const TOKEN = 'kube-token-bake-0123456789';
 let api: KubeApiServer;
@@ -28,7 +32,7 @@ before(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (req.url === '/hook' && req.method === 'POST') {
+      if (req.url?.startsWith('/hook') && req.method === 'POST') {
         notifications.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
         res.writeHead(200).end('ok');
       } else if (req.url?.startsWith('/smoke')) {
@@ -177,5 +181,58 @@ describe('KubernetesDeploy bake window', () => {
     await assert.rejects(kubernetesDeploy(options('bake-bad', { bakeSeconds: 3601 }), createTestContext()), /Input 'bakeSeconds' must be a whole number from 0 to 3600, not 3601/);
     await assert.rejects(kubernetesDeploy(options('bake-bad', { smokeTestUrl: 'qa.shop.example.com/health' }), createTestContext()), /Input 'smokeTestUrl': 'qa\.shop\.example\.com\/health' is not an http:\/\/ or https:\/\/ URL/);
     assert.equal(api.requests.length, before);
+  });
+});
+
+describe('the bundled KubernetesDeploy', () => {
+  test('reads bakeSeconds, smokeTestUrl, notifyUrl and notifyFormat as the agent passes them; the webhook URL is a secret and never shows', async () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-kbake-'));
+    try {
+      fs.cpSync(path.join(KUBE_FIXTURES, 'compose'), path.join(work, 'app'), { recursive: true });
+      notifications.length = 0;
+      smokeStatus = 200;
+      const hook = `${base}/hook/T01/B02/k3yOfTheHook`;
+      const run = await runBundledTask('kubernetes-deploy', {
+        inputs: {
+          connectionType: 'kubernetesServiceConnection',
+          kubernetesServiceConnection: 'K8S-BAKE',
+          namespace: 'shop-bake',
+          createNamespace: 'true',
+          source: 'compose',
+          composeFiles: 'app/docker-compose.yml',
+          lockFile: path.join(KUBE_FIXTURES, 'lock.json'),
+          rolloutTimeoutSeconds: '30',
+          bakeSeconds: '2',
+          smokeTestUrl: `${base}/smoke`,
+          notifyUrl: hook,
+          notifyFormat: 'Slack',
+        },
+        endpoints: [
+          {
+            id: 'K8S-BAKE',
+            url: api.url,
+            scheme: 'Token',
+            parameters: { apitoken: Buffer.from(TOKEN).toString('base64'), serviceAccountCertificate: Buffer.from(api.caPem!).toString('base64'), isCreatedFromSecretYaml: 'true' },
+            data: { authorizationType: 'ServiceAccount' },
+          },
+        ],
+        cwd: work,
+        variables: { 'System.Debug': 'true' },
+        timeoutMs: 120_000,
+      });
+      assert.equal(run.result, 'Succeeded', run.visible);
+      assert.match(run.visible, /Bake window passed: 2 s without a failure; the smoke test answered 2xx 2 times\./, 'at the start and at the end of the 2 s');
+      assert.equal(notifications.length, 1);
+      assert.match(notifications[0].text, /^KubernetesDeploy of build \S+ to shop-bake succeeded$/, 'notifyFormat is read whatever its case');
+      assert.match(notifications[0].blocks[2].elements[0].text, /^<https:\/\/dev\.azure\.com\/outer-loop-tests\/shop\/_build\/results\?buildId=42\|Open the run>$/);
+      assert.ok(run.output.includes(`##vso[task.setsecret]${hook}`), 'the webhook URL is registered as a secret');
+      // task-lib echoes every input it reads in a debug line, before the task can register it; the
+      // agent masks that one when the input comes from a secret variable (as the README says to).
+      // Nothing else may show the URL.
+      const shown = run.visible.split('\n').filter((l) => l.includes('k3yOfTheHook') && l !== `##vso[task.debug]notifyUrl=${hook}`);
+      assert.deepEqual(shown, [], 'the webhook URL is never printed by the task, debug output included');
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
   });
 });
