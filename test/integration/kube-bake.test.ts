@@ -140,6 +140,24 @@ describe('KubernetesDeploy bake window', () => {
     assert.match(notifications[0].text, /^KubernetesDeploy of build \S+ to bake-pass succeeded$/);
   });
 
+  test('a canary whose pods start crash-looping in the window is removed; the stable Deployment is untouched', async () => {
+    const dir = webManifestDir({ replicas: 2 });
+    const ns = 'bake-canary';
+    await kubernetesDeploy(options(ns, { baseDir: dir }), createTestContext());
+    notifications.length = 0;
+    const ctx = createTestContext();
+    duringBake(ctx, 1_000, () => api.behave(D('7'), { kind: 'CrashLoopBackOff' }));
+    await assert.rejects(kubernetesDeploy(options(ns, { baseDir: dir, lock: lockWithWeb(D('7')), strategy: 'canary', canaryPercentage: 50, bakeSeconds: 20, notify: { url: `${base}/hook`, format: 'json' } }), ctx), (err: Error) => {
+      assert.match(err.message, /^The bake window failed \d+\.\d s into its 20 s: pod web-canary-\S+ of Deployment bake-canary\/web-canary: container web restarted/);
+      assert.match(err.message, /The canary was removed \(Deployment web-canary, Deployment web-baseline\); the stable workloads were not changed/);
+      return true;
+    });
+    assert.deepEqual(api.list('apps/v1', 'Deployment', ns).map((d) => d.metadata.name), ['web']);
+    assert.equal(webImage(ns), `${WEB}@${D('1')}`);
+    assert.equal(notifications[0].rolledBack, true);
+    assert.deepEqual(notifications[0].services, [{ service: 'deployment/web/web', repository: WEB, oldDigest: D('1'), newDigest: D('7'), changed: true }]);
+  });
+
   test('a smoke test URL that answers 503 fails the deploy and rolls it back', async () => {
     const dir = webManifestDir({ replicas: 1 });
     const ns = 'bake-smoke';

@@ -189,7 +189,7 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext, notes:
     if (options.pullSecret) await applyPullSecret(client, options, ctx);
 
     if (options.strategy === 'canary' && options.action === 'deploy') {
-      return await canaryDeploy(client, rendered, resources, options, ctx, result, (undo) => inGraceTime(clientWith, graceEnd, undo));
+      return await canaryDeploy(client, rendered, resources, options, ctx, result, (undo) => inGraceTime(clientWith, graceEnd, undo), notes);
     }
 
     const applyOptions = { fieldManager: options.fieldManager, force: options.forceConflicts };
@@ -459,6 +459,7 @@ async function canaryDeploy(
   ctx: TaskContext,
   result: KubernetesDeployResult,
   inGrace: <T>(undo: (client: KubeClient) => Promise<T>) => Promise<T>,
+  notes: ReleaseNotes,
 ): Promise<KubernetesDeployResult> {
   const applyOptions = { fieldManager: options.fieldManager, force: options.forceConflicts };
   const deployments = rendered.items.filter((i) => i.object.kind === 'Deployment');
@@ -468,12 +469,15 @@ async function canaryDeploy(
     ctx.warn(`${describe(w.object)} is not a Deployment, so it gets no canary; it is applied when the canary is promoted.`);
   }
   const variants: ApplyItem[] = [];
+  const running = new Map<ApplyItem, BeforeState>(); // the baseline runs what the Deployment runs now
   for (const d of deployments) {
     const { canary, baseline } = await canaryObjects(client, d.object, options.canaryPercentage);
+    running.set(d, { existed: !!baseline, template: getPath(baseline, ['spec', 'template']) });
     variants.push({ object: canary, where: `canary of ${d.where}` });
     if (baseline) variants.push({ object: baseline, where: `baseline of ${d.where}` });
     else ctx.warn(`${describe(d.object)} does not run yet, so there is no baseline to compare the canary with.`);
   }
+  notes.services(workloadImages(deployments, running));
   const variantResources = await resolveResources(client, variants, options.namespace);
   const all = new Map([...resources, ...variantResources]);
   let phase = 'apply';
