@@ -1,6 +1,7 @@
 // KubernetesDeploy's bake window and notification against the test API server
 // (test/support/kube-api.ts), which can turn a rolled-out pod bad on demand: pods that start
-// crash-looping, or are evicted, a few seconds after their rollout passed. The window catches them
+// crash-looping, or are evicted, a few seconds after their rollout passed; and once on the real
+// control plane, where a pod's status is patched as a kubelet reports a container restart. The window catches them
 // and rolls back as a failed rollout does; a smoke test URL (a real HTTP server on loopback) that
 // answers 503 does the same; a cancel during the window rolls back in the agent's grace time; the
 // webhook (another server on loopback) hears each deploy.
@@ -15,6 +16,7 @@ import { DeploymentFailedError, KubernetesDeployOptions, kubernetesDeploy } from
 import { runBundledTask } from '../support/agent';
 import { TestContext, createTestContext } from '../support/context';
 import { KubeApiServer, kubeconfigFor, startKubeApi } from '../support/kube-api';
+import { startKubeCluster } from '../support/kube-cluster';
 import { D, KUBE_FIXTURES, WEB, deployOptions, lockWithWeb, resolveKubeconfig, webManifestDir } from '../support/kube-deploy';
 
 const TOKEN = 'kube-token-bake-0123456789';
@@ -251,6 +253,32 @@ describe('the bundled KubernetesDeploy', () => {
       assert.deepEqual(shown, [], 'the webhook URL is never printed by the task, debug output included');
     } finally {
       fs.rmSync(work, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('KubernetesDeploy bake window on the real control plane', () => {
+  test('a container restart the kubelet reports after the rollout (a pods/status patch) fails the window; the Deployment is rolled back', async () => {
+    const cluster = await startKubeCluster();
+    const ns = `bake-real-${process.pid.toString(36)}`;
+    const config = resolveKubeconfig(cluster.kubeconfig(cluster.admin));
+    const dir = webManifestDir({ replicas: 2 });
+    try {
+      await kubernetesDeploy(deployOptions(config, { namespace: ns, baseDir: dir }), createTestContext());
+      const ctx = createTestContext();
+      duringBake(ctx, 1_500, () => {
+        const pod = cluster.get(['pods', '-n', ns, '-l', 'app=web']).items.find((p: any) => p.spec.containers[0].image.endsWith(D('2')) && !p.metadata.deletionTimestamp);
+        const restarted = { ...pod.status.containerStatuses[0], restartCount: 1, lastState: { terminated: { exitCode: 137, reason: 'OOMKilled', startedAt: pod.status.startTime, finishedAt: new Date().toISOString() } } };
+        cluster.kubectl(['patch', 'pod', pod.metadata.name, '-n', ns, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { containerStatuses: [restarted] } })]);
+      });
+      await assert.rejects(kubernetesDeploy(deployOptions(config, { namespace: ns, baseDir: dir, lock: lockWithWeb(D('2')), bakeSeconds: 30 }), ctx), (err: Error) => {
+        assert.match(err.message, new RegExp(`^The bake window failed \\d+\\.\\d s into its 30 s: pod web-\\S+ of Deployment ${ns}/web: container web restarted \\(1 time\\)\\.`));
+        assert.match(err.message, new RegExp(`Rolled back Deployment ${ns}/web to revision 1; the previous revision is running again`));
+        return true;
+      });
+      assert.equal(cluster.get(['deployment', 'web', '-n', ns]).spec.template.spec.containers[0].image, `${WEB}@${D('1')}`, 'kubectl sees the previous template again');
+    } finally {
+      cluster.kubectl(['delete', 'namespace', ns, '--wait=false'], { allowFailure: true });
     }
   });
 });
