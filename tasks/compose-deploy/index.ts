@@ -3,6 +3,8 @@ import { composeVerify } from '../lib/compose-deploy/drift';
 import { runTask } from '../lib/pipeline';
 import { registryCredentials } from '../lib/pipeline/connections';
 import { readLockInput } from '../lib/pipeline/lock-input';
+import { readNotifyInputs } from '../lib/pipeline/notify-input';
+import { MAX_BAKE_SECONDS } from '../lib/release/bake';
 import { MAX_RESTARTS_LIMIT } from '../lib/release/drift';
 
 runTask('ComposeDeploy', async (inputs, ctx) => {
@@ -43,6 +45,9 @@ runTask('ComposeDeploy', async (inputs, ctx) => {
       waitTimeoutSeconds: inputs.int('waitTimeoutSeconds', { default: 300, min: 1, max: 3600 }),
       registryTimeoutSeconds: inputs.int('registryTimeoutSeconds', { default: 120, min: 1, max: 3600 }),
       rollbackOnFailure: inputs.bool('rollbackOnFailure', true),
+      bakeSeconds: inputs.int('bakeSeconds', { default: 0, min: 0, max: MAX_BAKE_SECONDS }),
+      smokeTestUrl: inputs.string('smokeTestUrl'),
+      notify: readNotifyInputs(inputs, ctx),
       removeOrphans: inputs.bool('removeOrphans', true),
       diffOnly: inputs.bool('diffOnly', false),
       deployIfUnchanged: inputs.bool('deployIfUnchanged', true),

@@ -4,6 +4,8 @@ import { runTask } from '../lib/pipeline';
 import { kubernetesConnection } from '../lib/pipeline/cluster-connection';
 import { readLockInput } from '../lib/pipeline/lock-input';
 import { kubernetesVerify } from '../lib/kube/drift';
+import { readNotifyInputs } from '../lib/pipeline/notify-input';
+import { MAX_BAKE_SECONDS } from '../lib/release/bake';
 import { MAX_RESTARTS_LIMIT } from '../lib/release/drift';
 
 runTask('KubernetesDeploy', async (inputs, ctx) => {
@@ -39,6 +41,9 @@ runTask('KubernetesDeploy', async (inputs, ctx) => {
     rollbackOnFailure: inputs.bool('rollbackOnFailure', true),
     diffOnly: inputs.bool('diffOnly', false),
     deployIfUnchanged: inputs.bool('deployIfUnchanged', true),
+    bakeSeconds: inputs.int('bakeSeconds', { default: 0, min: 0, max: MAX_BAKE_SECONDS }),
+    smokeTestUrl: inputs.string('smokeTestUrl'),
+    notify: renderOnly ? undefined : readNotifyInputs(inputs, ctx),
     registryCredentials: renderOnly ? undefined : createCredentialSource({ endpoint: registry, setSecret: (s) => ctx.setSecret(s) }),
     fieldManager: inputs.string('fieldManager', { default: 'container-outer-loop' }) as string,
     forceConflicts: inputs.bool('forceConflicts', false),

@@ -6,9 +6,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { RESULTS_FORMATS } from '../../tasks/lib/containerized-test/xml-count';
+import { NOTIFY_FORMATS } from '../../tasks/lib/release/notify';
 
 const TASKS = path.join(__dirname, '..', '..', 'tasks');
-const CONSTANTS: Record<string, readonly string[]> = { RESULTS_FORMATS };
+const CONSTANTS: Record<string, readonly string[]> = { RESULTS_FORMATS, NOTIFY_FORMATS };
 
 interface PickList {
   task: string;

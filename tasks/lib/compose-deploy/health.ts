@@ -18,7 +18,7 @@ const LOG_TAIL = 30;
 export class GateError extends OuterLoopError {}
 
 /** Containers each service of a rendered model should end up with (`scale` or `deploy.replicas`, default 1). */
-function replicasOf(services: Record<string, Record<string, unknown>>): Map<string, number> {
+export function replicasOf(services: Record<string, Record<string, unknown>>): Map<string, number> {
   return new Map(
     Object.entries(services).map(([service, raw]) => {
       const deploy = isMapping(raw.deploy) ? raw.deploy : {};
@@ -63,7 +63,7 @@ export async function healthGate(docker: Dockerode, options: GateOptions): Promi
 }
 
 /** The last health check outputs and the log tail of a container, sanitised, for failure messages. */
-async function diagnostics(docker: Dockerode, id: string): Promise<string> {
+export async function diagnostics(docker: Dockerode, id: string): Promise<string> {
   const parts: string[] = [];
   try {
     const info = await docker.getContainer(id).inspect();

@@ -4,10 +4,13 @@
 // of the rendered file under the environment's project name → health gate → verify the running
 // digests → keep the rendered file on the target as the last good release. When the gate or the
 // verification fails (or `up` itself), the last good release is redeployed and gated, and the task
-// still fails, saying what happened. When the job is cancelled during `up` or the gate, the last good
-// release is brought up again in the seconds the agent allows, without the gate; the log says what
-// runs then, and how to roll back by hand when there was no time. (`mode: verify` deploys nothing
-// and reports drift: drift.ts.)
+// still fails, saying what happened. Before anything changes, the promotion diff says what the
+// release changes (diffOnly, deployIfUnchanged). With bakeSeconds (or a smokeTestUrl) the release is
+// watched a while longer before it is kept, and a failure then rolls back the same way. When the
+// job is cancelled during `up`, the gate or the bake window, the last good release is brought up
+// again in the seconds the agent allows, without the gate; the log says what runs then, and how to
+// roll back by hand when there was no time. With notifyUrl, a webhook hears how the deploy ended.
+// (`mode: verify` deploys nothing and reports drift: drift.ts.)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
@@ -24,7 +27,9 @@ import type { ImageLock } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
 import type { CredentialSource } from '../registry/client';
 import { bounded } from '../bounds';
+import { bakeWindow, checkBakeInputs, composeWatcher } from '../release/bake';
 import { ReleaseDiff, promotionDiff, publishDiff, releaseDecision } from '../release/diff';
+import { NotifySettings, ReleaseNotes, withNotification } from '../release/notify';
 import { healthGate } from './health';
 import { pullImages } from './pull';
 import { renderedFileName, rollbackFileName } from './rendered-file';
@@ -79,6 +84,12 @@ export interface ComposeDeployOptions {
   diffOnly?: boolean;
   /** Deploy a release that changes nothing (default true); false skips it. */
   deployIfUnchanged?: boolean;
+  /** How long the release is watched after the gate (default 0: not at all). */
+  bakeSeconds?: number;
+  /** Must answer 2xx after the gate and through the bake window. */
+  smokeTestUrl?: string;
+  /** The webhook told how the deploy ended (notifyUrl, notifyFormat). */
+  notify?: NotifySettings;
 }
 
 export interface ComposeDeployResult {
@@ -97,7 +108,12 @@ export interface ComposeDeployResult {
 
 export const MAX_WAIT_SECONDS = 3600;
 
-export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskContext): Promise<ComposeDeployResult> {
+export function composeDeploy(options: ComposeDeployOptions, ctx: TaskContext): Promise<ComposeDeployResult> {
+  const about = { task: 'ComposeDeploy' as const, environment: options.environmentName.trim(), buildNumber: options.lock?.buildNumber ?? options.buildNumber };
+  return withNotification(options.notify, ctx, about, (watched, notes) => deployCompose(options, watched, notes));
+}
+
+async function deployCompose(options: ComposeDeployOptions, ctx: TaskContext, notes: ReleaseNotes): Promise<ComposeDeployResult> {
   // ---- inputs, before anything is contacted
   const environment = checkAppInputs(options);
   if (options.publishRenderedFile && options.artifactName) checkArtifactName(options.artifactName, 'renderedArtifactName');
@@ -108,6 +124,7 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
   const project = projectNameFor(options, environment, projectDir, ctx);
   const targetOptions: TargetOptions = { ...options.target, tempRoot: ctx.tempDir, setSecret: (s) => ctx.setSecret(s), log: ctx };
   checkTargetInputs(targetOptions);
+  checkBakeInputs(options.bakeSeconds ?? 0, options.smokeTestUrl);
   if (!options.lock && !options.allowUnpinned) {
     throw new InputError("Input 'lockFile': no image lock was given. Give the lock PushWithDigest@1 wrote (lockFile, or lockFromBuild for another run's artifact), or set allowUnpinned: true to deploy the tags of the compose file.");
   }
@@ -187,12 +204,15 @@ export async function composeDeploy(options: ComposeDeployOptions, ctx: TaskCont
     const cli = found.cli;
     timings.lap('find compose');
     ctx.info(`Compose: ${cli.display} ${cli.version}`);
+    notes.services(rendered.services.map((s) => ({ service: s.service, before: previous?.meta.images[s.service], after: s.image })));
     if (previous) ctx.info(`Last good release of '${project}' on the target: ${previous.meta.buildNumber ? `build ${previous.meta.buildNumber}, ` : ''}deployed ${previous.meta.deployedAt}.`);
 
     const run: ReleaseRun = { docker, cli, env, project, projectDir: renderedDir, options, ctx, timings, graceEnd };
     let rows: VerifiedContainer[];
     try {
       rows = await ctx.group(`Deploy to ${environment}`, () => deployRelease(run, renderedFile, rendered.services, rendered.model));
+      const baked = await bakeWindow(composeWatcher(docker, project, rendered.model), { seconds: options.bakeSeconds ?? 0, smokeTestUrl: options.smokeTestUrl, signal: ctx.signal, log: ctx });
+      if (baked) throw new DeployError(baked);
     } catch (failure) {
       throw await handleFailure(run, failure, previous, { environment, buildNumber, target: target.description });
     }

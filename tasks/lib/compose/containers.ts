@@ -104,8 +104,10 @@ export function readiness(states: ContainerState[], rules: ReadinessRules): Read
       const fail = (why: string) => result.failed.push({ state: s, why });
       if (s.status === 'exited' || s.status === 'dead') {
         if (!(s.exitCode === 0 && rules.oneShot.has(service))) fail(`exited with code ${s.exitCode ?? '?'}`);
-      } else if (s.status === 'restarting' || restarts > 0) fail(`keeps restarting (${restarts} restart(s), exit code ${s.exitCode ?? '?'})`);
-      else if (s.health === 'unhealthy') fail('is unhealthy: its healthcheck failed');
+      } else if (s.status === 'restarting' || restarts > 0) {
+        // A container running again reports exit code 0: the last exit code is known only while it restarts.
+        fail(`keeps restarting (${restarts} restart(s)${s.status === 'restarting' ? `, exit code ${s.exitCode ?? '?'}` : ''})`);
+      } else if (s.health === 'unhealthy') fail('is unhealthy: its healthcheck failed');
       else if (s.status !== 'running' || s.health === 'starting') result.waiting.push({ service, state: s, what: `${service} (${s.status}${s.health ? `, health: ${s.health}` : ''})` });
     }
   }

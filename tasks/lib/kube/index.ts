@@ -1,8 +1,11 @@
 // KubernetesDeploy: render (convert compose or read manifests), pin every image by digest, apply
 // with server-side apply, wait for the rollout with kubectl's rules, verify the running digests,
 // roll back on failure; or a canary deploy / promote / reject; or (renderOnly) render, pin and
-// publish without any cluster. A cancel during the apply or the rollout wait rolls back as a failure
-// does, in the seconds the agent allows, without waiting for the rollback's rollout. (`mode: verify`
+// publish without any cluster. Before anything is applied, the promotion diff says what the release
+// changes. With bakeSeconds (or a smokeTestUrl) the rolled-out pods are watched a while longer, and
+// a failure then rolls back as a failed rollout does. A cancel during the apply, the rollout wait or
+// the bake window rolls back as a failure does, in the seconds the agent allows, without waiting for
+// the rollback's rollout. With notifyUrl, a webhook hears how the deploy ended. (`mode: verify`
 // applies nothing and reports drift: drift.ts.)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,11 +14,13 @@ import { CANCEL_GRACE_MS, EndpointInfo, TaskContext, cancelDeadline } from '../c
 import { checkArtifactName } from '../artifact-name';
 import { InputError, OuterLoopError, cancelledError, errorMessage } from '../errors';
 import type { CredentialSource } from '../registry/client';
+import { bakeWindow, checkBakeInputs, kubeWatcher } from '../release/bake';
 import { ReleaseDiff, promotionDiff, publishDiff, releaseDecision } from '../release/diff';
+import { NotifySettings, ReleaseNotes, ServiceImages, withNotification } from '../release/notify';
 import { Applied, ApplyItem, applyAll, applyObject, pullSecretObject, resolveResources } from './apply';
 import { ClientOptions, KubeApiError, KubeClient } from './client';
 import type { ResolvedKubeconfig } from './kubeconfig';
-import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_KINDS, describe } from './objects';
+import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_KINDS, describe, getPath, isObject, podSpecOf } from './objects';
 import { RenderOptions, Rendered, render } from './render';
 import { releaseWorkloads, runningWorkloads } from './running';
 import { BeforeState, canaryObjects, captureBefore, deletePodsOfRevision, planRollback, removeCanaries } from './rollback';
@@ -61,6 +66,12 @@ export interface KubernetesDeployOptions extends RenderOptions {
   diffOnly?: boolean;
   /** Deploy a release that changes nothing (default true); false skips it. */
   deployIfUnchanged?: boolean;
+  /** How long the rolled-out pods are watched (default 0: not at all). */
+  bakeSeconds?: number;
+  /** Must answer 2xx after the rollout and through the bake window. */
+  smokeTestUrl?: string;
+  /** The webhook told how the deploy ended (notifyUrl, notifyFormat); not used with renderOnly. */
+  notify?: NotifySettings;
 }
 
 export interface KubernetesDeployResult {
@@ -110,13 +121,19 @@ export function pullSecretFrom(endpoint: EndpointInfo, name: string, setSecret: 
  * previous revision runs again); any other failure sets rolledBack to false.
  */
 export async function kubernetesDeploy(options: KubernetesDeployOptions, ctx: TaskContext): Promise<KubernetesDeployResult> {
+  // The environment a notification names: the deployment job's environment, else the namespace.
+  const about = { task: 'KubernetesDeploy' as const, environment: ctx.variable('Environment.Name') ?? options.namespace, buildNumber: options.lock?.buildNumber };
+  return withNotification(options.renderOnly ? undefined : options.notify, ctx, about, (watched, notes) => deployAndPublish(options, watched, notes));
+}
+
+async function deployAndPublish(options: KubernetesDeployOptions, ctx: TaskContext, notes: ReleaseNotes): Promise<KubernetesDeployResult> {
   const publish = (result: KubernetesDeployResult) => {
     ctx.output('renderedManifests', result.renderedManifests);
     ctx.output('deployedDigests', JSON.stringify(result.deployedDigests));
     ctx.output('rolledBack', String(result.rolledBack));
   };
   try {
-    const result = await deploy(options, ctx);
+    const result = await deploy(options, ctx, notes);
     publish(result);
     return result;
   } catch (err) {
@@ -126,7 +143,7 @@ export async function kubernetesDeploy(options: KubernetesDeployOptions, ctx: Ta
   }
 }
 
-async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promise<KubernetesDeployResult> {
+async function deploy(options: KubernetesDeployOptions, ctx: TaskContext, notes: ReleaseNotes): Promise<KubernetesDeployResult> {
   validateOptions(options);
   const renderedManifests = options.renderedManifests ?? path.join(ctx.variable('Build.ArtifactStagingDirectory') ?? ctx.tempDir, 'kubernetes-deploy', `${options.namespace}-manifests.yaml`);
   const pullSecretNames = [...options.imagePullSecrets, ...(options.pullSecret ? [options.pullSecret.name] : [])];
@@ -203,7 +220,7 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
     if (options.pullSecret) await applyPullSecret(client, options, ctx);
 
     if (options.strategy === 'canary' && options.action === 'deploy') {
-      return await canaryDeploy(client, rendered, resources, options, ctx, result, (undo) => inGraceTime(clientWith, graceEnd, undo));
+      return await canaryDeploy(client, rendered, resources, options, ctx, result, (undo) => inGraceTime(clientWith, graceEnd, undo), notes);
     }
 
     const applyOptions = { fieldManager: options.fieldManager, force: options.forceConflicts };
@@ -211,6 +228,7 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
     // 3. Remember what ran before, then apply everything.
     const before = new Map<ApplyItem, BeforeState>();
     for (const w of workloads) before.set(w, await captureBefore(client, w.object));
+    notes.services(workloadImages(workloads, before));
     let phase = 'apply';
     let failure: string | undefined;
     let cancelled = false;
@@ -221,6 +239,8 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext): Promi
       // 4. Wait for every workload, then check the digests the pods run.
       phase = 'rollout wait';
       failure = await waitAndVerify(client, workloads.map((w) => w.object), Date.now() + options.rolloutTimeoutSeconds * 1000, options, ctx, result);
+      phase = 'bake window';
+      failure ??= await bake(client, workloads.map((w) => w.object), options, ctx);
     } catch (err) {
       if (!ctx.signal.aborted) throw err;
       cancelled = true;
@@ -287,6 +307,24 @@ export function validateOptions(options: KubernetesDeployOptions): void {
     throw new InputError(`Input 'namespace': '${options.namespace}' is not a valid namespace name (lower-case letters, digits and '-').`);
   }
   if (!options.fieldManager || options.fieldManager.length > 128) throw new InputError(`Input 'fieldManager' must be 1 to 128 characters.`);
+  checkBakeInputs(options.bakeSeconds ?? 0, options.smokeTestUrl);
+}
+
+/** The bake window over the rolled-out workloads' pods: why it failed, or undefined. */
+function bake(client: KubeClient, objects: KubeObject[], options: KubernetesDeployOptions, ctx: TaskContext): Promise<string | undefined> {
+  return bakeWindow(kubeWatcher(client, objects, { tailLines: options.logTailLines ?? 20 }), { seconds: options.bakeSeconds ?? 0, smokeTestUrl: options.smokeTestUrl, signal: ctx.signal, log: ctx });
+}
+
+/** Each workload's containers, with the image its template had before this deployment and the pinned one it gets (for the notification). */
+function workloadImages(workloads: ApplyItem[], before: Map<ApplyItem, BeforeState>): ServiceImages[] {
+  const images = (spec: unknown) => {
+    const containers = isObject(spec) && Array.isArray(spec.containers) ? spec.containers : [];
+    return new Map(containers.filter(isObject).map((c) => [String(c.name), typeof c.image === 'string' ? c.image : undefined]));
+  };
+  return workloads.flatMap((w) => {
+    const old = images(getPath(before.get(w)?.template, ['spec']));
+    return [...images(podSpecOf(w.object))].map(([container, image]) => ({ service: `${w.object.kind.toLowerCase()}/${w.object.metadata.name}/${container}`, before: old.get(container), after: image }));
+  });
 }
 
 function deployedDigests(rendered: Rendered): Record<string, string> {
@@ -453,6 +491,7 @@ async function canaryDeploy(
   ctx: TaskContext,
   result: KubernetesDeployResult,
   inGrace: <T>(undo: (client: KubeClient) => Promise<T>) => Promise<T>,
+  notes: ReleaseNotes,
 ): Promise<KubernetesDeployResult> {
   const applyOptions = { fieldManager: options.fieldManager, force: options.forceConflicts };
   const deployments = rendered.items.filter((i) => i.object.kind === 'Deployment');
@@ -462,12 +501,15 @@ async function canaryDeploy(
     ctx.warn(`${describe(w.object)} is not a Deployment, so it gets no canary; it is applied when the canary is promoted.`);
   }
   const variants: ApplyItem[] = [];
+  const running = new Map<ApplyItem, BeforeState>(); // the baseline runs what the Deployment runs now
   for (const d of deployments) {
     const { canary, baseline } = await canaryObjects(client, d.object, options.canaryPercentage);
+    running.set(d, { existed: !!baseline, template: getPath(baseline, ['spec', 'template']) });
     variants.push({ object: canary, where: `canary of ${d.where}` });
     if (baseline) variants.push({ object: baseline, where: `baseline of ${d.where}` });
     else ctx.warn(`${describe(d.object)} does not run yet, so there is no baseline to compare the canary with.`);
   }
+  notes.services(workloadImages(deployments, running));
   const variantResources = await resolveResources(client, variants, options.namespace);
   const all = new Map([...resources, ...variantResources]);
   let phase = 'apply';
@@ -478,6 +520,8 @@ async function canaryDeploy(
     result.applied = applied.map((a) => describe(a.object));
     phase = 'rollout wait';
     failure = await waitAndVerify(client, variants.map((v) => v.object), Date.now() + options.rolloutTimeoutSeconds * 1000, options, ctx, result);
+    phase = 'bake window';
+    failure ??= await bake(client, variants.map((v) => v.object), options, ctx);
   } catch (err) {
     if (!ctx.signal.aborted) throw err;
     cancelled = true;
