@@ -1,8 +1,7 @@
-// Figure 9: BuildAndTag's library against `docker compose build` of the same compose file, the
-// example app (examples/shop: api, web, and the test runner of profile 'test'), on the stack of the
-// run (COL_STACK), same engine. Twice: the app as written, where web depends on api and the tests
-// on both, so BuildAndTag builds one after another; and the same services without depends_on
-// (a copy of the file), which it builds at once. For each:
+// Figure 9: BuildAndTag's library against `docker compose build` of the same compose file, and
+// against `docker buildx bake` of it where buildx is installed: the example app (examples/shop:
+// api, web, and the test runner of profile 'test'), on the stack of the run (COL_STACK), same
+// engine. BuildAndTag builds the three at once (no Dockerfile reads a sibling's image). For each:
 //   cold: the built images removed and the engine's build cache pruned (`/build/prune?all=1`) first;
 //   warm: again at once, with the cache of the cold build.
 // Ours is buildAndTag in this process (maxParallel 3, the task's default); Compose is the stack's
@@ -27,18 +26,22 @@ export interface BuildAndTagReport {
   composeBuilder: string;
   maxParallel: number;
   runs: number;
-  /** The app as written, and its services without depends_on. */
-  apps: { example: AppFigure; independent: AppFigure };
+  app: AppFigure;
   coldRatioTarget: number;
   meetsTarget: boolean;
 }
 
+interface PeerFigure {
+  cold: { ours: Summary; peer: Summary; ratio: number };
+  warm: { ours: Summary; peer: Summary; ratio: number };
+}
+
 interface AppFigure {
   services: string[];
-  /** Which services BuildAndTag waits for before building each (their depends_on). */
+  /** Which services BuildAndTag waits for before building each (the siblings whose image its Dockerfile reads). */
   buildOrder: Record<string, string[]>;
-  cold: { ours: Summary; compose: Summary; ratio: number };
-  warm: { ours: Summary; compose: Summary; ratio: number };
+  /** `docker compose build`, and `docker buildx bake` where buildx is installed. */
+  peers: { compose: PeerFigure; bake?: PeerFigure };
   /** Build cache records the engine still listed after each prune (0: every cold build started from nothing). */
   cacheRecordsAfterPrune: number;
 }
@@ -46,33 +49,23 @@ interface AppFigure {
 export async function measureBuildAndTag(): Promise<BuildAndTagReport> {
   const { compose, composeVersion } = await requireCompose();
   const { ensureBaseImage } = await import('../test/support/base-image');
-  const { parse, stringify } = await import('yaml');
 
   const example = path.join(ROOT, 'examples', 'shop', 'docker-compose.yml');
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'col-bench-build-'));
-  // The same services, contexts and args, without depends_on: a copy of the app's folder.
-  fs.cpSync(path.dirname(example), path.join(temp, 'shop'), { recursive: true });
-  const model = parse(fs.readFileSync(example, 'utf8')) as { services: Record<string, { depends_on?: unknown }> };
-  for (const service of Object.values(model.services)) delete service.depends_on;
-  const independent = path.join(temp, 'shop', 'docker-compose.yml');
-  fs.writeFileSync(independent, stringify(model));
   const engine = await startBenchEngine();
   try {
     await ensureBaseImage(engine.docker);
     const env = { ...process.env, DOCKER_HOST: engine.dockerHost, REGISTRY };
     const buildx = await runTimed('docker', ['buildx', 'version'], { env }).catch(() => undefined);
-    const apps = {
-      example: await measureApp('the example app', example, { docker: engine.docker, compose, env, temp }),
-      independent: await measureApp('its services without depends_on', independent, { docker: engine.docker, compose, env, temp }),
-    };
+    const app = await measureApp(example, { docker: engine.docker, compose, bake: buildx?.code === 0, env, temp });
     return {
       compose: composeVersion,
       composeBuilder: compose[0] === 'docker' && buildx?.code === 0 ? `buildx bake (${buildx.stdout.trim()})` : 'its own builder',
       maxParallel: MAX_PARALLEL,
       runs: RUNS,
-      apps,
+      app,
       coldRatioTarget: COLD_RATIO_TARGET,
-      meetsTarget: apps.example.cold.ratio <= COLD_RATIO_TARGET,
+      meetsTarget: app.peers.compose.cold.ratio <= COLD_RATIO_TARGET,
     };
   } finally {
     fs.rmSync(temp, { recursive: true, force: true });
@@ -80,7 +73,7 @@ export async function measureBuildAndTag(): Promise<BuildAndTagReport> {
   }
 }
 
-async function measureApp(name: string, composeFile: string, o: { docker: Dockerode; compose: string[]; env: NodeJS.ProcessEnv; temp: string }): Promise<AppFigure> {
+async function measureApp(composeFile: string, o: { docker: Dockerode; compose: string[]; bake: boolean; env: NodeJS.ProcessEnv; temp: string }): Promise<AppFigure> {
   const { buildAndTag, planBuilds } = await import('../tasks/lib/build');
   const { createTestContext } = await import('../test/support/context');
   const { buildOptions } = await import('../test/support/images');
@@ -94,10 +87,15 @@ async function measureApp(name: string, composeFile: string, o: { docker: Docker
     await buildAndTag(options, createTestContext());
     return since(start);
   };
-  const theirs = async () => {
-    const r = await runTimed(compose[0], [...compose.slice(1), '-p', 'colbench-build', '-f', composeFile, '--profile', 'test', 'build'], { env, cwd: path.dirname(composeFile), timeoutMs: 300_000 });
-    if (r.code !== 0) throw new Error(`${compose.join(' ')} build failed (${r.code}): ${(r.stderr || r.stdout).slice(-600)}`);
+  const command = async (program: string, args: string[]) => {
+    const r = await runTimed(program, args, { env, cwd: path.dirname(composeFile), timeoutMs: 300_000 });
+    if (r.code !== 0) throw new Error(`${program} ${args.join(' ')} failed (${r.code}): ${(r.stderr || r.stdout).slice(-600)}`);
     return r.ms;
+  };
+  const peers: Record<string, () => Promise<number>> = {
+    compose: () => command(compose[0], [...compose.slice(1), '-p', 'colbench-build', '-f', composeFile, '--profile', 'test', 'build']),
+    // bake reads the compose file itself and builds every service with build: (profiles play no part).
+    ...(o.bake ? { bake: () => command('docker', ['buildx', 'bake', '-f', composeFile, '--progress', 'quiet']) } : {}),
   };
   let cacheRecordsAfterPrune = 0;
   const coldStart = async () => {
@@ -105,37 +103,30 @@ async function measureApp(name: string, composeFile: string, o: { docker: Docker
     cacheRecordsAfterPrune = Math.max(cacheRecordsAfterPrune, await pruneBuildCache(docker));
   };
 
-  progress(`BuildAndTag, ${name}: one warm-up of each`);
+  progress('BuildAndTag: one warm-up of each');
   await ours();
-  await theirs();
-  const samples = { oursCold: [] as number[], oursWarm: [] as number[], composeCold: [] as number[], composeWarm: [] as number[] };
+  for (const peer of Object.values(peers)) await peer();
+  const samples: Record<string, { cold: number[]; warm: number[] }> = Object.fromEntries(['ours', ...Object.keys(peers)].map((k) => [k, { cold: [], warm: [] }]));
+  const sides = Object.entries({ ours, ...peers }).map(([name, run]) => async () => {
+    await coldStart();
+    samples[name].cold.push(await run());
+    samples[name].warm.push(await run());
+  });
   for (let i = 1; i <= RUNS; i++) {
-    const sides = [
-      async () => {
-        await coldStart();
-        samples.oursCold.push(await ours());
-        samples.oursWarm.push(await ours());
-      },
-      async () => {
-        await coldStart();
-        samples.composeCold.push(await theirs());
-        samples.composeWarm.push(await theirs());
-      },
-    ];
-    progress(`BuildAndTag, ${name}: run ${i} of ${RUNS} (cold then warm, ${i % 2 ? 'ours first' : 'Compose first'})`);
-    for (const side of i % 2 ? sides : sides.reverse()) await side();
+    progress(`BuildAndTag: run ${i} of ${RUNS} (cold then warm, ${i % 2 ? 'ours first' : 'ours last'})`);
+    for (const side of i % 2 ? sides : [...sides].reverse()) await side();
   }
   for (const image of images) await docker.getImage(image).remove({ force: true }).catch(() => undefined);
 
-  const figure = (ourSamples: number[], composeSamples: number[]) => {
-    const [oursSummary, composeSummary] = [summarize(ourSamples), summarize(composeSamples)];
-    return { ours: oursSummary, compose: composeSummary, ratio: round(oursSummary.medianMs / composeSummary.medianMs, 2) };
+  const figure = (ourSamples: number[], peerSamples: number[]) => {
+    const [oursSummary, peerSummary] = [summarize(ourSamples), summarize(peerSamples)];
+    return { ours: oursSummary, peer: peerSummary, ratio: round(oursSummary.medianMs / peerSummary.medianMs, 2) };
   };
+  const against = (peer: string): PeerFigure => ({ cold: figure(samples.ours.cold, samples[peer].cold), warm: figure(samples.ours.warm, samples[peer].warm) });
   return {
     services: plans.map((p) => p.name),
     buildOrder: Object.fromEntries(plans.map((p) => [p.name, p.after])),
-    cold: figure(samples.oursCold, samples.composeCold),
-    warm: figure(samples.oursWarm, samples.composeWarm),
+    peers: { compose: against('compose'), ...(peers.bake ? { bake: against('bake') } : {}) },
     cacheRecordsAfterPrune,
   };
 }
@@ -152,25 +143,23 @@ async function pruneBuildCache(docker: Dockerode): Promise<number> {
 /** Missed targets of this figure, for the run's `missedTargets`. */
 export function buildAndTagMissed(r: BuildAndTagReport | undefined): string[] {
   if (!r || r.meetsTarget) return [];
-  return [`BuildAndTag: cold build of the example app ${r.apps.example.cold.ratio}× the time of ${r.compose} build > ${r.coldRatioTarget}×`];
+  return [`BuildAndTag: cold build of the example app ${r.app.peers.compose.cold.ratio}× the time of ${r.compose} build > ${r.coldRatioTarget}×`];
 }
 
 /** Lines of the run's table for this figure. */
 export function buildAndTagTable(r: BuildAndTagReport | undefined): string[] {
   if (!r) return [];
   const ms = (s: Summary) => `median ${s.medianMs} ms (min ${s.minMs}, max ${s.maxMs})`;
-  const app = (title: string, a: AppFigure, mark: string) => {
-    const order = Object.entries(a.buildOrder).map(([s, after]) => (after.length ? `${s} after ${after.join(', ')}` : s)).join('; ');
-    return [
-      `  ${title} (${order}):`,
-      `    cold (images removed, build cache pruned; ${a.cacheRecordsAfterPrune} records left): ours ${ms(a.cold.ours)}, Compose ${ms(a.cold.compose)}, ratio ${a.cold.ratio}×${mark}`,
-      `    warm (again at once): ours ${ms(a.warm.ours)}, Compose ${ms(a.warm.compose)}, ratio ${a.warm.ratio}×`,
-    ];
-  };
+  const order = Object.entries(r.app.buildOrder).map(([s, after]) => (after.length ? `${s} after ${after.join(', ')}` : s)).join('; ');
+  const peer = (title: string, f: PeerFigure, mark: string) => [
+    `  vs ${title}:`,
+    `    cold (images removed, build cache pruned; ${r.app.cacheRecordsAfterPrune} records left): ours ${ms(f.cold.ours)}, theirs ${ms(f.cold.peer)}, ratio ${f.cold.ratio}×${mark}`,
+    `    warm (again at once): ours ${ms(f.warm.ours)}, theirs ${ms(f.warm.peer)}, ratio ${f.warm.ratio}×`,
+  ];
   return [
-    `BuildAndTag (library, maxParallel ${r.maxParallel}) vs ${r.compose} --profile test build (${r.composeBuilder}), ${r.runs} runs (target: cold ≤ ${r.coldRatioTarget}× on the example app)`,
-    ...app('the example app', r.apps.example, `  ${r.meetsTarget ? 'ok' : 'MISSED'}`),
-    ...app('its services without depends_on', r.apps.independent, ''),
+    `BuildAndTag (library, maxParallel ${r.maxParallel}) on the example app (${order}), ${r.runs} runs (target: cold ≤ ${r.coldRatioTarget}× ${r.compose} build)`,
+    ...peer(`${r.compose} --profile test build (${r.composeBuilder})`, r.app.peers.compose, `  ${r.meetsTarget ? 'ok' : 'MISSED'}`),
+    ...(r.app.peers.bake ? peer('docker buildx bake -f docker-compose.yml', r.app.peers.bake, '') : []),
     '',
   ];
 }

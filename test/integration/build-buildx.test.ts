@@ -28,7 +28,7 @@ import { RegistryClient } from '../../tasks/lib/registry/client';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
 import { createTestContext, TestContext } from '../support/context';
 import { startEngine, TestEngine } from '../support/engine';
-import { buildOptions, cachedBuildSteps } from '../support/images';
+import { buildOptions, cachedBuildSteps, writeProject } from '../support/images';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { skopeoConfig, skopeoRaw } from '../support/skopeo';
 import { stackFromEnv } from '../support/stack';
@@ -60,14 +60,7 @@ after(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-function project(name: string, files: Record<string, string>): string {
-  const dir = path.join(work, name);
-  for (const [file, text] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
-    fs.writeFileSync(path.join(dir, file), text);
-  }
-  return dir;
-}
+const project = (name: string, files: Record<string, string>) => writeProject(work, name, files);
 
 function sshKey(): string {
   const file = path.join(work, `key-${Math.random().toString(36).slice(2)}`);

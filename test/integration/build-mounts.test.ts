@@ -14,7 +14,7 @@ import { buildAndTag, BuildAndTagOptions } from '../../tasks/lib/build';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
 import { createTestContext } from '../support/context';
 import { startEngine, TestEngine } from '../support/engine';
-import { buildOptions, logText } from '../support/images';
+import { buildOptions, outputOf, writeProject } from '../support/images';
 import { SshHost, startSshHost } from '../support/ssh-host';
 
 let engine: TestEngine;
@@ -36,14 +36,7 @@ after(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-function project(name: string, files: Record<string, string>): string {
-  const dir = path.join(work, name);
-  for (const [file, text] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
-    fs.writeFileSync(path.join(dir, file), text);
-  }
-  return dir;
-}
+const project = (name: string, files: Record<string, string>) => writeProject(work, name, files);
 
 /** noCache: a secret is not part of BuildKit's cache key, so a cached RUN step would not read this run's value. */
 function options(dir: string, over: Partial<BuildAndTagOptions>): BuildAndTagOptions {
@@ -51,16 +44,7 @@ function options(dir: string, over: Partial<BuildAndTagOptions>): BuildAndTagOpt
     noCache: true, dockerfile: path.join(dir, 'Dockerfile'), buildContext: dir, imageName: `mounts/${path.basename(dir)}`, tags: ['1'], buildRecordPath: path.join(dir, 'record.json'), ...over });
 }
 
-async function fileIn(image: string, file: string): Promise<string> {
-  const container = await docker.createContainer({ Image: image, Cmd: ['cat', file] });
-  try {
-    await container.start();
-    await container.wait();
-    return logText((await container.logs({ stdout: true, stderr: true })) as unknown as Buffer).trim();
-  } finally {
-    await container.remove({ force: true });
-  }
-}
+const fileIn = (image: string, file: string) => outputOf(docker, image, ['cat', file]);
 
 async function imageBytes(image: string): Promise<Buffer> {
   const chunks: Buffer[] = [];

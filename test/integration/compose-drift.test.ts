@@ -198,7 +198,7 @@ describe('ComposeDeploy mode verify', () => {
       assert.ok(Date.now() < deadline, `the worker did not restart (RestartCount ${now.RestartCount}, ${now.State.Status})`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    await assert.rejects(composeVerify(verifyOptions(), createTestContext()), /worker-1 \(service worker\) restarted 1 time\(s\), more than maxRestarts \(0\)\./);
+    await assert.rejects(composeVerify(verifyOptions(), createTestContext()), /worker[-_]1 \(service worker\) restarted 1 time\(s\), more than maxRestarts \(0\)\./);
     const report = await composeVerify(verifyOptions({ maxRestarts: 1 }), createTestContext());
     assert.deepEqual(report.differences, []);
     assert.equal(report.rows.find((r) => r.service === 'worker')?.restarts, 1);

@@ -45,6 +45,8 @@ test(`npm run demo${current ? ' -- --stack current --kubernetes' : ''}: the dige
   assert.match(report, /\| Shop integration tests \| 3 \| 0 \| 0 \|/);
   assert.match(report, /\| qa \| QA \| Succeeded \|/);
   assert.match(report, /\| staging \| Staging \| Succeeded \|/);
+  // The staging stage shows its promotion diff (diffOnly) before it deploys: QA runs the release, staging does not yet.
+  assert.match(report, /## Summary from What this release changes in staging[\s\S]*?The release (changes|changes nothing)/);
   assert.match(report, /\| Kubernetes \| render_kubernetes \| Convert, pin by digest and publish the manifests \| Succeeded/);
   if (current) assert.match(report, /\| kubernetes-staging \| KubernetesStaging \| Succeeded \| web: `[^`]+@sha256:/);
   else assert.match(lines.join('\n'), /Stage Kubernetes QA — skipped/);

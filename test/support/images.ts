@@ -1,6 +1,8 @@
 // Images for tests, benchmarks and the demo: BuildAndTag options with plain defaults, pushes
 // through the Engine API that fail on the stream's error lines (the engine answers 200 regardless),
 // and the output of a container run from an image. The steps a buildx log shows CACHED.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { BuildAndTagOptions } from '../../tasks/lib/build';
@@ -74,4 +76,26 @@ export function cachedBuildSteps(logs: string[]): string[] {
     if (hit && names.has(hit[1])) cached.push(names.get(hit[1]) as string);
   }
   return cached;
+}
+
+/** The output (stdout and stderr, trimmed) of `cmd` run in a container of `image`, removed afterwards. */
+export async function outputOf(docker: Dockerode, image: string, cmd: string[]): Promise<string> {
+  const container = await docker.createContainer({ Image: image, Cmd: cmd });
+  try {
+    await container.start();
+    await container.wait();
+    return logText((await container.logs({ stdout: true, stderr: true })) as unknown as Buffer).trim();
+  } finally {
+    await container.remove({ force: true });
+  }
+}
+
+/** Writes `files` (path → text) under `root/name`; returns that folder. */
+export function writeProject(root: string, name: string, files: Record<string, string>): string {
+  const dir = path.join(root, name);
+  for (const [file, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    fs.writeFileSync(path.join(dir, file), text);
+  }
+  return dir;
 }

@@ -11,7 +11,6 @@ import { after, describe, test } from 'node:test';
 import * as protobuf from 'protobufjs';
 import { parseSecretsInput, readSecrets, readSsh, uniqueIds } from '../../tasks/lib/build/mounts';
 import { decode, field, stringMap, text } from '../../tasks/lib/docker/protobuf';
-import { keyAgent } from '../../tasks/lib/docker/ssh-agent';
 import { decodeBuildKitTrace } from '../../tasks/lib/docker/stream';
 import { FileError, InputError } from '../../tasks/lib/errors';
 import { ReadablePaths } from '../../tasks/lib/readable-paths';
