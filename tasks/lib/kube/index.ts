@@ -22,6 +22,7 @@ import { ClientOptions, KubeApiError, KubeClient } from './client';
 import type { ResolvedKubeconfig } from './kubeconfig';
 import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_KINDS, describe, getPath, isObject, podSpecOf } from './objects';
 import { RenderOptions, Rendered, render } from './render';
+import { KUBE_TRACE_ANNOTATIONS, provenanceTable, releaseTrace, traceEntries } from '../release/trace';
 import { releaseWorkloads, runningWorkloads } from './running';
 import { BeforeState, canaryObjects, captureBefore, deletePodsOfRevision, planRollback, removeCanaries } from './rollback';
 import { ImageCheck, WaitResult, diagnosePods, expectedDigests, formatProblems, verifyImageIds, waitForRollout } from './rollout';
@@ -72,6 +73,8 @@ export interface KubernetesDeployOptions extends RenderOptions {
   smokeTestUrl?: string;
   /** The webhook told how the deploy ended (notifyUrl, notifyFormat); not used with renderOnly. */
   notify?: NotifySettings;
+  /** sha256:<hex> of the lock file's bytes (lockFileDigest), for the trace annotations. */
+  lockDigest?: string;
 }
 
 export interface KubernetesDeployResult {
@@ -150,7 +153,8 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext, notes:
 
   // 1. Render and pin: nothing touches the cluster before every image is pinned.
   const rendered = await ctx.group('Render and pin the manifests', async () => {
-    const r = render({ ...options, imagePullSecrets: [...new Set(pullSecretNames)] });
+    const annotations = traceEntries(releaseTrace(ctx, options.lock, options.lockDigest), KUBE_TRACE_ANNOTATIONS);
+    const r = render({ ...options, imagePullSecrets: [...new Set(pullSecretNames)], annotations });
     for (const s of r.secretValues) ctx.setSecret(s);
     for (const w of r.warnings) ctx.warn(w);
     if (r.inactiveServices.length) ctx.info(`Not converted (profile not active): ${r.inactiveServices.join(', ')}`);
@@ -573,5 +577,6 @@ function writeSummary(ctx: TaskContext, options: KubernetesDeployOptions, render
     lines.push('', `Running containers verified against the pinned digests: ${result.imageChecks.filter((c) => c.ok === true).length} of ${result.imageChecks.length}.`);
   }
   if (result.rolledBack) lines.push('', '**Rolled back.**');
+  if (options.lock) lines.push('', provenanceTable(options.lock, rendered.pins.images.map((p) => ({ service: p.lockName ?? p.container, image: p.to }))));
   ctx.addSummary('kubernetes-deploy', `${lines.join('\n')}\n`);
 }
