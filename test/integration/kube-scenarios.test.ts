@@ -39,6 +39,7 @@ const KINDS = {
   Job: ['batch/v1', 'jobs.batch'],
   Pod: ['v1', 'pods'],
   Secret: ['v1', 'secrets'],
+  Service: ['v1', 'services'],
 } as const;
 type Kind = keyof typeof KINDS;
 
@@ -131,6 +132,33 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
       const after = backend.get('Deployment', ns, 'web')!;
       assert.equal(after.metadata.generation, before.metadata.generation);
       assert.equal(backend.list('ReplicaSet', ns).length, 1);
+    });
+
+    test('every applied object carries the trace annotations on its own metadata; a deploy from the next run updates them and rolls nothing out', async () => {
+      const dir = webManifestDir();
+      const ns = namespace('trace');
+      const run = (buildId: string) => createTestContext({ 'System.CollectionUri': 'https://dev.azure.com/contoso/', 'System.TeamProject': 'Shop App', 'Build.BuildId': buildId });
+      const trace = (buildId: string) => ({
+        'container-outer-loop/run-url': `https://dev.azure.com/contoso/Shop%20App/_build/results?buildId=${buildId}`,
+        'container-outer-loop/build-number': baseLock.buildNumber,
+        'container-outer-loop/lock-digest': 'sha256:abc',
+      });
+      const ours = (o: Obj | undefined) => Object.fromEntries(Object.entries(o?.metadata.annotations ?? {}).filter(([k]) => k.startsWith('container-outer-loop/')));
+      await kubernetesDeploy(options({ baseDir: dir, namespace: ns, lockDigest: 'sha256:abc' }), run('901'));
+      const before = backend.get('Deployment', ns, 'web')!;
+      assert.deepEqual(ours(before), trace('901'));
+      assert.deepEqual(ours(backend.get('Service', ns, 'web')), trace('901'));
+      assert.deepEqual(ours(before.spec.template), {}, 'not on the pod template: it would roll the pods out on every run');
+      const podsBefore = webPods(ns).map((p) => p.metadata.name).sort();
+      for (const p of webPods(ns)) assert.deepEqual(ours(p), {});
+
+      await kubernetesDeploy(options({ baseDir: dir, namespace: ns, lockDigest: 'sha256:abc' }), run('902'));
+      const after = backend.get('Deployment', ns, 'web')!;
+      assert.deepEqual(ours(after), trace('902'));
+      assert.deepEqual(ours(backend.get('Service', ns, 'web')), trace('902'));
+      assert.equal(after.metadata.generation, before.metadata.generation, 'an annotation of the Deployment moves no generation');
+      assert.equal(backend.list('ReplicaSet', ns).length, 1);
+      assert.deepEqual(webPods(ns).map((p) => p.metadata.name).sort(), podsBefore, 'no pod was replaced');
     });
 
     test("a release whose pods never become Ready fails at the progress deadline, with the pods' reasons; the old pods keep serving", async () => {
