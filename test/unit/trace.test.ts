@@ -2,8 +2,9 @@
 // compose-deploy/store.ts, KubernetesDeploy's annotations): the trace values of a run, the labels
 // a compose service is deployed with (the run's for a new or changed service, the kept release's for
 // one that is unchanged, so Compose recreates nothing for them), the rendered file labelled as
-// Compose v2 reads it, the releases a host keeps, the annotations of every rendered Kubernetes object
-// (never of a pod template), and the summary's links to the run that built each image.
+// Compose v2 reads it, the releases a host keeps, the annotations of a Kubernetes object (this
+// run's, or the live ones when its content did not change), and the summary's links to the run that
+// built each image.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -14,6 +15,8 @@ import { renderCompose, withServiceLabels } from '../../tasks/lib/compose/render
 import { renderedServices, serviceTraceLabels } from '../../tasks/lib/compose-deploy/trace';
 import { keptReleases, StoredRelease } from '../../tasks/lib/compose-deploy/store';
 import { KubernetesDeployOptions, kubernetesDeploy } from '../../tasks/lib/kube';
+import type { KubeObject } from '../../tasks/lib/kube/objects';
+import { CONTENT_DIGEST_ANNOTATION, annotateForTrace, contentDigest } from '../../tasks/lib/kube/trace';
 import { readLock } from '../../tasks/lib/lock/file';
 import type { ImageLock } from '../../tasks/lib/lock/types';
 import { runUrl } from '../../tasks/lib/release/notify';
@@ -170,17 +173,58 @@ describe('the releases a host keeps', () => {
 });
 
 describe('trace annotations of Kubernetes objects', () => {
-  const fixtureLock = readLock(path.join(__dirname, '..', 'fixtures', 'kube', 'lock.json'));
-  function options(over: Partial<KubernetesDeployOptions>): KubernetesDeployOptions {
-    return {
+  const trace = traceEntries({ runUrl: runUrl({ collectionUri: 'https://dev.azure.com/contoso/', project: 'Shop App', buildId: '812' }), buildNumber: '20261201.7', lockDigest: 'sha256:abc' }, KUBE_TRACE_ANNOTATIONS);
+  const next = traceEntries({ runUrl: runUrl({ collectionUri: 'https://dev.azure.com/contoso/', project: 'Shop App', buildId: '813' }), buildNumber: '20261201.7' }, KUBE_TRACE_ANNOTATIONS);
+  const deployment = (image: string): KubeObject => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: 'shop', annotations: { owner: 'shop' } },
+    spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image }] } } },
+  });
+
+  test('a new object gets this run\'s, on its own metadata (its other annotations kept, its pod template untouched), with its content digest', () => {
+    const obj = deployment(`registry.example.com/shop/web@${D('1')}`);
+    annotateForTrace(obj, undefined, trace);
+    assert.deepEqual(obj.metadata.annotations, { owner: 'shop', ...trace, [CONTENT_DIGEST_ANNOTATION]: contentDigest(deployment(`registry.example.com/shop/web@${D('1')}`)) });
+    assert.equal((obj.spec as any).template.metadata.annotations, undefined);
+    assert.equal(contentDigest(obj), obj.metadata.annotations![CONTENT_DIGEST_ANNOTATION], 'the digest leaves the trace annotations out');
+  });
+
+  test('an object the namespace holds with the same content keeps the live trace, so its apply changes nothing; a changed one gets this run\'s', () => {
+    const live = deployment(`registry.example.com/shop/web@${D('1')}`);
+    annotateForTrace(live, undefined, trace);
+    const same = deployment(`registry.example.com/shop/web@${D('1')}`);
+    annotateForTrace(same, live, next);
+    assert.deepEqual(same.metadata.annotations, live.metadata.annotations);
+    const changed = deployment(`registry.example.com/shop/web@${D('2')}`);
+    annotateForTrace(changed, live, next);
+    assert.deepEqual(Object.fromEntries(Object.entries(changed.metadata.annotations!).filter(([k]) => k !== CONTENT_DIGEST_ANNOTATION)), { owner: 'shop', ...next });
+    assert.notEqual(changed.metadata.annotations![CONTENT_DIGEST_ANNOTATION], live.metadata.annotations![CONTENT_DIGEST_ANNOTATION]);
+    // A live object from before the trace annotations (none on it): this run's.
+    const old = deployment(`registry.example.com/shop/web@${D('1')}`);
+    annotateForTrace(old, deployment(`registry.example.com/shop/web@${D('1')}`), next);
+    assert.equal(old.metadata.annotations!['container-outer-loop/run-url'], next['container-outer-loop/run-url']);
+    // Outside a pipeline, with no lock digest and no build number, nothing is added.
+    const bare = deployment('x');
+    annotateForTrace(bare, undefined, {});
+    assert.deepEqual(bare.metadata.annotations, { owner: 'shop' });
+  });
+
+  test('renderOnly: the artifact carries no trace annotations (they are added at apply time); the summary links the run that built each image', async () => {
+    const fixtureLock = readLock(path.join(__dirname, '..', 'fixtures', 'kube', 'lock.json'));
+    const app = path.join(work, 'kube-compose.yml');
+    fs.writeFileSync(app, 'services:\n  web:\n    image: registry.example.com/shop/web:1.0\n    ports: ["80:8080"]\n  db:\n    image: postgres:16\n');
+    const lockWithRun: ImageLock = { ...fixtureLock, pipeline: { definition: 'shop-ci', runId: '700', project: 'Shop App', collectionUri: 'https://dev.azure.com/contoso/' } };
+    const ctx = createTestContext(RUN_VARIABLES);
+    const options: KubernetesDeployOptions = {
       renderOnly: true,
       namespace: 'shop-review',
       createNamespace: false,
-      source: 'manifests',
-      manifests: [],
+      source: 'compose',
+      composeFiles: [app],
       env: {},
       baseDir: work,
-      lock: fixtureLock,
+      lock: lockWithRun,
       lockInput: 'lockFile',
       lockDigest: 'sha256:abc',
       allowUnpinned: false,
@@ -195,66 +239,9 @@ describe('trace annotations of Kubernetes objects', () => {
       publishArtifact: false,
       artifactName: 'kubernetes-manifests',
       renderedManifests: path.join(work, 'k8s-out', 'm.yaml'),
-      ...over,
     };
-  }
-  const expected = {
-    'container-outer-loop/run-url': 'https://dev.azure.com/contoso/Shop%20App/_build/results?buildId=812',
-    'container-outer-loop/build-number': '20261122.1',
-    'container-outer-loop/commit': 'feedfacefeedfacefeedfacefeedfacefeedface',
-    'container-outer-loop/lock-digest': 'sha256:abc',
-  };
-
-  test('manifests: every object carries them on its own metadata, existing annotations kept; the pod template has none', async () => {
-    fs.writeFileSync(
-      path.join(work, 'web.yaml'),
-      [
-        'apiVersion: apps/v1',
-        'kind: Deployment',
-        'metadata:',
-        '  name: web',
-        '  annotations: {owner: shop}  # who to call',
-        'spec:',
-        '  selector: {matchLabels: {app: web}}',
-        '  template:',
-        '    metadata: {labels: {app: web}}',
-        '    spec:',
-        '      containers:',
-        '      - name: web',
-        '        image: registry.example.com/shop/web:1.0',
-        '---',
-        'apiVersion: v1',
-        'kind: Service',
-        'metadata: {name: web}',
-        'spec: {selector: {app: web}, ports: [{port: 80}]}',
-        '',
-      ].join('\n'),
-    );
-    const ctx = createTestContext(RUN_VARIABLES);
-    const result = await kubernetesDeploy(options({ manifests: ['web.yaml'] }), ctx);
-    const { parseAllDocuments } = await import('yaml');
-    const text = fs.readFileSync(result.renderedManifests, 'utf8');
-    assert.match(text, /# who to call/);
-    const objects = parseAllDocuments(text).map((d) => d.toJS());
-    assert.equal(objects.length, 2);
-    assert.deepEqual(objects[0].metadata.annotations, { owner: 'shop', ...expected });
-    assert.deepEqual(objects[1].metadata.annotations, expected);
-    assert.equal(objects[0].spec.template.metadata.annotations, undefined, 'not on the pod template: it would roll the pods out on every run');
-  });
-
-  test('converted from compose: every object carries them, no pod template does; the summary links the building run', async () => {
-    const app = path.join(work, 'kube-compose.yml');
-    fs.writeFileSync(app, 'services:\n  web:\n    image: registry.example.com/shop/web:1.0\n    ports: ["80:8080"]\n  db:\n    image: postgres:16\n');
-    const withRun: ImageLock = { ...fixtureLock, pipeline: { definition: 'shop-ci', runId: '700', project: 'Shop App', collectionUri: 'https://dev.azure.com/contoso/' } };
-    const ctx = createTestContext(RUN_VARIABLES);
-    const result = await kubernetesDeploy(options({ source: 'compose', composeFiles: [app], manifests: [], lock: withRun }), ctx);
-    const { parseAllDocuments } = await import('yaml');
-    const objects = parseAllDocuments(fs.readFileSync(result.renderedManifests, 'utf8')).map((d) => d.toJS());
-    assert.ok(objects.length >= 3);
-    for (const o of objects) {
-      for (const [k, v] of Object.entries(expected)) assert.equal(o.metadata.annotations?.[k], v, `${o.kind} ${o.metadata.name}: ${k}`);
-      for (const [k] of Object.entries(expected)) assert.equal(o.spec?.template?.metadata?.annotations?.[k], undefined, `${o.kind} ${o.metadata.name}: not on its pod template`);
-    }
+    const result = await kubernetesDeploy(options, ctx);
+    assert.doesNotMatch(fs.readFileSync(result.renderedManifests, 'utf8'), /container-outer-loop\/(run-url|lock-digest|content-digest)/);
     const summary = ctx.summaries.join('\n');
     assert.match(summary, /\| web \| `registry\.example\.com\/shop\/web@sha256:1{64}` \| \[shop-ci 20261122\.1\]\(https:\/\/dev\.azure\.com\/contoso\/Shop%20App\/_build\/results\?buildId=700\) \|/);
     assert.match(summary, /\| db \| .* \| resolved from `16` \(not built by the pipeline\) \|/);

@@ -23,6 +23,7 @@ import type { ResolvedKubeconfig } from './kubeconfig';
 import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_KINDS, describe, getPath, isObject, podSpecOf } from './objects';
 import { RenderOptions, Rendered, render } from './render';
 import { KUBE_TRACE_ANNOTATIONS, provenanceTable, releaseTrace, traceEntries } from '../release/trace';
+import { annotateForTrace } from './trace';
 import { releaseWorkloads, runningWorkloads } from './running';
 import { BeforeState, canaryObjects, captureBefore, deletePodsOfRevision, planRollback, removeCanaries } from './rollback';
 import { ImageCheck, WaitResult, diagnosePods, expectedDigests, formatProblems, verifyImageIds, waitForRollout } from './rollout';
@@ -153,8 +154,7 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext, notes:
 
   // 1. Render and pin: nothing touches the cluster before every image is pinned.
   const rendered = await ctx.group('Render and pin the manifests', async () => {
-    const annotations = traceEntries(releaseTrace(ctx, options.lock, options.lockDigest), KUBE_TRACE_ANNOTATIONS);
-    const r = render({ ...options, imagePullSecrets: [...new Set(pullSecretNames)], annotations });
+    const r = render({ ...options, imagePullSecrets: [...new Set(pullSecretNames)] });
     for (const s of r.secretValues) ctx.setSecret(s);
     for (const w of r.warnings) ctx.warn(w);
     if (r.inactiveServices.length) ctx.info(`Not converted (profile not active): ${r.inactiveServices.join(', ')}`);
@@ -222,6 +222,7 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext, notes:
 
     await ensureNamespace(client, options, ctx);
     if (options.pullSecret) await applyPullSecret(client, options, ctx);
+    await annotateItems(client, rendered.items, traceEntries(releaseTrace(ctx, options.lock, options.lockDigest), KUBE_TRACE_ANNOTATIONS), ctx);
 
     if (options.strategy === 'canary' && options.action === 'deploy') {
       return await canaryDeploy(client, rendered, resources, options, ctx, result, (undo) => inGraceTime(clientWith, graceEnd, undo), notes);
@@ -560,6 +561,21 @@ async function canaryDeploy(
   }
   writeSummary(ctx, options, rendered, result, message);
   throw new DeploymentFailedError(message, result);
+}
+
+/** The trace annotations of every object to apply (trace.ts), from its live copy. */
+async function annotateItems(client: KubeClient, items: ApplyItem[], trace: Record<string, string>, ctx: TaskContext): Promise<void> {
+  if (!Object.keys(trace).length) return;
+  for (const { object } of items) {
+    let live: KubeObject | undefined;
+    try {
+      live = await client.get(object.apiVersion, object.kind, object.metadata.namespace, object.metadata.name as string);
+    } catch (err) {
+      if (!(err instanceof KubeApiError && err.status === 403)) throw err;
+      ctx.debug(`kubernetes: may not read ${describe(object)} (403); it gets this run's trace annotations`);
+    }
+    annotateForTrace(object, live, trace);
+  }
 }
 
 function writeSummary(ctx: TaskContext, options: KubernetesDeployOptions, rendered: Rendered, result: KubernetesDeployResult, outcome: string): void {

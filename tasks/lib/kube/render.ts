@@ -33,8 +33,6 @@ export interface RenderOptions {
   /** Names added to every pod spec's imagePullSecrets. */
   imagePullSecrets: string[];
   namespace: string;
-  /** Added to every object's own metadata.annotations (never to a pod template): the trace annotations. */
-  annotations?: Record<string, string>;
 }
 
 export interface Rendered {
@@ -59,10 +57,7 @@ export function render(options: RenderOptions): Rendered {
     });
     pinObjects(conversion.objects, pinner);
     const pins = pinner.finish();
-    for (const obj of conversion.objects) {
-      addPullSecrets(obj, options.imagePullSecrets);
-      annotate(obj, options.annotations);
-    }
+    for (const obj of conversion.objects) addPullSecrets(obj, options.imagePullSecrets);
     const items = conversion.objects.map((object) => ({ object, where: `converted from ${path.basename(project.files[0])}` }));
     checkDuplicates(items, options.namespace);
     return {
@@ -78,7 +73,6 @@ export function render(options: RenderOptions): Rendered {
   pinManifestFiles(files, pinner);
   const pins = pinner.finish();
   addPullSecretsToFiles(files, options.imagePullSecrets);
-  annotateFiles(files, options.annotations);
   const items: ApplyItem[] = [];
   for (const f of files) {
     for (const d of f.documents) {
@@ -128,31 +122,6 @@ function addPullSecretsToFiles(files: ManifestFile[], names: string[]): void {
         if (!missing.length) return;
         if (y.isSeq(existing)) for (const n of missing) existing.add(d.doc.createNode({ name: n }));
         else specNode.set('imagePullSecrets', d.doc.createNode(missing.map((n) => ({ name: n }))));
-      });
-    }
-  }
-}
-
-// ---- annotations ---------------------------------------------------------------------------------
-
-// On the object's own metadata only: an annotation of a pod template would roll the pods out again
-// whenever its value changes, and the trace values change with every run.
-function annotate(obj: KubeObject, annotations: Record<string, string> | undefined): void {
-  if (!annotations || !Object.keys(annotations).length) return;
-  obj.metadata.annotations = { ...(obj.metadata.annotations ?? {}), ...annotations };
-}
-
-function annotateFiles(files: ManifestFile[], annotations: Record<string, string> | undefined): void {
-  if (!annotations || !Object.keys(annotations).length) return;
-  const y = yaml();
-  for (const f of files) {
-    for (const d of f.documents) {
-      const nodes = documentNodes(d);
-      d.objects.forEach((obj, i) => {
-        annotate(obj, annotations);
-        const node = nodes[i];
-        if (!y.isMap(node)) return;
-        for (const [key, value] of Object.entries(annotations)) node.setIn(['metadata', 'annotations', key], d.doc.createNode(value));
       });
     }
   }
