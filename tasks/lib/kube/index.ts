@@ -222,9 +222,10 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext, notes:
 
     await ensureNamespace(client, options, ctx);
     if (options.pullSecret) await applyPullSecret(client, options, ctx);
-    await annotateItems(client, rendered.items, traceEntries(releaseTrace(ctx, options.lock, options.lockDigest), KUBE_TRACE_ANNOTATIONS), ctx);
+    const trace = traceEntries(releaseTrace(ctx, options.lock, options.lockDigest), KUBE_TRACE_ANNOTATIONS);
 
     if (options.strategy === 'canary' && options.action === 'deploy') {
+      await annotateItems(client, rendered.items, trace, ctx, new Map());
       return await canaryDeploy(client, rendered, resources, options, ctx, result, (undo) => inGraceTime(clientWith, graceEnd, undo), notes);
     }
 
@@ -233,6 +234,7 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext, notes:
     // 3. Remember what ran before, then apply everything.
     const before = new Map<ApplyItem, BeforeState>();
     for (const w of workloads) before.set(w, await captureBefore(client, w.object));
+    await annotateItems(client, rendered.items, trace, ctx, before);
     notes.services(workloadImages(workloads, before));
     let phase = 'apply';
     let failure: string | undefined;
@@ -563,18 +565,23 @@ async function canaryDeploy(
   throw new DeploymentFailedError(message, result);
 }
 
-/** The trace annotations of every object to apply (trace.ts), from its live copy. */
-async function annotateItems(client: KubeClient, items: ApplyItem[], trace: Record<string, string>, ctx: TaskContext): Promise<void> {
+/** The trace annotations of every object to apply (trace.ts), from its live copy: as `read` holds it, else fetched. */
+async function annotateItems(client: KubeClient, items: ApplyItem[], trace: Record<string, string>, ctx: TaskContext, read: Map<ApplyItem, BeforeState>): Promise<void> {
   if (!Object.keys(trace).length) return;
-  for (const { object } of items) {
-    let live: KubeObject | undefined;
-    try {
-      live = await client.get(object.apiVersion, object.kind, object.metadata.namespace, object.metadata.name as string);
-    } catch (err) {
-      if (!(err instanceof KubeApiError && err.status === 403)) throw err;
-      ctx.debug(`kubernetes: may not read ${describe(object)} (403); it gets this run's trace annotations`);
-    }
-    annotateForTrace(object, live, trace);
+  for (const item of items) {
+    const { object } = item;
+    annotateForTrace(object, read.has(item) ? read.get(item)!.live : await liveObject(client, object, ctx), trace);
+  }
+}
+
+/** The object as the cluster has it; undefined when it does not, or the account may not read it (it then gets this run's trace). */
+async function liveObject(client: KubeClient, object: KubeObject, ctx: TaskContext): Promise<KubeObject | undefined> {
+  try {
+    return await client.get(object.apiVersion, object.kind, object.metadata.namespace, object.metadata.name as string);
+  } catch (err) {
+    if (!(err instanceof KubeApiError && err.status === 403)) throw err;
+    ctx.debug(`kubernetes: may not read ${describe(object)} (403); it gets this run's trace annotations`);
+    return undefined;
   }
 }
 
