@@ -1,5 +1,6 @@
 import { composeDeploy } from '../lib/compose-deploy';
 import { composeVerify } from '../lib/compose-deploy/drift';
+import { DEFAULT_KEEP_RELEASES, MAX_KEEP_RELEASES } from '../lib/compose-deploy/store';
 import { runTask } from '../lib/pipeline';
 import { registryCredentials } from '../lib/pipeline/connections';
 import { readLockInput } from '../lib/pipeline/lock-input';
@@ -11,7 +12,7 @@ runTask('ComposeDeploy', async (inputs, ctx) => {
   const mode = inputs.choice('mode', ['deploy', 'verify'] as const);
   const environmentName = inputs.required('environmentName');
   const hostType = inputs.choice('dockerHostType', ['local', 'tls', 'ssh'] as const);
-  const { lock, source: lockName } = await readLockInput(inputs, ctx);
+  const { lock, source: lockName, digest: lockDigest } = await readLockInput(inputs, ctx);
   // What the application is and where it runs: the same for a deployment and a verification.
   const app = {
     composeFiles: inputs.list('composeFiles'),
@@ -20,6 +21,7 @@ runTask('ComposeDeploy', async (inputs, ctx) => {
     repositoryName: ctx.variable('Build.Repository.Name') ?? ctx.variable('Release.PrimaryArtifactSourceAlias'),
     lock,
     lockName,
+    lockDigest,
     envFile: inputs.path('envFile'),
     variables: inputs.keyValues('variables'),
     profiles: inputs.list('profiles'),
@@ -51,6 +53,8 @@ runTask('ComposeDeploy', async (inputs, ctx) => {
       removeOrphans: inputs.bool('removeOrphans', true),
       diffOnly: inputs.bool('diffOnly', false),
       deployIfUnchanged: inputs.bool('deployIfUnchanged', true),
+      keepReleases: inputs.int('keepReleases', { default: DEFAULT_KEEP_RELEASES, min: 1, max: MAX_KEEP_RELEASES }),
+      rollbackTo: inputs.string('rollbackTo'),
       publishRenderedFile: inputs.bool('publishRenderedFile', true),
       artifactName: inputs.string('renderedArtifactName'),
       dockerComposePath: inputs.string('dockerComposePath'),

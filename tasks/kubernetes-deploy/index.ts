@@ -15,7 +15,7 @@ runTask('KubernetesDeploy', async (inputs, ctx) => {
   const kubeconfig = renderOnly ? undefined : kubernetesConnection(inputs, ctx);
   const source = inputs.choice('source', ['compose', 'manifests'] as const);
   const strategy = inputs.choice('strategy', ['rolling', 'canary'] as const);
-  const { lock, input: lockInput, source: lockName } = await readLockInput(inputs, ctx);
+  const { lock, input: lockInput, source: lockName, digest: lockDigest } = await readLockInput(inputs, ctx);
   const registry = inputs.endpoint('createPullSecretFrom');
   const options = {
     kubeconfig,
@@ -31,6 +31,7 @@ runTask('KubernetesDeploy', async (inputs, ctx) => {
     baseDir: process.cwd(),
     lock,
     lockInput,
+    lockDigest,
     allowUnpinned: inputs.bool('allowUnpinned', false),
     imagePullSecrets: inputs.list('imagePullSecrets'),
     pullSecret: registry && pullSecretFrom(registry, inputs.string('pullSecretName', { default: 'outer-loop-registry' }) as string, (s) => ctx.setSecret(s)),

@@ -39,6 +39,7 @@ const KINDS = {
   Job: ['batch/v1', 'jobs.batch'],
   Pod: ['v1', 'pods'],
   Secret: ['v1', 'secrets'],
+  Service: ['v1', 'services'],
 } as const;
 type Kind = keyof typeof KINDS;
 
@@ -131,6 +132,40 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
       const after = backend.get('Deployment', ns, 'web')!;
       assert.equal(after.metadata.generation, before.metadata.generation);
       assert.equal(backend.list('ReplicaSet', ns).length, 1);
+    });
+
+    test('every applied object carries the trace annotations on its own metadata, not on the pod template; they change only with the object', async () => {
+      const dir = webManifestDir();
+      const ns = namespace('trace');
+      const run = (buildId: string) => createTestContext({ 'System.CollectionUri': 'https://dev.azure.com/contoso/', 'System.TeamProject': 'Shop App', 'Build.BuildId': buildId });
+      const trace = (buildId: string, lock = baseLock) => ({
+        'container-outer-loop/run-url': `https://dev.azure.com/contoso/Shop%20App/_build/results?buildId=${buildId}`,
+        'container-outer-loop/build-number': lock.buildNumber,
+        'container-outer-loop/lock-digest': `sha256:lock-of-${buildId}`,
+      });
+      const ours = (o: Obj | undefined) => Object.fromEntries(Object.entries(o?.metadata.annotations ?? {}).filter(([k]) => k.startsWith('container-outer-loop/') && k !== 'container-outer-loop/content-digest'));
+      await kubernetesDeploy(options({ baseDir: dir, namespace: ns, lockDigest: 'sha256:lock-of-901' }), run('901'));
+      const first = backend.get('Deployment', ns, 'web')!;
+      assert.deepEqual(ours(first), trace('901'));
+      assert.deepEqual(ours(backend.get('Service', ns, 'web')), trace('901'));
+      assert.deepEqual(ours(first.spec.template), {}, 'not on the pod template: it would roll the pods out on every run');
+      const pods = webPods(ns).map((p) => p.metadata.name).sort();
+      for (const p of webPods(ns)) assert.deepEqual(ours(p), {});
+
+      // The next run deploys the same release: nothing changes, not even the generation.
+      await kubernetesDeploy(options({ baseDir: dir, namespace: ns, lockDigest: 'sha256:lock-of-902' }), run('902'));
+      const same = backend.get('Deployment', ns, 'web')!;
+      assert.deepEqual(ours(same), trace('901'), 'the annotations name the deploy that last changed it');
+      assert.equal(same.metadata.generation, first.metadata.generation);
+      assert.deepEqual(webPods(ns).map((p) => p.metadata.name).sort(), pods, 'no pod was replaced');
+
+      // A release that changes the Deployment: its annotations are this run's; the unchanged Service keeps its own.
+      const lock = lockWithWeb(D('7'));
+      await kubernetesDeploy(options({ baseDir: dir, namespace: ns, lock, lockDigest: 'sha256:lock-of-903' }), run('903'));
+      const changed = backend.get('Deployment', ns, 'web')!;
+      assert.deepEqual(ours(changed), trace('903', lock));
+      assert.deepEqual(ours(backend.get('Service', ns, 'web')), trace('901'));
+      assert.equal(image(changed), `${WEB}@${D('7')}`);
     });
 
     test("a release whose pods never become Ready fails at the progress deadline, with the pods' reasons; the old pods keep serving", async () => {

@@ -12,7 +12,8 @@
 //    managed fields per manager (associative lists keyed by their merge keys), 409 conflicts naming
 //    the owning manager ('Apply failed with 1 conflict: conflict with "kubectl-scale" using apps/v1:
 //    .spec.replicas'), removal of fields a manager stops applying, defaulting, generation bumped on
-//    spec changes, immutable fields (Deployment selector, Job template) answered 422;
+//    spec changes (and, for a Deployment, annotation changes: the API server copies a Deployment's
+//    annotations to its ReplicaSet), immutable fields (Deployment selector, Job template) answered 422;
 //    `update(...)` changes an object as another manager would (operation Update);
 //  - list with label and field selectors, resourceVersion; watch (?watch=1) from a resourceVersion,
 //    ERROR 410 Expired for a compacted version, timeoutSeconds; DELETE with garbage collection of
@@ -402,8 +403,12 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
     for (const w of watchers) w.send(event);
   };
 
-  /** Writes an object (already merged); bumps resourceVersion, and generation when the spec changed. */
-  const write = (s: Stored, previous: Obj | undefined): Stored => {
+  /**
+   * Writes an object (already merged); bumps resourceVersion, and generation when the spec changed.
+   * `status`: written as through the status subresource (as the controllers write status and the
+   * Deployment's revision annotation), which moves no generation.
+   */
+  const write = (s: Stored, previous: Obj | undefined, how: 'update' | 'status' = 'update'): Stored => {
     rv += 1;
     s.obj.metadata.resourceVersion = String(rv);
     if (!previous) {
@@ -411,11 +416,12 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
       s.obj.metadata.creationTimestamp ??= now();
       s.obj.metadata.generation = 1;
     } else {
+      // As the API server's deployment strategy does: its annotations count too.
       const strip = (o: Obj) => {
-        const { metadata: _m, status: _s, ...rest } = o;
-        return rest;
+        const { metadata, status: _s, ...rest } = o;
+        return s.obj.kind === 'Deployment' ? { ...rest, annotations: metadata.annotations ?? {} } : rest;
       };
-      s.obj.metadata.generation = (previous.metadata.generation ?? 1) + (sameValue(strip(previous), strip(s.obj)) ? 0 : 1);
+      s.obj.metadata.generation = (previous.metadata.generation ?? 1) + (how === 'status' || sameValue(strip(previous), strip(s.obj)) ? 0 : 1);
     }
     store.set(keyOf(s.res, s.obj.metadata.namespace, s.obj.metadata.name), s);
     emit(previous ? 'MODIFIED' : 'ADDED', s);
@@ -873,7 +879,7 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
     if (d.obj.metadata.annotations?.['deployment.kubernetes.io/revision'] !== revision) {
       const prev = structuredClone(d.obj);
       d.obj.metadata.annotations = { ...(d.obj.metadata.annotations ?? {}), 'deployment.kubernetes.io/revision': revision };
-      write(d, prev);
+      write(d, prev, 'status');
     }
     // Scale: the new ReplicaSet up at once; the old ones down once the new pods are available.
     if (current.obj.spec.replicas !== want) {

@@ -68,6 +68,15 @@ describe('bad input fails before any host is contacted', () => {
     assert.ok(fs.existsSync(ctx.outputs.renderedComposeFile), 'rendered before connecting');
   });
 
+  test('keepReleases: from 1 to 50', async () => {
+    for (const keepReleases of [0, 51, 2.5]) await fails({ keepReleases }, new RegExp(`Input 'keepReleases' must be from 1 to 50, not ${keepReleases}\\.`));
+  });
+
+  test('rollbackTo needs no image lock: it reaches the host', async () => {
+    const ctx = createTestContext();
+    await assert.rejects(composeDeploy(options({ lock: undefined, rollbackTo: '20261201.7' }), ctx), /did not answer: the socket does not exist/);
+  });
+
   test('renderedArtifactName: a name Azure Pipelines refuses (a path, .., a forbidden character) is refused by name', async () => {
     for (const name of ['../../../tmp/x', 'a\\b', 'x:y', '..', 'two\nlines']) {
       await fails({ publishRenderedFile: true, artifactName: name }, /Input 'renderedArtifactName': .*not a valid artifact name/);

@@ -10,6 +10,10 @@
 // job is cancelled during `up`, the gate or the bake window, the last good release is brought up
 // again in the seconds the agent allows, without the gate; the log says what runs then, and how to
 // roll back by hand when there was no time. With notifyUrl, a webhook hears how the deploy ended.
+// The host keeps the last keepReleases good releases (store.ts); rollbackTo redeploys one of them,
+// gated, verified and rolled back on failure like any release. Every container carries the trace
+// labels (trace.ts: the run, build, commit and lock digest of the deploy that created it), and the
+// summary links the run that built each image.
 // (`mode: verify` deploys nothing and reports drift: drift.ts.)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,7 +21,7 @@ import type Dockerode from 'dockerode';
 import { ComposeCli, composeEnvironment, composeUp, findCompose, normaliseProjectName } from '../compose/cli';
 import type { Environment } from '../compose/interpolate';
 import { loadCompose } from '../compose/load';
-import { PinnedService, renderCompose } from '../compose/render';
+import { PinnedService, RenderResult, renderCompose, withServiceLabels } from '../compose/render';
 import { parseYaml, toPlain } from '../compose/yaml';
 import { CANCEL_GRACE_MS, TaskContext, cancelDeadline, sanitizeOutput } from '../context';
 import { checkArtifactName } from '../artifact-name';
@@ -30,12 +34,14 @@ import { bounded } from '../bounds';
 import { bakeWindow, checkBakeInputs, composeWatcher } from '../release/bake';
 import { ReleaseDiff, promotionDiff, publishDiff, releaseDecision } from '../release/diff';
 import { NotifySettings, ReleaseNotes, withNotification } from '../release/notify';
+import { COMPOSE_TRACE_LABELS, provenanceTable, releaseTrace, traceEntries } from '../release/trace';
 import { healthGate } from './health';
 import { pullImages } from './pull';
 import { renderedFileName, rollbackFileName } from './rendered-file';
 import { runningServices } from './running';
-import { loadRelease, manualRestoreCommands, ReleaseMeta, saveRelease, StoredRelease } from './store';
+import { DEFAULT_KEEP_RELEASES, describeRelease, loadReleases, manualRestoreCommands, MAX_KEEP_RELEASES, ReleaseMeta, saveRelease, StoredRelease } from './store';
 import { checkTargetInputs, connectTarget, Target, TargetOptions } from './target';
+import { renderedServices, serviceTraceLabels } from './trace';
 import { summaryTable, VerifiedContainer, verifyDigests } from './verify';
 
 export type { DockerHostType, TargetOptions } from './target';
@@ -54,6 +60,8 @@ export interface ComposeDeployOptions {
   lock?: ImageLock;
   /** Where the lock was read, for messages (a file, or another run's artifact). */
   lockName?: string;
+  /** sha256:<hex> of the lock file's bytes (lockFileDigest), for the trace labels. */
+  lockDigest?: string;
   envFile?: string;
   /** Interpolation variables; they win over the agent's environment and the env file. */
   variables: Record<string, string>;
@@ -90,6 +98,10 @@ export interface ComposeDeployOptions {
   smokeTestUrl?: string;
   /** The webhook told how the deploy ended (notifyUrl, notifyFormat). */
   notify?: NotifySettings;
+  /** How many good releases the host keeps (default DEFAULT_KEEP_RELEASES). */
+  keepReleases?: number;
+  /** Redeploy the kept release of this build number instead of rendering the compose files. */
+  rollbackTo?: string;
 }
 
 export interface ComposeDeployResult {
@@ -109,7 +121,7 @@ export interface ComposeDeployResult {
 export const MAX_WAIT_SECONDS = 3600;
 
 export function composeDeploy(options: ComposeDeployOptions, ctx: TaskContext): Promise<ComposeDeployResult> {
-  const about = { task: 'ComposeDeploy' as const, environment: options.environmentName.trim(), buildNumber: options.lock?.buildNumber ?? options.buildNumber };
+  const about = { task: 'ComposeDeploy' as const, environment: options.environmentName.trim(), buildNumber: options.rollbackTo?.trim() || (options.lock?.buildNumber ?? options.buildNumber) };
   return withNotification(options.notify, ctx, about, (watched, notes) => deployCompose(options, watched, notes));
 }
 
@@ -120,44 +132,52 @@ async function deployCompose(options: ComposeDeployOptions, ctx: TaskContext, no
   if (!Number.isInteger(options.waitTimeoutSeconds) || options.waitTimeoutSeconds < 1 || options.waitTimeoutSeconds > MAX_WAIT_SECONDS) {
     throw new InputError(`Input 'waitTimeoutSeconds' must be from 1 to ${MAX_WAIT_SECONDS}, not ${options.waitTimeoutSeconds}.`);
   }
+  const keep = options.keepReleases ?? DEFAULT_KEEP_RELEASES;
+  if (!Number.isInteger(keep) || keep < 1 || keep > MAX_KEEP_RELEASES) throw new InputError(`Input 'keepReleases' must be from 1 to ${MAX_KEEP_RELEASES}, not ${keep}.`);
+  const rollbackTo = options.rollbackTo?.trim() || undefined;
   const projectDir = path.dirname(path.resolve(options.composeFiles[0]));
   const project = projectNameFor(options, environment, projectDir, ctx);
   const targetOptions: TargetOptions = { ...options.target, tempRoot: ctx.tempDir, setSecret: (s) => ctx.setSecret(s), log: ctx };
   checkTargetInputs(targetOptions);
   checkBakeInputs(options.bakeSeconds ?? 0, options.smokeTestUrl);
-  if (!options.lock && !options.allowUnpinned) {
+  if (!options.lock && !options.allowUnpinned && !rollbackTo) {
     throw new InputError("Input 'lockFile': no image lock was given. Give the lock PushWithDigest@1 wrote (lockFile, or lockFromBuild for another run's artifact), or set allowUnpinned: true to deploy the tags of the compose file.");
   }
 
-  // ---- the rendered file
-  const { lock, lockName } = options;
-  const buildNumber = lock?.buildNumber ?? options.buildNumber;
+  // ---- the rendered file (rollbackTo deploys a kept release instead: it is read from the target)
+  const { lockName } = options;
   const timings = new Timings();
-  const rendered = await ctx.group(`Render ${options.composeFiles.map((f) => path.basename(f)).join(' + ')} for ${environment}`, async () => {
-    const app = loadCompose(options.composeFiles, { env: { ...(options.env ?? process.env), ...options.variables }, envFile: options.envFile, profiles: options.profiles, allowedPaths: options.allowedPaths });
-    const result = renderCompose(app, {
-      lock,
-      lockName,
-      allowUnpinned: options.allowUnpinned,
-      header: [
-        `Rendered by ComposeDeploy@1 for environment '${environment}' (compose project '${project}').`,
-        `From ${options.composeFiles.map((f) => path.basename(f)).join(', ')}${lock ? `; images pinned by digest to the image lock${lock.buildNumber ? ` of build ${lock.buildNumber}` : ''}` : ''}.`,
-        `Redeploy by hand: docker compose -p ${project} -f <this file> up -d`,
-      ],
+  let release: Release | undefined;
+  if (!rollbackTo) {
+    const lock = options.lock;
+    const rendered = await ctx.group(`Render ${options.composeFiles.map((f) => path.basename(f)).join(' + ')} for ${environment}`, async () => {
+      const app = loadCompose(options.composeFiles, { env: { ...(options.env ?? process.env), ...options.variables }, envFile: options.envFile, profiles: options.profiles, allowedPaths: options.allowedPaths });
+      const result = renderCompose(app, {
+        lock,
+        lockName,
+        allowUnpinned: options.allowUnpinned,
+        header: [
+          `Rendered by ComposeDeploy@1 for environment '${environment}' (compose project '${project}').`,
+          `From ${options.composeFiles.map((f) => path.basename(f)).join(', ')}${lock ? `; images pinned by digest to the image lock${lock.buildNumber ? ` of build ${lock.buildNumber}` : ''}` : ''}.`,
+          `Redeploy by hand: docker compose -p ${project} -f <this file> up -d`,
+        ],
+      });
+      for (const w of result.warnings) ctx.warn(w);
+      if (app.inactiveServices.length) ctx.info(`Not deployed (profile not active): ${app.inactiveServices.join(', ')}`);
+      for (const p of result.services) ctx.info(`${p.service}: ${p.image}${p.source === 'lock' && p.declared && p.declared !== p.image ? `  (compose: ${p.declared})` : ''}`);
+      return result;
     });
-    for (const w of result.warnings) ctx.warn(w);
-    if (app.inactiveServices.length) ctx.info(`Not deployed (profile not active): ${app.inactiveServices.join(', ')}`);
-    for (const p of result.services) ctx.info(`${p.service}: ${p.image}${p.source === 'lock' && p.declared && p.declared !== p.image ? `  (compose: ${p.declared})` : ''}`);
-    return result;
-  });
-  timings.lap('render');
+    release = { ...rendered, buildNumber: lock?.buildNumber ?? options.buildNumber, lock, lockDigest: options.lockDigest };
+    timings.lap('render');
+  }
   const renderedDir = options.renderedDir ?? path.join(ctx.tempDir, 'outer-loop', 'compose-deploy');
   fs.mkdirSync(renderedDir, { recursive: true });
   const renderedFile = path.join(renderedDir, renderedFileName(project));
-  fs.writeFileSync(renderedFile, rendered.text);
+  // Written now, so that it is there when the target cannot be reached; the trace labels (which
+  // depend on the releases kept there) are added, and the file published, once it is read.
+  if (release) fs.writeFileSync(renderedFile, release.text);
   ctx.output('renderedComposeFile', renderedFile);
   ctx.output('rolledBack', 'false');
-  if (options.publishRenderedFile) ctx.uploadArtifact(options.artifactName || `rendered-compose-${normaliseProjectName(environment) || 'env'}`, renderedFile);
 
   // ---- the target
   const graceEnd = cancelDeadline(ctx.signal);
@@ -177,6 +197,29 @@ async function deployCompose(options: ComposeDeployOptions, ctx: TaskContext, no
     ctx.info(`Target: ${target.description}; compose project '${project}'.`);
     const docker = target.docker;
     const env = composeEnvironment(target.env, configDir);
+    const history = await loadReleases(docker, project);
+    timings.lap('read kept releases');
+    const previous = history[0];
+    if (previous) ctx.info(`Releases of '${project}' kept on the target: ${history.map(describeRelease).join(', ')}.`);
+    if (rollbackTo) {
+      const chosen = history.find((r) => r.meta.buildNumber === rollbackTo);
+      if (!chosen) {
+        throw new InputError(
+          `Input 'rollbackTo': build '${rollbackTo}' is not among the releases of '${project}' kept on ${target.description}: ${history.length ? `the host keeps ${history.map(describeRelease).join(', ')}` : 'it keeps none (ComposeDeploy never deployed this project there)'}. Give one of their build numbers.`,
+        );
+      }
+      ctx.info(`rollbackTo: redeploying ${describeRelease(chosen)} as it was kept, trace labels included.`);
+      release = keptRelease(chosen);
+    } else {
+      // This run's trace labels, on the services it creates or changes (trace.ts).
+      const labels = traceEntries(releaseTrace(ctx, release!.lock, release!.lockDigest), COMPOSE_TRACE_LABELS);
+      const before = previous && renderedServices(previous.rendered, `The kept release of '${project}'`);
+      release = { ...release!, ...withServiceLabels(release!, serviceTraceLabels(release!.model, before, labels)) };
+    }
+    const rendered = release;
+    const buildNumber = rendered.buildNumber;
+    fs.writeFileSync(renderedFile, rendered.text);
+    if (options.publishRenderedFile) ctx.uploadArtifact(options.artifactName || `rendered-compose-${normaliseProjectName(environment) || 'env'}`, renderedFile);
 
     const diff = await ctx.group(`Promotion diff: what the release changes in ${environment}`, async () => {
       const d = await composeReleaseDiff(docker, project, rendered.services, options.credentials, ctx);
@@ -195,22 +238,18 @@ async function deployCompose(options: ComposeDeployOptions, ctx: TaskContext, no
       const pulled = await pullImages(docker, refs, options.credentials, options, ctx);
       ctx.info(`Pulled ${pulled.pulled.length}, already present ${pulled.present.length}.`);
     });
-    const helperImage = refs[0];
     timings.lap('pull');
-    const previous = await loadRelease(docker, project, helperImage);
-    timings.lap('read last release');
     const found = await finding;
     if ('error' in found) throw found.error;
     const cli = found.cli;
     timings.lap('find compose');
     ctx.info(`Compose: ${cli.display} ${cli.version}`);
     notes.services(rendered.services.map((s) => ({ service: s.service, before: previous?.meta.images[s.service], after: s.image })));
-    if (previous) ctx.info(`Last good release of '${project}' on the target: ${previous.meta.buildNumber ? `build ${previous.meta.buildNumber}, ` : ''}deployed ${previous.meta.deployedAt}.`);
 
     const run: ReleaseRun = { docker, cli, env, project, projectDir: renderedDir, options, ctx, timings, graceEnd };
     let rows: VerifiedContainer[];
     try {
-      rows = await ctx.group(`Deploy to ${environment}`, () => deployRelease(run, renderedFile, rendered.services, rendered.model));
+      rows = await ctx.group(`Deploy ${rollbackTo ? `build ${rollbackTo} again ` : ''}to ${environment}`, () => deployRelease(run, renderedFile, rendered.services, rendered.model));
       const baked = await bakeWindow(composeWatcher(docker, project, rendered.model), { seconds: options.bakeSeconds ?? 0, smokeTestUrl: options.smokeTestUrl, signal: ctx.signal, log: ctx });
       if (baked) throw new DeployError(baked);
     } catch (failure) {
@@ -223,10 +262,13 @@ async function deployCompose(options: ComposeDeployOptions, ctx: TaskContext, no
       buildNumber,
       images: Object.fromEntries(rendered.services.map((s) => [s.service, s.image])),
       composeCommand: `${cli.display} ${cli.version}`,
+      lock: rendered.lock,
+      lockDigest: rendered.lockDigest,
     };
     try {
-      await saveRelease(docker, project, helperImage, { rendered: rendered.text, meta });
+      const kept = await saveRelease(docker, project, history, { rendered: rendered.text, meta }, keep);
       timings.lap('keep release');
+      ctx.info(`Kept on the target for a rollback (keepReleases: ${keep}): ${kept.map(describeRelease).join(', ')}.`);
     } catch (err) {
       // The release runs and is verified; only a later rollback to it would be impossible.
       ctx.warn(`Deployed, but the release could not be kept on the target for a later rollback: ${errorMessage(err)}`);
@@ -234,12 +276,13 @@ async function deployCompose(options: ComposeDeployOptions, ctx: TaskContext, no
     const deployedDigests = meta.images;
     ctx.output('deployedDigests', JSON.stringify(deployedDigests));
     const markdown = [
-      `### ComposeDeploy: ${environment}`,
+      `### ComposeDeploy: ${environment}${rollbackTo ? ` — build ${rollbackTo} redeployed (rollbackTo)` : ''}`,
       '',
       `Project \`${project}\` on ${target.description}${buildNumber ? `, build ${buildNumber}` : ''}; ${cli.display} ${cli.version}.`,
       '',
       summaryTable(rows),
       '',
+      ...(rendered.lock ? [provenanceTable(rendered.lock, rendered.services), ''] : []),
     ].join('\n');
     ctx.addSummary(`compose-deploy-${project}`, markdown);
     ctx.info(`Deployed ${rows.length} container${rows.length === 1 ? '' : 's'} of '${project}'; every pinned digest verified.`);
@@ -250,6 +293,19 @@ async function deployCompose(options: ComposeDeployOptions, ctx: TaskContext, no
     await finding; // never rejects; let the probe end before its folder goes
     fs.rmSync(configDir, { recursive: true, force: true });
   }
+}
+
+/** What one deploy releases: the rendered file (as text and data), its pinned services, and where it comes from. */
+interface Release extends Pick<RenderResult, 'text' | 'model' | 'services'> {
+  buildNumber?: string;
+  lock?: ImageLock;
+  lockDigest?: string;
+}
+
+/** A kept release, to deploy again (rollbackTo). */
+function keptRelease(kept: StoredRelease): Release {
+  const model = toPlain(parseYaml(kept.rendered, 'The kept release'), 'The kept release') as Record<string, unknown>;
+  return { text: kept.rendered, model, services: pinsFromMeta(kept.meta), buildNumber: kept.meta.buildNumber, lock: kept.meta.lock, lockDigest: kept.meta.lockDigest };
 }
 
 /** The promotion diff of the project on the target against the release's pinned services. */
@@ -343,8 +399,7 @@ async function handleFailure(
     const rows = await ctx.group(`Roll back ${about.environment} to ${label}`, async () => {
       const { restoring, file } = rollbackOf(run, previous);
       await pullImages(run.docker, Object.values(previous.meta.images), run.options.credentials, run.options, ctx);
-      const model = toPlain(parseYaml(previous.rendered, 'The stored release'), 'The stored release') as Record<string, unknown>;
-      return deployRelease(restoring, file, pinsFromMeta(previous.meta), model);
+      return deployRelease(restoring, file, pinsFromMeta(previous.meta), keptRelease(previous).model);
     });
     ctx.output('rolledBack', 'true');
     ctx.output('deployedDigests', JSON.stringify(previous.meta.images));

@@ -1,22 +1,28 @@
-// The last good release of a project, kept on the target host itself so that a rollback needs
-// nothing from the agent, the pipeline or another run: a Docker volume per project,
-// `outer-loop-release-<project>` (labelled dev.azure.pipelines.outer-loop.release=<project>),
-// holding `current.yml` (the rendered compose file that passed the gate and verification) and
-// `current.json` (when, which build, which digests). The files go in and out through the Engine
+// The last good releases of a project (keepReleases of them, newest first), kept on the target host
+// itself so that a rollback needs nothing from the agent, the pipeline or another run: a Docker volume
+// per project, `outer-loop-release-<project>` (labelled dev.azure.pipelines.outer-loop.release=<project>),
+// holding `releases.json` (each release's rendered compose file that passed the gate and
+// verification, and when, which build, which digests), and `current.yml` / `current.json`, the
+// newest of them, for a restore by hand (manualRestoreCommands; a volume from before the history
+// holds only these, and reads as a history of one). The files go in and out through the Engine
 // API's archive endpoints on a container that is created (never started) with the volume mounted,
-// from one of the release's own images, and removed at once: no shell, no extra image, works the
-// same over TLS and SSH. `compose down -v` of the project does not remove it (it is not a volume of
-// the compose file).
+// from an image on the host, and removed at once: no shell, no extra image, works the same over TLS
+// and SSH. `compose down -v` of the project does not remove it (it is not a volume of the compose file).
 import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { DockerError } from '../errors';
 import { lazyRequire } from '../lazy';
+import type { ImageLock } from '../lock/types';
+import { listProjectContainers } from '../compose/containers';
 
 const tarStream = lazyRequire<typeof import('tar-stream')>(() => require('tar-stream'));
 
 export const STORE_LABEL = 'dev.azure.pipelines.outer-loop.release';
 const MOUNT = '/outer-loop-release';
 const MAX_FILE_BYTES = 8 * 1024 * 1024;
+/** The keepReleases input: how many good releases the host keeps. */
+export const DEFAULT_KEEP_RELEASES = 5;
+export const MAX_KEEP_RELEASES = 50;
 
 export interface ReleaseMeta {
   project: string;
@@ -26,6 +32,10 @@ export interface ReleaseMeta {
   /** service → pinned image reference */
   images: Record<string, string>;
   composeCommand?: string;
+  /** The image lock it was pinned to (for the summary's links to the run that built each image). */
+  lock?: ImageLock;
+  /** sha256:<hex> of the lock file's bytes. */
+  lockDigest?: string;
 }
 
 export interface StoredRelease {
@@ -37,9 +47,20 @@ export function storeVolumeName(project: string): string {
   return `outer-loop-release-${project}`;
 }
 
-async function withHelper<T>(docker: Dockerode, project: string, image: string, fn: (c: Dockerode.Container) => Promise<T>): Promise<T> {
+/**
+ * An image on the host to create the helper from: it is never started, so any image does. The
+ * project's own come first; the volume exists only where the project was deployed, so one is there.
+ */
+async function helperImage(docker: Dockerode, project: string): Promise<string> {
+  const own = await listProjectContainers(docker, project);
+  const id = own.find((c) => c.ImageID)?.ImageID ?? (await docker.listImages()).find((i) => i.Id)?.Id;
+  if (!id) throw new DockerError(`The target has no image to read or write the kept releases of ${project} with (the helper container is created from one, never started). Pull any image there.`);
+  return id;
+}
+
+async function withHelper<T>(docker: Dockerode, project: string, fn: (c: Dockerode.Container) => Promise<T>): Promise<T> {
   const container = await docker.createContainer({
-    Image: image,
+    Image: await helperImage(docker, project),
     Entrypoint: ['/outer-loop-release-store-never-runs'],
     Cmd: [],
     Labels: { [STORE_LABEL]: project, 'dev.azure.pipelines.outer-loop.helper': 'release-store' },
@@ -53,27 +74,43 @@ async function withHelper<T>(docker: Dockerode, project: string, image: string, 
   }
 }
 
-/** The stored release of the project, or undefined when it has none (first deployment). */
-export async function loadRelease(docker: Dockerode, project: string, helperImage: string): Promise<StoredRelease | undefined> {
+/** The project's kept releases, newest first; empty when it has none (first deployment). */
+export async function loadReleases(docker: Dockerode, project: string): Promise<StoredRelease[]> {
   try {
     await docker.getVolume(storeVolumeName(project)).inspect();
   } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-    throw new DockerError(`Reading the last good release of ${project} on the target failed: ${(err as Error).message}`, { cause: err });
+    if ((err as { statusCode?: number }).statusCode === 404) return [];
+    throw new DockerError(`Reading the last good releases of ${project} on the target failed: ${(err as Error).message}`, { cause: err });
   }
-  return withHelper(docker, project, helperImage, async (c) => {
+  return withHelper(docker, project, async (c) => {
     let files: Map<string, string>;
     try {
       files = await readTar((await c.getArchive({ path: `${MOUNT}/.` })) as unknown as Readable);
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      if ((err as { statusCode?: number }).statusCode === 404) return [];
       throw err;
     }
+    const history = files.get('releases.json');
+    if (history) return (JSON.parse(history) as { releases: StoredRelease[] }).releases;
     const rendered = files.get('current.yml');
     const metaText = files.get('current.json');
-    if (!rendered || !metaText) return undefined;
-    return { rendered, meta: JSON.parse(metaText) as ReleaseMeta };
+    if (!rendered || !metaText) return [];
+    return [{ rendered, meta: JSON.parse(metaText) as ReleaseMeta }];
   });
+}
+
+/**
+ * The releases kept once `release` is the newest: at most `keep`, newest first. An earlier release
+ * of the same build (a rollbackTo it, or a re-run) is dropped, so each build is listed once.
+ */
+export function keptReleases(history: StoredRelease[], release: StoredRelease, keep: number): StoredRelease[] {
+  const build = release.meta.buildNumber;
+  return [release, ...history.filter((r) => !build || r.meta.buildNumber !== build)].slice(0, keep);
+}
+
+/** How a kept release is named in messages: its build, and when it was deployed. */
+export function describeRelease(release: StoredRelease): string {
+  return `${release.meta.buildNumber ? `build ${release.meta.buildNumber}` : 'a release without a build number'} (deployed ${release.meta.deployedAt})`;
 }
 
 /** Shell commands, run against the target host, that bring the project's last good release back by hand. */
@@ -81,16 +118,24 @@ export function manualRestoreCommands(project: string): string {
   return `docker run --rm -v ${storeVolumeName(project)}:/release busybox cat /release/current.yml > last-good.yml && docker compose -p ${project} -f last-good.yml up -d --remove-orphans`;
 }
 
-/** Keeps `rendered` as the project's last good release. */
-export async function saveRelease(docker: Dockerode, project: string, helperImage: string, release: StoredRelease): Promise<void> {
+/** Keeps `release` as the project's newest good release, with the newest of `history` (keptReleases); returns what is kept. */
+export async function saveRelease(docker: Dockerode, project: string, history: StoredRelease[], release: StoredRelease, keep: number): Promise<StoredRelease[]> {
   try {
     await docker.getVolume(storeVolumeName(project)).inspect();
   } catch (err) {
     if ((err as { statusCode?: number }).statusCode !== 404) throw err;
     await docker.createVolume({ Name: storeVolumeName(project), Labels: { [STORE_LABEL]: project } });
   }
-  const tar = await makeTar({ 'current.yml': release.rendered, 'current.json': `${JSON.stringify(release.meta, null, 2)}\n` });
-  await withHelper(docker, project, helperImage, (c) => c.putArchive(tar, { path: MOUNT }));
+  let kept = keptReleases(history, release, keep);
+  let text = `${JSON.stringify({ releases: kept }, null, 2)}\n`;
+  // A file too large to read back would lose the history: the oldest go first.
+  while (kept.length > 1 && Buffer.byteLength(text) > MAX_FILE_BYTES) {
+    kept = kept.slice(0, -1);
+    text = `${JSON.stringify({ releases: kept }, null, 2)}\n`;
+  }
+  const tar = await makeTar({ 'releases.json': text, 'current.yml': release.rendered, 'current.json': `${JSON.stringify(release.meta, null, 2)}\n` });
+  await withHelper(docker, project, (c) => c.putArchive(tar, { path: MOUNT }));
+  return kept;
 }
 
 async function makeTar(files: Record<string, string>): Promise<Buffer> {

@@ -21,6 +21,7 @@ import { escapeDollars } from './interpolate';
 import type { ComposeApp } from './load';
 import { absoluteFrom, bindWithAbsolutePath, expandHome, resourcesWithAbsoluteFiles } from './paths';
 import { isMapping, listOrMapping } from './merge';
+import { parseYaml } from './yaml';
 
 const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));
 
@@ -105,6 +106,28 @@ export function renderCompose(app: ComposeApp, options: RenderOptions): RenderRe
     text = stringify(yaml().parseDocument('{}') as unknown as Document.Parsed, options.header, escaped);
   }
   return { text, model: escaped, services: pinned, warnings, inPlace };
+}
+
+/**
+ * A rendered file with labels added to some of its services (container labels; a service's list of
+ * labels stays a list, a label of the same name is replaced). Comments and layout survive.
+ */
+export function withServiceLabels(rendered: Pick<RenderResult, 'text' | 'model'>, labels: Record<string, Record<string, string>>): Pick<RenderResult, 'text' | 'model'> {
+  const doc = parseYaml(rendered.text, 'The rendered compose file');
+  const model = structuredClone(rendered.model);
+  const services = model.services as Record<string, Record<string, unknown>>;
+  for (const [name, entries] of Object.entries(labels)) {
+    const service = services[name];
+    if (!service || Object.keys(entries).length === 0) continue;
+    const added = escapeDollars(entries) as Record<string, string>;
+    service.labels = Array.isArray(service.labels)
+      ? [...service.labels.filter((l) => !Object.prototype.hasOwnProperty.call(added, String(l).split('=')[0])), ...Object.entries(added).map(([k, v]) => `${k}=${v}`)]
+      : { ...listOrMapping(service.labels, `service '${name}' labels`), ...added };
+    const node = doc.getIn(['services', name], true);
+    if (!yaml().isMap(node)) throw new Error(`The rendered compose file has no service '${name}' to label.`);
+    node.set('labels', freshNode(doc, service.labels));
+  }
+  return { text: stringify(doc, undefined), model };
 }
 
 function pinService(name: string, service: Record<string, unknown>, lock: ImageLock | undefined, index: ReturnType<typeof indexLock> | undefined): PinnedService {

@@ -22,6 +22,8 @@ import { ClientOptions, KubeApiError, KubeClient } from './client';
 import type { ResolvedKubeconfig } from './kubeconfig';
 import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_KINDS, describe, getPath, isObject, podSpecOf } from './objects';
 import { RenderOptions, Rendered, render } from './render';
+import { KUBE_TRACE_ANNOTATIONS, provenanceTable, releaseTrace, traceEntries } from '../release/trace';
+import { annotateForTrace } from './trace';
 import { releaseWorkloads, runningWorkloads } from './running';
 import { BeforeState, canaryObjects, captureBefore, deletePodsOfRevision, planRollback, removeCanaries } from './rollback';
 import { ImageCheck, WaitResult, diagnosePods, expectedDigests, formatProblems, verifyImageIds, waitForRollout } from './rollout';
@@ -72,6 +74,8 @@ export interface KubernetesDeployOptions extends RenderOptions {
   smokeTestUrl?: string;
   /** The webhook told how the deploy ended (notifyUrl, notifyFormat); not used with renderOnly. */
   notify?: NotifySettings;
+  /** sha256:<hex> of the lock file's bytes (lockFileDigest), for the trace annotations. */
+  lockDigest?: string;
 }
 
 export interface KubernetesDeployResult {
@@ -218,8 +222,10 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext, notes:
 
     await ensureNamespace(client, options, ctx);
     if (options.pullSecret) await applyPullSecret(client, options, ctx);
+    const trace = traceEntries(releaseTrace(ctx, options.lock, options.lockDigest), KUBE_TRACE_ANNOTATIONS);
 
     if (options.strategy === 'canary' && options.action === 'deploy') {
+      await annotateItems(client, rendered.items, trace, ctx, new Map());
       return await canaryDeploy(client, rendered, resources, options, ctx, result, (undo) => inGraceTime(clientWith, graceEnd, undo), notes);
     }
 
@@ -228,6 +234,7 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext, notes:
     // 3. Remember what ran before, then apply everything.
     const before = new Map<ApplyItem, BeforeState>();
     for (const w of workloads) before.set(w, await captureBefore(client, w.object));
+    await annotateItems(client, rendered.items, trace, ctx, before);
     notes.services(workloadImages(workloads, before));
     let phase = 'apply';
     let failure: string | undefined;
@@ -558,6 +565,26 @@ async function canaryDeploy(
   throw new DeploymentFailedError(message, result);
 }
 
+/** The trace annotations of every object to apply (trace.ts), from its live copy: as `read` holds it, else fetched. */
+async function annotateItems(client: KubeClient, items: ApplyItem[], trace: Record<string, string>, ctx: TaskContext, read: Map<ApplyItem, BeforeState>): Promise<void> {
+  if (!Object.keys(trace).length) return;
+  for (const item of items) {
+    const { object } = item;
+    annotateForTrace(object, read.has(item) ? read.get(item)!.live : await liveObject(client, object, ctx), trace);
+  }
+}
+
+/** The object as the cluster has it; undefined when it does not, or the account may not read it (it then gets this run's trace). */
+async function liveObject(client: KubeClient, object: KubeObject, ctx: TaskContext): Promise<KubeObject | undefined> {
+  try {
+    return await client.get(object.apiVersion, object.kind, object.metadata.namespace, object.metadata.name as string);
+  } catch (err) {
+    if (!(err instanceof KubeApiError && err.status === 403)) throw err;
+    ctx.debug(`kubernetes: may not read ${describe(object)} (403); it gets this run's trace annotations`);
+    return undefined;
+  }
+}
+
 function writeSummary(ctx: TaskContext, options: KubernetesDeployOptions, rendered: Rendered, result: KubernetesDeployResult, outcome: string): void {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   const lines = [
@@ -573,5 +600,6 @@ function writeSummary(ctx: TaskContext, options: KubernetesDeployOptions, render
     lines.push('', `Running containers verified against the pinned digests: ${result.imageChecks.filter((c) => c.ok === true).length} of ${result.imageChecks.length}.`);
   }
   if (result.rolledBack) lines.push('', '**Rolled back.**');
+  if (options.lock) lines.push('', provenanceTable(options.lock, rendered.pins.images.map((p) => ({ service: p.lockName ?? p.container, image: p.to }))));
   ctx.addSummary('kubernetes-deploy', `${lines.join('\n')}\n`);
 }

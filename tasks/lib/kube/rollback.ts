@@ -22,6 +22,8 @@ export interface BeforeState {
   revision?: string;
   template?: unknown;
   generation?: number;
+  /** The object as it was (the trace annotations are kept from it while its content does not change). */
+  live?: KubeObject;
 }
 
 export async function captureBefore(client: KubeClient, obj: KubeObject): Promise<BeforeState> {
@@ -32,6 +34,7 @@ export async function captureBefore(client: KubeClient, obj: KubeObject): Promis
     revision: live.metadata.annotations?.[REVISION_ANNOTATION],
     template: getPath(live, ['spec', 'template']),
     generation: (live.metadata as { generation?: number }).generation,
+    live,
   };
 }
 

@@ -10,6 +10,7 @@ import { InputError } from '../errors';
 import { readLock } from '../lock/file';
 import { lockFromBuild } from '../lock/from-build';
 import type { ImageLock } from '../lock/types';
+import { lockFileDigest } from '../release/trace';
 import type { TaskInputs } from './index';
 
 export interface LockInput {
@@ -19,13 +20,15 @@ export interface LockInput {
   input: 'lockFile' | 'lockFromBuild';
   /** Where it was read: the file, or the artifact and run it was fetched from (and the file). */
   source?: string;
+  /** sha256:<hex> of the lock file's bytes (the trace labels and annotations carry it). */
+  digest?: string;
 }
 
 /** Reads the image lock the deploy task's inputs name; throws InputError naming the input. */
 export async function readLockInput(inputs: Pick<TaskInputs, 'path' | 'string'>, ctx: TaskContext): Promise<LockInput> {
   const lockFile = inputs.path('lockFile');
   const pipeline = inputs.string('lockFromBuild');
-  if (lockFile && fs.existsSync(lockFile)) return { lock: readLock(lockFile), input: 'lockFile', source: lockFile };
+  if (lockFile && fs.existsSync(lockFile)) return { lock: readLock(lockFile), input: 'lockFile', source: lockFile, digest: lockFileDigest(lockFile) };
   if (lockFile && !pipeline) throw new InputError(`Input 'lockFile': '${lockFile}' does not exist. Download the image-lock artifact first, or set lockFromBuild.`);
   if (pipeline) {
     const artifactName = inputs.string('lockArtifactName', { default: 'image-lock' }) as string;
@@ -42,14 +45,14 @@ export async function readLockInput(inputs: Pick<TaskInputs, 'path' | 'string'>,
       setSecret: (s) => ctx.setSecret(s),
       log: ctx,
     });
-    return { lock: readLock(file), input: 'lockFromBuild', source: `artifact '${artifactName}' of pipeline '${pipeline}'${runId ? ` run ${runId}` : ''} (${file})` };
+    return { lock: readLock(file), input: 'lockFromBuild', digest: lockFileDigest(file), source: `artifact '${artifactName}' of pipeline '${pipeline}'${runId ? ` run ${runId}` : ''} (${file})` };
   }
   // A deployment job downloads the build's artifacts into $(Pipeline.Workspace): its image-lock is the default.
   const workspace = ctx.variable('Pipeline.Workspace');
   const downloaded = workspace ? path.join(workspace, 'image-lock', 'image-lock.json') : undefined;
   if (downloaded && fs.existsSync(downloaded)) {
     ctx.info(`Image lock: ${downloaded} (the image-lock artifact this job downloaded).`);
-    return { lock: readLock(downloaded), input: 'lockFile', source: downloaded };
+    return { lock: readLock(downloaded), input: 'lockFile', source: downloaded, digest: lockFileDigest(downloaded) };
   }
   return { input: 'lockFile' };
 }
