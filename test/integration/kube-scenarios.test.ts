@@ -134,6 +134,26 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
       assert.equal(backend.list('ReplicaSet', ns).length, 1);
     });
 
+    test('the promotion diff reads what the namespace runs: added, then unchanged (skipped with deployIfUnchanged false), then changed; diffOnly applies nothing', async () => {
+      const dir = webManifestDir();
+      const ns = namespace('diff');
+      const changed = (ctx: { outputs: Record<string, string> }) => JSON.parse(ctx.outputs.changedServices) as string[];
+      const first = createTestContext();
+      await kubernetesDeploy(options({ baseDir: dir, namespace: ns }), first);
+      assert.deepEqual(changed(first), ['web'], 'a first release adds web');
+      const deployed = backend.get('Deployment', ns, 'web')!;
+      const same = createTestContext();
+      await kubernetesDeploy(options({ baseDir: dir, namespace: ns, deployIfUnchanged: false }), same);
+      assert.deepEqual(changed(same), [], 'the same release changes nothing');
+      assert.ok(same.logs.some((l) => /changes nothing/.test(l)), same.logs.join('\n'));
+      const only = createTestContext();
+      await kubernetesDeploy(options({ baseDir: dir, namespace: ns, lock: lockWithWeb(D('8')), diffOnly: true }), only);
+      assert.deepEqual(changed(only), ['web'], 'another digest of web changes it');
+      const after = backend.get('Deployment', ns, 'web')!;
+      assert.equal(after.metadata.generation, deployed.metadata.generation, 'diffOnly applied nothing');
+      assert.equal(image(after), image(deployed));
+    });
+
     test('every applied object carries the trace annotations on its own metadata, not on the pod template; they change only with the object', async () => {
       const dir = webManifestDir();
       const ns = namespace('trace');
