@@ -1,5 +1,5 @@
 // The little of the protobuf wire format the BuildKit session needs: messages whose fields are
-// strings, bytes, varints and nested messages (maps are repeated key/value messages).
+// strings, bytes, varints and nested messages.
 
 export type Field = { number: number; varint: bigint } | { number: number; bytes: Buffer };
 
@@ -66,15 +66,4 @@ export function decode(message: Buffer): Field[] {
 export function text(fields: Field[], number: number): string {
   const found = fields.filter((f): f is { number: number; bytes: Buffer } => f.number === number && 'bytes' in f).pop();
   return found ? found.bytes.toString('utf8') : '';
-}
-
-/** A map<string, string> field. */
-export function stringMap(fields: Field[], number: number): Record<string, string> {
-  const map: Record<string, string> = {};
-  for (const f of fields) {
-    if (f.number !== number || !('bytes' in f)) continue;
-    const entry = decode(f.bytes);
-    map[text(entry, 1)] = text(entry, 2);
-  }
-  return map;
 }

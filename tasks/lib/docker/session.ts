@@ -15,7 +15,7 @@ import { Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { DockerError } from '../errors';
 import { ENGINE_CALL_TIMEOUT_SECONDS } from './engine';
-import { decode, field, stringMap, text } from './protobuf';
+import { decode, field, text } from './protobuf';
 
 export interface BuildSecret {
   id: string;
@@ -120,9 +120,7 @@ function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeade
       return unary(stream, () => field(1, 1)); // SERVING
     case SECRETS:
       return unary(stream, (request) => {
-        const fields = decode(request);
-        const id = text(fields, 1);
-        void stringMap(fields, 2); // annotations: nothing to match them against
+        const id = text(decode(request), 1); // field 2, annotations, asks for nothing we could match
         const secret = secrets.find((s) => s.id === id);
         return secret ? field(1, secret.value) : { status: NOT_FOUND, message: `secret ${id} not found: give it in the secrets input (id=${id},env=VARIABLE or id=${id},file=PATH) or the service's build.secrets` };
       });
