@@ -1,9 +1,9 @@
 // `container-outer-loop status --lock <file> [--host H --project P | --kubeconfig F --namespace N]
-//  [--context C] [--field-manager M] [--max-restarts N] [--skip NAME]…`
+//  [--context C] [--field-manager M] [--max-restarts N] [--not-deployed NAME]…`
 // The drift report of the deploy tasks' `mode: verify`, from a terminal: does this Docker host's
 // compose project (or this namespace) run exactly the image lock? The lock alone says what should
 // run: each of its images under its name (the compose service, or the workload converted from it);
-// --skip leaves out images the environment does not run (a test runner). Exit 0: no drift; 1: drift.
+// --not-deployed leaves out images the environment does not run (a test runner). Exit 0: no drift; 1: drift.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { connectTarget } from '../tasks/lib/compose-deploy/target';
@@ -25,15 +25,15 @@ export interface StatusOptions {
   context?: string;
   fieldManager: string;
   maxRestarts: number;
-  skip: string[];
+  notDeployed: string[];
 }
 
 export const STATUS_USAGE =
-  'usage: container-outer-loop status --lock <file> [--host unix://…|tcp://… --project <compose project>] [--kubeconfig <file> [--namespace N] [--context C] [--field-manager M]] [--max-restarts N] [--skip <lock image name>]';
+  'usage: container-outer-loop status --lock <file> [--host unix://…|tcp://… --project <compose project>] [--kubeconfig <file> [--namespace N] [--context C] [--field-manager M]] [--max-restarts N] [--not-deployed <lock image name>]';
 
 export function parseStatusArgs(argv: string[]): StatusOptions {
   if (argv[0] !== 'status') throw new InputError(STATUS_USAGE);
-  const o: Partial<StatusOptions> & { skip: string[] } = { skip: [], namespace: 'default', fieldManager: 'container-outer-loop', maxRestarts: 0 };
+  const o: Partial<StatusOptions> & { notDeployed: string[] } = { notDeployed: [], namespace: 'default', fieldManager: 'container-outer-loop', maxRestarts: 0 };
   for (let i = 1; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[++i];
@@ -45,7 +45,7 @@ export function parseStatusArgs(argv: string[]): StatusOptions {
     else if (flag === '--namespace') o.namespace = value;
     else if (flag === '--context') o.context = value;
     else if (flag === '--field-manager') o.fieldManager = value;
-    else if (flag === '--skip') o.skip.push(value);
+    else if (flag === '--not-deployed') o.notDeployed.push(value);
     else if (flag === '--max-restarts') {
       o.maxRestarts = Number(value);
       if (!/^\d+$/.test(value) || o.maxRestarts > MAX_RESTARTS_LIMIT) throw new InputError(`--max-restarts ${value}: give a whole number from 0 to ${MAX_RESTARTS_LIMIT}.`);
@@ -61,9 +61,9 @@ export function parseStatusArgs(argv: string[]): StatusOptions {
 /** Reads the environment, compares it with the lock, prints the report; returns it. */
 export async function runStatus(options: StatusOptions, out: (line: string) => void = console.log): Promise<DriftReport> {
   const lock = readLock(options.lockFile);
-  const unknown = options.skip.filter((s) => !lock.images.some((i) => i.name === s));
-  if (unknown.length) throw new InputError(`--skip ${unknown.join(', ')}: the lock ${options.lockFile} has no image of that name (it has ${lock.images.map((i) => i.name).join(', ')}).`);
-  const expected = expectedFromLock(lock, options.skip);
+  const unknown = options.notDeployed.filter((s) => !lock.images.some((i) => i.name === s));
+  if (unknown.length) throw new InputError(`--not-deployed ${unknown.join(', ')}: the lock ${options.lockFile} has no image of that name (it has ${lock.images.map((i) => i.name).join(', ')}).`);
+  const expected = expectedFromLock(lock, options.notDeployed);
   const log = { info: () => {}, warn: (m: string) => out(`warning: ${m}`), debug: () => {}, group: <T>(_t: string, fn: () => Promise<T>) => fn() };
   let where: string;
   let running: RunningContainer[];

@@ -144,7 +144,7 @@ describe('ComposeDeploy mode verify', () => {
     assert.ok(ctx.logs.some((l) => /No drift: Project '.+-prod' on the local engine/.test(l)));
 
     const lines: string[] = [];
-    const status = await runStatus({ lockFile, host: engine.dockerHost, project: PROJECT, namespace: 'default', fieldManager: 'container-outer-loop', maxRestarts: 0, skip: [] }, (l) => lines.push(l));
+    const status = await runStatus({ lockFile, host: engine.dockerHost, project: PROJECT, namespace: 'default', fieldManager: 'container-outer-loop', maxRestarts: 0, notDeployed: [] }, (l) => lines.push(l));
     assert.deepEqual(status.differences, []);
     assert.match(lines.join('\n'), /\*\*No drift:\*\* the environment runs exactly the image lock\./);
   });
@@ -214,7 +214,7 @@ describe('ComposeDeploy mode verify', () => {
     assert.match(ctx.summaries.join('\n'), /\| worker \| — \| `[a-f0-9]{12}` \| — \| not running \| — \| ❌ missing \|/);
 
     const lines: string[] = [];
-    const status = await runStatus({ lockFile, host: engine.dockerHost, project: PROJECT, namespace: 'default', fieldManager: 'container-outer-loop', maxRestarts: 0, skip: [] }, (l) => lines.push(l));
+    const status = await runStatus({ lockFile, host: engine.dockerHost, project: PROJECT, namespace: 'default', fieldManager: 'container-outer-loop', maxRestarts: 0, notDeployed: [] }, (l) => lines.push(l));
     assert.deepEqual(status.differences.map((d) => d.message), report.differences.map((d) => d.message));
     assert.match(lines.join('\n'), /- worker is not running/);
   });

@@ -65,13 +65,13 @@ describe('KubernetesDeploy mode verify on a real control plane', () => {
     const lockFile = path.join(path.dirname(kubeconfig), 'image-lock.json');
     writeLock(lockFile, baseLock);
     const lines: string[] = [];
-    // The fixture lock has more images than the storefront runs: --skip leaves them out.
-    const skip = baseLock.images.filter((i) => i.name !== 'web').map((i) => i.name);
-    const status = await runStatus({ lockFile, kubeconfig, namespace: options.namespace, fieldManager: 'container-outer-loop', maxRestarts: 0, skip }, (l) => lines.push(l));
+    // The fixture lock has more images than the storefront runs: --not-deployed leaves them out.
+    const notDeployed = baseLock.images.filter((i) => i.name !== 'web').map((i) => i.name);
+    const status = await runStatus({ lockFile, kubeconfig, namespace: options.namespace, fieldManager: 'container-outer-loop', maxRestarts: 0, notDeployed }, (l) => lines.push(l));
     assert.deepEqual(status.differences, []);
     assert.match(lines.join('\n'), /\*\*No drift:\*\*/);
-    const unskipped = await runStatus({ lockFile, kubeconfig, namespace: options.namespace, fieldManager: 'container-outer-loop', maxRestarts: 0, skip: [] }, () => {});
-    assert.ok(unskipped.differences.length > 0 && unskipped.differences.every((d) => d.kind === 'missing'), 'without --skip, the images the namespace does not run are missing');
+    const all = await runStatus({ lockFile, kubeconfig, namespace: options.namespace, fieldManager: 'container-outer-loop', maxRestarts: 0, notDeployed: [] }, () => {});
+    assert.ok(all.differences.length > 0 && all.differences.every((d) => d.kind === 'missing'), 'without --not-deployed, the images the namespace does not run are missing');
   });
 
   test('kubectl set image, a bare pod and a workload made by hand are drift; the task fails and lists each', async () => {

@@ -195,14 +195,14 @@ test('secret variables reach a script only through env:; secrets of any length a
 });
 
 test('status: the command line of the drift report', () => {
-  assert.deepEqual(parseStatusArgs(['status', '--lock', 'l.json', '--host', 'unix:///run/docker.sock', '--project', 'shop-prod', '--skip', 'tests', '--max-restarts', '2']), {
+  assert.deepEqual(parseStatusArgs(['status', '--lock', 'l.json', '--host', 'unix:///run/docker.sock', '--project', 'shop-prod', '--not-deployed', 'tests', '--max-restarts', '2']), {
     lockFile: 'l.json',
     host: 'unix:///run/docker.sock',
     project: 'shop-prod',
     namespace: 'default',
     fieldManager: 'container-outer-loop',
     maxRestarts: 2,
-    skip: ['tests'],
+    notDeployed: ['tests'],
   });
   const kube = parseStatusArgs(['status', '--lock', 'l.json', '--kubeconfig', 'k', '--namespace', 'shop', '--context', 'prod']);
   assert.deepEqual([kube.kubeconfig, kube.namespace, kube.context, kube.project], ['k', 'shop', 'prod', undefined]);

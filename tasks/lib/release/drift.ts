@@ -79,8 +79,8 @@ export function checkDriftInputs(options: DriftOptions): void {
 }
 
 /** What an environment should run according to the lock alone: each image under its lock name (the compose service). */
-export function expectedFromLock(lock: ImageLock, skip: string[] = []): ExpectedImage[] {
-  return lock.images.filter((i) => !skip.includes(i.name)).map((i) => ({ service: i.name, repository: i.repository, digest: i.digest }));
+export function expectedFromLock(lock: ImageLock, notDeployed: string[] = []): ExpectedImage[] {
+  return lock.images.filter((i) => !notDeployed.includes(i.name)).map((i) => ({ service: i.name, repository: i.repository, digest: i.digest }));
 }
 
 /** The service column of a container that belongs to none. */
