@@ -16,6 +16,7 @@ import { composeDeploy, ComposeDeployOptions } from '../../tasks/lib/compose-dep
 import { projectContainers } from '../../tasks/lib/compose/containers';
 import type { ImageLock } from '../../tasks/lib/lock/types';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
+import { localDeploy } from '../support/compose-deploy';
 import { createTestContext, TestContext } from '../support/context';
 import { removeComposeProject, startEngine, TestEngine } from '../support/engine';
 import { tagAndPush } from '../support/images';
@@ -87,15 +88,8 @@ function options(environmentName: string, buildNumber: string, over: Partial<Com
     lock: lock(buildNumber),
     lockName: 'lock.json',
     variables: { REGISTRY: registry.host },
-    profiles: [],
-    target: { type: 'local', dockerHost: engine.dockerHost },
+    ...localDeploy(engine),
     credentials: createCredentialSource({ setSecret: () => undefined, useDockerConfig: false }),
-    waitTimeoutSeconds: 30,
-    rollbackOnFailure: true,
-    allowUnpinned: false,
-    removeOrphans: true,
-    publishRenderedFile: false,
-    env: { PATH: process.env.PATH },
     ...over,
   };
 }

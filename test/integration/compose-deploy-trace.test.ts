@@ -17,6 +17,7 @@ import { readLock } from '../../tasks/lib/lock/file';
 import type { ImageLock } from '../../tasks/lib/lock/types';
 import { COMPOSE_TRACE_LABELS, lockFileDigest } from '../../tasks/lib/release/trace';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
+import { localDeploy } from '../support/compose-deploy';
 import { createTestContext } from '../support/context';
 import { removeComposeProject, startEngine, TestEngine } from '../support/engine';
 import { tagAndPush } from '../support/images';
@@ -104,15 +105,8 @@ function options(build: string, over: Partial<ComposeDeployOptions> = {}): Compo
     lockName: lockFile,
     lockDigest: lockFileDigest(lockFile),
     variables: { REGISTRY: registry.host, TAG: build },
-    profiles: [],
-    target: { type: 'local', dockerHost: engine.dockerHost },
+    ...localDeploy(engine),
     credentials: createCredentialSource({ setSecret: () => undefined, useDockerConfig: false }),
-    waitTimeoutSeconds: 30,
-    rollbackOnFailure: true,
-    allowUnpinned: false,
-    removeOrphans: true,
-    publishRenderedFile: false,
-    env: { PATH: process.env.PATH },
     ...over,
   };
 }

@@ -11,22 +11,20 @@ import { after, before, describe, test } from 'node:test';
 import type Dockerode from 'dockerode';
 import { parse as parseYaml } from 'yaml';
 import { createCredentialSource } from '../../tasks/lib/auth';
-import { buildAndTag } from '../../tasks/lib/build';
 import { composeDeploy, ComposeDeployOptions } from '../../tasks/lib/compose-deploy';
 import { Demultiplexer, projectContainers } from '../../tasks/lib/compose/containers';
-import type { EndpointInfo } from '../../tasks/lib/context';
 import { readLock } from '../../tasks/lib/lock/file';
 import type { ImageLock } from '../../tasks/lib/lock/types';
-import { pushWithDigest } from '../../tasks/lib/push';
 import { parseReference, repositoryName } from '../../tasks/lib/reference';
-import { RegistryClient } from '../../tasks/lib/registry/client';
 import { runBundledTask } from '../support/agent';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
+import type { EndpointInfo } from '../../tasks/lib/context';
+import { buildAndLock, registryEndpoint } from '../support/compose-deploy';
 import { createTestContext, TestContext } from '../support/context';
 import { startDevOpsDouble, DevOpsDouble } from '../support/devops-double';
 import { expectedComposeDisplay } from '../support/stack';
 import { removeComposeProject, startEngine, TestEngine } from '../support/engine';
-import { buildOptions, tagAndPush } from '../support/images';
+import { tagAndPush } from '../support/images';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { SshHost, startSshHost } from '../support/ssh-host';
 import { startTlsEngine, TlsEngine } from '../support/tls-engine';
@@ -44,49 +42,16 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-cd-'));
 const locks: Record<'v1' | 'v2' | 'bad', string> = { v1: '', v2: '', bad: '' };
 const projects = new Set<string>();
 
-function registryEndpoint(): EndpointInfo {
-  return { id: 'reg', input: 'containerRegistry', url: registry.url, scheme: 'UsernamePassword', auth: { username: registry.username!, password: registry.password! }, data: { registry: registry.url } };
-}
-
 /** Builds the web image with this version and pushes it (and the third-party worker image); returns the lock. */
 async function release(version: string, healthy: boolean): Promise<string> {
-  const ctx = createTestContext();
-  const env = { REGISTRY: registry.host, TAG: version };
-  const options = buildOptions(docker, {
+  return buildAndLock(docker, registry, {
     composeFile: path.join(FIXTURE, 'docker-compose.yml'),
-    services: ['web'],
-    tags: [version],
-    buildArgs: { VERSION: version, HEALTHY: String(healthy) },
-    addPipelineLabels: true,
-    buildRecordPath: path.join(work, `record-${version}.json`),
-    pipeline: { buildNumber: version, buildId: '1', commit: '0123456789abcdef0123456789abcdef01234567' },
-    env,
+    version,
+    dir: work,
+    buildId: '1',
+    commit: '0123456789abcdef0123456789abcdef01234567',
+    build: { services: ['web'], buildArgs: { VERSION: version, HEALTHY: String(healthy) } },
   });
-  await buildAndTag(options, ctx);
-  const credentials = createCredentialSource({ endpoint: registryEndpoint(), setSecret: (s) => ctx.setSecret(s), dockerConfigDir: path.join(work, 'no-config') });
-  const client = new RegistryClient({ credentials, log: ctx, setSecret: (s) => ctx.setSecret(s) });
-  try {
-    const { lockFile } = await pushWithDigest(
-      {
-        engine: async () => docker,
-        client,
-        credentials,
-        buildRecordPath: options.buildRecordPath,
-        images: [],
-        additionalTags: [],
-        composeFile: path.join(FIXTURE, 'docker-compose.yml'),
-        lockFile: path.join(work, `lock-${version}.json`),
-        publishArtifact: false,
-        artifactName: 'image-lock',
-        pipeline: { buildNumber: version, buildId: '1' },
-        env,
-      },
-      ctx,
-    );
-    return lockFile;
-  } finally {
-    client.close();
-  }
 }
 
 before(async () => {
@@ -132,7 +97,7 @@ function options(environmentName: string, lockFile: string, over: Partial<Compos
     variables: { REGISTRY: registry.host, GREETING: `hi ${environmentName}` },
     profiles: [],
     target: { type: 'local', dockerHost: engine.dockerHost },
-    credentials: createCredentialSource({ endpoint: registryEndpoint(), setSecret: (s) => c.setSecret(s), dockerConfigDir: path.join(work, 'no-config') }),
+    credentials: createCredentialSource({ endpoint: registryEndpoint(registry), setSecret: (s) => c.setSecret(s), dockerConfigDir: path.join(work, 'no-config') }),
     waitTimeoutSeconds: 60,
     rollbackOnFailure: true,
     allowUnpinned: false,

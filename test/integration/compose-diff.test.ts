@@ -9,19 +9,16 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type Dockerode from 'dockerode';
 import { createCredentialSource } from '../../tasks/lib/auth';
-import { buildAndTag } from '../../tasks/lib/build';
 import { composeDeploy, ComposeDeployOptions } from '../../tasks/lib/compose-deploy';
 import { runningServices } from '../../tasks/lib/compose-deploy/running';
 import { projectContainers } from '../../tasks/lib/compose/containers';
-import type { EndpointInfo } from '../../tasks/lib/context';
 import { readLock, writeLock } from '../../tasks/lib/lock/file';
 import type { ImageLock } from '../../tasks/lib/lock/types';
-import { pushWithDigest } from '../../tasks/lib/push';
-import { RegistryClient } from '../../tasks/lib/registry/client';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
+import { buildAndLock, localDeploy, registryEndpoint } from '../support/compose-deploy';
 import { createTestContext } from '../support/context';
 import { removeComposeProject, startEngine, TestEngine } from '../support/engine';
-import { buildOptions, tagAndPush } from '../support/images';
+import { tagAndPush } from '../support/images';
 import { startRegistry, TestRegistry } from '../support/registry';
 
 const COMPOSE_FILE = path.join(__dirname, '..', 'fixtures', 'compose-deploy', 'three-services.yml');
@@ -38,47 +35,9 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-cdd-'));
 const locks = { r1: '', one: '' };
 const project = `${RUN}-stage`;
 
-function registryEndpoint(): EndpointInfo {
-  return { id: 'reg', input: 'containerRegistry', url: registry.url, scheme: 'UsernamePassword', auth: { username: registry.username!, password: registry.password! }, data: { registry: registry.url } };
-}
-
 /** Builds web and api at `commit` and pushes them with the worker's third-party image; returns the lock. */
 async function release(version: string, commit: string): Promise<string> {
-  const ctx = createTestContext();
-  const env = { REGISTRY: registry.host, TAG: version };
-  const options = buildOptions(docker, {
-    composeFile: COMPOSE_FILE,
-    tags: [version],
-    addPipelineLabels: true,
-    buildRecordPath: path.join(work, `record-${version}.json`),
-    pipeline: { buildNumber: version, buildId: '7', commit, repositoryUri: SOURCE },
-    env,
-  });
-  await buildAndTag(options, ctx);
-  const credentials = createCredentialSource({ endpoint: registryEndpoint(), setSecret: (s) => ctx.setSecret(s), dockerConfigDir: path.join(work, 'no-config') });
-  const client = new RegistryClient({ credentials, log: ctx, setSecret: (s) => ctx.setSecret(s) });
-  try {
-    const { lockFile } = await pushWithDigest(
-      {
-        engine: async () => docker,
-        client,
-        credentials,
-        buildRecordPath: options.buildRecordPath,
-        images: [],
-        additionalTags: [],
-        composeFile: COMPOSE_FILE,
-        lockFile: path.join(work, `lock-${version}.json`),
-        publishArtifact: false,
-        artifactName: 'image-lock',
-        pipeline: { buildNumber: version, buildId: '7' },
-        env,
-      },
-      ctx,
-    );
-    return lockFile;
-  } finally {
-    client.close();
-  }
+  return buildAndLock(docker, registry, { composeFile: COMPOSE_FILE, version, dir: work, buildId: '7', commit, build: { pipeline: { repositoryUri: SOURCE } } });
 }
 
 before(async () => {
@@ -111,15 +70,9 @@ function options(lockFile: string, over: Partial<ComposeDeployOptions> = {}): Co
     lock: readLock(lockFile),
     lockName: lockFile,
     variables: { REGISTRY: registry.host },
-    profiles: [],
-    target: { type: 'local', dockerHost: engine.dockerHost },
-    credentials: createCredentialSource({ endpoint: registryEndpoint(), setSecret: () => undefined, dockerConfigDir: path.join(work, 'no-config') }),
+    ...localDeploy(engine),
+    credentials: createCredentialSource({ endpoint: registryEndpoint(registry), setSecret: () => undefined, dockerConfigDir: path.join(work, 'no-config') }),
     waitTimeoutSeconds: 60,
-    rollbackOnFailure: true,
-    allowUnpinned: false,
-    removeOrphans: true,
-    publishRenderedFile: false,
-    env: { PATH: process.env.PATH },
     ...over,
   };
 }

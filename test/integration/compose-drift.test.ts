@@ -9,21 +9,18 @@ import * as path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import type Dockerode from 'dockerode';
 import { createCredentialSource } from '../../tasks/lib/auth';
-import { buildAndTag } from '../../tasks/lib/build';
 import { composeDeploy } from '../../tasks/lib/compose-deploy';
 import { composeVerify, ComposeVerifyOptions } from '../../tasks/lib/compose-deploy/drift';
 import { projectContainers } from '../../tasks/lib/compose/containers';
-import type { EndpointInfo } from '../../tasks/lib/context';
 import { readLock } from '../../tasks/lib/lock/file';
-import { pushWithDigest } from '../../tasks/lib/push';
 import { DriftError } from '../../tasks/lib/release/drift';
-import { RegistryClient } from '../../tasks/lib/registry/client';
 import { runStatus } from '../../runner/status';
 import { runBundledTask } from '../support/agent';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
+import { buildAndLock, registryEndpoint } from '../support/compose-deploy';
 import { createTestContext } from '../support/context';
 import { removeComposeProject, startEngine, TestEngine } from '../support/engine';
-import { buildOptions, tagAndPush } from '../support/images';
+import { tagAndPush } from '../support/images';
 import { startRegistry, TestRegistry } from '../support/registry';
 
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'compose-deploy');
@@ -37,12 +34,8 @@ let lockFile: string;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-drift-'));
 const strays: string[] = [];
 
-function registryEndpoint(): EndpointInfo {
-  return { id: 'reg', input: 'containerRegistry', url: registry.url, scheme: 'UsernamePassword', auth: { username: registry.username!, password: registry.password! }, data: { registry: registry.url } };
-}
-
 function credentials() {
-  return createCredentialSource({ endpoint: registryEndpoint(), setSecret: () => {}, dockerConfigDir: path.join(work, 'no-config') });
+  return createCredentialSource({ endpoint: registryEndpoint(registry), setSecret: () => {}, dockerConfigDir: path.join(work, 'no-config') });
 }
 
 const app = () => ({
@@ -86,32 +79,13 @@ before(async () => {
   await ensureBaseImage(docker);
   registry = await startRegistry('htpasswd');
   await tagAndPush(docker, BASE_IMAGE, `${registry.host}/third-party/busybox:1.0`, { username: registry.username, password: registry.password, serveraddress: registry.host });
-  const ctx = createTestContext();
-  const env = { REGISTRY: registry.host, TAG: 'v1' };
-  const build = buildOptions(docker, { composeFile: path.join(FIXTURE, 'docker-compose.yml'), services: ['web'], tags: ['v1'], buildArgs: { VERSION: 'v1', HEALTHY: 'true' }, buildRecordPath: path.join(work, 'record.json'), env });
-  await buildAndTag(build, ctx);
-  const client = new RegistryClient({ credentials: credentials(), log: ctx, setSecret: () => {} });
-  try {
-    ({ lockFile } = await pushWithDigest(
-      {
-        engine: async () => docker,
-        client,
-        credentials: credentials(),
-        buildRecordPath: build.buildRecordPath,
-        images: [],
-        additionalTags: [],
-        composeFile: path.join(FIXTURE, 'docker-compose.yml'),
-        lockFile: path.join(work, 'image-lock.json'),
-        publishArtifact: false,
-        artifactName: 'image-lock',
-        pipeline: { buildNumber: 'v1', buildId: '1' },
-        env,
-      },
-      ctx,
-    ));
-  } finally {
-    client.close();
-  }
+  lockFile = await buildAndLock(docker, registry, {
+    composeFile: path.join(FIXTURE, 'docker-compose.yml'),
+    version: 'v1',
+    dir: work,
+    buildId: '1',
+    build: { services: ['web'], buildArgs: { VERSION: 'v1', HEALTHY: 'true' }, addPipelineLabels: false },
+  });
 });
 
 after(async () => {
