@@ -157,7 +157,6 @@ export async function sendNotification(settings: NotifySettings, notice: DeployN
   ctx.setSecret(settings.url);
   const started = Date.now();
   const deadline = options.deadline ?? started + NOTIFY_TIMEOUT_MS;
-  const signal = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
   const body = JSON.stringify(notificationBody(notice, settings.format));
   const what = 'the notifyUrl webhook';
   try {
@@ -166,8 +165,11 @@ export async function sendNotification(settings: NotifySettings, notice: DeployN
         transport,
         { method: 'POST', url: settings.url, headers: { 'Content-Type': 'application/json' }, body, timeoutMs: 10_000, maxBodyBytes: 64 * 1024 },
         what,
-        { retry: { ...NOTIFY_RETRY, ...options.retry }, signal, deadline },
-        (err, tries) => new NetworkError(err.code, `could not be reached (${err.code}) after ${tries} attempt${tries === 1 ? '' : 's'}`),
+        { retry: { ...NOTIFY_RETRY, ...options.retry }, deadline },
+        (err, tries, timedOut) =>
+          timedOut
+            ? new NetworkError('ETIMEDOUT', `did not answer within the ${Math.round((deadline - started) / 1000)} s a notification has`)
+            : new NetworkError(err.code, `could not be reached (${err.code}) after ${tries} attempt${tries === 1 ? '' : 's'}`),
       ),
     );
     if (res.status >= 200 && res.status < 300) {
@@ -176,7 +178,7 @@ export async function sendNotification(settings: NotifySettings, notice: DeployN
     }
     ctx.warn(`The notification could not be delivered: ${what} answered ${res.status} after ${attempts} attempt${attempts === 1 ? '' : 's'}. The deploy's result is not changed by it.`);
   } catch (err) {
-    const why = signal.aborted ? `did not answer within the ${Math.round((deadline - started) / 1000)} s a notification has` : err instanceof NetworkError ? err.message : errorMessage(err);
+    const why = err instanceof NetworkError ? err.message : errorMessage(err);
     ctx.warn(`The notification could not be delivered: ${what} ${why}. The deploy's result is not changed by it.`);
   }
   return false;
