@@ -87,6 +87,8 @@ describe('against moby/patternmatcher', () => {
       { dockerignore: '**.log\n!keep.log\n', paths: ['x.log', 'a/b.log', 'keep.log', 'a/keep.log'] },
       { dockerignore: 'abc**\n', paths: ['abcd', 'abc/d', 'ab'] },
       { dockerignore: '^a\n', paths: ['^a', 'a'] },
+      // Go's Match stops checking at a chunk that cannot match ".": an exclusion keeps its inner space.
+      { dockerignore: 'x\n! *[]a]\n', paths: ['x', ' y]', 'a'] },
       { dockerignore: '^a*\n', paths: ['^ab', 'ab'] },
       { dockerignore: 'a^b*\n', paths: ['a^bc', 'abc'] },
       { dockerignore: 'docs/*\n!docs/README.md\n', paths: ['docs/a.md', 'docs/README.md', 'docs/x/README.md'] },

@@ -51,8 +51,14 @@ func evaluate(r request) answer {
 		return a
 	}
 	for _, p := range pm.Patterns() {
-		// A matcher of this pattern alone, as an inclusion, compiles it on its first match.
-		one, err := patternmatcher.New([]string{p.String()})
+		// A matcher in which this pattern is reached, compiled on its first match. An exclusion
+		// follows an inclusion that matches "x", and keeps its "!": New trims a pattern, and an
+		// exclusion's may begin with a space ("! *x" is " *x").
+		alone := []string{p.String()}
+		if p.Exclusion() {
+			alone = []string{"x", "!" + p.String()}
+		}
+		one, err := patternmatcher.New(alone)
 		if err == nil {
 			_, err = one.MatchesOrParentMatches("x")
 		}
