@@ -7,14 +7,15 @@ import { after, before, test } from 'node:test';
 import * as YAML from 'yaml';
 import { AKS_SERVER_APP_ID, aksKubeconfig } from '../../tasks/lib/kube/aks';
 import { KubeClient } from '../../tasks/lib/kube/client';
-import { AksDouble, KubeApiServer, kubeconfigFor, startAksDouble, startKubeApi } from '../support/kube-api';
+import { AzureDouble, startAzureDouble } from '../support/azure-double';
+import { KubeApiServer, kubeconfigFor, startKubeApi } from '../support/kube-api';
 
 const tenant = 'a1b2c3d4-0000-4000-8000-00000000aaaa';
 const clientId = 'c0ffee00-0000-4000-8000-00000000bbbb';
 const clientSecret = 'sp~secret.aks-test-1234';
 const tokens: Record<string, string> = { 'admin-static-token': 'clusterAdmin' };
 let api: KubeApiServer;
-let azure: AksDouble;
+let azure: AzureDouble;
 
 before(async () => {
   api = await startKubeApi({ tokens, stepMs: 20 });
@@ -28,16 +29,18 @@ before(async () => {
       interactiveMode: 'IfAvailable',
     },
   };
-  azure = await startAksDouble({
+  azure = await startAzureDouble({
     tenant,
     clientId,
     clientSecret,
-    subscription: 'sub-1234',
-    resourceGroup: 'shop-rg',
-    cluster: 'shop-aks',
-    userKubeconfig: YAML.stringify(aad),
-    adminKubeconfig: kubeconfigFor(api, { token: 'admin-static-token' }),
-    onClusterToken: (t) => (tokens[t] = 'aad:deployer-sp'),
+    aks: {
+      subscription: 'sub-1234',
+      resourceGroup: 'shop-rg',
+      cluster: 'shop-aks',
+      userKubeconfig: YAML.stringify(aad),
+      adminKubeconfig: kubeconfigFor(api, { token: 'admin-static-token' }),
+      onClusterToken: (t) => (tokens[t] = 'aad:deployer-sp'),
+    },
   });
 });
 after(async () => {
@@ -68,9 +71,9 @@ test('an Azure AD cluster: user credentials, then an Azure AD token for the AKS 
   assert.equal(config.user.exec, undefined, 'kubelogin is not needed on the agent');
   assert.ok(config.user.token && secrets.has(config.user.token));
   assert.ok(secrets.has(clientSecret));
-  const scopes = azure.requests.filter((r) => r.scope).map((r) => r.scope);
+  const scopes = azure.log().flatMap((r) => r.form?.scope ?? []);
   assert.deepEqual(scopes, [`${azure.url}/.default`, `${AKS_SERVER_APP_ID}/.default`]);
-  assert.ok(azure.requests.some((r) => r.path.endsWith('/managedClusters/shop-aks/listClusterUserCredential') && r.status === 200));
+  assert.ok(azure.log().some((r) => r.path.endsWith('/managedClusters/shop-aks/listClusterUserCredential') && r.status === 200));
   const client = new KubeClient(config, { setSecret: () => undefined });
   assert.equal(await whoAmI(client), 'aad:deployer-sp');
   client.close();

@@ -26,9 +26,13 @@
 //        when `issueRegistryToken` signs tokens that registry trusts)
 //    HEAD/GET /v2/<repo>/manifests/<ref>  Bearer challenge with realm=<this>/oauth2/token,
 //      service=<login server>; manifests added with addManifest().
+//  ARM, with `aks` (aks-double.ts): the AKS credential actions; the double's own URL is then an ARM
+//    audience too (a connection's resource manager URL), and `<application id>/.default` gets a
+//    token for the AKS server application.
 import { createHash, randomBytes, verify, X509Certificate } from 'node:crypto';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { AKS_SERVER_SCOPE, aksCredentialAnswer, type AksClusterOptions } from './aks-double';
+import { closeServer, listenLocal, withBody } from './http-double';
 
 export const ACR_NULL_USER = '00000000-0000-0000-0000-000000000000';
 export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -50,6 +54,8 @@ export interface AzureDoubleOptions {
   registryRoleFor?: (clientId: string) => boolean;
   /** Mint the registry access token (e.g. a JWT a real distribution registry trusts); default opaque. */
   issueRegistryToken?: (access: Array<{ type: string; name: string; actions: string[] }>, subject: string) => string;
+  /** Play ARM for this AKS cluster too. */
+  aks?: AksClusterOptions;
 }
 
 export interface AzureRecord {
@@ -101,12 +107,12 @@ export async function startAzureDouble(options: AzureDoubleOptions = {}): Promis
   let base = '';
   let loginServer = '';
 
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+  const armAudiences = () => (options.aks ? [...ARM_AUDIENCES, `${base}/`] : ARM_AUDIENCES);
+
+  const server = http.createServer(
+    withBody((req, res, bodyBytes) => {
       const url = new URL(req.url ?? '/', 'http://double');
-      const body = Buffer.concat(chunks).toString('utf8');
+      const body = bodyBytes.toString('utf8');
       const isForm = /^application\/x-www-form-urlencoded/i.test(req.headers['content-type'] ?? '');
       const form = req.method === 'POST' && isForm ? Object.fromEntries(new URLSearchParams(body)) : undefined;
       const record: AzureRecord = { method: req.method ?? '', path: url.pathname, status: 0, form, headers: req.headers };
@@ -140,7 +146,8 @@ export async function startAzureDouble(options: AzureDoubleOptions = {}): Promis
         if (aad[1] !== tenant) return aadError(400, 'invalid_request', 90002, `Tenant '${aad[1]}' not found.`);
         if (form.grant_type !== 'client_credentials') return aadError(400, 'unsupported_grant_type', 70003, 'The app requested an unsupported grant type.');
         if (form.client_id !== clientId) return aadError(400, 'unauthorized_client', 700016, `Application with identifier '${form.client_id}' was not found in the directory.`);
-        const audience = ARM_AUDIENCES.find((a) => form.scope === `${a}.default` || form.scope === `${a.replace(/\/$/, '')}/.default`);
+        const aksServer = options.aks && AKS_SERVER_SCOPE.test(form.scope ?? '') ? form.scope.slice(0, -'/.default'.length) : undefined;
+        const audience = aksServer ?? armAudiences().find((a) => form.scope === `${a}.default` || form.scope === `${a.replace(/\/$/, '')}/.default`);
         if (!form.scope?.endsWith('/.default') || !audience) {
           return aadError(400, 'invalid_scope', 1002012, `The provided value for scope ${form.scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.`);
         }
@@ -164,6 +171,7 @@ export async function startAzureDouble(options: AzureDoubleOptions = {}): Promis
         const token = `aad.${randomBytes(24).toString('base64url')}`;
         aadTokens.set(token, { tenant, audience, clientId });
         issued.aad.push(token);
+        if (aksServer) options.aks!.onClusterToken?.(token);
         return reply(200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token });
       }
 
@@ -242,6 +250,16 @@ export async function startAzureDouble(options: AzureDoubleOptions = {}): Promis
         return reply(200, { access_token: token });
       }
 
+      // ---- ARM: AKS credentials
+      if (options.aks) {
+        const armClient = (bearer: string) => {
+          const t = aadTokens.get(bearer);
+          return t && armAudiences().includes(t.audience) ? t.clientId : undefined;
+        };
+        const answer = aksCredentialAnswer(options.aks, { method: req.method ?? '', url, authorization: req.headers.authorization ?? '' }, armClient);
+        if (answer) return reply(answer.status, answer.body);
+      }
+
       // ---- the registry itself
       const manifest = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(url.pathname);
       if (manifest || url.pathname === '/v2/') {
@@ -261,14 +279,10 @@ export async function startAzureDouble(options: AzureDoubleOptions = {}): Promis
         return;
       }
       return reply(404, { message: 'not found' });
-    });
-  });
+    }),
+  );
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const host = `127.0.0.1:${await listenLocal(server)}`;
   base = `http://${host}`;
   loginServer = options.loginServer ?? host;
 
@@ -291,11 +305,7 @@ export async function startAzureDouble(options: AzureDoubleOptions = {}): Promis
       for (const ref of [digest, ...tags]) manifests.set(`${repo}@${ref}`, { body, mediaType });
       return digest;
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    stop: () => closeServer(server),
   };
 }
 

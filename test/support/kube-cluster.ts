@@ -18,10 +18,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
-import * as net from 'node:net';
 import * as path from 'node:path';
-import { kubeconfigFor } from './kube-api';
-import { issueCert, makeCa, makeKeyPair } from './pki';
+import { freePort } from './http-double';
+import { kubeconfigFor } from './kube-api/kubeconfig';
+import { existingCa, issueCert, makeCa, makeKeyPair } from './pki';
 import { buildTestTools, pinnedVersion } from './stack';
 
 const clusterScriptPath = path.join(__dirname, '..', '..', 'scripts', 'kube-cluster.mjs');
@@ -72,17 +72,6 @@ export interface KubeCluster {
   kubectl(args: string[], options?: { kubeconfig?: string; input?: string; allowFailure?: boolean }): { status: number; stdout: string; stderr: string };
   /** `kubectl get -o json` as the admin, managed fields included. */
   get(args: string[]): any;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The newest kubectl on the machine (the gcloud packaging installs kubectl.1.N beside a dispatcher). */
@@ -307,8 +296,7 @@ export async function startKubeCluster(): Promise<KubeCluster> {
     admin: ready.admin,
     deployerToken: ready.deployerToken,
     clientCertificate: (user, groups) => {
-      const pki = { dir: path.join(dir, 'pki'), caCert: path.join(dir, 'pki', 'ca.crt'), caKey: path.join(dir, 'pki', 'ca.key'), caPem: ready.caPem };
-      const issued = issueCert(pki, `client-${user.replace(/[^\w.-]/g, '_')}`, { commonName: user, groups });
+      const issued = issueCert(existingCa(path.join(dir, 'pki')), `client-${user.replace(/[^\w.-]/g, '_')}`, { commonName: user, groups });
       return { cert: issued.certPem, key: issued.keyPem };
     },
     serviceAccountToken: (name, options = {}) => {

@@ -27,9 +27,15 @@ function openssl(args: string[], cwd: string): void {
   }
 }
 
+/** A self-signed CA in `dir` (one CA a folder). */
 export function makeCa(dir: string, commonName: string): Pki {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', `/CN=${commonName}`], dir);
+  return existingCa(dir);
+}
+
+/** The CA `makeCa` made in `dir` (e.g. by another process). */
+export function existingCa(dir: string): Pki {
   return { dir, caCert: path.join(dir, 'ca.crt'), caKey: path.join(dir, 'ca.key'), caPem: fs.readFileSync(path.join(dir, 'ca.crt'), 'utf8') };
 }
 

@@ -20,10 +20,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { closeServer, freePort, listenLocal } from './http-double';
+import { makeCa } from './pki';
 
 export type RegistryAuthMode = 'none' | 'htpasswd' | 'token';
 
@@ -222,18 +223,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
   running.delete(child);
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 // ---------------------------------------------------------------- the token issuer
 
 interface TokenIssuer {
@@ -247,19 +236,11 @@ async function startTokenIssuer(
   dir: string,
   opts: { username: string; password: string; anonymousPull: boolean },
 ): Promise<TokenIssuer> {
-  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const keyFile = path.join(dir, 'issuer-key.pem');
-  const certFile = path.join(dir, 'issuer-cert.pem');
-  fs.writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-  const openssl = spawnSync(
-    'openssl',
-    ['req', '-x509', '-new', '-key', keyFile, '-out', certFile, '-days', '2', '-sha256', '-subj', `/CN=${TOKEN_ISSUER}`],
-    { encoding: 'utf8' },
-  );
-  if (openssl.error || openssl.status !== 0) {
-    throw new Error(`openssl req -x509 failed (install the Debian package openssl): ${openssl.error?.message ?? openssl.stderr}`);
-  }
-  const certDer = new crypto.X509Certificate(fs.readFileSync(certFile)).raw.toString('base64');
+  // The issuer's self-signed certificate: a test CA of its own (pki.ts) whose key signs the tokens.
+  const ca = makeCa(path.join(dir, 'issuer'), TOKEN_ISSUER);
+  const privateKey = crypto.createPrivateKey(fs.readFileSync(ca.caKey));
+  const certFile = ca.caCert;
+  const certDer = new crypto.X509Certificate(ca.caPem).raw.toString('base64');
   const header = b64url(JSON.stringify({ alg: 'RS256', typ: 'JWT', x5c: [certDer] }));
 
   const log: TokenRequestRecord[] = [];
@@ -364,20 +345,12 @@ async function startTokenIssuer(
     return done(200, { token, access_token: token, expires_in: 300, issued_at: issuedAt });
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as net.AddressInfo;
+  const port = await listenLocal(server);
   return {
     realm: `http://127.0.0.1:${port}/token`,
     certFile,
     log,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    stop: () => closeServer(server),
   };
 }
 

@@ -6,15 +6,16 @@
 // bridge and iptables chains, and takes seconds to start; the TLS handshake, certificate checks
 // and the Engine API behind them are what the deploy task meets on a real TLS host, and this gives
 // exactly that in milliseconds. (Every HTTP request, hijacked or not, is bytes over the tunnel.)
-// Certificates are made with openssl: a CA, a server certificate for 127.0.0.1/localhost, a client
-// certificate (extendedKeyUsage clientAuth); plus a second, untrusted CA with its own client
-// certificate, for the mismatch cases.
-import { spawnSync } from 'node:child_process';
+// Certificates come from the test PKI (pki.ts): a CA, a server certificate for 127.0.0.1/localhost,
+// a client certificate (extendedKeyUsage clientAuth); plus a second, untrusted CA with its own
+// client certificate, for the mismatch cases.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
+import { listenLocal } from './http-double';
+import { issueCert, makeCa } from './pki';
 
 export interface TlsCredentials {
   ca: string;
@@ -40,55 +41,38 @@ export async function startTlsEngine(engineSocket: string): Promise<TlsEngine> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'col-tls-'));
   fs.chmodSync(dir, 0o700);
   try {
-    const ssl = (args: string[]) => {
-      const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.stderr}`);
-    };
-    const makeCa = (name: string) => {
-      ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', `/CN=${name}`, '-keyout', `${name}-key.pem`, '-out', `${name}.pem`]);
-    };
-    const makeCert = (ca: string, name: string, ext: string) => {
-      fs.writeFileSync(path.join(dir, `${name}.ext`), ext);
-      ssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}-key.pem`, '-out', `${name}.csr`]);
-      ssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}-key.pem`, '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.pem`]);
-    };
-    makeCa('test-ca');
-    makeCa('rogue-ca');
-    makeCert('test-ca', 'server', 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n');
-    makeCert('test-ca', 'client', 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n');
-    makeCert('rogue-ca', 'rogue-client', 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n');
-    const read = (f: string) => fs.readFileSync(path.join(dir, f), 'utf8');
+    const ca = makeCa(path.join(dir, 'trusted'), 'test-ca');
+    const rogueCa = makeCa(path.join(dir, 'rogue'), 'rogue-ca');
+    const serverCert = issueCert(ca, 'server', { commonName: 'server', sans: ['127.0.0.1', 'localhost'] });
+    const client = issueCert(ca, 'client', { commonName: 'client' });
+    const rogue = issueCert(rogueCa, 'rogue-client', { commonName: 'rogue-client' });
 
     let refused = 0;
     const sockets = new Set<net.Socket>();
-    const server = tls.createServer({ key: read('server-key.pem'), cert: read('server.pem'), ca: read('test-ca.pem'), requestCert: true, rejectUnauthorized: true }, (client) => {
-      sockets.add(client);
+    const server = tls.createServer({ key: serverCert.keyPem, cert: serverCert.certPem, ca: ca.caPem, requestCert: true, rejectUnauthorized: true }, (conn) => {
+      sockets.add(conn);
       const upstream = net.connect(engineSocket);
       sockets.add(upstream);
-      client.pipe(upstream).pipe(client);
+      conn.pipe(upstream).pipe(conn);
       const close = () => {
-        client.destroy();
+        conn.destroy();
         upstream.destroy();
-        sockets.delete(client);
+        sockets.delete(conn);
         sockets.delete(upstream);
       };
-      client.on('error', close);
+      conn.on('error', close);
       upstream.on('error', close);
-      client.on('close', close);
+      conn.on('close', close);
       upstream.on('close', close);
     });
     server.on('tlsClientError', () => refused++);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    const { port } = server.address() as net.AddressInfo;
+    const port = await listenLocal(server);
     return {
       host: '127.0.0.1',
       port,
       url: `tcp://127.0.0.1:${port}`,
-      client: { ca: read('test-ca.pem'), cert: read('client.pem'), key: read('client-key.pem') },
-      rogue: { ca: read('rogue-ca.pem'), cert: read('rogue-client.pem'), key: read('rogue-client-key.pem') },
+      client: { ca: ca.caPem, cert: client.certPem, key: client.keyPem },
+      rogue: { ca: rogueCa.caPem, cert: rogue.certPem, key: rogue.keyPem },
       refused: () => refused,
       async stop() {
         for (const s of sockets) s.destroy();
