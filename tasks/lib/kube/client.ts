@@ -10,7 +10,8 @@ import { OuterLoopError } from '../errors';
 import { HttpRequest, HttpResponse, HttpTransport, NetworkError, isTransientNetworkError } from '../registry/http';
 import { DEFAULT_RETRY, backoffDelay, sleep } from '../retry';
 import { parseRetryAfter } from '../registry/retry';
-import { Credentials, KubeCredentials, ResolvedKubeconfig } from './kubeconfig';
+import { Credentials, KubeCredentials } from './credentials';
+import type { ResolvedKubeconfig } from './kubeconfig';
 import { KubeObject, describe, splitApiVersion } from './objects';
 
 export interface ApiResource {
