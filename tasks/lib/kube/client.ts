@@ -15,6 +15,7 @@ import { DEFAULT_RETRY, DeadlinePassed, RetriesExhausted, retry } from '../retry
 import { RetryableAnswer, isRetryableStatus, isTransientHttpFailure } from '../registry/retry';
 import { Credentials, KubeCredentials } from './credentials';
 import type { ResolvedKubeconfig } from './kubeconfig';
+import { WatchEnd, readWatchStream } from './watch-stream';
 import { KubeObject, describe, splitApiVersion } from './objects';
 
 export interface ApiResource {
@@ -346,7 +347,7 @@ export class KubeClient {
    * version is too old), or 'timeout' (`timeoutMs` passed). Opening it is retried like any request,
    * but within the watch's own length rather than a request's deadline.
    */
-  async watch(path: string, query: Record<string, string | number | undefined>, onEvent: (event: WatchEvent) => boolean | void, timeoutMs: number): Promise<'stopped' | 'closed' | 'gone' | 'timeout'> {
+  async watch(path: string, query: Record<string, string | number | undefined>, onEvent: (event: WatchEvent) => boolean | void, timeoutMs: number): Promise<WatchEnd> {
     const end = Date.now() + timeoutMs;
     const url = this.url(path, { ...query, watch: 1, allowWatchBookmarks: 'true', timeoutSeconds: Math.max(1, Math.ceil(timeoutMs / 1000)) }).toString();
     let opened: HttpResponse & { stream?: http.IncomingMessage };
@@ -362,56 +363,10 @@ export class KubeClient {
     }
     if (opened.status === 410) return 'gone';
     if (!opened.stream) throw this.errorFor(opened.status, parseBody(opened.body.toString('utf8')), 'GET', path, `watch ${path}`);
-    return this.readWatch(opened.stream, path, onEvent, end - Date.now());
-  }
-
-  /** Hands the events of an open watch to `onEvent` until it stops, the server ends it, or `timeoutMs` passes. */
-  private readWatch(res: http.IncomingMessage, path: string, onEvent: (event: WatchEvent) => boolean | void, timeoutMs: number): Promise<'stopped' | 'closed' | 'gone' | 'timeout'> {
-    const signal = this.options.signal;
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const finish = (err: Error | undefined, value?: 'stopped' | 'closed' | 'gone' | 'timeout') => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        res.destroy();
-        if (err) reject(err);
-        else resolve(value!);
-      };
-      // Before the server's own timeoutSeconds: the end of the watch is 'timeout', not an error.
-      const timer = setTimeout(() => finish(undefined, 'timeout'), Math.max(0, timeoutMs));
-      const onAbort = () => finish(abortReason(signal!));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let nl: number;
-        while ((nl = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, nl).trim();
-          buffer = buffer.slice(nl + 1);
-          if (!line || settled) continue;
-          let event: WatchEvent;
-          try {
-            event = JSON.parse(line) as WatchEvent;
-          } catch {
-            continue;
-          }
-          if (event.type === 'ERROR') {
-            const status = event.object as unknown as KubeStatus;
-            if (status.code === 410) return finish(undefined, 'gone');
-            return finish(new KubeApiError(`Watch of ${path} failed: ${status.message ?? 'error'}`, { status: status.code, reason: status.reason }));
-          }
-          try {
-            if (onEvent(event)) return finish(undefined, 'stopped');
-          } catch (err) {
-            return finish(err as Error);
-          }
-        }
-      });
-      res.on('end', () => finish(undefined, 'closed'));
-      res.on('error', () => finish(undefined, 'closed'));
+    return readWatchStream(opened.stream, onEvent, end - Date.now(), {
+      signal: this.options.signal,
+      cancelled: abortReason,
+      failed: (status) => new KubeApiError(`Watch of ${path} failed: ${status.message ?? 'error'}`, { status: status.code, reason: status.reason }),
     });
   }
 }
