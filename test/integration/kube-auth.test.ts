@@ -12,7 +12,9 @@ import { after, before, describe, test } from 'node:test';
 import * as YAML from 'yaml';
 import { secretForms } from '../../tasks/lib/context';
 import { KubeClient } from '../../tasks/lib/kube/client';
-import { KubeCredentials, kubeconfigFromEndpoint, parseKubeconfig } from '../../tasks/lib/kube/kubeconfig';
+import { KubeCredentials } from '../../tasks/lib/kube/credentials';
+import { parseKubeconfig } from '../../tasks/lib/kube/kubeconfig';
+import { kubeconfigFromEndpoint } from '../../tasks/lib/pipeline/cluster-connection';
 import { KubeApiServer, kubeconfigFor as sharedKubeconfigFor, startKubeApi } from '../support/kube-api';
 import { startKubeCluster } from '../support/kube-cluster';
 

@@ -6,6 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import { DeploymentFailedError, KubernetesDeployOptions, kubernetesDeploy } from '../../tasks/lib/kube';
+import { KubeApiError, KubeClient } from '../../tasks/lib/kube/client';
 import { TestContext, createTestContext } from '../support/context';
 import { KubeApiServer, kubeconfigFor, startKubeApi } from '../support/kube-api';
 import { D, baseLock, deployOptions, lockWithWeb, resolveKubeconfig, webManifestDir } from '../support/kube-deploy';
@@ -132,6 +133,36 @@ describe('KubernetesDeploy against the test API server: what only a double can d
     }
   });
 
+  test('the client retries by the one rule: 408, 502 and a lasting 500 again, 501, 403 and 404 never; a watch opens again within its own length, not a request\'s deadline', async () => {
+    const client = new KubeClient(resolveKubeconfig(kubeconfigFor(api, { token: TOKEN })), { setSecret: () => undefined, retryDelayMs: 10, attempts: 3, deadlineMs: 300 });
+    const path = '/api/v1/namespaces';
+    const isList = (r: { method: string; path: string; query: Record<string, string> }) => r.method === 'GET' && r.path.startsWith(path) && r.query.watch !== '1';
+    /** What the client made of a GET of `target` (the status it ended with) and the statuses it was sent. */
+    const get = async (target: string, fault?: { status: number; times?: number }) => {
+      if (fault) api.fault({ match: isList, ...fault });
+      const first = api.requests.length;
+      const status = await client.request('GET', target).then((res) => res.status, (err: KubeApiError) => err.status);
+      return { status, sent: api.requests.slice(first).filter(isList).map((r) => r.status) };
+    };
+    try {
+      assert.deepEqual(await get(path, { status: 408 }), { status: 200, sent: [408, 200] });
+      assert.deepEqual(await get(path, { status: 502 }), { status: 200, sent: [502, 200] });
+      assert.deepEqual(await get(path, { status: 500, times: 3 }), { status: 500, sent: [500, 500, 500] }, 'every attempt, then the last answer');
+      assert.deepEqual(await get(path, { status: 501 }), { status: 501, sent: [501] });
+      assert.deepEqual(await get(path, { status: 403 }), { status: 403, sent: [403] });
+      assert.deepEqual(await get(`${path}/no-such-namespace`), { status: 404, sent: [404] });
+
+      const isWatch = (r: { path: string; query: Record<string, string> }) => r.path === path && r.query.watch === '1';
+      api.fault({ match: isWatch, status: 503 });
+      const first = api.requests.length;
+      const started = Date.now();
+      assert.equal(await client.watch(path, {}, () => false, 1500), 'timeout');
+      assert.ok(Date.now() - started >= 1500, 'the watch ran its whole length, past the 300 ms deadline of a request');
+      assert.deepEqual(api.requests.slice(first).filter(isWatch).map((r) => r.status), [503, 200]);
+    } finally {
+      client.close();
+    }
+  });
 });
 
 describe('KubernetesDeploy cancelled by the agent', () => {

@@ -1,16 +1,21 @@
 // A small Kubernetes API client over the registry's HttpTransport (no @kubernetes/client-node):
 // TLS from the kubeconfig (CA, client certificate, insecure-skip-tls-verify, SNI name), bearer
-// tokens from static tokens, token files or exec plugins, bounded retries of transient failures,
-// discovery, server-side apply, and watch streams. Keep-alive, per-request timeouts, the body size
-// limit and cancellation are the transport's.
+// tokens from static tokens, token files or exec plugins (credentials.ts), discovery, server-side
+// apply, and watch streams. Every request, and the opening of every watch, goes through the one
+// retry loop (../retry.ts) with the registry's rule for HTTP (../registry/retry.ts), under a total
+// deadline and the task's cancellation; a 401 renews the credential once. Keep-alive, per-attempt
+// timeouts and the body size limit are the transport's.
 // Errors are Kubernetes `Status` objects turned into messages that say what to do; a 401 or 403
 // names the connection input and, for 403, the verb, resource and namespace that were refused.
 import type * as http from 'node:http';
+import { buffer } from 'node:stream/consumers';
 import { OuterLoopError } from '../errors';
-import { HttpRequest, HttpResponse, HttpTransport, NetworkError, isTransientNetworkError } from '../registry/http';
-import { DEFAULT_RETRY, backoffDelay, sleep } from '../retry';
-import { parseRetryAfter } from '../registry/retry';
-import { Credentials, KubeCredentials, ResolvedKubeconfig } from './kubeconfig';
+import { HttpRequest, HttpResponse, HttpTransport, NetworkError } from '../registry/http';
+import { DEFAULT_RETRY, DeadlinePassed, RetriesExhausted, retry } from '../retry';
+import { RetryableAnswer, isRetryableStatus, isTransientHttpFailure } from '../registry/retry';
+import { Credentials, KubeCredentials } from './credentials';
+import type { ResolvedKubeconfig } from './kubeconfig';
+import { WatchEnd, readWatchStream } from './watch-stream';
 import { KubeObject, describe, splitApiVersion } from './objects';
 
 export interface ApiResource {
@@ -61,12 +66,14 @@ export interface ClientOptions {
   setSecret: (s: string) => void;
   log?: { debug(message: string): void };
   signal?: AbortSignal;
-  /** Per-request timeout (default 30 s). */
+  /** Per-attempt timeout (default 30 s): until the whole answer is read; for a watch, until its headers. */
   timeoutMs?: number;
   /** Attempts for transient failures (default 3). */
   attempts?: number;
   /** First retry delay (default 500 ms; doubles). */
   retryDelayMs?: number;
+  /** Total time of one request over every attempt and wait (default 2 min). A watch has its own length instead. */
+  deadlineMs?: number;
   env?: NodeJS.ProcessEnv;
   execTimeoutMs?: number;
 }
@@ -106,44 +113,67 @@ export class KubeClient {
   // ---- requests ------------------------------------------------------------------------------
 
   async request<T = unknown>(method: HttpRequest['method'], path: string, options: RequestOptions = {}): Promise<{ status: number; body: T; headers: http.IncomingHttpHeaders }> {
+    const body = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+    const url = this.url(path, options.query).toString();
+    const res = await this.send(method, path, Date.now() + (this.options.deadlineMs ?? 120_000), (credentials, signal) =>
+      this.transportFor(credentials).request({
+        method,
+        url,
+        headers: this.headers(credentials, body === undefined ? undefined : (options.contentType ?? 'application/json')),
+        body,
+        timeoutMs: options.timeoutMs ?? this.timeoutMs,
+        maxBodyBytes: MAX_BODY,
+        signal,
+      }),
+    );
+    const parsed = parseBody(res.body.toString('utf8'));
+    if (res.status >= 400 && !(options.allow ?? []).includes(res.status)) throw this.errorFor(res.status, parsed, method, path, options.what);
+    return { status: res.status, body: parsed as T, headers: res.headers };
+  }
+
+  /**
+   * One round trip by `open`, under the one retry loop: a retryable answer (408, 429, 5xx but 501
+   * and 505) is tried again after its Retry-After or a backoff, and so is a transient network
+   * error, until the attempts or `deadline` run out; then the last answer is returned. A 401 renews
+   * a renewable credential (exec plugin, token file) once and starts over within the same deadline:
+   * the one place the client re-authenticates. Not reached, or cancelled, is thrown as `failure` says.
+   */
+  private async send<R extends HttpResponse>(method: string, path: string, deadline: number, open: (credentials: Credentials, signal: AbortSignal) => Promise<R>): Promise<R> {
     const attempts = this.options.attempts ?? 3;
-    const retry = { ...DEFAULT_RETRY, attempts, baseDelayMs: this.options.retryDelayMs ?? 500, maxRetryAfterMs: 10_000 };
-    let refreshed = false;
-    for (let attempt = 1; ; attempt++) {
-      const credentials = await this.credentials.get();
-      const body = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-      let res: HttpResponse;
+    const withCredentials = async (credentials: Credentials): Promise<R> => {
       try {
-        res = await this.transportFor(credentials).request({
-          method,
-          url: this.url(path, options.query).toString(),
-          headers: this.headers(credentials, body === undefined ? undefined : (options.contentType ?? 'application/json')),
-          body,
-          timeoutMs: options.timeoutMs ?? this.options.timeoutMs ?? 30_000,
-          maxBodyBytes: MAX_BODY,
-          signal: this.options.signal,
-        });
+        return await retry(
+          async ({ signal }) => {
+            const res = await open(credentials, signal);
+            if (isRetryableStatus(res.status)) throw new RetryableAnswer(res);
+            return res;
+          },
+          {
+            retry: { ...DEFAULT_RETRY, attempts, baseDelayMs: this.options.retryDelayMs ?? 500, maxRetryAfterMs: 10_000 },
+            deadline,
+            signal: this.options.signal,
+            isTransient: isTransientHttpFailure,
+            onRetry: (err, attempt, delay) => {
+              const reason = err instanceof RetryableAnswer ? `answered ${err.res.status}` : (err as NetworkError).code;
+              this.options.log?.debug(`kubernetes: ${method} ${path}: ${reason}; attempt ${attempt + 1} of ${attempts} in ${delay} ms`);
+            },
+          },
+        );
       } catch (err) {
-        if (isTransientNetworkError(err) && attempt < attempts && !this.options.signal?.aborted) {
-          await sleep(backoffDelay(attempt, retry), this.options.signal);
-          continue;
-        }
-        throw this.failure(err, method, path);
+        if (!(err instanceof RetriesExhausted)) throw this.failure(err, method, path);
+        const last = err.last;
+        if (last instanceof RetryableAnswer) return last.res as R; // what `open` answered
+        throw this.failure(last instanceof DeadlinePassed ? new NetworkError('ETIMEDOUT', 'no answer before the time limit', { cause: last }) : last, method, path);
       }
-      if (res.status === 401 && !refreshed && this.credentials.canRefresh) {
-        refreshed = true;
-        this.options.log?.debug('kubernetes: 401, renewing the credential once');
-        await this.credentials.get(true);
-        continue;
-      }
-      if ((res.status === 429 || res.status === 503 || res.status === 504) && attempt < attempts) {
-        await sleep(backoffDelay(attempt, retry, parseRetryAfter(res.headers['retry-after'])), this.options.signal);
-        continue;
-      }
-      const parsed = parseBody(res.body.toString('utf8'));
-      if (res.status >= 400 && !(options.allow ?? []).includes(res.status)) throw this.errorFor(res.status, parsed, method, path, options.what);
-      return { status: res.status, body: parsed as T, headers: res.headers };
-    }
+    };
+    const res = await withCredentials(await this.credentials.get());
+    if (res.status !== 401 || !this.credentials.canRefresh) return res;
+    this.options.log?.debug('kubernetes: 401, renewing the credential once');
+    return withCredentials(await this.credentials.get(true));
+  }
+
+  private get timeoutMs(): number {
+    return this.options.timeoutMs ?? 30_000;
   }
 
   /** One transport per client certificate: an exec plugin that returns a new one gets a new transport. */
@@ -314,75 +344,29 @@ export class KubeClient {
   /**
    * A watch stream (`?watch=1`) from `resourceVersion`. `onEvent` returns true to stop. Resolves
    * with 'stopped', 'closed' (the server ended it: re-list and watch again), 'gone' (410: the
-   * version is too old), or 'timeout'.
+   * version is too old), or 'timeout' (`timeoutMs` passed). Opening it is retried like any request,
+   * but within the watch's own length rather than a request's deadline.
    */
-  async watch(path: string, query: Record<string, string | number | undefined>, onEvent: (event: WatchEvent) => boolean | void, timeoutMs: number): Promise<'stopped' | 'closed' | 'gone' | 'timeout'> {
-    const credentials = await this.credentials.get();
-    const url = this.url(path, { ...query, watch: 1, allowWatchBookmarks: 'true', timeoutSeconds: Math.max(1, Math.ceil(timeoutMs / 1000)) });
-    const signal = this.options.signal;
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(abortReason(signal));
-      let settled = false;
-      // Ends the request before the headers, and the stream after them.
-      const stop = new AbortController();
-      const finish = (err: Error | undefined, value?: 'stopped' | 'closed' | 'gone' | 'timeout') => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        stop.abort();
-        if (err) reject(err);
-        else resolve(value!);
-      };
-      // Before the transport's own timer (same length): the end of the watch is 'timeout', not an error.
-      const timer = setTimeout(() => finish(undefined, 'timeout'), timeoutMs);
-      const onAbort = () => finish(abortReason(signal!));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.transportFor(credentials)
-        .stream({ method: 'GET', url: url.toString(), headers: this.headers(credentials), timeoutMs, signal: stop.signal })
-        .then(({ status, body: res }) => {
-          if (settled) return void res.destroy();
-          if (status >= 400) {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => {
-              if (status === 410) return finish(undefined, 'gone');
-              finish(this.errorFor(status, parseBody(Buffer.concat(chunks).toString('utf8')), 'GET', path, `watch ${path}`));
-            });
-            res.on('error', (err) => finish(this.networkError(err, 'GET', path)));
-            return;
-          }
-          let buffer = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            buffer += chunk;
-            let nl: number;
-            while ((nl = buffer.indexOf('\n')) >= 0) {
-              const line = buffer.slice(0, nl).trim();
-              buffer = buffer.slice(nl + 1);
-              if (!line || settled) continue;
-              let event: WatchEvent;
-              try {
-                event = JSON.parse(line) as WatchEvent;
-              } catch {
-                continue;
-              }
-              if (event.type === 'ERROR') {
-                const status = event.object as unknown as KubeStatus;
-                if (status.code === 410) return finish(undefined, 'gone');
-                return finish(new KubeApiError(`Watch of ${path} failed: ${status.message ?? 'error'}`, { status: status.code, reason: status.reason }));
-              }
-              try {
-                if (onEvent(event)) return finish(undefined, 'stopped');
-              } catch (err) {
-                return finish(err as Error);
-              }
-            }
-          });
-          res.on('end', () => finish(undefined, 'closed'));
-          res.on('error', () => finish(undefined, 'closed'));
-        })
-        .catch((err: unknown) => finish(this.networkError(err as Error, 'GET', path)));
+  async watch(path: string, query: Record<string, string | number | undefined>, onEvent: (event: WatchEvent) => boolean | void, timeoutMs: number): Promise<WatchEnd> {
+    const end = Date.now() + timeoutMs;
+    const url = this.url(path, { ...query, watch: 1, allowWatchBookmarks: 'true', timeoutSeconds: Math.max(1, Math.ceil(timeoutMs / 1000)) }).toString();
+    let opened: HttpResponse & { stream?: http.IncomingMessage };
+    try {
+      opened = await this.send('GET', path, end, async (credentials, signal) => {
+        const res = await this.transportFor(credentials).stream({ method: 'GET', url, headers: this.headers(credentials), timeoutMs: Math.min(timeoutMs, this.timeoutMs), signal });
+        // A refusal is read whole, like any answer; a stream is handed on unread.
+        return res.status < 400 ? { ...res, body: Buffer.alloc(0), stream: res.body } : { ...res, body: await buffer(res.body) };
+      });
+    } catch (err) {
+      if (Date.now() >= end && !this.options.signal?.aborted) return 'timeout';
+      throw err;
+    }
+    if (opened.status === 410) return 'gone';
+    if (!opened.stream) throw this.errorFor(opened.status, parseBody(opened.body.toString('utf8')), 'GET', path, `watch ${path}`);
+    return readWatchStream(opened.stream, onEvent, end - Date.now(), {
+      signal: this.options.signal,
+      cancelled: abortReason,
+      failed: (status) => new KubeApiError(`Watch of ${path} failed: ${status.message ?? 'error'}`, { status: status.code, reason: status.reason }),
     });
   }
 }

@@ -1,5 +1,6 @@
 // Which HTTP answers are worth another attempt, Retry-After as delta-seconds or HTTP-date, and the
-// send loop the registry client and the Azure AD / ACR token calls share (on ../retry.ts).
+// send loop the registry client and the Azure AD / ACR token calls share (on ../retry.ts). The
+// Kubernetes client (../kube/client.ts) decides with the same rule.
 import { DeadlinePassed, RetriesExhausted, RetryOptions, retry } from '../retry';
 import { HttpRequest, HttpResponse, HttpTransport, NetworkError, header, isTransientNetworkError, safeUrl } from './http';
 
@@ -36,11 +37,20 @@ export interface SendResult {
   timedOut: boolean;
 }
 
-/** A retryable status, thrown inside the retry loop so that `retry` decides on it like on any failure. */
-class RetryableAnswer extends Error {
+/** An answer with a retryable status, thrown inside the retry loop so that `retry` decides on it like on any failure. */
+export class RetryableAnswer extends Error {
   constructor(readonly res: HttpResponse) {
     super(`answered ${res.status}`);
   }
+}
+
+/**
+ * `retry`'s isTransient for HTTP: a RetryableAnswer (after the wait its Retry-After asks for) or a
+ * transient network error. Everything else (403, 404, a 401, a refused certificate) is final.
+ */
+export function isTransientHttpFailure(err: unknown): false | { retryAfterMs?: number } {
+  if (err instanceof RetryableAnswer) return { retryAfterMs: parseRetryAfter(header(err.res, 'retry-after')) };
+  return isTransientNetworkError(err) ? {} : false;
 }
 
 /**
@@ -74,8 +84,7 @@ export async function sendWithRetries(
         deadline: options.deadline,
         signal: options.signal,
         random: options.random,
-        isTransient: (err) =>
-          err instanceof RetryableAnswer ? { retryAfterMs: parseRetryAfter(header(err.res, 'retry-after')) } : isTransientNetworkError(err) ? {} : false,
+        isTransient: isTransientHttpFailure,
         onRetry: (err, attempt, delay) => {
           const reason = err instanceof RetryableAnswer ? `${host} answered ${err.res.status}` : `${(err as NetworkError).code} from ${host}`;
           options.log?.debug(`${what}: ${reason}; attempt ${attempt + 1} of ${attempts} in ${delay} ms`);
