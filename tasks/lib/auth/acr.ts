@@ -26,10 +26,13 @@ import { createHash, createPrivateKey, randomUUID, sign, X509Certificate } from 
 import type { EndpointInfo } from '../context';
 import { InputError, RegistryError } from '../errors';
 import { registryBaseUrl } from '../reference';
-import { ACR_REFRESH_TOKEN_USERNAME, Credential } from '../registry/client';
 import { HttpRequest, HttpResponse, HttpTransport, isTransientNetworkError, jsonObject, withTransport } from '../registry/http';
 import { DEFAULT_RETRY, RetryOptions } from '../retry';
 import { sendWithRetries } from '../registry/retry';
+import type { Credential } from './credential';
+
+/** Username ACR expects with an ACR refresh token as the password. */
+export const ACR_REFRESH_TOKEN_USERNAME = '00000000-0000-0000-0000-000000000000';
 
 export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
 export const DEFAULT_ARM_SCOPE = 'https://management.azure.com/.default';

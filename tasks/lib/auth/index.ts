@@ -16,10 +16,10 @@ import * as path from 'node:path';
 import { EndpointInfo, secretForms } from '../context';
 import { FileError, InputError, RegistryError, errorMessage } from '../errors';
 import { RunResult, runProgram } from '../process';
-import type { Credential, CredentialSource } from '../registry/client';
+import type { Credential, CredentialSource } from './credential';
 import { AcrOptions, acrCredential, isAzureEndpoint } from './acr';
 
-export type { Credential, CredentialSource } from '../registry/client';
+export type { Credential, CredentialSource } from './credential';
 export type { AcrOptions } from './acr';
 
 /** The key Docker uses for Docker Hub in config files, credential helpers and X-Registry-Auth. */
