@@ -2,7 +2,7 @@
 //   (a) the task's service connection: a `dockerregistry` connection (user name and password for
 //       its registry; Docker Hub's https://index.docker.io/v1/ means docker.io), or an Azure
 //       identity (`azurerm`, or a `dockerregistry` connection of type ACR) exchanged for an ACR
-//       refresh token for its login server (see acr.ts);
+//       refresh token for its login server (see acr.ts, on azure-ad.ts);
 //   (b) the agent user's docker config ($DOCKER_CONFIG/config.json or ~/.docker/config.json):
 //       `credHelpers` for the registry, else `credsStore`, else `auths` (base64 `auth` or
 //       username/password, `identitytoken`), the same precedence as the docker CLI. Helpers run as
@@ -17,7 +17,8 @@ import { EndpointInfo, secretForms } from '../context';
 import { FileError, InputError, RegistryError, errorMessage } from '../errors';
 import { RunResult, runProgram } from '../process';
 import type { Credential, CredentialSource } from './credential';
-import { AcrOptions, acrCredential, isAzureEndpoint } from './acr';
+import { AcrOptions, acrCredential } from './acr';
+import { isAzureEndpoint } from './azure-ad';
 
 export type { Credential, CredentialSource } from './credential';
 export type { AcrOptions } from './acr';

@@ -3,7 +3,7 @@
 // cluster-connection.ts, so the registry tasks' bundles do not carry the Kubernetes code.)
 // Type-only imports of the adapter, like lock-input.ts.
 import { createCredentialSource, type CredentialSource } from '../auth';
-import { createPipelineOidcTokenGetter } from '../auth/acr';
+import { createPipelineOidcTokenGetter } from '../auth/azure-ad';
 import type { EndpointInfo, TaskContext } from '../context';
 import { InputError } from '../errors';
 import type { TaskInputs } from './index';
