@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { EndpointInfo, secretForms } from '../context';
 import { FileError, InputError, RegistryError, errorMessage } from '../errors';
 import { RunResult, runProgram } from '../process';
+import { DOCKER_HUB_DOMAIN, isDockerHub } from '../reference';
 import type { Credential, CredentialSource } from './credential';
 import { AcrOptions, acrCredential } from './acr';
 import { isAzureEndpoint } from './azure-ad';
@@ -25,7 +26,6 @@ export type { AcrOptions } from './acr';
 
 /** The key Docker uses for Docker Hub in config files, credential helpers and X-Registry-Auth. */
 export const DOCKER_HUB_SERVER = 'https://index.docker.io/v1/';
-const DOCKER_HUB_ALIASES = ['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com'];
 const HELPER_TIMEOUT_MS = 30_000;
 
 export interface CredentialSourceOptions {
@@ -47,13 +47,13 @@ export interface CredentialSourceOptions {
 export function normalizeRegistryHost(value: string): string {
   let host = value.trim().toLowerCase().replace(/^[a-z][a-z0-9+.-]*:\/\//, '');
   host = host.split('/')[0];
-  return DOCKER_HUB_ALIASES.includes(host) ? 'docker.io' : host;
+  return isDockerHub(host) ? DOCKER_HUB_DOMAIN : host;
 }
 
 /** The server address Docker uses for a registry: Docker Hub's legacy URL, else the host. */
 export function dockerServerAddress(registry: string): string {
   const host = normalizeRegistryHost(registry);
-  return host === 'docker.io' ? DOCKER_HUB_SERVER : host;
+  return host === DOCKER_HUB_DOMAIN ? DOCKER_HUB_SERVER : host;
 }
 
 /** The registry a Docker registry service connection is for (its registry field, else its URL), normalised. */
