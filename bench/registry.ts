@@ -9,7 +9,7 @@ import { MissingPrerequisiteError, Summary, startBenchEngine, errorMessage, mapL
 
 type ClientModule = typeof import('../tasks/lib/registry/client');
 type RegistryClient = InstanceType<ClientModule['RegistryClient']>;
-type CredentialSource = import('../tasks/lib/registry/client').CredentialSource;
+type CredentialSource = import('../tasks/lib/auth').CredentialSource;
 type ImageReference = import('../tasks/lib/reference').ImageReference;
 type TestRegistry = import('../test/support/registry').TestRegistry;
 

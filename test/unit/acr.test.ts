@@ -8,11 +8,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createCredentialSource } from '../../tasks/lib/auth';
-import { acrCredential, createPipelineOidcTokenGetter } from '../../tasks/lib/auth/acr';
+import { ACR_REFRESH_TOKEN_USERNAME, acrCredential } from '../../tasks/lib/auth/acr';
+import { createPipelineOidcTokenGetter } from '../../tasks/lib/auth/azure-ad';
 import type { EndpointInfo } from '../../tasks/lib/context';
 import { InputError, RegistryError } from '../../tasks/lib/errors';
 import { parseReference } from '../../tasks/lib/reference';
-import { ACR_REFRESH_TOKEN_USERNAME, MEDIA_TYPES, RegistryClient } from '../../tasks/lib/registry/client';
+import { RegistryClient } from '../../tasks/lib/registry/client';
+import { MEDIA_TYPES } from '../../tasks/lib/registry/manifest';
 import { ACR_NULL_USER, AzureDouble, JWT_BEARER, startAzureDouble } from '../support/azure-double';
 import { createTestContext } from '../support/context';
 

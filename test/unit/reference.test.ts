@@ -192,6 +192,8 @@ describe('registries', () => {
     ['docker.io', 'https://registry-1.docker.io'],
     ['index.docker.io', 'https://registry-1.docker.io'],
     ['registry-1.docker.io', 'https://registry-1.docker.io'],
+    ['registry.hub.docker.com', 'https://registry-1.docker.io'],
+    ['Docker.IO', 'https://registry-1.docker.io'],
     ['127.0.0.1:5000', 'http://127.0.0.1:5000'],
     ['localhost:5000', 'http://localhost:5000'],
     ['[::1]:5000', 'http://[::1]:5000'],

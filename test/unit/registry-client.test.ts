@@ -9,7 +9,9 @@ import { after, before, describe, it } from 'node:test';
 import { RegistryError } from '../../tasks/lib/errors';
 import { parseReference } from '../../tasks/lib/reference';
 import { parseChallenges, pickChallenge } from '../../tasks/lib/registry/challenge';
-import { MEDIA_TYPES, RegistryClient, errorDetails, isRetryableStatus, pickPlatform } from '../../tasks/lib/registry/client';
+import { RegistryClient, isRetryableStatus } from '../../tasks/lib/registry/client';
+import { errorDetails } from '../../tasks/lib/registry/errors';
+import { MEDIA_TYPES, pickPlatform } from '../../tasks/lib/registry/manifest';
 import { DEFAULT_RETRY, backoffDelay } from '../../tasks/lib/retry';
 import { parseRetryAfter } from '../../tasks/lib/registry/retry';
 

@@ -2,128 +2,34 @@
 // connection, or from a `dockerregistry` connection of type "Azure Container Registry".
 //
 // The exchange, as ACR documents it (github.com/Azure/acr, docs/AAD-OAuth.md):
-//   1. an Azure AD (Entra ID) access token for the connection's identity:
-//      - service principal with a secret: client credentials,
-//        POST <authority>/<tenant>/oauth2/v2.0/token  grant_type=client_credentials&client_id&client_secret&scope
-//      - service principal with a certificate: the same with a client assertion (an RS256 JWT
-//        signed with the certificate's key, `x5t` = the certificate's SHA-1 thumbprint);
-//      - workload identity federation: the same with client_assertion = the pipeline's OIDC token
-//        (client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer);
-//      - managed identity: IMDS, GET http://169.254.169.254/metadata/identity/oauth2/token
-//        ?api-version=2018-02-01&resource=<resource> with `Metadata: true`;
-//      The token's audience is Azure Resource Manager (https://management.azure.com/.default by
-//      default), which ACR's exchange accepts.
+//   1. an Azure AD (Entra ID) access token for the connection's identity (azure-ad.ts: secret,
+//      certificate, workload identity federation or managed identity), for Azure Resource
+//      Manager (https://management.azure.com/.default by default), which ACR's exchange accepts;
 //   2. POST https://<registry>/oauth2/exchange  grant_type=access_token&service=<registry>
 //      &tenant=<tenant>&access_token=<AAD token>  →  {"refresh_token": "…"}
 //   3. The ACR refresh token is the password, with the user name 00000000-0000-0000-0000-000000000000.
 //      The registry client then runs the ordinary Bearer flow against ACR's realm
 //      (GET https://<registry>/oauth2/token with Basic auth), exactly as `docker login` does.
 //
-// Everything Azure-side is injectable (authority host, registry URL, IMDS URL, the OIDC token
-// getter, the transport) so tests run against test/support/azure-double.ts on 127.0.0.1.
-// Every token goes through setSecret the moment it is parsed.
-import { createHash, createPrivateKey, randomUUID, sign, X509Certificate } from 'node:crypto';
+// The registry URL is injectable, as everything Azure-side is, so tests run against
+// test/support/azure-double.ts on 127.0.0.1. Every token goes through setSecret the moment it is parsed.
 import type { EndpointInfo } from '../context';
 import { InputError, RegistryError } from '../errors';
 import { registryBaseUrl } from '../reference';
-import { ACR_REFRESH_TOKEN_USERNAME, Credential } from '../registry/client';
-import { HttpRequest, HttpResponse, HttpTransport, isTransientNetworkError, jsonObject, withTransport } from '../registry/http';
-import { DEFAULT_RETRY, RetryOptions } from '../retry';
-import { sendWithRetries } from '../registry/retry';
+import { withTransport } from '../registry/http';
+import { AzureAdOptions, Send, aadAccessToken, aadReason, azureSender, tenantOf, tokenField } from './azure-ad';
+import type { Credential } from './credential';
 
-export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
-export const DEFAULT_ARM_SCOPE = 'https://management.azure.com/.default';
-export const DEFAULT_IMDS_URL = 'http://169.254.169.254/metadata/identity/oauth2/token';
-const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** Username ACR expects with an ACR refresh token as the password. */
+export const ACR_REFRESH_TOKEN_USERNAME = '00000000-0000-0000-0000-000000000000';
 
-export interface AcrOptions {
+export interface AcrOptions extends AzureAdOptions {
   /** Login server of the registry: 'contoso.azurecr.io'. */
   loginServer: string;
   /** The azurerm connection (or ACR-type dockerregistry connection). Defaults to createCredentialSource's `endpoint`. */
   endpoint?: EndpointInfo;
-  /** Azure AD authority host. Default: the connection's environmentAuthorityUrl / activeDirectoryAuthority, else login.microsoftonline.com. */
-  authorityHost?: string;
   /** Base URL for /oauth2/exchange. Default: https://<loginServer> (http:// for a loopback registry). */
   registryUrl?: string;
-  /** The AAD token's scope. Default: the connection's ARM URL + '.default', else https://management.azure.com/.default. */
-  scope?: string;
-  /** Workload identity federation: the pipeline's OIDC token for the connection (see createPipelineOidcTokenGetter). */
-  getOidcToken?: () => Promise<string>;
-  /** Managed identity endpoint. Default: IMDS. */
-  imdsUrl?: string;
-  /** Managed identity: client id of a user-assigned identity (system-assigned when unset). */
-  managedIdentityClientId?: string;
-  transport?: HttpTransport;
-  retry?: RetryOptions;
-  random?: () => number;
-  log?: { debug(message: string): void };
-  signal?: AbortSignal;
-}
-
-type Send = (req: HttpRequest, what: string) => Promise<HttpResponse>;
-type AadOptions = Omit<AcrOptions, 'loginServer'> & { setSecret: (s: string) => void };
-
-/** Which identity an endpoint carries. */
-export type AzureIdentityKind = 'secret' | 'certificate' | 'workloadIdentity' | 'managedIdentity';
-
-export function azureIdentityKind(endpoint: EndpointInfo): AzureIdentityKind | undefined {
-  const scheme = endpoint.scheme.toLowerCase();
-  if (scheme === 'workloadidentityfederation') return 'workloadIdentity';
-  if (scheme === 'managedserviceidentity') return 'managedIdentity';
-  if (scheme === 'serviceprincipal') {
-    const type = (endpoint.auth.authenticationtype ?? '').toLowerCase();
-    if (type === 'spncertificate' || (endpoint.auth.serviceprincipalcertificate && !endpoint.auth.serviceprincipalkey)) return 'certificate';
-    return 'secret';
-  }
-  return undefined;
-}
-
-/** True when the connection is an Azure identity (not a user name and password). */
-export function isAzureEndpoint(endpoint: EndpointInfo): boolean {
-  return azureIdentityKind(endpoint) !== undefined;
-}
-
-/**
- * The pipeline's OIDC token for a workload identity federation connection, from the agent:
- * POST $(System.OidcRequestUri)?api-version=7.1&serviceConnectionId=<id> with System.AccessToken.
- */
-export function createPipelineOidcTokenGetter(options: {
-  requestUri: string | undefined;
-  accessToken: string | undefined;
-  serviceConnectionId: string;
-  setSecret: (s: string) => void;
-  transport?: HttpTransport;
-  signal?: AbortSignal;
-}): () => Promise<string> {
-  return async () => {
-    const { requestUri, accessToken } = options;
-    if (!requestUri || !accessToken) {
-      throw new InputError(
-        'The service connection uses workload identity federation, but the agent gave no OIDC request URI or System.AccessToken. Run on Azure Pipelines (agent 3.227+), and allow scripts to access the OAuth token if the job restricts it.',
-      );
-    }
-    options.setSecret(accessToken);
-    return withTransport(options.transport, async (transport) => {
-      const url = new URL(requestUri);
-      url.searchParams.set('api-version', '7.1');
-      url.searchParams.set('serviceConnectionId', options.serviceConnectionId);
-      const res = await transport.request({
-        method: 'POST',
-        url: url.toString(),
-        headers: { Authorization: `Bearer ${accessToken}`, 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: '{}',
-        signal: options.signal,
-      });
-      const { token } = tokenField(res, 'oidcToken', options.setSecret);
-      if (res.status !== 200 || !token) {
-        throw new RegistryError(
-          `Azure DevOps did not issue an OIDC token for the service connection ${options.serviceConnectionId} (${res.status}). Check that the pipeline is authorised to use the connection.`,
-          { status: res.status },
-        );
-      }
-      return token;
-    });
-  };
 }
 
 /**
@@ -134,8 +40,8 @@ export async function acrRefreshToken(options: AcrOptions & { setSecret: (s: str
   const endpoint = options.endpoint;
   if (!endpoint) throw new InputError(`No Azure service connection was given for the container registry ${options.loginServer}.`);
   return withTransport(options.transport, async (transport) => {
-    const send = sender(transport, options);
-    const aadToken = await aadAccessTokenWith(endpoint, options, send);
+    const aadToken = await aadAccessToken(endpoint, { ...options, transport });
+    const send = azureSender(transport, options);
     return exchangeForRefreshToken({ loginServer: options.loginServer, registryUrl: options.registryUrl, tenant: tenantOf(endpoint), aadToken, setSecret: options.setSecret, send });
   });
 }
@@ -144,99 +50,6 @@ export async function acrRefreshToken(options: AcrOptions & { setSecret: (s: str
 export async function acrCredential(options: AcrOptions & { setSecret: (s: string) => void }): Promise<Credential> {
   const refreshToken = await acrRefreshToken(options);
   return { username: ACR_REFRESH_TOKEN_USERNAME, password: refreshToken };
-}
-
-/** Step 1: an Azure AD access token for the connection's identity. */
-export function aadAccessToken(endpoint: EndpointInfo, options: AadOptions): Promise<string> {
-  return withTransport(options.transport, (transport) => aadAccessTokenWith(endpoint, options, sender(transport, options)));
-}
-
-async function aadAccessTokenWith(endpoint: EndpointInfo, options: AadOptions, send: Send): Promise<string> {
-  const kind = azureIdentityKind(endpoint);
-  const name = `'${endpoint.id}'${endpoint.input ? ` (input '${endpoint.input}')` : ''}`;
-  const scope = options.scope ?? armScope(endpoint);
-  if (kind === 'managedIdentity') return managedIdentityToken(endpoint, options, send, scope, name);
-
-  const tenant = tenantOf(endpoint);
-  const clientId = endpoint.auth.serviceprincipalid;
-  if (!kind) throw new InputError(`The service connection ${name} is not an Azure Resource Manager connection (scheme '${endpoint.scheme}').`);
-  if (!tenant || !clientId) {
-    throw new InputError(`The Azure service connection ${name} has no tenant id or service principal id. Edit the service connection and verify it.`);
-  }
-  const authority = (options.authorityHost ?? endpoint.data.environmentauthorityurl ?? endpoint.data.activedirectoryauthority ?? DEFAULT_AUTHORITY_HOST).replace(/\/+$/, '');
-  const tokenUrl = `${authority}/${encodeURIComponent(tenant)}/oauth2/v2.0/token`;
-  const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, scope });
-  if (kind === 'secret') {
-    const secret = endpoint.auth.serviceprincipalkey;
-    if (!secret) throw new InputError(`The Azure service connection ${name} has no service principal key. Edit the service connection and verify it.`);
-    options.setSecret(secret);
-    form.set('client_secret', secret);
-  } else if (kind === 'certificate') {
-    const pem = endpoint.auth.serviceprincipalcertificate;
-    if (!pem) throw new InputError(`The Azure service connection ${name} has no certificate. Edit the service connection and verify it.`);
-    for (const line of pem.split(/\r?\n/)) if (line.trim() && !line.startsWith('-----')) options.setSecret(line.trim());
-    form.set('client_assertion_type', CLIENT_ASSERTION_TYPE);
-    form.set('client_assertion', certificateAssertion(pem, clientId, tokenUrl));
-  } else {
-    if (!options.getOidcToken) {
-      throw new InputError(`The Azure service connection ${name} uses workload identity federation, but no way to get the pipeline's OIDC token was given.`);
-    }
-    const assertion = await options.getOidcToken();
-    options.setSecret(assertion);
-    form.set('client_assertion_type', CLIENT_ASSERTION_TYPE);
-    form.set('client_assertion', assertion);
-  }
-  const res = await send(
-    { method: 'POST', url: tokenUrl, headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' }, body: form.toString() },
-    'Azure AD token',
-  );
-  const { json, token } = tokenField(res, 'access_token', options.setSecret);
-  if (res.status !== 200 || !token) {
-    const reason = aadReason(json) ?? `status ${res.status}`;
-    const hint =
-      kind === 'workloadIdentity'
-        ? "Check the federated credential of the app registration (issuer and subject must match the service connection's)."
-        : kind === 'certificate'
-          ? "Check that the app registration holds the service connection's certificate and that it has not expired."
-          : "Check the service principal's secret: it may have expired (renew it and edit the service connection).";
-    throw new RegistryError(`Azure AD refused the service connection ${name}: ${reason}. ${hint}`, {
-      status: res.status,
-      code: typeof json?.error === 'string' ? json.error : undefined,
-      registry: new URL(authority).host,
-    });
-  }
-  return token;
-}
-
-async function managedIdentityToken(
-  endpoint: EndpointInfo,
-  options: AadOptions,
-  send: Send,
-  scope: string,
-  name: string,
-): Promise<string> {
-  const url = new URL(options.imdsUrl ?? DEFAULT_IMDS_URL);
-  url.searchParams.set('api-version', '2018-02-01');
-  url.searchParams.set('resource', scope.replace(/\.default$/, ''));
-  const clientId = options.managedIdentityClientId ?? endpoint.auth.managedidentityclientid;
-  if (clientId) url.searchParams.set('client_id', clientId);
-  let res: HttpResponse;
-  try {
-    res = await send({ method: 'GET', url: url.toString(), headers: { Metadata: 'true', Accept: 'application/json' } }, 'managed identity token');
-  } catch (err) {
-    throw new RegistryError(
-      `The service connection ${name} uses a managed identity, but the instance metadata service (${url.host}) did not answer: ${(err as Error).message}. Managed identity works only on a self-hosted agent on an Azure VM (or scale set) with an identity assigned.`,
-      { cause: err, code: (err as RegistryError).code },
-    );
-  }
-  const { json, token } = tokenField(res, 'access_token', options.setSecret);
-  if (res.status !== 200 || !token) {
-    throw new RegistryError(
-      `The managed identity of this agent could not get a token (${aadReason(json) ?? `status ${res.status}`}). Check that the VM has an identity assigned and that it may use the registry.`,
-      { status: res.status, code: typeof json?.error === 'string' ? json.error : undefined },
-    );
-  }
-  return token;
 }
 
 /** Step 2: POST /oauth2/exchange → the ACR refresh token. */
@@ -272,76 +85,6 @@ export async function exchangeForRefreshToken(options: {
     });
   }
   return refreshToken;
-}
-
-function tenantOf(endpoint: EndpointInfo): string | undefined {
-  return endpoint.auth.tenantid ?? endpoint.data.tenantid;
-}
-
-/** ARM audience: the connection's ARM URL (sovereign clouds) or the public cloud's. */
-function armScope(endpoint: EndpointInfo): string {
-  const candidate = endpoint.data.environmenturl ?? endpoint.url;
-  try {
-    const u = new URL(candidate);
-    if (/^management\./i.test(u.host)) return `${u.protocol}//${u.host}/.default`;
-  } catch {
-    // not a URL: the default
-  }
-  return DEFAULT_ARM_SCOPE;
-}
-
-/** An RS256 client assertion signed with the certificate's key (Microsoft identity platform "certificate credentials"). */
-export function certificateAssertion(pem: string, clientId: string, audience: string, now: number = Date.now()): string {
-  const certBlock = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
-  const keyBlock = /-----BEGIN (?:RSA |ENCRYPTED )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |ENCRYPTED )?PRIVATE KEY-----/.exec(pem)?.[0];
-  if (!certBlock || !keyBlock) {
-    throw new InputError('The service connection\'s certificate must be a PEM file holding both the certificate and its private key.');
-  }
-  const cert = new X509Certificate(certBlock);
-  const key = createPrivateKey(keyBlock);
-  const header = { alg: 'RS256', typ: 'JWT', x5t: createHash('sha1').update(cert.raw).digest('base64url') };
-  const seconds = Math.floor(now / 1000);
-  const claims = { aud: audience, iss: clientId, sub: clientId, jti: randomUUID(), nbf: seconds - 60, iat: seconds, exp: seconds + 600 };
-  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
-  return `${input}.${sign('sha256', Buffer.from(input), key).toString('base64url')}`;
-}
-
-function b64url(text: string): string {
-  return Buffer.from(text, 'utf8').toString('base64url');
-}
-
-/** Sends with retries on 408/429/5xx and transient network errors (Azure AD and ACR throttle too). */
-function sender(transport: HttpTransport, options: { retry?: RetryOptions; random?: () => number; log?: { debug(m: string): void }; signal?: AbortSignal }): Send {
-  const sending = { retry: { ...DEFAULT_RETRY, ...options.retry }, random: options.random, signal: options.signal, log: options.log };
-  return async (req, what) => {
-    const host = new URL(req.url).host;
-    const { res } = await sendWithRetries(transport, req, what, sending, (err, attempts) =>
-      new RegistryError(`${what}: could not reach ${host} (${err.code}) after ${attempts} attempt${attempts === 1 ? '' : 's'}.`, {
-        code: err.code,
-        retryable: isTransientNetworkError(err),
-        registry: host,
-        cause: err,
-      }),
-    );
-    return res;
-  };
-}
-
-/** A JSON answer and its string field `field` ('' when missing), which goes through setSecret at once. */
-function tokenField(res: HttpResponse, field: string, setSecret: (s: string) => void): { json?: Record<string, unknown>; token: string } {
-  const json = jsonObject(res);
-  const value = json?.[field];
-  const token = typeof value === 'string' ? value : '';
-  if (token) setSecret(token);
-  return { json, token };
-}
-
-/** First line of an AAD error_description ("AADSTS7000215: Invalid client secret provided. …"), without trace ids. */
-function aadReason(json: Record<string, unknown> | undefined): string | undefined {
-  const description = typeof json?.error_description === 'string' ? json.error_description : undefined;
-  const first = description?.split(/\r?\n/)[0].replace(/\s*Trace ID:.*$/i, '').trim();
-  if (first) return first.slice(0, 300);
-  return typeof json?.error === 'string' ? json.error : undefined;
 }
 
 function acrReason(json: Record<string, unknown> | undefined): string | undefined {

@@ -2,7 +2,7 @@
 //   (a) the task's service connection: a `dockerregistry` connection (user name and password for
 //       its registry; Docker Hub's https://index.docker.io/v1/ means docker.io), or an Azure
 //       identity (`azurerm`, or a `dockerregistry` connection of type ACR) exchanged for an ACR
-//       refresh token for its login server (see acr.ts);
+//       refresh token for its login server (see acr.ts, on azure-ad.ts);
 //   (b) the agent user's docker config ($DOCKER_CONFIG/config.json or ~/.docker/config.json):
 //       `credHelpers` for the registry, else `credsStore`, else `auths` (base64 `auth` or
 //       username/password, `identitytoken`), the same precedence as the docker CLI. Helpers run as
@@ -16,15 +16,16 @@ import * as path from 'node:path';
 import { EndpointInfo, secretForms } from '../context';
 import { FileError, InputError, RegistryError, errorMessage } from '../errors';
 import { RunResult, runProgram } from '../process';
-import type { Credential, CredentialSource } from '../registry/client';
-import { AcrOptions, acrCredential, isAzureEndpoint } from './acr';
+import { DOCKER_HUB_DOMAIN, isDockerHub } from '../reference';
+import type { Credential, CredentialSource } from './credential';
+import { AcrOptions, acrCredential } from './acr';
+import { isAzureEndpoint } from './azure-ad';
 
-export type { Credential, CredentialSource } from '../registry/client';
+export type { Credential, CredentialSource } from './credential';
 export type { AcrOptions } from './acr';
 
 /** The key Docker uses for Docker Hub in config files, credential helpers and X-Registry-Auth. */
 export const DOCKER_HUB_SERVER = 'https://index.docker.io/v1/';
-const DOCKER_HUB_ALIASES = ['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com'];
 const HELPER_TIMEOUT_MS = 30_000;
 
 export interface CredentialSourceOptions {
@@ -46,13 +47,13 @@ export interface CredentialSourceOptions {
 export function normalizeRegistryHost(value: string): string {
   let host = value.trim().toLowerCase().replace(/^[a-z][a-z0-9+.-]*:\/\//, '');
   host = host.split('/')[0];
-  return DOCKER_HUB_ALIASES.includes(host) ? 'docker.io' : host;
+  return isDockerHub(host) ? DOCKER_HUB_DOMAIN : host;
 }
 
 /** The server address Docker uses for a registry: Docker Hub's legacy URL, else the host. */
 export function dockerServerAddress(registry: string): string {
   const host = normalizeRegistryHost(registry);
-  return host === 'docker.io' ? DOCKER_HUB_SERVER : host;
+  return host === DOCKER_HUB_DOMAIN ? DOCKER_HUB_SERVER : host;
 }
 
 /** The registry a Docker registry service connection is for (its registry field, else its URL), normalised. */

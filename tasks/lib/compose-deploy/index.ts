@@ -25,11 +25,10 @@ import { PinnedService, RenderResult, renderCompose, withServiceLabels } from '.
 import { parseYaml, toPlain } from '../compose/yaml';
 import { CANCEL_GRACE_MS, TaskContext, cancelDeadline, sanitizeOutput } from '../context';
 import { checkArtifactName } from '../artifact-name';
-import { linkCliPlugins } from '../auth';
+import { linkCliPlugins, type CredentialSource } from '../auth';
 import { CancelledError, InputError, OuterLoopError, TimeoutError, errorMessage } from '../errors';
 import type { ImageLock } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
-import type { CredentialSource } from '../registry/client';
 import { bounded } from '../bounds';
 import { bakeWindow, checkBakeInputs, composeWatcher } from '../release/bake';
 import { ReleaseDiff, promotionDiff, publishDiff, releaseDecision } from '../release/diff';

@@ -3,13 +3,13 @@
 // no password is ever written on the target host (no `docker login` there, no config.json). An
 // image the engine already has under that digest is not pulled again.
 import type Dockerode from 'dockerode';
-import { registryAuthHeader } from '../auth';
+import { registryAuthHeader, type CredentialSource } from '../auth';
 import type { TaskContext } from '../context';
 import { isRegistryAuthFailure } from '../docker/stream';
 import { transferWithRetries } from '../docker/transfer';
 import { DockerError, RegistryError, cancelledError } from '../errors';
 import { parseReference } from '../reference';
-import { REGISTRY_TIMEOUT_SECONDS, type CredentialSource } from '../registry/client';
+import { REGISTRY_TIMEOUT_SECONDS } from '../registry/client';
 
 const PULL_ATTEMPTS = 3;
 

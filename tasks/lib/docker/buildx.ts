@@ -14,12 +14,11 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
-import { withPrivateDockerConfig } from '../auth';
+import { withPrivateDockerConfig, type Credential, type CredentialSource } from '../auth';
 import type { Logger } from '../context';
 import { DockerError, InputError, errorMessage } from '../errors';
 import { runProgram } from '../process';
 import { parseReference } from '../reference';
-import type { Credential, CredentialSource } from '../registry/client';
 import { containerdStore, type ImageBuildSpec } from './build';
 import type { BuildSecret, SshForward } from './session';
 

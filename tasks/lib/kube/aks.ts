@@ -1,6 +1,6 @@
 // AKS credentials through an Azure Resource Manager connection:
-//   1. an Azure AD token for ARM with the connection's identity (tasks/lib/auth/acr.ts: secret,
-//      certificate, workload identity federation or managed identity);
+//   1. an Azure AD token for ARM with the connection's identity (tasks/lib/auth/azure-ad.ts:
+//      secret, certificate, workload identity federation or managed identity);
 //   2. POST https://management.azure.com/subscriptions/<sub>/resourceGroups/<rg>/providers/
 //      Microsoft.ContainerService/managedClusters/<cluster>/listClusterUserCredential
 //      ?api-version=2024-02-01 (or listClusterAdminCredential) → {kubeconfigs: [{name, value: base64}]};
@@ -12,7 +12,7 @@
 // Everything Azure-side is injectable so tests run against a double on 127.0.0.1.
 import type { EndpointInfo } from '../context';
 import { InputError, OuterLoopError } from '../errors';
-import { aadAccessToken, type AcrOptions } from '../auth/acr';
+import { aadAccessToken, type AzureAdOptions } from '../auth/azure-ad';
 import { HttpTransport } from '../registry/http';
 import { parseYaml, toPlain } from '../compose/yaml';
 import { ResolvedKubeconfig, parseKubeconfig, registerKubeconfigSecrets } from './kubeconfig';
@@ -21,7 +21,7 @@ import { isObject } from './objects';
 export const AKS_SERVER_APP_ID = '6dae42f8-4368-4678-94ff-3960e28e3630';
 export const AKS_API_VERSION = '2024-02-01';
 
-export interface AksOptions extends Omit<AcrOptions, 'loginServer' | 'endpoint' | 'scope'> {
+export interface AksOptions extends Omit<AzureAdOptions, 'scope'> {
   endpoint: EndpointInfo;
   resourceGroup: string;
   cluster: string;

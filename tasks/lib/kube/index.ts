@@ -9,11 +9,10 @@
 // applies nothing and reports drift: drift.ts.)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createCredentialSource, dockerServerAddress, endpointRegistry } from '../auth';
+import { createCredentialSource, dockerServerAddress, endpointRegistry, type CredentialSource } from '../auth';
 import { CANCEL_GRACE_MS, EndpointInfo, TaskContext, cancelDeadline } from '../context';
 import { checkArtifactName } from '../artifact-name';
 import { InputError, OuterLoopError, cancelledError, errorMessage } from '../errors';
-import type { CredentialSource } from '../registry/client';
 import { bakeWindow, checkBakeInputs, kubeWatcher } from '../release/bake';
 import { ReleaseDiff, promotionDiff, publishDiff, releaseDecision } from '../release/diff';
 import { NotifySettings, ReleaseNotes, ServiceImages, withNotification } from '../release/notify';

@@ -2,11 +2,10 @@
 // through an Azure Resource Manager connection. (The cluster connection is in
 // cluster-connection.ts, so the registry tasks' bundles do not carry the Kubernetes code.)
 // Type-only imports of the adapter, like lock-input.ts.
-import { createCredentialSource } from '../auth';
-import { createPipelineOidcTokenGetter } from '../auth/acr';
+import { createCredentialSource, type CredentialSource } from '../auth';
+import { createPipelineOidcTokenGetter } from '../auth/azure-ad';
 import type { EndpointInfo, TaskContext } from '../context';
 import { InputError } from '../errors';
-import type { CredentialSource } from '../registry/client';
 import type { TaskInputs } from './index';
 
 export type Inputs = Pick<TaskInputs, 'string' | 'required' | 'bool' | 'choice' | 'endpoint'>;

@@ -3,7 +3,7 @@
 // to digests without pulling, and write the image lock.
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
-import { registryAuthHeader } from '../auth';
+import { registryAuthHeader, type CredentialSource } from '../auth';
 import { readBuildRecord, BuiltImage } from '../build/record';
 import { loadCompose } from '../compose/load';
 import type { PipelineInfo, TaskContext } from '../context';
@@ -15,7 +15,8 @@ import { DockerError, InputError, RegistryError } from '../errors';
 import { writeLock } from '../lock/file';
 import type { ImageLock, LockedImage } from '../lock/types';
 import { parseReference, pinnedReference, repositoryName, validateTag } from '../reference';
-import { isIndexMediaType, REGISTRY_TIMEOUT_SECONDS, type CredentialSource, type RegistryClient } from '../registry/client';
+import { REGISTRY_TIMEOUT_SECONDS, type RegistryClient } from '../registry/client';
+import { isIndexMediaType } from '../registry/manifest';
 import { DEFAULT_RETRY } from '../retry';
 
 export interface PushOptions {

@@ -1,5 +1,7 @@
 // WWW-Authenticate parsing (RFC 7235): one header may carry several challenges, each a scheme
-// followed by comma-separated auth-params whose values may be quoted strings with escapes.
+// followed by comma-separated auth-params whose values may be quoted strings with escapes; and
+// what the registry client learns from the one it answers.
+import { RegistryError } from '../errors';
 
 export interface Challenge {
   scheme: string; // lower case: 'basic' | 'bearer' | …
@@ -69,4 +71,30 @@ export function parseChallenges(header: string | undefined): Challenge[] {
 /** The challenge the client can answer: Bearer preferred over Basic. */
 export function pickChallenge(challenges: Challenge[]): Challenge | undefined {
   return challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
+}
+
+/** How a registry wants requests authenticated, as its challenge says. */
+export type ChallengeAuth = { mode: 'basic' } | { mode: 'bearer'; realm: string; service?: string };
+
+/** Basic, or Bearer tokens from the challenge's realm (resolved against the registry's base URL) for its service. */
+export function challengeAuth(domain: string, baseUrl: string, challenge: Challenge): ChallengeAuth {
+  if (challenge.scheme !== 'bearer') return { mode: 'basic' };
+  const realm = challenge.params.realm;
+  if (!realm) {
+    throw new RegistryError(`${domain} asked for a Bearer token without naming a token server (no realm in WWW-Authenticate).`, {
+      registry: domain,
+      status: 401,
+      code: 'UNAUTHORIZED',
+    });
+  }
+  let realmUrl: URL;
+  try {
+    realmUrl = new URL(realm, baseUrl);
+  } catch {
+    throw new RegistryError(`${domain} named a token server that is not a URL: '${realm}'.`, { registry: domain, status: 401, code: 'UNAUTHORIZED' });
+  }
+  if (realmUrl.protocol !== 'https:' && realmUrl.protocol !== 'http:') {
+    throw new RegistryError(`${domain} named a token server with an unsupported scheme: '${realmUrl.protocol}'.`, { registry: domain, status: 401 });
+  }
+  return { mode: 'bearer', realm: realmUrl.toString(), service: challenge.params.service };
 }

@@ -6,10 +6,11 @@
 // digests now and to come, and the commit range between the `org.opencontainers.image.revision`
 // labels of the two images, read from the registry's config blobs (no pull), linked as a compare
 // page when `org.opencontainers.image.source` is a GitHub or Azure Repos repository.
+import type { CredentialSource } from '../auth';
 import { TaskContext, sanitizeOutput } from '../context';
 import { errorMessage } from '../errors';
 import { parseReference, repositoryName } from '../reference';
-import { CredentialSource, RegistryClient } from '../registry/client';
+import { RegistryClient } from '../registry/client';
 
 export const REVISION_LABEL = 'org.opencontainers.image.revision';
 export const SOURCE_LABEL = 'org.opencontainers.image.source';
