@@ -13,7 +13,7 @@
 // the canary (canary.ts), the gate after the apply (gate.ts) and the summary (report.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CANCEL_GRACE_MS, TaskContext, cancelDeadline } from '../context';
+import { CANCEL_GRACE_MS, TaskContext, cancelDeadline, cancelRollbackTime } from '../context';
 import { OuterLoopError } from '../errors';
 import { promotionDiff, publishDiff, releaseDecision } from '../release/diff';
 import { ReleaseNotes, withNotification } from '../release/notify';
@@ -144,18 +144,13 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext, notes:
   }
 }
 
-/** Below this much time left, nothing is started after a cancel: a half-done rollback helps no one. */
-const MIN_CANCEL_ROLLBACK_MS = 1_000;
-/** What a cancelled task keeps of its grace time to report and end. */
-const CANCEL_REPORT_MS = 500;
-
 /**
  * `undo` after a cancel, with a client whose requests end when the cancelled task's grace time does
  * (the task's own client stops at the cancel).
  */
 async function inGraceTime<T>(clientWith: (signal: AbortSignal) => KubeClient, graceEnd: () => number, undo: (client: KubeClient) => Promise<T>): Promise<T> {
-  const left = graceEnd() - Date.now() - CANCEL_REPORT_MS;
-  if (left < MIN_CANCEL_ROLLBACK_MS) throw new OuterLoopError(`no time was left of the ${CANCEL_GRACE_MS / 1000} s a cancelled task has`);
+  const left = cancelRollbackTime(graceEnd);
+  if (left === undefined) throw new OuterLoopError(`no time was left of the ${CANCEL_GRACE_MS / 1000} s a cancelled task has`);
   const client = clientWith(AbortSignal.timeout(left));
   try {
     return await undo(client);
