@@ -59,6 +59,20 @@ export function cancelDeadline(signal: AbortSignal): () => number {
   return () => (cancelledAt ?? Date.now()) + CANCEL_GRACE_MS;
 }
 
+/** What a cancelled task keeps of its grace time to report and end. */
+const CANCEL_REPORT_MS = 500;
+/** Below this much time left, no rollback is started after a cancel: a half-done one helps no one. */
+const MIN_CANCEL_ROLLBACK_MS = 1_000;
+
+/**
+ * The time a rollback after a cancel may take: what is left of the grace time (`graceEnd`, from
+ * cancelDeadline) but the report's; undefined when too little is left to start one.
+ */
+export function cancelRollbackTime(graceEnd: () => number): number | undefined {
+  const left = graceEnd() - Date.now() - CANCEL_REPORT_MS;
+  return left < MIN_CANCEL_ROLLBACK_MS ? undefined : left;
+}
+
 /** Every form in which a secret could be printed: the value, its lines, and their base64. */
 export function secretForms(value: string): string[] {
   const forms = new Set<string>();

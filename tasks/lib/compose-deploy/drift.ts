@@ -10,7 +10,7 @@ import type { TaskContext } from '../context';
 import { InputError } from '../errors';
 import { checkDriftInputs, compareDrift, concludeDrift, DriftReport, driftMarkdown, ExpectedImage } from '../release/drift';
 import { readComposeProjectForDrift } from '../release/drift-compose';
-import { checkAppInputs, ComposeDeployOptions, projectNameFor } from './index';
+import { checkAppInputs, ComposeDeployOptions, projectNameFor } from './options';
 import { checkTargetInputs, connectTarget, TargetOptions } from './target';
 
 export type ComposeVerifyOptions = Pick<

@@ -7,7 +7,7 @@ import { InputError } from '../errors';
 import { checkDriftInputs, compareDrift, concludeDrift, DriftReport, driftMarkdown } from '../release/drift';
 import { expectedFromObjects, readNamespaceForDrift } from '../release/drift-kube';
 import { KubeClient } from './client';
-import { KubernetesDeployOptions, validateOptions } from './index';
+import { KubernetesDeployOptions, validateOptions } from './deploy-options';
 import { render } from './render';
 
 export interface KubernetesVerifyOptions extends KubernetesDeployOptions {

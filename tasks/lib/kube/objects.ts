@@ -54,6 +54,15 @@ export function podSpecOf(obj: KubeObject): Record<string, unknown> | undefined 
   return isObject(spec) ? spec : undefined;
 }
 
+/** The containers of a pod-bearing object's pod spec that name an image, init containers first; none for other kinds. */
+export function templateContainers(obj: KubeObject): { name: string; image: string }[] {
+  const spec = podSpecOf(obj);
+  if (!spec) return [];
+  return [spec.initContainers, spec.containers].flatMap((list) =>
+    (Array.isArray(list) ? list : []).filter((c): c is { name: string; image: string } => isObject(c) && typeof c.name === 'string' && typeof c.image === 'string'),
+  );
+}
+
 /** Kinds whose rollout the task waits for. */
 export const ROLLOUT_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job']);
 

@@ -3,7 +3,7 @@
 // reasons of each failing pod (ImagePullBackOff, CrashLoopBackOff, Unschedulable, …) and the last
 // lines of its logs; on success, the check that running pods' imageIDs carry the lock's digests.
 import { KubeClient, WatchEvent, selectorString } from './client';
-import { KubeObject, describe, getPath, isObject, podSpecOf } from './objects';
+import { KubeObject, describe, getPath, templateContainers } from './objects';
 
 export interface RolloutState {
   done: boolean;
@@ -344,16 +344,9 @@ export async function verifyImageIds(client: KubeClient, workload: KubeObject, e
 /** Container name → pinned digest, for a workload's pod template (empty for kinds without one). */
 export function expectedDigests(workload: KubeObject): Map<string, string> {
   const map = new Map<string, string>();
-  const spec = podSpecOf(workload);
-  if (!spec) return map;
-  for (const list of ['initContainers', 'containers']) {
-    const containers = spec[list];
-    if (!Array.isArray(containers)) continue;
-    for (const c of containers) {
-      if (!isObject(c) || typeof c.image !== 'string') continue;
-      const digest = digestOfImageId(c.image);
-      if (digest) map.set(String(c.name), digest);
-    }
+  for (const c of templateContainers(workload)) {
+    const digest = digestOfImageId(c.image);
+    if (digest) map.set(c.name, digest);
   }
   return map;
 }

@@ -5,7 +5,7 @@
 import { parseReference } from '../reference';
 import type { ReleaseImage, RunningImage } from '../release/diff';
 import { KubeApiError, type KubeClient } from './client';
-import { KubeObject, VARIANT_LABEL, isObject, podSpecOf } from './objects';
+import { KubeObject, VARIANT_LABEL, templateContainers } from './objects';
 
 /** The workload kinds whose pod templates the diff compares, with their API versions. */
 export const WORKLOAD_KINDS: [apiVersion: string, kind: string][] = [
@@ -23,16 +23,9 @@ export const WORKLOAD_KINDS: [apiVersion: string, kind: string][] = [
  */
 export function workloadImages(obj: KubeObject): { service: string; image: string }[] {
   if (!WORKLOAD_KINDS.some(([, kind]) => kind === obj.kind)) return [];
-  const spec = podSpecOf(obj);
-  if (!spec) return [];
-  const containers = [...containerList(spec.initContainers), ...containerList(spec.containers)];
+  const containers = templateContainers(obj);
   const name = String(obj.metadata.name);
   return containers.map((c) => ({ service: containers.length === 1 ? name : `${name}/${c.name}`, image: c.image }));
-}
-
-function containerList(value: unknown): { name: string; image: string }[] {
-  if (!Array.isArray(value)) return [];
-  return value.filter((c): c is { name: string; image: string } => isObject(c) && typeof c.name === 'string' && typeof c.image === 'string');
 }
 
 /** The release's images from the rendered (pinned) objects. */

@@ -8,8 +8,12 @@
 // thus name the deploy that last changed it. They are added at apply time (they depend on what the
 // namespace holds): the rendered manifests artifact does not carry them.
 import { createHash } from 'node:crypto';
+import type { TaskContext } from '../context';
 import { KUBE_TRACE_ANNOTATIONS } from '../release/trace';
-import type { KubeObject } from './objects';
+import type { ApplyItem } from './apply';
+import { KubeApiError, type KubeClient } from './client';
+import { KubeObject, describe } from './objects';
+import type { BeforeState } from './rollback';
 
 export const CONTENT_DIGEST_ANNOTATION = 'container-outer-loop/content-digest';
 const TRACE_KEYS = new Set<string>([...Object.values(KUBE_TRACE_ANNOTATIONS), CONTENT_DIGEST_ANNOTATION]);
@@ -45,4 +49,24 @@ export function annotateForTrace(obj: KubeObject, live: KubeObject | undefined, 
   const kept = Object.fromEntries(Object.values(KUBE_TRACE_ANNOTATIONS).filter((k) => liveAnnotations[k] !== undefined).map((k) => [k, liveAnnotations[k]]));
   const unchanged = liveAnnotations[CONTENT_DIGEST_ANNOTATION] === digest && Object.keys(kept).length > 0;
   obj.metadata.annotations = { ...(obj.metadata.annotations ?? {}), ...(unchanged ? kept : trace), [CONTENT_DIGEST_ANNOTATION]: digest };
+}
+
+/** The trace annotations of every object to apply (trace.ts), from its live copy: as `read` holds it, else fetched. */
+export async function annotateItems(client: KubeClient, items: ApplyItem[], trace: Record<string, string>, ctx: TaskContext, read: Map<ApplyItem, BeforeState>): Promise<void> {
+  if (!Object.keys(trace).length) return;
+  for (const item of items) {
+    const { object } = item;
+    annotateForTrace(object, read.has(item) ? read.get(item)!.live : await liveObject(client, object, ctx), trace);
+  }
+}
+
+/** The object as the cluster has it; undefined when it does not, or the account may not read it (it then gets this run's trace). */
+async function liveObject(client: KubeClient, object: KubeObject, ctx: TaskContext): Promise<KubeObject | undefined> {
+  try {
+    return await client.get(object.apiVersion, object.kind, object.metadata.namespace, object.metadata.name as string);
+  } catch (err) {
+    if (!(err instanceof KubeApiError && err.status === 403)) throw err;
+    ctx.debug(`kubernetes: may not read ${describe(object)} (403); it gets this run's trace annotations`);
+    return undefined;
+  }
 }

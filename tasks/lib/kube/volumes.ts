@@ -11,7 +11,7 @@ import { memoryQuantity } from '../compose/units';
 import { InputError } from '../errors';
 import { NotConverted, VOLUME_KEYS, komposeLabelNotConverted, labelNotConverted, notConvertedMessage } from './compose-keys';
 import type { ComposeProject } from './compose-project';
-import { CONFIG_KEY, Obj, ServiceContext, WorkloadKind, k8sName, validAnnotations } from './convert-context';
+import { CONFIG_KEY, Claim, Obj, ServiceContext, WorkloadKind, k8sName, validAnnotations } from './convert-context';
 import { KubeObject, isObject } from './objects';
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -19,12 +19,6 @@ const DEFAULT_VOLUME_SIZE = '100Mi';
 
 /** A `volumes` entry in the long syntax. */
 export type VolumeEntry = Obj & { type: string; source?: string; target: string };
-
-export interface Claim {
-  claim: KubeObject;
-  /** The service that first mounted it. */
-  service: string;
-}
 
 export interface VolumeTargets {
   service: string;

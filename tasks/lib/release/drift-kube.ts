@@ -8,7 +8,7 @@
 // (kubectl create, kubectl run, another tool); a pod that no workload owns was started by hand.
 import { digestOfImageId } from '../kube/rollout';
 import type { KubeClient } from '../kube/client';
-import { KubeObject, getPath, isObject, podSpecOf } from '../kube/objects';
+import { KubeObject, getPath, isObject, templateContainers } from '../kube/objects';
 import { parseReference, repositoryName } from '../reference';
 import type { ExpectedImage, RunningContainer } from './drift';
 
@@ -29,21 +29,12 @@ const RUN_TO_COMPLETION = new Set(['Job', 'CronJob']);
 
 /** The images each rendered workload's containers must run (what the deployment pins), by workload name and container. */
 export function expectedFromObjects(objects: KubeObject[]): ExpectedImage[] {
-  const out: ExpectedImage[] = [];
-  for (const obj of objects) {
-    const spec = podSpecOf(obj);
-    if (!spec) continue;
-    for (const list of ['initContainers', 'containers']) {
-      const containers = spec[list];
-      if (!Array.isArray(containers)) continue;
-      for (const c of containers) {
-        if (!isObject(c) || typeof c.image !== 'string') continue;
-        const ref = parseReference(c.image);
-        out.push({ service: obj.metadata.name as string, container: String(c.name), repository: repositoryName(ref), digest: ref.digest, ...(RUN_TO_COMPLETION.has(obj.kind) ? { optional: true } : {}) });
-      }
-    }
-  }
-  return out;
+  return objects.flatMap((obj) =>
+    templateContainers(obj).map((c) => {
+      const ref = parseReference(c.image);
+      return { service: obj.metadata.name as string, container: c.name, repository: repositoryName(ref), digest: ref.digest, ...(RUN_TO_COMPLETION.has(obj.kind) ? { optional: true } : {}) };
+    }),
+  );
 }
 
 function controllerOf(obj: KubeObject): { kind: string; uid: string; name: string } | undefined {
