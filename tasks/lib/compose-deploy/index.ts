@@ -39,7 +39,7 @@ import { healthGate } from './health';
 import { pullImages } from './pull';
 import { renderedFileName, rollbackFileName } from './rendered-file';
 import { runningServices } from './running';
-import { DEFAULT_KEEP_RELEASES, describeRelease, loadReleases, manualRestoreCommands, MAX_KEEP_RELEASES, ReleaseMeta, saveRelease, StoredRelease } from './store';
+import { describeRelease, loadReleases, manualRestoreCommands, MAX_KEEP_RELEASES, ReleaseMeta, saveRelease, StoredRelease } from './store';
 import { checkTargetInputs, connectTarget, Target, TargetOptions } from './target';
 import { renderedServices, serviceTraceLabels } from './trace';
 import { summaryTable, VerifiedContainer, verifyDigests } from './verify';
@@ -69,11 +69,13 @@ export interface ComposeDeployOptions {
   profiles: string[];
   /** Folders outside the project directory whose files the compose files may name (the allowedPaths input). */
   allowedPaths?: string[];
-  target: Omit<TargetOptions, 'tempRoot' | 'setSecret' | 'log'>;
+  target: Omit<TargetOptions, 'tempRoot' | 'setSecret' | 'log' | 'engineStallSeconds'>;
+  /** Seconds a pull may go without progress (the engineStallSeconds input). */
+  engineStallSeconds: number;
   credentials: CredentialSource;
   waitTimeoutSeconds: number;
-  /** The time one pull may take in all, retries included (the registryTimeoutSeconds input; default REGISTRY_TIMEOUT_SECONDS). */
-  registryTimeoutSeconds?: number;
+  /** The time one pull may take in all, retries included (the registryTimeoutSeconds input). */
+  registryTimeoutSeconds: number;
   rollbackOnFailure: boolean;
   allowUnpinned: boolean;
   removeOrphans: boolean;
@@ -86,20 +88,20 @@ export interface ComposeDeployOptions {
   /** The agent environment interpolation starts from (default process.env). */
   env?: Environment;
   buildNumber?: string;
-  /** Bound of one `compose up` (default 600 s). */
+  /** Bound of one `compose up` (default UP_TIMEOUT_SECONDS). */
   upTimeoutSeconds?: number;
-  /** Print the promotion diff and deploy nothing (default false). */
-  diffOnly?: boolean;
-  /** Deploy a release that changes nothing (default true); false skips it. */
-  deployIfUnchanged?: boolean;
-  /** How long the release is watched after the gate (default 0: not at all). */
-  bakeSeconds?: number;
+  /** Print the promotion diff and deploy nothing. */
+  diffOnly: boolean;
+  /** Deploy a release that changes nothing; false skips it. */
+  deployIfUnchanged: boolean;
+  /** How long the release is watched after the gate (0: not at all). */
+  bakeSeconds: number;
   /** Must answer 2xx after the gate and through the bake window. */
   smokeTestUrl?: string;
   /** The webhook told how the deploy ended (notifyUrl, notifyFormat). */
   notify?: NotifySettings;
-  /** How many good releases the host keeps (default DEFAULT_KEEP_RELEASES). */
-  keepReleases?: number;
+  /** How many good releases the host keeps. */
+  keepReleases: number;
   /** Redeploy the kept release of this build number instead of rendering the compose files. */
   rollbackTo?: string;
 }
@@ -119,6 +121,8 @@ export interface ComposeDeployResult {
 }
 
 export const MAX_WAIT_SECONDS = 3600;
+/** Bound of one `compose up`; no input sets it. */
+export const UP_TIMEOUT_SECONDS = 600;
 
 export function composeDeploy(options: ComposeDeployOptions, ctx: TaskContext): Promise<ComposeDeployResult> {
   const about = { task: 'ComposeDeploy' as const, environment: options.environmentName.trim(), buildNumber: options.rollbackTo?.trim() || (options.lock?.buildNumber ?? options.buildNumber) };
@@ -132,14 +136,14 @@ async function deployCompose(options: ComposeDeployOptions, ctx: TaskContext, no
   if (!Number.isInteger(options.waitTimeoutSeconds) || options.waitTimeoutSeconds < 1 || options.waitTimeoutSeconds > MAX_WAIT_SECONDS) {
     throw new InputError(`Input 'waitTimeoutSeconds' must be from 1 to ${MAX_WAIT_SECONDS}, not ${options.waitTimeoutSeconds}.`);
   }
-  const keep = options.keepReleases ?? DEFAULT_KEEP_RELEASES;
+  const keep = options.keepReleases;
   if (!Number.isInteger(keep) || keep < 1 || keep > MAX_KEEP_RELEASES) throw new InputError(`Input 'keepReleases' must be from 1 to ${MAX_KEEP_RELEASES}, not ${keep}.`);
   const rollbackTo = options.rollbackTo?.trim() || undefined;
   const projectDir = path.dirname(path.resolve(options.composeFiles[0]));
   const project = projectNameFor(options, environment, projectDir, ctx);
-  const targetOptions: TargetOptions = { ...options.target, tempRoot: ctx.tempDir, setSecret: (s) => ctx.setSecret(s), log: ctx };
+  const targetOptions: TargetOptions = { ...options.target, engineStallSeconds: options.engineStallSeconds, tempRoot: ctx.tempDir, setSecret: (s) => ctx.setSecret(s), log: ctx };
   checkTargetInputs(targetOptions);
-  checkBakeInputs(options.bakeSeconds ?? 0, options.smokeTestUrl);
+  checkBakeInputs(options.bakeSeconds, options.smokeTestUrl);
   if (!options.lock && !options.allowUnpinned && !rollbackTo) {
     throw new InputError("Input 'lockFile': no image lock was given. Give the lock PushWithDigest@1 wrote (lockFile, or lockFromBuild for another run's artifact), or set allowUnpinned: true to deploy the tags of the compose file.");
   }
@@ -227,7 +231,7 @@ async function deployCompose(options: ComposeDeployOptions, ctx: TaskContext, no
       return d;
     });
     timings.lap('diff');
-    const decision = releaseDecision(diff, { diffOnly: options.diffOnly ?? false, deployIfUnchanged: options.deployIfUnchanged ?? true });
+    const decision = releaseDecision(diff, { diffOnly: options.diffOnly, deployIfUnchanged: options.deployIfUnchanged });
     if (!decision.deploy) {
       ctx.info(`${decision.reason} Project '${project}' on ${target.description} was not touched.`);
       return { project, renderedFile, diff, skipped: decision.reason, deployedDigests: {}, rolledBack: false, rows: [], markdown: '' };
@@ -250,7 +254,7 @@ async function deployCompose(options: ComposeDeployOptions, ctx: TaskContext, no
     let rows: VerifiedContainer[];
     try {
       rows = await ctx.group(`Deploy ${rollbackTo ? `build ${rollbackTo} again ` : ''}to ${environment}`, () => deployRelease(run, renderedFile, rendered.services, rendered.model));
-      const baked = await bakeWindow(composeWatcher(docker, project, rendered.model), { seconds: options.bakeSeconds ?? 0, smokeTestUrl: options.smokeTestUrl, signal: ctx.signal, log: ctx });
+      const baked = await bakeWindow(composeWatcher(docker, project, rendered.model), { seconds: options.bakeSeconds, smokeTestUrl: options.smokeTestUrl, signal: ctx.signal, log: ctx });
       if (baked) throw new DeployError(baked);
     } catch (failure) {
       throw await handleFailure(run, failure, previous, { environment, buildNumber, target: target.description });
@@ -364,7 +368,7 @@ async function upRelease(run: ReleaseRun, file: string, bound: { timeoutMs: numb
 /** up → gate → verify of one rendered file. */
 async function deployRelease(run: ReleaseRun, file: string, pins: PinnedService[], model: Record<string, unknown>): Promise<VerifiedContainer[]> {
   const { ctx } = run;
-  await upRelease(run, file, { timeoutMs: (run.options.upTimeoutSeconds ?? 600) * 1000, signal: ctx.signal });
+  await upRelease(run, file, { timeoutMs: (run.options.upTimeoutSeconds ?? UP_TIMEOUT_SECONDS) * 1000, signal: ctx.signal });
   const states = await healthGate(run.docker, {
     project: run.project,
     model,

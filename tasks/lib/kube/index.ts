@@ -60,16 +60,17 @@ export interface KubernetesDeployOptions extends RenderOptions {
   renderedManifests?: string;
   publishArtifact: boolean;
   artifactName: string;
-  logTailLines?: number;
+  /** Log lines of each failing pod's containers in a failure report (the logTailLines input). */
+  logTailLines: number;
   client?: Partial<ClientOptions>;
   /** Credentials for reading the images' labels from their registries (the promotion diff); anonymous without. */
   registryCredentials?: CredentialSource;
-  /** Print the promotion diff and apply nothing (default false). */
-  diffOnly?: boolean;
-  /** Deploy a release that changes nothing (default true); false skips it. */
-  deployIfUnchanged?: boolean;
-  /** How long the rolled-out pods are watched (default 0: not at all). */
-  bakeSeconds?: number;
+  /** Print the promotion diff and apply nothing. */
+  diffOnly: boolean;
+  /** Deploy a release that changes nothing; false skips it. */
+  deployIfUnchanged: boolean;
+  /** How long the rolled-out pods are watched (0: not at all). */
+  bakeSeconds: number;
   /** Must answer 2xx after the rollout and through the bake window. */
   smokeTestUrl?: string;
   /** The webhook told how the deploy ended (notifyUrl, notifyFormat); not used with renderOnly. */
@@ -212,7 +213,7 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext, notes:
       publishDiff(diff, ctx, 'kubernetes-deploy-diff', `KubernetesDeploy: what the release changes in ${options.namespace}`);
       return diff;
     });
-    const decision = releaseDecision(result.diff, { diffOnly: options.diffOnly ?? false, deployIfUnchanged: options.deployIfUnchanged ?? true });
+    const decision = releaseDecision(result.diff, { diffOnly: options.diffOnly, deployIfUnchanged: options.deployIfUnchanged });
     if (!decision.deploy) {
       ctx.info(`${decision.reason} Nothing was applied to namespace '${options.namespace}'.`);
       result.skipped = decision.reason;
@@ -314,12 +315,12 @@ export function validateOptions(options: KubernetesDeployOptions): void {
     throw new InputError(`Input 'namespace': '${options.namespace}' is not a valid namespace name (lower-case letters, digits and '-').`);
   }
   if (!options.fieldManager || options.fieldManager.length > 128) throw new InputError(`Input 'fieldManager' must be 1 to 128 characters.`);
-  checkBakeInputs(options.bakeSeconds ?? 0, options.smokeTestUrl);
+  checkBakeInputs(options.bakeSeconds, options.smokeTestUrl);
 }
 
 /** The bake window over the rolled-out workloads' pods: why it failed, or undefined. */
 function bake(client: KubeClient, objects: KubeObject[], options: KubernetesDeployOptions, ctx: TaskContext): Promise<string | undefined> {
-  return bakeWindow(kubeWatcher(client, objects, { tailLines: options.logTailLines ?? 20 }), { seconds: options.bakeSeconds ?? 0, smokeTestUrl: options.smokeTestUrl, signal: ctx.signal, log: ctx });
+  return bakeWindow(kubeWatcher(client, objects, { tailLines: options.logTailLines }), { seconds: options.bakeSeconds, smokeTestUrl: options.smokeTestUrl, signal: ctx.signal, log: ctx });
 }
 
 /** Each workload's containers, with the image its template had before this deployment and the pinned one it gets (for the notification). */
@@ -384,7 +385,7 @@ async function waitAndVerify(client: KubeClient, objects: KubeObject[], deadline
   if (failed.length) {
     const parts: string[] = [];
     for (const f of failed) {
-      const problems = await diagnosePods(client, f.last ?? f.object, { tailLines: options.logTailLines ?? 20 });
+      const problems = await diagnosePods(client, f.last ?? f.object, { tailLines: options.logTailLines });
       parts.push(`  ${describe(f.object)}: ${f.timedOut ? `not rolled out within rolloutTimeoutSeconds (${options.rolloutTimeoutSeconds} s). ` : ''}${f.message}${problems.length ? `\n${formatProblems(problems)}` : ''}`);
     }
     const message = `The rollout failed:\n${parts.join('\n')}`;

@@ -15,7 +15,7 @@ import { DockerError, InputError, RegistryError } from '../errors';
 import { writeLock } from '../lock/file';
 import type { ImageLock, LockedImage } from '../lock/types';
 import { parseReference, pinnedReference, repositoryName, validateTag } from '../reference';
-import { isIndexMediaType, REGISTRY_TIMEOUT_SECONDS, type CredentialSource, type RegistryClient } from '../registry/client';
+import { isIndexMediaType, type CredentialSource, type RegistryClient } from '../registry/client';
 import { DEFAULT_RETRY } from '../retry';
 
 export interface PushOptions {
@@ -39,7 +39,7 @@ export interface PushOptions {
   /** Attempts of one push when the registry answers 429/5xx or the connection drops. */
   pushAttempts?: number;
   /** The time one push of a tag may take in all, retries included (the registryTimeoutSeconds input; the registry client has its own). */
-  registryTimeoutSeconds?: number;
+  registryTimeoutSeconds: number;
 }
 
 export interface PushResult {
@@ -162,7 +162,7 @@ async function pushTag(docker: Dockerode, options: PushOptions, ref: string, aut
     await transferWithRetries({
       what: `Pushing ${ref}`,
       registry,
-      timeoutSeconds: options.registryTimeoutSeconds ?? REGISTRY_TIMEOUT_SECONDS,
+      timeoutSeconds: options.registryTimeoutSeconds,
       attempts: options.pushAttempts ?? DEFAULT_RETRY.attempts,
       baseDelayMs: 500,
       signal: ctx.signal,
