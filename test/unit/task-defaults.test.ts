@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { expandMacros, TaskDefinition } from '../../tasks/lib/pipeline/task-json';
+import { expandMacros, TaskDefinition, TaskInputDefinition } from '../../tasks/lib/pipeline/task-json';
 
 const ROOT = path.join(__dirname, '..', '..');
 const TASKS = path.join(ROOT, 'tasks');
@@ -26,7 +26,11 @@ interface Read {
 
 const READ = /\binputs\.(string|required|bool|int|number|choice|list|lines|keyValues|path)\('([^']+)'/g;
 
-function tasks(): { dir: string; json: TaskDefinition & { inputs: { name: string; defaultValue?: string; options?: Record<string, string> }[] } }[] {
+interface TaskJson extends TaskDefinition {
+  inputs: (TaskInputDefinition & { options?: Record<string, string> })[];
+}
+
+function tasks(): { dir: string; json: TaskJson }[] {
   return fs
     .readdirSync(TASKS)
     .filter((d) => fs.existsSync(path.join(TASKS, d, 'task.json')))
