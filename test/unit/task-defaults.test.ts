@@ -133,7 +133,7 @@ function libraryFiles(dir = path.join(TASKS, 'lib')): string[] {
 test('no entry or library file restates a task.json default', () => {
   const withDefault = new Set(tasks().flatMap(({ json }) => json.inputs.filter((i) => i.defaultValue).map((i) => i.name)));
   const names = [...withDefault].join('|');
-  const literal = String.raw`(-?\d|'|"|\btrue\b|\bfalse\b)`;
+  const literal = String.raw`(-?\d[\d_.]*|'[^']*'|"[^"]*"|\btrue\b|\bfalse\b)`;
   const problems: string[] = [];
   const readers = [...tasks().map(({ dir }) => entry(dir)), ...sharedReaders()];
   for (const file of readers) {
