@@ -21,6 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ROOT } from './sizes';
 import { Summary, VersusCompose, bundleLikeTasks, requireComposeTask, startBenchEngine, errorMessage, progress, round, runTaskTimed, runTimed, since, summarize, versusComposeConfig, versusComposeLines } from './util';
+import { pushWithDigestDefaults } from '../test/support/task-defaults';
 
 export const RENDER_TARGET_MS = 200;
 export const DEPLOY_RATIO_TARGET = 1.25;
@@ -166,7 +167,7 @@ async function measureDeploy(temp: string): Promise<ComposeDeployReport['deploy'
       try {
         locks[version] = (
           await pushWithDigest(
-            { engine: async () => docker, client, credentials, buildRecordPath: record, images: [], additionalTags: [], composeFile, lockFile: path.join(temp, `lock-${version}.json`), publishArtifact: false, artifactName: 'image-lock', pipeline: { buildNumber: version }, env },
+            { engine: async () => docker, client, credentials, buildRecordPath: record, images: [], additionalTags: [], composeFile, lockFile: path.join(temp, `lock-${version}.json`), publishArtifact: false, artifactName: 'image-lock', ...pushWithDigestDefaults(), pipeline: { buildNumber: version }, env },
             ctx,
           )
         ).lockFile;

@@ -11,6 +11,9 @@ import { InputError } from '../tasks/lib/errors';
 import { KubeClient } from '../tasks/lib/kube/client';
 import { parseKubeconfig } from '../tasks/lib/kube/kubeconfig';
 import { readLock } from '../tasks/lib/lock/file';
+import { inputDefault } from '../tasks/lib/pipeline/task-json';
+import composeDeployTask from '../tasks/compose-deploy/task.json';
+import kubernetesDeployTask from '../tasks/kubernetes-deploy/task.json';
 import { checkDriftInputs, compareDrift, DriftReport, driftMarkdown, expectedFromLock, MAX_RESTARTS_LIMIT, RunningContainer } from '../tasks/lib/release/drift';
 import { readComposeProjectForDrift } from '../tasks/lib/release/drift-compose';
 import { readNamespaceForDrift } from '../tasks/lib/release/drift-kube';
@@ -33,7 +36,9 @@ export const STATUS_USAGE =
 
 export function parseStatusArgs(argv: string[]): StatusOptions {
   if (argv[0] !== 'status') throw new InputError(STATUS_USAGE);
-  const o: Partial<StatusOptions> & { notDeployed: string[] } = { notDeployed: [], namespace: 'default', fieldManager: 'container-outer-loop', maxRestarts: 0 };
+  // Unset flags take KubernetesDeploy's task.json defaults, so status reads the namespace as the task deploys it.
+  const kubeDefault = (name: string) => inputDefault(kubernetesDeployTask, name, () => undefined) as string;
+  const o: Partial<StatusOptions> & { notDeployed: string[] } = { notDeployed: [], namespace: kubeDefault('namespace'), fieldManager: kubeDefault('fieldManager'), maxRestarts: Number(kubeDefault('maxRestarts')) };
   for (let i = 1; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[++i];
@@ -79,7 +84,8 @@ export async function runStatus(options: StatusOptions, out: (line: string) => v
       client.close();
     }
   } else {
-    const target = await connectTarget({ type: 'local', dockerHost: options.host, tempRoot: '', setSecret: () => {}, log });
+    const engineStallSeconds = Number(inputDefault(composeDeployTask, 'engineStallSeconds', () => undefined));
+    const target = await connectTarget({ type: 'local', dockerHost: options.host, engineStallSeconds, tempRoot: '', setSecret: () => {}, log });
     try {
       where = `Project '${options.project}' on ${target.description}`;
       running = await readComposeProjectForDrift(target.docker, options.project as string);

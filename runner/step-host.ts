@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AgentServices, CommandError } from './agent-services';
-import { Connection, endpointEnvironment, envName, inputEnvName } from './agent-env';
+import type { TaskDefinition } from '../tasks/lib/pipeline/task-json';
+import { agentInputEnvironment, Connection, endpointEnvironment, envName, inputEnvName } from './agent-env';
 import { parseLine, RunLog } from './logging';
 import { PipelineError, Step } from './pipeline';
 import { JobOutcome, Result } from './run-record';
@@ -67,22 +68,16 @@ export class StepHost {
 
   /** INPUT_* with task.json defaults (expanded, as the agent does), and ENDPOINT_* for connection inputs. */
   private taskEnvironment(task: { json: TaskJson }, step: Step, variables: Variables): Record<string, string> {
-    const env: Record<string, string> = {};
-    const given = new Map(Object.entries(step.inputs).map(([k, v]) => [k.toLowerCase(), v]));
+    const { env, unknown } = agentInputEnvironment(task.json, step.inputs, (name) => variables.get(name)?.value);
     for (const input of task.json.inputs ?? []) {
-      const names = [input.name, ...(input.aliases ?? [])].map((n) => n.toLowerCase());
-      const key = names.find((n) => given.has(n));
-      const raw = key !== undefined ? (given.get(key) as string) : input.defaultValue ?? '';
-      for (const n of names) given.delete(n);
-      const value = variables.expand(String(raw));
-      env[inputEnvName(input.name)] = value;
+      const value = env[inputEnvName(input.name)];
       if (input.type.startsWith('connectedService') && value) {
         const connection = this.connections[value];
         if (!connection) throw new PipelineError(`input '${input.name}' names the service connection '${value}', which is not in .outer-loop/connections.yml or --connection flags.`);
         Object.assign(env, endpointEnvironment(value, connection));
       }
     }
-    for (const [name] of given) this.warnings.push(`${step.displayName}: input '${name}' is not an input of ${task.json.name}@${task.json.version.Major} (ignored, as the agent ignores it).`);
+    for (const name of unknown) this.warnings.push(`${step.displayName}: input '${name}' is not an input of ${task.json.name}@${task.json.version.Major} (ignored, as the agent ignores it).`);
     return env;
   }
 
@@ -156,11 +151,7 @@ export class StepHost {
   }
 }
 
-interface TaskJson {
-  name: string;
-  version: { Major: number };
-  inputs?: { name: string; type: string; defaultValue?: string; aliases?: string[] }[];
-}
+type TaskJson = TaskDefinition & { version: { Major: number } };
 
 function writeScript(temp: string, body: string): string {
   const file = path.join(temp, `script-${Date.now()}-${Math.random().toString(36).slice(2)}.sh`);

@@ -1,5 +1,6 @@
 // Pipeline variables as the agent keeps them: case-insensitive names, a scope over its parent's
 // (run, stage, job), and `$(name)` macros.
+import { expandMacros } from '../tasks/lib/pipeline/task-json';
 
 export interface Variable {
   name: string;
@@ -31,9 +32,4 @@ export class Variables {
   get debug(): boolean {
     return /^true$/i.test(this.get('System.Debug')?.value ?? '');
   }
-}
-
-/** `$(name)` macros; unknown names stay as written, as the agent leaves them. */
-export function expandMacros(text: string, lookup: (name: string) => string | undefined): string {
-  return text.replace(/\$\(([A-Za-z0-9_.\-]+)\)/g, (whole, name: string) => lookup(name) ?? whole);
 }

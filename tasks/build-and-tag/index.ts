@@ -4,13 +4,14 @@ import { pipelineInfo } from '../lib/context';
 import { engineFromEnvironment } from '../lib/docker/engine';
 import { runTask } from '../lib/pipeline';
 import { sshEndpointKey } from '../lib/pipeline/connections';
+import task from './task.json';
 
-runTask('BuildAndTag', async (inputs, ctx) => {
+runTask(task, async (inputs, ctx) => {
   await buildAndTag(
     {
-      engine: engineFromEnvironment({ stallSeconds: inputs.int('engineStallSeconds', { default: 300, min: 1, max: 86_400 }) }),
-      dockerfile: inputs.path('dockerfile', { default: 'Dockerfile' }) as string,
-      buildContext: inputs.path('buildContext', { default: '.' }) as string,
+      engine: engineFromEnvironment({ stallSeconds: inputs.int('engineStallSeconds', { min: 1, max: 86_400 }) }),
+      dockerfile: inputs.path('dockerfile', { required: true }) as string,
+      buildContext: inputs.path('buildContext', { required: true }) as string,
       composeFile: inputs.path('composeFile', { mustExist: true }),
       allowedPaths: inputs.list('allowedPaths'),
       services: inputs.list('services'),
@@ -20,16 +21,16 @@ runTask('BuildAndTag', async (inputs, ctx) => {
       target: inputs.string('target'),
       labels: inputs.keyValues('labels'),
       platform: inputs.string('platform'),
-      pull: inputs.bool('pull', false),
-      noCache: inputs.bool('noCache', false),
+      pull: inputs.bool('pull'),
+      noCache: inputs.bool('noCache'),
       cacheFrom: inputs.lines('cacheFrom'),
       cacheTo: inputs.lines('cacheTo'),
       secrets: inputs.lines('secrets'),
       ssh: inputs.list('ssh'),
       sshKey: sshEndpointKey(inputs, 'sshEndpoint', ctx),
-      maxParallel: inputs.number('maxParallel', { default: 3 }),
-      reproducible: inputs.bool('reproducible', true),
-      addPipelineLabels: inputs.bool('addPipelineLabels', true),
+      maxParallel: inputs.number('maxParallel'),
+      reproducible: inputs.bool('reproducible'),
+      addPipelineLabels: inputs.bool('addPipelineLabels'),
       buildRecordPath: inputs.path('buildRecord') ?? defaultBuildRecordPath(ctx.tempDir),
       pipeline: pipelineInfo(ctx),
       sourcesDirectory: ctx.variable('Build.SourcesDirectory'),

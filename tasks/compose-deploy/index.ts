@@ -1,14 +1,15 @@
 import { composeDeploy } from '../lib/compose-deploy';
 import { composeVerify } from '../lib/compose-deploy/drift';
-import { DEFAULT_KEEP_RELEASES, MAX_KEEP_RELEASES } from '../lib/compose-deploy/store';
+import { MAX_KEEP_RELEASES } from '../lib/compose-deploy/store';
 import { runTask } from '../lib/pipeline';
 import { registryCredentials } from '../lib/pipeline/connections';
 import { readLockInput } from '../lib/pipeline/lock-input';
 import { readNotifyInputs } from '../lib/pipeline/notify-input';
 import { MAX_BAKE_SECONDS } from '../lib/release/bake';
 import { MAX_RESTARTS_LIMIT } from '../lib/release/drift';
+import task from './task.json';
 
-runTask('ComposeDeploy', async (inputs, ctx) => {
+runTask(task, async (inputs, ctx) => {
   const mode = inputs.choice('mode', ['deploy', 'verify'] as const);
   const environmentName = inputs.required('environmentName');
   const hostType = inputs.choice('dockerHostType', ['local', 'tls', 'ssh'] as const);
@@ -32,30 +33,30 @@ runTask('ComposeDeploy', async (inputs, ctx) => {
       sshEndpoint: hostType === 'ssh' ? inputs.endpoint('sshEndpoint') : undefined,
       sshHostKey: inputs.string('sshHostKey'),
       remoteDockerSocket: inputs.string('remoteDockerSocket'),
-      engineStallSeconds: inputs.int('engineStallSeconds', { default: 300, min: 1, max: 86_400 }),
     },
-    allowUnpinned: inputs.bool('allowUnpinned', false),
+    engineStallSeconds: inputs.int('engineStallSeconds', { min: 1, max: 86_400 }),
+    allowUnpinned: inputs.bool('allowUnpinned'),
   };
   if (mode === 'verify') {
-    await composeVerify({ ...app, maxRestarts: inputs.int('maxRestarts', { default: 0, min: 0, max: MAX_RESTARTS_LIMIT }), failOnDrift: inputs.bool('failOnDrift', true) }, ctx);
+    await composeVerify({ ...app, maxRestarts: inputs.int('maxRestarts', { min: 0, max: MAX_RESTARTS_LIMIT }), failOnDrift: inputs.bool('failOnDrift') }, ctx);
     return;
   }
   await composeDeploy(
     {
       ...app,
       credentials: registryCredentials(inputs, ctx),
-      waitTimeoutSeconds: inputs.int('waitTimeoutSeconds', { default: 300, min: 1, max: 3600 }),
-      registryTimeoutSeconds: inputs.int('registryTimeoutSeconds', { default: 120, min: 1, max: 3600 }),
-      rollbackOnFailure: inputs.bool('rollbackOnFailure', true),
-      bakeSeconds: inputs.int('bakeSeconds', { default: 0, min: 0, max: MAX_BAKE_SECONDS }),
+      waitTimeoutSeconds: inputs.int('waitTimeoutSeconds', { min: 1, max: 3600 }),
+      registryTimeoutSeconds: inputs.int('registryTimeoutSeconds', { min: 1, max: 3600 }),
+      rollbackOnFailure: inputs.bool('rollbackOnFailure'),
+      bakeSeconds: inputs.int('bakeSeconds', { min: 0, max: MAX_BAKE_SECONDS }),
       smokeTestUrl: inputs.string('smokeTestUrl'),
       notify: readNotifyInputs(inputs, ctx),
-      removeOrphans: inputs.bool('removeOrphans', true),
-      diffOnly: inputs.bool('diffOnly', false),
-      deployIfUnchanged: inputs.bool('deployIfUnchanged', true),
-      keepReleases: inputs.int('keepReleases', { default: DEFAULT_KEEP_RELEASES, min: 1, max: MAX_KEEP_RELEASES }),
+      removeOrphans: inputs.bool('removeOrphans'),
+      diffOnly: inputs.bool('diffOnly'),
+      deployIfUnchanged: inputs.bool('deployIfUnchanged'),
+      keepReleases: inputs.int('keepReleases', { min: 1, max: MAX_KEEP_RELEASES }),
       rollbackTo: inputs.string('rollbackTo'),
-      publishRenderedFile: inputs.bool('publishRenderedFile', true),
+      publishRenderedFile: inputs.bool('publishRenderedFile'),
       artifactName: inputs.string('renderedArtifactName'),
       dockerComposePath: inputs.string('dockerComposePath'),
       buildNumber: ctx.variable('Build.BuildNumber'),

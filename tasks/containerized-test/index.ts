@@ -3,13 +3,14 @@ import { defaultBuildRecordPath } from '../lib/build/record';
 import { containerizedTest, RESULTS_FORMATS } from '../lib/containerized-test';
 import { engineFromEnvironment } from '../lib/docker/engine';
 import { runTask } from '../lib/pipeline';
+import task from './task.json';
 
-runTask('ContainerizedTest', async (inputs, ctx) => {
+runTask(task, async (inputs, ctx) => {
   const namedRecord = inputs.path('buildRecord');
   const buildRecordPath = namedRecord ?? defaultBuildRecordPath(ctx.tempDir);
   await containerizedTest(
     {
-      engine: engineFromEnvironment({ stallSeconds: inputs.int('engineStallSeconds', { default: 300, min: 1, max: 86_400 }) }),
+      engine: engineFromEnvironment({ stallSeconds: inputs.int('engineStallSeconds', { min: 1, max: 86_400 }) }),
       mode: inputs.choice('mode', ['container', 'compose'] as const),
       image: inputs.string('image'),
       service: inputs.string('service'),
@@ -19,19 +20,19 @@ runTask('ContainerizedTest', async (inputs, ctx) => {
       testService: inputs.string('testService'),
       testImage: inputs.string('testImage'),
       testCommand: inputs.string('testCommand'),
-      waitForHealthy: inputs.bool('waitForHealthy', true),
-      startupTimeoutSeconds: inputs.int('startupTimeoutSeconds', { default: 120, min: 1, max: 24 * 3600 }),
+      waitForHealthy: inputs.bool('waitForHealthy'),
+      startupTimeoutSeconds: inputs.int('startupTimeoutSeconds', { min: 1, max: 24 * 3600 }),
       dockerComposePath: inputs.string('dockerComposePath'),
       envVars: inputs.keyValues('envVars'),
       workingDirectory: inputs.string('workingDirectory'),
       user: inputs.string('user'),
       resultsPath: inputs.string('resultsPath'),
       resultsFolder: inputs.path('resultsFolder'),
-      timeoutMinutes: inputs.int('timeoutMinutes', { default: 30, min: 1, max: 1440 }),
+      timeoutMinutes: inputs.int('timeoutMinutes', { min: 1, max: 1440 }),
       testResultsFormat: inputs.choice('testResultsFormat', RESULTS_FORMATS),
-      publishTestResults: inputs.bool('publishTestResults', true),
+      publishTestResults: inputs.bool('publishTestResults'),
       testRunTitle: inputs.string('testRunTitle'),
-      failOnTestFailure: inputs.bool('failOnTestFailure', true),
+      failOnTestFailure: inputs.bool('failOnTestFailure'),
       buildRecordPath,
       buildRecordRequired: namedRecord !== undefined,
     },

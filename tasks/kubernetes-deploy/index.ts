@@ -7,11 +7,12 @@ import { kubernetesVerify } from '../lib/kube/drift';
 import { readNotifyInputs } from '../lib/pipeline/notify-input';
 import { MAX_BAKE_SECONDS } from '../lib/release/bake';
 import { MAX_RESTARTS_LIMIT } from '../lib/release/drift';
+import task from './task.json';
 
-runTask('KubernetesDeploy', async (inputs, ctx) => {
+runTask(task, async (inputs, ctx) => {
   const mode = inputs.choice('mode', ['deploy', 'verify'] as const);
   // The cluster first, so that a missing or broken connection fails before anything is read; none to render only.
-  const renderOnly = inputs.bool('renderOnly', false);
+  const renderOnly = inputs.bool('renderOnly');
   const kubeconfig = renderOnly ? undefined : kubernetesConnection(inputs, ctx);
   const source = inputs.choice('source', ['compose', 'manifests'] as const);
   const strategy = inputs.choice('strategy', ['rolling', 'canary'] as const);
@@ -20,8 +21,8 @@ runTask('KubernetesDeploy', async (inputs, ctx) => {
   const options = {
     kubeconfig,
     renderOnly,
-    namespace: inputs.string('namespace', { default: 'default' }) as string,
-    createNamespace: inputs.bool('createNamespace', false),
+    namespace: inputs.required('namespace'),
+    createNamespace: inputs.bool('createNamespace'),
     source,
     composeFiles: source === 'compose' ? inputs.list('composeFiles') : [],
     env: { ...process.env, ...inputs.keyValues('variables') },
@@ -32,28 +33,28 @@ runTask('KubernetesDeploy', async (inputs, ctx) => {
     lock,
     lockInput,
     lockDigest,
-    allowUnpinned: inputs.bool('allowUnpinned', false),
+    allowUnpinned: inputs.bool('allowUnpinned'),
     imagePullSecrets: inputs.list('imagePullSecrets'),
-    pullSecret: registry && pullSecretFrom(registry, inputs.string('pullSecretName', { default: 'outer-loop-registry' }) as string, (s) => ctx.setSecret(s)),
+    pullSecret: registry && pullSecretFrom(registry, inputs.required('pullSecretName'), (s) => ctx.setSecret(s)),
     strategy,
-    canaryPercentage: strategy === 'canary' ? inputs.number('canaryPercentage', { default: 10 }) : 10,
+    canaryPercentage: inputs.number('canaryPercentage'),
     action: strategy === 'canary' ? inputs.choice('action', ['deploy', 'promote', 'reject'] as const) : 'deploy',
-    rolloutTimeoutSeconds: inputs.int('rolloutTimeoutSeconds', { default: 600, min: 1, max: MAX_ROLLOUT_TIMEOUT_SECONDS }),
-    rollbackOnFailure: inputs.bool('rollbackOnFailure', true),
-    diffOnly: inputs.bool('diffOnly', false),
-    deployIfUnchanged: inputs.bool('deployIfUnchanged', true),
-    bakeSeconds: inputs.int('bakeSeconds', { default: 0, min: 0, max: MAX_BAKE_SECONDS }),
+    rolloutTimeoutSeconds: inputs.int('rolloutTimeoutSeconds', { min: 1, max: MAX_ROLLOUT_TIMEOUT_SECONDS }),
+    rollbackOnFailure: inputs.bool('rollbackOnFailure'),
+    diffOnly: inputs.bool('diffOnly'),
+    deployIfUnchanged: inputs.bool('deployIfUnchanged'),
+    bakeSeconds: inputs.int('bakeSeconds', { min: 0, max: MAX_BAKE_SECONDS }),
     smokeTestUrl: inputs.string('smokeTestUrl'),
     notify: renderOnly ? undefined : readNotifyInputs(inputs, ctx),
     registryCredentials: renderOnly ? undefined : createCredentialSource({ endpoint: registry, setSecret: (s) => ctx.setSecret(s) }),
-    fieldManager: inputs.string('fieldManager', { default: 'container-outer-loop' }) as string,
-    forceConflicts: inputs.bool('forceConflicts', false),
-    publishArtifact: inputs.bool('publishManifests', true),
-    artifactName: inputs.string('manifestsArtifactName', { default: 'kubernetes-manifests' }) as string,
-    logTailLines: inputs.int('logTailLines', { default: 20, min: 0, max: 500 }),
+    fieldManager: inputs.required('fieldManager'),
+    forceConflicts: inputs.bool('forceConflicts'),
+    publishArtifact: inputs.bool('publishManifests'),
+    artifactName: inputs.required('manifestsArtifactName'),
+    logTailLines: inputs.int('logTailLines', { min: 0, max: 500 }),
   };
   if (mode === 'verify') {
-    await kubernetesVerify({ ...options, lockName, maxRestarts: inputs.int('maxRestarts', { default: 0, min: 0, max: MAX_RESTARTS_LIMIT }), failOnDrift: inputs.bool('failOnDrift', true) }, ctx);
+    await kubernetesVerify({ ...options, lockName, maxRestarts: inputs.int('maxRestarts', { min: 0, max: MAX_RESTARTS_LIMIT }), failOnDrift: inputs.bool('failOnDrift') }, ctx);
     return;
   }
   await kubernetesDeploy(options, ctx);

@@ -7,17 +7,18 @@ import { runTask } from '../lib/pipeline';
 import { registryCredentials } from '../lib/pipeline/connections';
 import { pushWithDigest } from '../lib/push';
 import { RegistryClient } from '../lib/registry/client';
+import task from './task.json';
 
-runTask('PushWithDigest', async (inputs, ctx) => {
+runTask(task, async (inputs, ctx) => {
   const credentials = registryCredentials(inputs, ctx);
   const namedRecord = inputs.path('buildRecord');
   const recordPath = namedRecord ?? defaultBuildRecordPath(ctx.tempDir);
-  const registryTimeoutSeconds = inputs.int('registryTimeoutSeconds', { default: 120, min: 1, max: 3600 });
+  const registryTimeoutSeconds = inputs.int('registryTimeoutSeconds', { min: 1, max: 3600 });
   const client = new RegistryClient({ credentials, log: ctx, setSecret: (s) => ctx.setSecret(s), signal: ctx.signal, timeoutSeconds: registryTimeoutSeconds });
   try {
     await pushWithDigest(
       {
-        engine: engineFromEnvironment({ stallSeconds: inputs.int('engineStallSeconds', { default: 300, min: 1, max: 86_400 }) }),
+        engine: engineFromEnvironment({ stallSeconds: inputs.int('engineStallSeconds', { min: 1, max: 86_400 }) }),
         client,
         credentials,
         buildRecordPath: namedRecord || fs.existsSync(recordPath) ? recordPath : undefined,
@@ -25,9 +26,10 @@ runTask('PushWithDigest', async (inputs, ctx) => {
         additionalTags: inputs.list('additionalTags'),
         composeFile: inputs.path('composeFile', { mustExist: true }),
         allowedPaths: inputs.list('allowedPaths'),
-        lockFile: inputs.path('lockFile') ?? path.join(ctx.variable('Build.ArtifactStagingDirectory') ?? ctx.tempDir, 'image-lock.json'),
-        publishArtifact: inputs.bool('publishArtifact', true),
-        artifactName: inputs.string('artifactName', { default: 'image-lock' }) as string,
+        // task.json's default is in Build.ArtifactStagingDirectory; a run without that folder (local) writes to the temp folder.
+        lockFile: inputs.path('lockFile') ?? path.join(ctx.tempDir, 'image-lock.json'),
+        publishArtifact: inputs.bool('publishArtifact'),
+        artifactName: inputs.required('artifactName'),
         pipeline: pipelineInfo(ctx),
         registryTimeoutSeconds,
       },

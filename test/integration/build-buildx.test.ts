@@ -32,6 +32,7 @@ import { buildOptions, cachedBuildSteps, writeProject } from '../support/images'
 import { startRegistry, TestRegistry } from '../support/registry';
 import { skopeoConfig, skopeoRaw } from '../support/skopeo';
 import { stackFromEnv } from '../support/stack';
+import { pushWithDigestDefaults } from '../support/task-defaults';
 
 const stack = stackFromEnv();
 let engine: TestEngine;
@@ -145,7 +146,7 @@ if (stack === 'current') {
       const credentials = credentialsFor(registry, push);
       const lockFile = path.join(dir, 'image-lock.json');
       await pushWithDigest(
-        { engine: async () => docker, client: new RegistryClient({ credentials, log: push, setSecret: (s) => push.setSecret(s) }), credentials, buildRecordPath: path.join(dir, 'record.json'), images: [], additionalTags: [], lockFile, publishArtifact: false, artifactName: 'image-lock', pipeline: {} },
+        { engine: async () => docker, client: new RegistryClient({ credentials, log: push, setSecret: (s) => push.setSecret(s) }), credentials, buildRecordPath: path.join(dir, 'record.json'), images: [], additionalTags: [], lockFile, publishArtifact: false, artifactName: 'image-lock', ...pushWithDigestDefaults(), pipeline: {} },
         push,
       );
       const auth = { registry: registry.host, username: registry.username!, password: registry.password! };

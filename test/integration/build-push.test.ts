@@ -18,6 +18,7 @@ import { buildOptions as defaultBuildOptions, outputOf, tagAndPush } from '../su
 import { startRegistry, TestRegistry } from '../support/registry';
 import { skopeoDigest } from '../support/skopeo';
 import { stackFromEnv } from '../support/stack';
+import { pushWithDigestDefaults } from '../support/task-defaults';
 
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'shop');
 const COMMIT = '0123456789abcdef0123456789abcdef01234567';
@@ -68,6 +69,7 @@ function pushOptions(ctx: TestContext, registry: TestRegistry | undefined, over:
     publishArtifact: true,
     artifactName: 'image-lock',
     pipeline: { buildNumber: '20261122.1', buildId: '42', commit: COMMIT },
+    ...pushWithDigestDefaults(),
     ...over,
   };
 }

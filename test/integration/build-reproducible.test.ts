@@ -19,6 +19,7 @@ import { startEngine, TestEngine } from '../support/engine';
 import { buildOptions } from '../support/images';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { stackFromEnv } from '../support/stack';
+import { pushWithDigestDefaults } from '../support/task-defaults';
 
 const COMMIT_DATE = '2026-06-01T12:00:00Z';
 const EPOCH = Date.parse(COMMIT_DATE) / 1000;
@@ -75,7 +76,7 @@ async function lockOf(on: Dockerode, recordPath: string): Promise<Buffer> {
   const ctx = createTestContext();
   const credentials = createCredentialSource({ setSecret: () => undefined, dockerConfigDir: path.join(work, 'no-docker-config') });
   const lockFile = path.join(work, `lock-${Math.random().toString(36).slice(2)}.json`);
-  await pushWithDigest({ engine: async () => on, client: new RegistryClient({ credentials, log: ctx, setSecret: () => undefined }), credentials, images: [], buildRecordPath: recordPath, additionalTags: [], lockFile, publishArtifact: false, artifactName: 'image-lock', pipeline: { buildNumber: '20260601.1', commit } }, ctx);
+  await pushWithDigest({ engine: async () => on, client: new RegistryClient({ credentials, log: ctx, setSecret: () => undefined }), credentials, images: [], buildRecordPath: recordPath, additionalTags: [], lockFile, publishArtifact: false, artifactName: 'image-lock', ...pushWithDigestDefaults(), pipeline: { buildNumber: '20260601.1', commit } }, ctx);
   return fs.readFileSync(lockFile);
 }
 

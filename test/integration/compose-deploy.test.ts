@@ -28,6 +28,7 @@ import { tagAndPush } from '../support/images';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { SshHost, startSshHost } from '../support/ssh-host';
 import { startTlsEngine, TlsEngine } from '../support/tls-engine';
+import { composeDeployDefaults } from '../support/task-defaults';
 
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'compose-deploy');
 const RUN = `cdt${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`; // unique per run: the engine is shared
@@ -104,6 +105,7 @@ function options(environmentName: string, lockFile: string, over: Partial<Compos
     removeOrphans: true,
     publishRenderedFile: true,
     env: { PATH: process.env.PATH },
+    ...composeDeployDefaults(),
     ...over,
   };
 }

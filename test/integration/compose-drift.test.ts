@@ -22,6 +22,7 @@ import { createTestContext } from '../support/context';
 import { removeComposeProject, startEngine, TestEngine } from '../support/engine';
 import { tagAndPush } from '../support/images';
 import { startRegistry, TestRegistry } from '../support/registry';
+import { composeDeployDefaults } from '../support/task-defaults';
 
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'compose-deploy');
 const RUN = `drift${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`; // the engine is shared
@@ -49,6 +50,7 @@ const app = () => ({
   target: { type: 'local' as const, dockerHost: engine.dockerHost },
   allowUnpinned: false,
   env: { PATH: process.env.PATH },
+  ...composeDeployDefaults(),
 });
 
 function verifyOptions(over: Partial<ComposeVerifyOptions> = {}): ComposeVerifyOptions {

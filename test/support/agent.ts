@@ -1,10 +1,11 @@
 // Runs a bundled task (dist/tasks/<task>/index.js) in a child process the way the agent does:
-// inputs as INPUT_*, service connections as ENDPOINT_*, variables as upper-snake environment.
+// inputs as INPUT_* (every input of task.json, its default where a test gives none, as the agent
+// and the local runner fill them in), service connections as ENDPOINT_*, variables as upper-snake environment.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Connection, endpointEnvironment, envName, inputEnvName } from '../../runner/agent-env';
+import { agentInputEnvironment, Connection, endpointEnvironment, envName } from '../../runner/agent-env';
 import { parseLine, unescapeMessage } from '../../runner/logging';
 
 export const DIST_TASKS = path.join(__dirname, '..', '..', 'dist', 'tasks');
@@ -53,7 +54,10 @@ export async function runBundledTask(
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'col-agent-'));
   const env: Record<string, string> = { ...agentEnvironment(temp, options.cwd ?? temp), ...options.env };
   for (const [name, value] of Object.entries(options.variables ?? {})) env[envName(name)] = value;
-  for (const [name, value] of Object.entries(options.inputs ?? {})) env[inputEnvName(name)] = value;
+  const definition = JSON.parse(fs.readFileSync(path.join(DIST_TASKS, task, 'task.json'), 'utf8'));
+  const given = agentInputEnvironment(definition, options.inputs ?? {}, (name) => env[envName(name)]);
+  if (given.unknown.length) throw new Error(`${task}: ${given.unknown.join(', ')} ${given.unknown.length > 1 ? 'are not inputs' : 'is not an input'} of its task.json.`);
+  Object.assign(env, given.env);
   for (const e of options.endpoints ?? []) Object.assign(env, endpointEnvironment(e.id, e));
   const child = spawn(process.execPath, [script], { env, cwd: options.cwd ?? temp, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

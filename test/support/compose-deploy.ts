@@ -13,6 +13,7 @@ import { createTestContext } from './context';
 import type { TestEngine } from './engine';
 import { buildOptions } from './images';
 import type { TestRegistry } from './registry';
+import { pushWithDigestDefaults } from './task-defaults';
 
 /** The test registry as a Docker registry service connection (Basic auth). */
 export function registryEndpoint(registry: TestRegistry): EndpointInfo {
@@ -45,7 +46,7 @@ export async function buildAndLock(
   try {
     const pipeline = { buildNumber: o.version, buildId: o.buildId };
     const lockFile = path.join(o.dir, `lock-${o.version}.json`);
-    await pushWithDigest({ engine: async () => docker, client, credentials, buildRecordPath: options.buildRecordPath, images: [], additionalTags: [], composeFile: o.composeFile, lockFile, publishArtifact: false, artifactName: 'image-lock', pipeline, env }, ctx);
+    await pushWithDigest({ engine: async () => docker, client, credentials, buildRecordPath: options.buildRecordPath, images: [], additionalTags: [], composeFile: o.composeFile, lockFile, publishArtifact: false, artifactName: 'image-lock', ...pushWithDigestDefaults(), pipeline, env }, ctx);
     return lockFile;
   } finally {
     client.close();

@@ -8,6 +8,7 @@ import type { KubernetesDeployOptions } from '../../tasks/lib/kube';
 import { parseKubeconfig, type ResolvedKubeconfig } from '../../tasks/lib/kube/kubeconfig';
 import { readLock } from '../../tasks/lib/lock/file';
 import type { ImageLock } from '../../tasks/lib/lock/types';
+import { kubernetesDeployDefaults } from './task-defaults';
 
 export const KUBE_FIXTURES = path.join(__dirname, '..', 'fixtures', 'kube');
 export const baseLock = readLock(path.join(KUBE_FIXTURES, 'lock.json'));
@@ -75,6 +76,7 @@ export const resolveKubeconfig = (text: string): ResolvedKubeconfig => parseKube
 export function deployOptions(config: ResolvedKubeconfig, overrides: Partial<KubernetesDeployOptions> & { namespace: string }): KubernetesDeployOptions {
   const dir = overrides.baseDir ?? webManifestDir();
   return {
+    ...kubernetesDeployDefaults(),
     kubeconfig: async () => config,
     createNamespace: true,
     source: 'manifests',

@@ -8,6 +8,7 @@ import { InputError } from '../../tasks/lib/errors';
 import { pushWithDigest } from '../../tasks/lib/push';
 import type { RegistryClient } from '../../tasks/lib/registry/client';
 import { createTestContext } from '../support/context';
+import { pushWithDigestDefaults } from '../support/task-defaults';
 
 test('names Azure Pipelines accepts pass; path separators, its forbidden characters, control characters and dots-only names do not', () => {
   for (const name of ['drop', 'image-lock', 'rendered-compose-qa', 'kubernetes-manifests', 'test results 2026.12', 'a..b', '.hidden']) {
@@ -50,6 +51,7 @@ test("PushWithDigest: a bad artifactName is refused before the engine is contact
         publishArtifact: true,
         artifactName: '../../../tmp/x',
         pipeline: {},
+        ...pushWithDigestDefaults(),
       },
       createTestContext(),
     ),

@@ -12,6 +12,7 @@ import { composeEnvironment, composeUp, findCompose } from '../../tasks/lib/comp
 import { composeDeploy, ComposeDeployOptions, normaliseProjectName } from '../../tasks/lib/compose-deploy';
 import { readLock } from '../../tasks/lib/lock/file';
 import { createTestContext } from '../support/context';
+import { composeDeployDefaults } from '../support/task-defaults';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-cd-inputs-'));
 after(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -42,6 +43,7 @@ function options(over: Partial<ComposeDeployOptions> = {}): ComposeDeployOptions
     removeOrphans: true,
     publishRenderedFile: false,
     env: {},
+    ...composeDeployDefaults(),
     ...over,
   };
 }

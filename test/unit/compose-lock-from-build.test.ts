@@ -9,6 +9,8 @@ import { lockFromBuild, readZip, extract } from '../../tasks/lib/lock/from-build
 import { readLock } from '../../tasks/lib/lock/file';
 import type { TaskInputs } from '../../tasks/lib/pipeline';
 import { readLockInput } from '../../tasks/lib/pipeline/lock-input';
+import { inputDefault } from '../../tasks/lib/pipeline/task-json';
+import composeDeployTask from '../../tasks/compose-deploy/task.json';
 import { createTestContext } from '../support/context';
 import { DevOpsDouble, makeZip, startDevOpsDouble } from '../support/devops-double';
 
@@ -100,10 +102,10 @@ describe('lockFromBuild', () => {
 });
 
 describe('readLockInput (ComposeDeploy and KubernetesDeploy)', () => {
-  /** A stand-in for TaskInputs: unset inputs are undefined (or their default). */
-  const inputs = (values: Record<string, string>): Pick<TaskInputs, 'path' | 'string'> => {
-    const get = (name: string, options: { default?: string } = {}) => values[name] || options.default;
-    return { string: get, path: get };
+  /** A stand-in for TaskInputs: unset inputs are undefined (or their task.json default). */
+  const inputs = (values: Record<string, string>): Pick<TaskInputs, 'path' | 'string' | 'required'> => {
+    const get = (name: string) => values[name] || inputDefault(composeDeployTask, name, () => undefined);
+    return { string: get, path: get, required: (name) => get(name) as string };
   };
   const file = (name: string, content: string) => {
     const p = path.join(work, name);

@@ -17,6 +17,7 @@ import { pushWithDigest } from '../../tasks/lib/push';
 import { RegistryClient } from '../../tasks/lib/registry/client';
 import { createTestContext } from '../support/context';
 import { buildOptions } from '../support/images';
+import { pushWithDigestDefaults } from '../support/task-defaults';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-engine-'));
 after(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -115,6 +116,7 @@ describe('an engine that answers the ping, then freezes', () => {
           publishArtifact: false,
           artifactName: 'image-lock',
           pipeline: {},
+          ...pushWithDigestDefaults(),
         };
         await assert.rejects(pushWithDigest(options, createTestContext()), /^DockerError: the Docker engine at unix:\/\/.* did not answer GET \/images\/localhost:5000\/app:1\/json within 1 s/);
         client.close();

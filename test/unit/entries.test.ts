@@ -1,6 +1,7 @@
-// The task entries read every pickList input with inputs.choice(name, options), whose first option
-// is the value of an unset input: each such call must list exactly the task.json options, the
-// default first: of its own task for a task entry, of every task that has that input for lib/pipeline.
+// The task entries read every pickList input with inputs.choice(name, options); an unset input gets
+// task.json's default: each such call must list exactly the task.json options, the default first
+// (so the code reads as task.json does): of its own task for a task entry, of every task that has
+// that input for lib/pipeline.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

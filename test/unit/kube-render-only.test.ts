@@ -9,6 +9,7 @@ import { after, test } from 'node:test';
 import { KubernetesDeployOptions, kubernetesDeploy } from '../../tasks/lib/kube';
 import { readLock } from '../../tasks/lib/lock/file';
 import { createTestContext } from '../support/context';
+import { kubernetesDeployDefaults } from '../support/task-defaults';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'kube');
 const lock = readLock(path.join(FIXTURES, 'lock.json'));
@@ -57,6 +58,7 @@ function options(over: Partial<KubernetesDeployOptions> = {}): KubernetesDeployO
     forceConflicts: false,
     publishArtifact: true,
     artifactName: 'kubernetes-manifests',
+    ...kubernetesDeployDefaults(),
     ...over,
   };
 }

@@ -7,7 +7,7 @@ import { loadConnections, parseArgs } from '../../runner/cli';
 import { parseStatusArgs } from '../../runner/status';
 import { envName } from '../../runner/agent-env';
 import { PipelineRun } from '../../runner/execute';
-import { expandMacros } from '../../runner/variables';
+import { expandMacros } from '../../tasks/lib/pipeline/task-json';
 import { evaluate, ExpressionContext } from '../../runner/expressions';
 import { mask, parseLine } from '../../runner/logging';
 import { parsePipeline, PipelineError } from '../../runner/pipeline';

@@ -21,7 +21,9 @@ function imports(file: string): string[] {
   const found: string[] = [];
   for (const match of text.matchAll(/^\s*(import|export)\s+(?!type\s)[^;]*?from\s+'(\.[^']+)'/gms)) {
     const base = path.resolve(path.dirname(file), match[2]);
-    const target = [`${base}.ts`, path.join(base, 'index.ts')].find((candidate) => fs.existsSync(candidate));
+    // A JSON module (a task entry's task.json) is a leaf; anything else is a .ts file or a folder's index.ts.
+    const candidates = base.endsWith('.json') ? [base] : [`${base}.ts`, path.join(base, 'index.ts')];
+    const target = candidates.find((candidate) => fs.existsSync(candidate));
     assert.ok(target, `${path.relative(root, file)} imports '${match[2]}', which is no file`);
     found.push(target);
   }

@@ -24,6 +24,7 @@ import { COMPOSE_TRACE_LABELS, KUBE_TRACE_ANNOTATIONS, buildRunUrl, lockFileDige
 import { composeConfig } from '../support/compose-oracle';
 import { createTestContext } from '../support/context';
 import { composeV2Binary } from '../support/stack';
+import { kubernetesDeployDefaults } from '../support/task-defaults';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-trace-'));
 after(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -239,6 +240,7 @@ describe('trace annotations of Kubernetes objects', () => {
       publishArtifact: false,
       artifactName: 'kubernetes-manifests',
       renderedManifests: path.join(work, 'k8s-out', 'm.yaml'),
+      ...kubernetesDeployDefaults(),
     };
     const result = await kubernetesDeploy(options, ctx);
     assert.doesNotMatch(fs.readFileSync(result.renderedManifests, 'utf8'), /container-outer-loop\/(run-url|lock-digest|content-digest)/);

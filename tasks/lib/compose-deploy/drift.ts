@@ -15,7 +15,7 @@ import { checkTargetInputs, connectTarget, TargetOptions } from './target';
 
 export type ComposeVerifyOptions = Pick<
   ComposeDeployOptions,
-  'composeFiles' | 'environmentName' | 'projectName' | 'repositoryName' | 'lock' | 'lockName' | 'envFile' | 'variables' | 'profiles' | 'allowedPaths' | 'target' | 'allowUnpinned'
+  'composeFiles' | 'environmentName' | 'projectName' | 'repositoryName' | 'lock' | 'lockName' | 'envFile' | 'variables' | 'profiles' | 'allowedPaths' | 'target' | 'engineStallSeconds' | 'allowUnpinned'
 > & {
   /** Restarts a container may have had (maxRestarts). */
   maxRestarts: number;
@@ -34,7 +34,7 @@ export async function composeVerify(options: ComposeVerifyOptions, ctx: TaskCont
   const environment = checkAppInputs(options);
   checkDriftInputs(options);
   const project = projectNameFor(options, environment, path.dirname(path.resolve(options.composeFiles[0])), ctx);
-  const targetOptions: TargetOptions = { ...options.target, tempRoot: ctx.tempDir, setSecret: (s) => ctx.setSecret(s), log: ctx };
+  const targetOptions: TargetOptions = { ...options.target, engineStallSeconds: options.engineStallSeconds, tempRoot: ctx.tempDir, setSecret: (s) => ctx.setSecret(s), log: ctx };
   checkTargetInputs(targetOptions);
   if (!options.lock && !options.allowUnpinned) {
     throw new InputError("Input 'lockFile': mode 'verify' compares the environment with an image lock; give the lock PushWithDigest@1 wrote (lockFile, or lockFromBuild for another run's artifact).");

@@ -102,7 +102,7 @@ async function deployCompose(options: ComposeDeployOptions, ctx: TaskContext, no
       return d;
     });
     timings.lap('diff');
-    const decision = releaseDecision(diff, { diffOnly: options.diffOnly ?? false, deployIfUnchanged: options.deployIfUnchanged ?? true });
+    const decision = releaseDecision(diff, { diffOnly: options.diffOnly, deployIfUnchanged: options.deployIfUnchanged });
     if (!decision.deploy) {
       ctx.info(`${decision.reason} Project '${project}' on ${target.description} was not touched.`);
       return { project, renderedFile, diff, skipped: decision.reason, deployedDigests: {}, rolledBack: false, rows: [], markdown: '' };
@@ -125,7 +125,7 @@ async function deployCompose(options: ComposeDeployOptions, ctx: TaskContext, no
     let rows: VerifiedContainer[];
     try {
       rows = await ctx.group(`Deploy ${rollbackTo ? `build ${rollbackTo} again ` : ''}to ${environment}`, () => deployRelease(run, renderedFile, rendered.services, rendered.model));
-      const baked = await bakeWindow(composeWatcher(docker, project, rendered.model), { seconds: options.bakeSeconds ?? 0, smokeTestUrl: options.smokeTestUrl, signal: ctx.signal, log: ctx });
+      const baked = await bakeWindow(composeWatcher(docker, project, rendered.model), { seconds: options.bakeSeconds, smokeTestUrl: options.smokeTestUrl, signal: ctx.signal, log: ctx });
       if (baked) throw new DeployError(baked);
     } catch (failure) {
       throw await handleFailure(run, failure, previous, { environment, buildNumber, target: target.description });

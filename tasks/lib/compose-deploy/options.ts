@@ -8,11 +8,11 @@ import type { TaskContext } from '../context';
 import { checkArtifactName } from '../artifact-name';
 import { InputError, OuterLoopError } from '../errors';
 import type { ImageLock } from '../lock/types';
-import type { CredentialSource } from '../registry/client';
+import type { CredentialSource } from '../auth';
 import { checkBakeInputs } from '../release/bake';
 import type { ReleaseDiff } from '../release/diff';
 import type { ReleaseOptions } from '../release/options';
-import { DEFAULT_KEEP_RELEASES, MAX_KEEP_RELEASES } from './store';
+import { MAX_KEEP_RELEASES } from './store';
 import { checkTargetInputs, TargetOptions } from './target';
 import type { VerifiedContainer } from './verify';
 
@@ -20,6 +20,9 @@ import type { VerifiedContainer } from './verify';
 export class DeployError extends OuterLoopError {}
 
 /** What to deploy where, and how; with the release inputs (ReleaseOptions: the diff's gate, the bake window after the health gate, the notification). */
+/** Bound of one `compose up`; no input sets it. */
+export const UP_TIMEOUT_SECONDS = 600;
+
 export interface ComposeDeployOptions extends ReleaseOptions {
   composeFiles: string[];
   environmentName: string;
@@ -40,11 +43,13 @@ export interface ComposeDeployOptions extends ReleaseOptions {
   profiles: string[];
   /** Folders outside the project directory whose files the compose files may name (the allowedPaths input). */
   allowedPaths?: string[];
-  target: Omit<TargetOptions, 'tempRoot' | 'setSecret' | 'log'>;
+  target: Omit<TargetOptions, 'tempRoot' | 'setSecret' | 'log' | 'engineStallSeconds'>;
+  /** Seconds a pull may go without progress (the engineStallSeconds input). */
+  engineStallSeconds: number;
   credentials: CredentialSource;
   waitTimeoutSeconds: number;
-  /** The time one pull may take in all, retries included (the registryTimeoutSeconds input; default REGISTRY_TIMEOUT_SECONDS). */
-  registryTimeoutSeconds?: number;
+  /** The time one pull may take in all, retries included (the registryTimeoutSeconds input). */
+  registryTimeoutSeconds: number;
   rollbackOnFailure: boolean;
   allowUnpinned: boolean;
   removeOrphans: boolean;
@@ -57,10 +62,10 @@ export interface ComposeDeployOptions extends ReleaseOptions {
   /** The agent environment interpolation starts from (default process.env). */
   env?: Environment;
   buildNumber?: string;
-  /** Bound of one `compose up` (default 600 s). */
+  /** Bound of one `compose up` (default UP_TIMEOUT_SECONDS). */
   upTimeoutSeconds?: number;
-  /** How many good releases the host keeps (default DEFAULT_KEEP_RELEASES). */
-  keepReleases?: number;
+  /** How many good releases the host keeps. */
+  keepReleases: number;
   /** Redeploy the kept release of this build number instead of rendering the compose files. */
   rollbackTo?: string;
 }
@@ -121,14 +126,14 @@ export function checkDeployInputs(options: ComposeDeployOptions, ctx: TaskContex
   if (!Number.isInteger(options.waitTimeoutSeconds) || options.waitTimeoutSeconds < 1 || options.waitTimeoutSeconds > MAX_WAIT_SECONDS) {
     throw new InputError(`Input 'waitTimeoutSeconds' must be from 1 to ${MAX_WAIT_SECONDS}, not ${options.waitTimeoutSeconds}.`);
   }
-  const keep = options.keepReleases ?? DEFAULT_KEEP_RELEASES;
+  const keep = options.keepReleases;
   if (!Number.isInteger(keep) || keep < 1 || keep > MAX_KEEP_RELEASES) throw new InputError(`Input 'keepReleases' must be from 1 to ${MAX_KEEP_RELEASES}, not ${keep}.`);
   const rollbackTo = options.rollbackTo?.trim() || undefined;
   const projectDir = path.dirname(path.resolve(options.composeFiles[0]));
   const project = projectNameFor(options, environment, projectDir, ctx);
-  const targetOptions: TargetOptions = { ...options.target, tempRoot: ctx.tempDir, setSecret: (s) => ctx.setSecret(s), log: ctx };
+  const targetOptions: TargetOptions = { ...options.target, engineStallSeconds: options.engineStallSeconds, tempRoot: ctx.tempDir, setSecret: (s) => ctx.setSecret(s), log: ctx };
   checkTargetInputs(targetOptions);
-  checkBakeInputs(options.bakeSeconds ?? 0, options.smokeTestUrl);
+  checkBakeInputs(options.bakeSeconds, options.smokeTestUrl);
   if (!options.lock && !options.allowUnpinned && !rollbackTo) {
     throw new InputError("Input 'lockFile': no image lock was given. Give the lock PushWithDigest@1 wrote (lockFile, or lockFromBuild for another run's artifact), or set allowUnpinned: true to deploy the tags of the compose file.");
   }

@@ -9,7 +9,6 @@ import { isRegistryAuthFailure } from '../docker/stream';
 import { transferWithRetries } from '../docker/transfer';
 import { DockerError, RegistryError, cancelledError } from '../errors';
 import { parseReference } from '../reference';
-import { REGISTRY_TIMEOUT_SECONDS } from '../registry/client';
 
 const PULL_ATTEMPTS = 3;
 
@@ -22,7 +21,7 @@ export async function pullImages(
   docker: Dockerode,
   refs: string[],
   credentials: CredentialSource,
-  limits: { registryTimeoutSeconds?: number },
+  limits: { registryTimeoutSeconds: number },
   ctx: Pick<TaskContext, 'info' | 'debug' | 'setSecret' | 'signal'>,
 ): Promise<PullResult> {
   const result: PullResult = { pulled: [], present: [] };
@@ -42,7 +41,7 @@ export async function pullImages(
       await transferWithRetries({
         what: `Pulling ${ref}`,
         registry: parsed.domain,
-        timeoutSeconds: limits.registryTimeoutSeconds ?? REGISTRY_TIMEOUT_SECONDS,
+        timeoutSeconds: limits.registryTimeoutSeconds,
         attempts: PULL_ATTEMPTS,
         baseDelayMs: 1_000,
         signal: ctx.signal,

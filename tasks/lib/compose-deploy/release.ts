@@ -10,7 +10,7 @@ import type { TaskContext } from '../context';
 import { InputError } from '../errors';
 import type { ImageLock } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
-import type { CredentialSource } from '../registry/client';
+import type { CredentialSource } from '../auth';
 import { ReleaseDiff, promotionDiff } from '../release/diff';
 import { COMPOSE_TRACE_LABELS, releaseTrace, traceEntries } from '../release/trace';
 import type { ComposeDeployOptions } from './options';

@@ -6,7 +6,7 @@ import { ComposeCli, composeUp } from '../compose/cli';
 import type { PinnedService } from '../compose/render';
 import type { TaskContext } from '../context';
 import { healthGate } from './health';
-import type { ComposeDeployOptions } from './options';
+import { UP_TIMEOUT_SECONDS, type ComposeDeployOptions } from './options';
 import { VerifiedContainer, verifyDigests } from './verify';
 
 /** One `compose up` run against the target: the engine, the CLI and its environment, the project. */
@@ -55,7 +55,7 @@ export async function upRelease(run: ReleaseRun, file: string, bound: { timeoutM
 /** up → gate → verify of one rendered file. */
 export async function deployRelease(run: ReleaseRun, file: string, pins: PinnedService[], model: Record<string, unknown>): Promise<VerifiedContainer[]> {
   const { ctx } = run;
-  await upRelease(run, file, { timeoutMs: (run.options.upTimeoutSeconds ?? 600) * 1000, signal: ctx.signal });
+  await upRelease(run, file, { timeoutMs: (run.options.upTimeoutSeconds ?? UP_TIMEOUT_SECONDS) * 1000, signal: ctx.signal });
   const states = await healthGate(run.docker, {
     project: run.project,
     model,

@@ -20,8 +20,7 @@ const tarStream = lazyRequire<typeof import('tar-stream')>(() => require('tar-st
 export const STORE_LABEL = 'dev.azure.pipelines.outer-loop.release';
 const MOUNT = '/outer-loop-release';
 const MAX_FILE_BYTES = 8 * 1024 * 1024;
-/** The keepReleases input: how many good releases the host keeps. */
-export const DEFAULT_KEEP_RELEASES = 5;
+/** The keepReleases input's upper limit: how many good releases a host may keep. */
 export const MAX_KEEP_RELEASES = 50;
 
 export interface ReleaseMeta {

@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import type { Client as SshClient, ConnectConfig } from 'ssh2';
 import type { EndpointInfo, Logger } from '../context';
-import { ENGINE_STALL_SECONDS, dockerode, guardEngine } from '../docker/engine';
+import { dockerode, guardEngine } from '../docker/engine';
 import { DockerError, InputError, OuterLoopError } from '../errors';
 import { lazyRequire } from '../lazy';
 
@@ -37,7 +37,7 @@ export interface TargetOptions {
   dockerHostEndpoint?: EndpointInfo;
   /** ssh: the `ssh` service connection. */
   sshEndpoint?: EndpointInfo;
-  /** ssh: the engine's socket on the remote host. */
+  /** ssh: the engine's socket on the remote host (the remoteDockerSocket input); required with ssh. */
   remoteDockerSocket?: string;
   /** ssh: the host key's SHA256 fingerprint (`SHA256:…` as ssh-keygen -l prints it); unset: any key, with a warning. */
   sshHostKey?: string;
@@ -45,10 +45,10 @@ export interface TargetOptions {
   tempRoot: string;
   setSecret: (secret: string) => void;
   log: Logger;
-  /** Seconds to wait for the SSH handshake or the first answer of the engine. */
+  /** Seconds to wait for the SSH handshake or the first answer of the engine (default CONNECT_TIMEOUT_SECONDS). */
   connectTimeoutSeconds?: number;
-  /** Seconds a pull may go without progress (the engineStallSeconds input; default ENGINE_STALL_SECONDS). */
-  engineStallSeconds?: number;
+  /** Seconds a pull may go without progress (the engineStallSeconds input). */
+  engineStallSeconds: number;
 }
 
 export interface Target {
@@ -59,6 +59,9 @@ export interface Target {
   env: Record<string, string>;
   close(): Promise<void>;
 }
+
+/** Seconds to wait for the SSH handshake or the engine's first answer; no input sets it. */
+export const CONNECT_TIMEOUT_SECONDS = 30;
 
 /** The target could not be reached, refused our credentials, or is not who it should be. */
 export class TargetError extends OuterLoopError {}
@@ -75,7 +78,7 @@ export async function connectTarget(options: TargetOptions): Promise<Target> {
   else if (options.type === 'tls') target = tlsTarget(options);
   else if (options.type === 'ssh') target = await sshTarget(options);
   else throw new InputError(`Input 'dockerHostType' must be local, tls or ssh, not '${String(options.type)}'.`);
-  guardEngine(target.docker, target.description, { stallSeconds: options.engineStallSeconds ?? ENGINE_STALL_SECONDS });
+  guardEngine(target.docker, target.description, { stallSeconds: options.engineStallSeconds });
   try {
     await ping(target, options);
   } catch (err) {
@@ -86,7 +89,7 @@ export async function connectTarget(options: TargetOptions): Promise<Target> {
 }
 
 async function ping(target: Target, options: TargetOptions): Promise<void> {
-  const timeoutMs = (options.connectTimeoutSeconds ?? 30) * 1000;
+  const timeoutMs = (options.connectTimeoutSeconds ?? CONNECT_TIMEOUT_SECONDS) * 1000;
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -101,7 +104,7 @@ async function ping(target: Target, options: TargetOptions): Promise<void> {
       options.type === 'tls'
         ? ' Check the URL of the Docker host connection, that the engine listens there with --tlsverify, and that the connection\'s CA signed the engine\'s certificate (for this host name or IP) and the engine trusts the client certificate.'
         : options.type === 'ssh'
-          ? ` Check that the SSH user may use the engine socket ${options.remoteDockerSocket ?? '/var/run/docker.sock'} (root, or a member of the docker group) and that the SSH server allows stream-local forwarding (AllowStreamLocalForwarding).`
+          ? ` Check that the SSH user may use the engine socket ${options.remoteDockerSocket} (root, or a member of the docker group) and that the SSH server allows stream-local forwarding (AllowStreamLocalForwarding).`
           : ' Run the job on an agent with Docker, or set DOCKER_HOST.';
     throw new TargetError(`The Docker engine at ${target.description} did not answer: ${why}.${hint}`, { cause: err });
   } finally {
@@ -239,7 +242,9 @@ function sshSettings(options: TargetOptions): SshSettings {
   if (options.sshHostKey && !/^SHA256:[A-Za-z0-9+/]{43}=?$/.test(options.sshHostKey.trim())) {
     throw new InputError(`Input 'sshHostKey' must be the host key's SHA256 fingerprint as \`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` prints it (SHA256:…), not '${options.sshHostKey}'.`);
   }
-  return { host, port: portNumber, username, password, privateKey, remoteSocket: options.remoteDockerSocket || '/var/run/docker.sock' };
+  const remoteSocket = options.remoteDockerSocket?.trim();
+  if (!remoteSocket) throw new InputError("Input 'remoteDockerSocket' is required with an SSH host: give the path of the engine's socket on that host.");
+  return { host, port: portNumber, username, password, privateKey, remoteSocket };
 }
 
 async function sshTarget(options: TargetOptions): Promise<Target> {
@@ -253,7 +258,7 @@ async function sshTarget(options: TargetOptions): Promise<Target> {
     host: s.host,
     port: s.port,
     username: s.username,
-    readyTimeout: (options.connectTimeoutSeconds ?? 30) * 1000,
+    readyTimeout: (options.connectTimeoutSeconds ?? CONNECT_TIMEOUT_SECONDS) * 1000,
     keepaliveInterval: 15_000,
     hostVerifier: (key: Buffer) => {
       presented = `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;

@@ -27,9 +27,6 @@ export const dockerode = lazyRequire<typeof Dockerode>(() => require('dockerode'
 /** Seconds an Engine API call without a progress stream may take. The slowest ordinary ones (removing a big container, creating one with many mounts) take a few seconds. */
 export const ENGINE_CALL_TIMEOUT_SECONDS = 60;
 
-/** engineStallSeconds' default in task.json. */
-export const ENGINE_STALL_SECONDS = 300;
-
 export interface EngineLimits {
   /** Seconds a build, push or pull may go without progress (the engineStallSeconds input). */
   stallSeconds: number;

@@ -3,7 +3,7 @@
 import { checkArtifactName } from '../artifact-name';
 import type { TaskContext } from '../context';
 import { InputError, OuterLoopError } from '../errors';
-import type { CredentialSource } from '../registry/client';
+import type { CredentialSource } from '../auth';
 import { checkBakeInputs } from '../release/bake';
 import type { ReleaseDiff } from '../release/diff';
 import type { ReleaseNotes } from '../release/notify';
@@ -46,7 +46,8 @@ export interface KubernetesDeployOptions extends RenderOptions, ReleaseOptions {
   renderedManifests?: string;
   publishArtifact: boolean;
   artifactName: string;
-  logTailLines?: number;
+  /** Log lines of each failing pod's containers in a failure report (the logTailLines input). */
+  logTailLines: number;
   client?: Partial<ClientOptions>;
   /** Credentials for reading the images' labels from their registries (the promotion diff); anonymous without. */
   registryCredentials?: CredentialSource;
@@ -99,7 +100,7 @@ export function validateOptions(options: KubernetesDeployOptions): void {
     throw new InputError(`Input 'namespace': '${options.namespace}' is not a valid namespace name (lower-case letters, digits and '-').`);
   }
   if (!options.fieldManager || options.fieldManager.length > 128) throw new InputError(`Input 'fieldManager' must be 1 to 128 characters.`);
-  checkBakeInputs(options.bakeSeconds ?? 0, options.smokeTestUrl);
+  checkBakeInputs(options.bakeSeconds, options.smokeTestUrl);
 }
 
 /** One deploy against the cluster, once the manifests are rendered and every kind resolved: what the rolling and canary flows work with. */

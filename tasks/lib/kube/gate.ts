@@ -41,7 +41,7 @@ async function waitAndVerify(client: KubeClient, objects: KubeObject[], deadline
   if (failed.length) {
     const parts: string[] = [];
     for (const f of failed) {
-      const problems = await diagnosePods(client, f.last ?? f.object, { tailLines: options.logTailLines ?? 20 });
+      const problems = await diagnosePods(client, f.last ?? f.object, { tailLines: options.logTailLines });
       parts.push(`  ${describe(f.object)}: ${f.timedOut ? `not rolled out within rolloutTimeoutSeconds (${options.rolloutTimeoutSeconds} s). ` : ''}${f.message}${problems.length ? `\n${formatProblems(problems)}` : ''}`);
     }
     const message = `The rollout failed:\n${parts.join('\n')}`;
@@ -66,5 +66,5 @@ async function waitAndVerify(client: KubeClient, objects: KubeObject[], deadline
 
 /** The bake window over the rolled-out workloads' pods: why it failed, or undefined. */
 function bake(client: KubeClient, objects: KubeObject[], options: KubernetesDeployOptions, ctx: TaskContext): Promise<string | undefined> {
-  return bakeWindow(kubeWatcher(client, objects, { tailLines: options.logTailLines ?? 20 }), { seconds: options.bakeSeconds ?? 0, smokeTestUrl: options.smokeTestUrl, signal: ctx.signal, log: ctx });
+  return bakeWindow(kubeWatcher(client, objects, { tailLines: options.logTailLines }), { seconds: options.bakeSeconds, smokeTestUrl: options.smokeTestUrl, signal: ctx.signal, log: ctx });
 }

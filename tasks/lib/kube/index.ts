@@ -124,7 +124,7 @@ async function deploy(options: KubernetesDeployOptions, ctx: TaskContext, notes:
       publishDiff(diff, ctx, 'kubernetes-deploy-diff', `KubernetesDeploy: what the release changes in ${options.namespace}`);
       return diff;
     });
-    const decision = releaseDecision(result.diff, { diffOnly: options.diffOnly ?? false, deployIfUnchanged: options.deployIfUnchanged ?? true });
+    const decision = releaseDecision(result.diff, { diffOnly: options.diffOnly, deployIfUnchanged: options.deployIfUnchanged });
     if (!decision.deploy) {
       ctx.info(`${decision.reason} Nothing was applied to namespace '${options.namespace}'.`);
       result.skipped = decision.reason;

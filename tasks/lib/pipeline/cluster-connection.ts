@@ -19,7 +19,7 @@ export function kubernetesConnection(inputs: Inputs, ctx: TaskContext): () => Pr
     if (!azure) throw new InputError("Input 'azureSubscription' is required when the connection type is Azure Resource Manager.");
     const resourceGroup = inputs.required('azureResourceGroup');
     const cluster = inputs.required('kubernetesCluster');
-    const admin = inputs.bool('useClusterAdmin', false);
+    const admin = inputs.bool('useClusterAdmin');
     return () => aksKubeconfig({ endpoint: azure, resourceGroup, cluster, admin, getOidcToken: oidcTokenGetter(ctx, azure), setSecret, log: ctx, signal: ctx.signal });
   }
   const endpoint = inputs.endpoint('kubernetesServiceConnection');

@@ -7,35 +7,42 @@ import * as path from 'node:path';
 import * as tl from 'azure-pipelines-task-lib/task';
 import { EndpointInfo, TaskContext, secretForms, sanitizeOutput } from '../context';
 import { InputError, OuterLoopError, errorMessage } from '../errors';
+import { TaskDefinition, inputDefault } from './task-json';
 
 export type { EndpointInfo };
 
-/** Typed access to the task's inputs; every error names the input. */
+/**
+ * Typed access to the task's inputs; every error names the input. An input without a value gets
+ * its task.json default, as the agent gives it: task.json is the one source of defaults (an entry
+ * passes limits such as min and max, never a default). The entry imports its task.json, which the
+ * bundle inlines, rather than reading it beside the bundle at run time: the same object then serves
+ * the bundled task, the local runner (which runs the bundle) and unit tests (which run the source).
+ */
 export class TaskInputs {
-  string(name: string, options: { required?: boolean; default?: string } = {}): string | undefined {
-    const value = tl.getInput(name, false)?.trim();
-    if (value) return value;
-    if (options.required) throw new InputError(`Input '${name}' is required but was not set.`);
-    return options.default;
+  constructor(private readonly task: TaskDefinition) {}
+
+  /** The input's value, else its task.json default; `required` fails when there is neither. */
+  string(name: string, options: { required?: boolean } = {}): string | undefined {
+    return this.valueOrDefault(name, tl.getInput(name, false)?.trim(), options.required);
   }
 
   required(name: string): string {
     return this.string(name, { required: true }) as string;
   }
 
-  bool(name: string, defaultValue: boolean): boolean {
+  /** Unset with no default: false, as the agent's getBoolInput reads an empty input. */
+  bool(name: string): boolean {
     const value = this.string(name);
-    if (value === undefined) return defaultValue;
+    if (value === undefined) return false;
     if (/^(true|yes|1)$/i.test(value)) return true;
     if (/^(false|no|0)$/i.test(value)) return false;
     throw new InputError(`Input '${name}' must be true or false, not '${value}'.`);
   }
 
-  int(name: string, options: { default: number; min?: number; max?: number }): number {
-    const value = this.string(name);
-    if (value === undefined) return options.default;
+  int(name: string, limits: { min?: number; max?: number } = {}): number {
+    const value = this.required(name);
     const n = Number(value);
-    const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = options;
+    const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = limits;
     if (!Number.isInteger(n) || n < min || n > max) {
       throw new InputError(`Input '${name}' must be a whole number from ${min} to ${max}, not '${value}'.`);
     }
@@ -43,9 +50,8 @@ export class TaskInputs {
   }
 
   /** A number (fractions allowed); the range is the library's to check. */
-  number(name: string, options: { default: number }): number {
-    const value = this.string(name);
-    if (value === undefined) return options.default;
+  number(name: string): number {
+    const value = this.required(name);
     const n = Number(value);
     if (!Number.isFinite(n)) throw new InputError(`Input '${name}' must be a number, not '${value}'.`);
     return n;
@@ -53,11 +59,10 @@ export class TaskInputs {
 
   /**
    * A pickList input: one of `options`, whatever its case (YAML users type `Compose` as often as
-   * `compose`), returned as the option is spelt. Unset: the first option, which is task.json's default.
+   * `compose`), returned as the option is spelt. Unset: task.json's default.
    */
   choice<T extends string>(name: string, options: readonly T[]): T {
-    const value = this.string(name);
-    if (value === undefined) return options[0];
+    const value = this.required(name);
     const found = options.find((o) => o.toLowerCase() === value.toLowerCase());
     if (found === undefined) throw new InputError(`Input '${name}' must be one of ${options.join(', ')}, not '${value}'.`);
     return found;
@@ -82,10 +87,10 @@ export class TaskInputs {
   }
 
   /** A path input; task-lib resolves an unset path input to the sources folder, so treat that as unset. */
-  path(name: string, options: { required?: boolean; default?: string; mustExist?: boolean } = {}): string | undefined {
-    const value = this.string(name, { required: options.required, default: options.default });
-    if (value === undefined || isDefaultDirectory(value)) return options.default;
-    if (options.mustExist && !fs.existsSync(value)) {
+  path(name: string, options: { required?: boolean; mustExist?: boolean } = {}): string | undefined {
+    const given = tl.getInput(name, false)?.trim();
+    const value = this.valueOrDefault(name, given && !isDefaultDirectory(given) ? given : undefined, options.required);
+    if (value !== undefined && options.mustExist && !fs.existsSync(value)) {
       throw new InputError(`Input '${name}': '${value}' does not exist. Check the path (relative paths start at the working directory).`);
     }
     return value;
@@ -108,6 +113,12 @@ export class TaskInputs {
     const auth: Record<string, string> = {};
     for (const [key, value] of Object.entries(authorization?.parameters ?? {})) auth[key.toLowerCase()] = value;
     return { id, input: name, url: url ?? '', scheme: authorization?.scheme ?? '', auth, data };
+  }
+
+  private valueOrDefault(name: string, value: string | undefined, required = false): string | undefined {
+    const result = value || inputDefault(this.task, name, (v) => tl.getVariable(v));
+    if (result === undefined && required) throw new InputError(`Input '${name}' is required but was not set.`);
+    return result;
   }
 }
 
@@ -201,7 +212,8 @@ class AgentContext implements TaskContext {
  * else fails it with the message and the stack in debug output. SIGINT/SIGTERM (the agent
  * cancelling the job) abort `ctx.signal` so the task can clean up before it exits.
  */
-export function runTask(taskName: string, body: (inputs: TaskInputs, ctx: TaskContext) => Promise<void>): void {
+export function runTask(task: TaskDefinition, body: (inputs: TaskInputs, ctx: TaskContext) => Promise<void>): void {
+  const taskName = task.name;
   const controller = new AbortController();
   // Every operation listens for a cancel while it runs and stops listening when it ends; a
   // deployment of hundreds of workloads waits on hundreds at once, which is not a leak.
@@ -215,7 +227,7 @@ export function runTask(taskName: string, body: (inputs: TaskInputs, ctx: TaskCo
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const ctx = new AgentContext(controller.signal);
-  body(new TaskInputs(), ctx)
+  body(new TaskInputs(task), ctx)
     .then(() => {
       if (controller.signal.aborted) tl.setResult(tl.TaskResult.Cancelled, `${taskName} was cancelled.`);
       else tl.setResult(tl.TaskResult.Succeeded, '');

@@ -25,13 +25,13 @@ export interface LockInput {
 }
 
 /** Reads the image lock the deploy task's inputs name; throws InputError naming the input. */
-export async function readLockInput(inputs: Pick<TaskInputs, 'path' | 'string'>, ctx: TaskContext): Promise<LockInput> {
+export async function readLockInput(inputs: Pick<TaskInputs, 'path' | 'string' | 'required'>, ctx: TaskContext): Promise<LockInput> {
   const lockFile = inputs.path('lockFile');
   const pipeline = inputs.string('lockFromBuild');
+  const artifactName = inputs.required('lockArtifactName');
   if (lockFile && fs.existsSync(lockFile)) return { lock: readLock(lockFile), input: 'lockFile', source: lockFile, digest: lockFileDigest(lockFile) };
   if (lockFile && !pipeline) throw new InputError(`Input 'lockFile': '${lockFile}' does not exist. Download the image-lock artifact first, or set lockFromBuild.`);
   if (pipeline) {
-    const artifactName = inputs.string('lockArtifactName', { default: 'image-lock' }) as string;
     const runId = inputs.string('lockFromBuildRun');
     const file = await lockFromBuild({
       collectionUri: ctx.variable('System.CollectionUri') ?? ctx.variable('System.TeamFoundationCollectionUri') ?? '',
@@ -47,11 +47,11 @@ export async function readLockInput(inputs: Pick<TaskInputs, 'path' | 'string'>,
     });
     return { lock: readLock(file), input: 'lockFromBuild', digest: lockFileDigest(file), source: `artifact '${artifactName}' of pipeline '${pipeline}'${runId ? ` run ${runId}` : ''} (${file})` };
   }
-  // A deployment job downloads the build's artifacts into $(Pipeline.Workspace): its image-lock is the default.
+  // A deployment job downloads the build's artifacts into $(Pipeline.Workspace): its lock artifact is the default.
   const workspace = ctx.variable('Pipeline.Workspace');
-  const downloaded = workspace ? path.join(workspace, 'image-lock', 'image-lock.json') : undefined;
+  const downloaded = workspace ? path.join(workspace, artifactName, 'image-lock.json') : undefined;
   if (downloaded && fs.existsSync(downloaded)) {
-    ctx.info(`Image lock: ${downloaded} (the image-lock artifact this job downloaded).`);
+    ctx.info(`Image lock: ${downloaded} (the ${artifactName} artifact this job downloaded).`);
     return { lock: readLock(downloaded), input: 'lockFile', source: downloaded, digest: lockFileDigest(downloaded) };
   }
   return { input: 'lockFile' };

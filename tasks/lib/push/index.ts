@@ -15,7 +15,7 @@ import { DockerError, InputError, RegistryError } from '../errors';
 import { writeLock } from '../lock/file';
 import type { ImageLock, LockedImage } from '../lock/types';
 import { parseReference, pinnedReference, repositoryName, validateTag } from '../reference';
-import { REGISTRY_TIMEOUT_SECONDS, type RegistryClient } from '../registry/client';
+import type { RegistryClient } from '../registry/client';
 import { isIndexMediaType } from '../registry/manifest';
 import { DEFAULT_RETRY } from '../retry';
 
@@ -40,7 +40,7 @@ export interface PushOptions {
   /** Attempts of one push when the registry answers 429/5xx or the connection drops. */
   pushAttempts?: number;
   /** The time one push of a tag may take in all, retries included (the registryTimeoutSeconds input; the registry client has its own). */
-  registryTimeoutSeconds?: number;
+  registryTimeoutSeconds: number;
 }
 
 export interface PushResult {
@@ -163,7 +163,7 @@ async function pushTag(docker: Dockerode, options: PushOptions, ref: string, aut
     await transferWithRetries({
       what: `Pushing ${ref}`,
       registry,
-      timeoutSeconds: options.registryTimeoutSeconds ?? REGISTRY_TIMEOUT_SECONDS,
+      timeoutSeconds: options.registryTimeoutSeconds,
       attempts: options.pushAttempts ?? DEFAULT_RETRY.attempts,
       baseDelayMs: 500,
       signal: ctx.signal,

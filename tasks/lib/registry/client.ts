@@ -32,7 +32,7 @@
 // the request re-authenticated once. 403 and 404 are never retried.
 //
 // Time limit: one operation (a resolve, or a resolveMany as a whole) has `timeoutSeconds` (the
-// tasks' registryTimeoutSeconds input, default 120) for everything it sends: probe, token, HEAD,
+// tasks' registryTimeoutSeconds input, else REGISTRY_TIMEOUT_SECONDS) for everything it sends: probe, token, HEAD,
 // GET, every retry and every wait between them. A request still running then is aborted.
 //
 // Secrets: every token received goes through `setSecret` before anything else happens with it;
@@ -86,11 +86,14 @@ export interface RegistryClientOptions {
   random?: () => number;
   /** Concurrency of resolveMany (default 8). */
   concurrency?: number;
-  /** The time one operation may take in all, retries included (default REGISTRY_TIMEOUT_SECONDS). */
+  /** The time one operation may take in all, retries included: the registryTimeoutSeconds input where the task has it, else REGISTRY_TIMEOUT_SECONDS. */
   timeoutSeconds?: number;
 }
 
-/** registryTimeoutSeconds' default in task.json: a resolve normally takes well under a second. */
+/**
+ * The time limit of a client whose caller has no registryTimeoutSeconds input (KubernetesDeploy's
+ * promotion diff, the local runner): a resolve normally takes well under a second.
+ */
 export const REGISTRY_TIMEOUT_SECONDS = 120;
 
 export class RegistryClient {

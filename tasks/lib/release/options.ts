@@ -3,12 +3,12 @@
 import type { NotifySettings } from './notify';
 
 export interface ReleaseOptions {
-  /** Print the promotion diff and deploy nothing (default false). */
-  diffOnly?: boolean;
-  /** Deploy a release that changes nothing (default true); false skips it. */
-  deployIfUnchanged?: boolean;
-  /** How long the release is watched once it runs (default 0: not at all). */
-  bakeSeconds?: number;
+  /** Print the promotion diff and deploy nothing. */
+  diffOnly: boolean;
+  /** Deploy a release that changes nothing; false skips it. */
+  deployIfUnchanged: boolean;
+  /** How long the release is watched once it runs (0: not at all). */
+  bakeSeconds: number;
   /** Must answer 2xx once the release runs, and through the bake window. */
   smokeTestUrl?: string;
   /** The webhook told how the deploy ended (notifyUrl, notifyFormat). */
