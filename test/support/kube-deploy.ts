@@ -1,6 +1,6 @@
 // What the KubernetesDeploy tests (and bench) share, whichever server they run against: the
 // storefront manifests, the fixture lock with another web digest, and the task's options with
-// the defaults a test wants.
+// the defaults a test wants, for a deployment or for renderOnly.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -96,6 +96,31 @@ export function deployOptions(config: ResolvedKubeconfig, overrides: Partial<Kub
     artifactName: 'kubernetes-manifests',
     logTailLines: 5,
     client: { retryDelayMs: 10, attempts: 2, timeoutMs: 5000 },
+    ...overrides,
+  };
+}
+
+/** The task's options for renderOnly (no connection) of the compose files `composeFiles` into the namespace shop-review, pinned by the fixture lock, the manifests published. */
+export function renderOnlyOptions(overrides: Partial<KubernetesDeployOptions> & Pick<KubernetesDeployOptions, 'composeFiles' | 'baseDir'>): KubernetesDeployOptions {
+  return {
+    renderOnly: true,
+    namespace: 'shop-review',
+    createNamespace: false,
+    source: 'compose',
+    env: {},
+    lock: baseLock,
+    lockInput: 'lockFile',
+    allowUnpinned: false,
+    imagePullSecrets: [],
+    strategy: 'rolling',
+    canaryPercentage: 10,
+    action: 'deploy',
+    rolloutTimeoutSeconds: 600,
+    rollbackOnFailure: true,
+    fieldManager: 'container-outer-loop',
+    forceConflicts: false,
+    publishArtifact: true,
+    artifactName: 'kubernetes-manifests',
     ...overrides,
   };
 }
