@@ -13,7 +13,7 @@ import { DockerError } from '../../tasks/lib/errors';
 import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
 import { createTestContext } from '../support/context';
 import { startEngine, TestEngine } from '../support/engine';
-import { buildOptions } from '../support/images';
+import { buildOptions, writeProject } from '../support/images';
 
 let engine: TestEngine;
 let docker: Dockerode;
@@ -41,15 +41,11 @@ test('three services built at once, one failing: the error names it, the others 
     slow: `FROM ${BASE_IMAGE}\nRUN echo "slow ${run} output" && sleep 3600\n`,
     fails: `FROM ${image('quick')}\nRUN cat /quick.txt && echo "fails ${run} output" && exit 3\n`,
   };
-  for (const [service, text] of Object.entries(dockerfiles)) {
-    fs.mkdirSync(path.join(work, service));
-    fs.writeFileSync(path.join(work, service, 'Dockerfile'), text);
-  }
+  writeProject(work, '.', {
+    ...Object.fromEntries(Object.entries(dockerfiles).map(([service, text]) => [`${service}/Dockerfile`, text])),
+    'docker-compose.yml': ['services:', ...Object.keys(dockerfiles).map((s) => `  ${s}:\n    build: ${s}\n    image: ${image(s)}${s === 'fails' ? '\n    depends_on: [quick]' : ''}`), ''].join('\n'),
+  });
   const compose = path.join(work, 'docker-compose.yml');
-  fs.writeFileSync(
-    compose,
-    ['services:', ...Object.keys(dockerfiles).map((s) => `  ${s}:\n    build: ${s}\n    image: ${image(s)}${s === 'fails' ? '\n    depends_on: [quick]' : ''}`), ''].join('\n'),
-  );
   const recordPath = path.join(work, 'build-record.json');
   const ctx = createTestContext();
 
