@@ -10,9 +10,9 @@ import { after, before, test } from 'node:test';
 import type Dockerode from 'dockerode';
 import { buildAndTag } from '../../tasks/lib/build';
 import { DockerError } from '../../tasks/lib/errors';
-import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
+import { BASE_IMAGE, startEngineWithBaseImage } from '../support/base-image';
 import { createTestContext } from '../support/context';
-import { startEngine, TestEngine } from '../support/engine';
+import type { TestEngine } from '../support/engine';
 import { buildOptions, writeProject } from '../support/images';
 
 let engine: TestEngine;
@@ -22,9 +22,8 @@ const run = Math.random().toString(36).slice(2, 8);
 const image = (service: string) => `outer-loop-parallel/${service}:${run}`;
 
 before(async () => {
-  engine = await startEngine();
+  engine = await startEngineWithBaseImage();
   docker = engine.docker;
-  await ensureBaseImage(docker);
 });
 
 after(async () => {
