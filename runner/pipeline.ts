@@ -24,23 +24,22 @@ export interface Step {
   path?: string;
 }
 
-export interface Job {
+/** What a stage and a job both have, as nodes of their dependsOn graph: a name, what it waits for, its condition and its own variables. */
+interface DependencyNode {
   name: string;
   displayName: string;
   dependsOn: string[];
   condition?: string;
   variables: Record<string, string>;
+}
+
+export interface Job extends DependencyNode {
   steps: Step[];
   /** Deployment jobs: the environment they deploy to. */
   environment?: string;
 }
 
-export interface Stage {
-  name: string;
-  displayName: string;
-  dependsOn: string[];
-  condition?: string;
-  variables: Record<string, string>;
+export interface Stage extends DependencyNode {
   jobs: Job[];
 }
 

@@ -122,7 +122,7 @@ async function build(name) {
   };
   const go = (args) => run('go', args, { cwd: work, env }, log);
   if (tool.dir) {
-    // Our own module (main.go, go.mod, go.sum): built from a copy, so the build writes nothing
+    // Our own module (go.mod, go.sum, its packages): built from a copy, so the build writes nothing
     // into the repository.
     fs.cpSync(path.join(root, tool.dir), work, { recursive: true });
     const goMod = path.join(tool.dir, 'go.mod');

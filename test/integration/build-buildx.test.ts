@@ -25,7 +25,7 @@ import { buildAndTag, BuildAndTagOptions } from '../../tasks/lib/build';
 import { readLock } from '../../tasks/lib/lock/file';
 import { pushWithDigest } from '../../tasks/lib/push';
 import { RegistryClient } from '../../tasks/lib/registry/client';
-import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
+import { BASE_IMAGE, startEngineWithBaseImage } from '../support/base-image';
 import { createTestContext, TestContext } from '../support/context';
 import { startEngine, TestEngine } from '../support/engine';
 import { buildOptions, cachedBuildSteps, writeProject } from '../support/images';
@@ -51,9 +51,8 @@ COPY --from=build /platform /token-sha /ssh /
 `;
 
 before(async () => {
-  engine = await startEngine();
+  engine = await startEngineWithBaseImage();
   docker = engine.docker;
-  await ensureBaseImage(docker);
 });
 
 after(async () => {

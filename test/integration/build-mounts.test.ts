@@ -11,9 +11,9 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type Dockerode from 'dockerode';
 import { buildAndTag, BuildAndTagOptions } from '../../tasks/lib/build';
-import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
+import { BASE_IMAGE, startEngineWithBaseImage } from '../support/base-image';
 import { createTestContext } from '../support/context';
-import { startEngine, TestEngine } from '../support/engine';
+import type { TestEngine } from '../support/engine';
 import { buildOptions, outputOf, writeProject } from '../support/images';
 import { SshHost, startSshHost } from '../support/ssh-host';
 
@@ -24,9 +24,8 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-mounts-'));
 const SECRET = `npm-token-${createHash('sha256').update(String(Math.random())).digest('hex').slice(0, 24)}`;
 
 before(async () => {
-  engine = await startEngine();
+  engine = await startEngineWithBaseImage();
   docker = engine.docker;
-  await ensureBaseImage(docker);
   sshd = await startSshHost();
 });
 

@@ -10,10 +10,10 @@ import { after, before, test } from 'node:test';
 import type Dockerode from 'dockerode';
 import { buildAndTag } from '../../tasks/lib/build';
 import { DockerError } from '../../tasks/lib/errors';
-import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
+import { BASE_IMAGE, startEngineWithBaseImage } from '../support/base-image';
 import { createTestContext } from '../support/context';
-import { startEngine, TestEngine } from '../support/engine';
-import { buildOptions } from '../support/images';
+import type { TestEngine } from '../support/engine';
+import { buildOptions, writeProject } from '../support/images';
 
 let engine: TestEngine;
 let docker: Dockerode;
@@ -22,9 +22,8 @@ const run = Math.random().toString(36).slice(2, 8);
 const image = (service: string) => `outer-loop-parallel/${service}:${run}`;
 
 before(async () => {
-  engine = await startEngine();
+  engine = await startEngineWithBaseImage();
   docker = engine.docker;
-  await ensureBaseImage(docker);
 });
 
 after(async () => {
@@ -41,15 +40,11 @@ test('three services built at once, one failing: the error names it, the others 
     slow: `FROM ${BASE_IMAGE}\nRUN echo "slow ${run} output" && sleep 3600\n`,
     fails: `FROM ${image('quick')}\nRUN cat /quick.txt && echo "fails ${run} output" && exit 3\n`,
   };
-  for (const [service, text] of Object.entries(dockerfiles)) {
-    fs.mkdirSync(path.join(work, service));
-    fs.writeFileSync(path.join(work, service, 'Dockerfile'), text);
-  }
+  writeProject(work, '.', {
+    ...Object.fromEntries(Object.entries(dockerfiles).map(([service, text]) => [`${service}/Dockerfile`, text])),
+    'docker-compose.yml': ['services:', ...Object.keys(dockerfiles).map((s) => `  ${s}:\n    build: ${s}\n    image: ${image(s)}${s === 'fails' ? '\n    depends_on: [quick]' : ''}`), ''].join('\n'),
+  });
   const compose = path.join(work, 'docker-compose.yml');
-  fs.writeFileSync(
-    compose,
-    ['services:', ...Object.keys(dockerfiles).map((s) => `  ${s}:\n    build: ${s}\n    image: ${image(s)}${s === 'fails' ? '\n    depends_on: [quick]' : ''}`), ''].join('\n'),
-  );
   const recordPath = path.join(work, 'build-record.json');
   const ctx = createTestContext();
 

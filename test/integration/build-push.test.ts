@@ -10,9 +10,9 @@ import { buildAndTag, BuildAndTagOptions } from '../../tasks/lib/build';
 import { readLock } from '../../tasks/lib/lock/file';
 import { pushWithDigest, PushOptions } from '../../tasks/lib/push';
 import { RegistryClient } from '../../tasks/lib/registry/client';
-import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
+import { BASE_IMAGE, startEngineWithBaseImage } from '../support/base-image';
 import { createTestContext, TestContext } from '../support/context';
-import { startEngine, TestEngine } from '../support/engine';
+import type { TestEngine } from '../support/engine';
 import { startFaultProxy } from '../support/fault-proxy';
 import { buildOptions as defaultBuildOptions, outputOf, tagAndPush } from '../support/images';
 import { startRegistry, TestRegistry } from '../support/registry';
@@ -31,9 +31,8 @@ let bearer: TestRegistry;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-bp-'));
 
 before(async () => {
-  engine = await startEngine();
+  engine = await startEngineWithBaseImage();
   docker = engine.docker;
-  await ensureBaseImage(docker);
   [anon, basic, bearer] = await Promise.all([startRegistry('none'), startRegistry('htpasswd'), startRegistry('token')]);
 });
 

@@ -13,11 +13,12 @@ import { createCredentialSource } from '../../tasks/lib/auth';
 import { buildAndTag, BuildAndTagOptions } from '../../tasks/lib/build';
 import { pushWithDigest } from '../../tasks/lib/push';
 import { RegistryClient } from '../../tasks/lib/registry/client';
-import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
+import { BASE_IMAGE } from '../support/base-image';
+import { startReleasePeers } from '../support/compose-deploy';
 import { createTestContext } from '../support/context';
 import { startEngine, TestEngine } from '../support/engine';
 import { buildOptions } from '../support/images';
-import { startRegistry, TestRegistry } from '../support/registry';
+import type { TestRegistry } from '../support/registry';
 import { stackFromEnv } from '../support/stack';
 import { pushWithDigestDefaults } from '../support/task-defaults';
 
@@ -33,10 +34,7 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-repro-'));
 const repo = path.join(work, 'repo');
 
 before(async () => {
-  engine = await startEngine();
-  docker = engine.docker;
-  await ensureBaseImage(docker);
-  registry = await startRegistry('none');
+  ({ engine, docker, registry } = await startReleasePeers('none'));
   fs.mkdirSync(path.join(repo, 'app'), { recursive: true });
   // A RUN step makes files with the time of the build: only a timestamp rewrite makes its layer repeatable.
   fs.writeFileSync(path.join(repo, 'app', 'Dockerfile'), `FROM ${BASE_IMAGE}\nRUN mkdir /data && touch /data/built\nCOPY hello.txt /hello.txt\n`);

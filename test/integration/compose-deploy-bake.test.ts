@@ -15,12 +15,10 @@ import { createCredentialSource } from '../../tasks/lib/auth';
 import { composeDeploy, ComposeDeployOptions } from '../../tasks/lib/compose-deploy';
 import { projectContainers } from '../../tasks/lib/compose/containers';
 import type { ImageLock } from '../../tasks/lib/lock/types';
-import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
-import { localDeploy } from '../support/compose-deploy';
+import { localDeploy, pushThirdPartyImage, startReleasePeers } from '../support/compose-deploy';
 import { createTestContext, TestContext } from '../support/context';
-import { removeComposeProject, startEngine, TestEngine } from '../support/engine';
-import { tagAndPush } from '../support/images';
-import { startRegistry, TestRegistry } from '../support/registry';
+import { removeComposeProject, TestEngine } from '../support/engine';
+import type { TestRegistry } from '../support/registry';
 import { composeDeployDefaults } from '../support/task-defaults';
 
 const RUN = `cdb${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`; // unique per run: the engine is shared
@@ -45,11 +43,8 @@ const diesAfter5s = path.join(work, 'dies.yml');
 const restarts = path.join(work, 'restarts.yml');
 
 before(async () => {
-  engine = await startEngine();
-  docker = engine.docker;
-  await ensureBaseImage(docker);
-  registry = await startRegistry('none');
-  digest = await tagAndPush(docker, BASE_IMAGE, `${registry.host}/third-party/busybox:1.0`);
+  ({ engine, docker, registry } = await startReleasePeers('none'));
+  digest = await pushThirdPartyImage(docker, registry);
   fs.writeFileSync(app, 'services:\n  app:\n    image: ${REGISTRY}/third-party/busybox:1.0\n    command: ["sh", "-c", "echo app up; exec sleep 3600"]\n    restart: "no"\n    stop_signal: SIGKILL\n');
   fs.writeFileSync(diesAfter5s, 'services:\n  app:\n    command: ["sh", "-c", "echo app up; sleep 5; echo fatal: lost the database; exit 1"]\n');
   fs.writeFileSync(restarts, 'services:\n  app:\n    command: ["sh", "-c", "echo app up; sleep 2; exit 2"]\n    restart: on-failure\n');

@@ -16,12 +16,12 @@ import { projectContainers } from '../../tasks/lib/compose/containers';
 import { readLock } from '../../tasks/lib/lock/file';
 import type { ImageLock } from '../../tasks/lib/lock/types';
 import { COMPOSE_TRACE_LABELS, lockFileDigest } from '../../tasks/lib/release/trace';
-import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
-import { localDeploy } from '../support/compose-deploy';
+import { BASE_IMAGE } from '../support/base-image';
+import { localDeploy, pushThirdPartyImage, startReleasePeers } from '../support/compose-deploy';
 import { createTestContext } from '../support/context';
-import { removeComposeProject, startEngine, TestEngine } from '../support/engine';
+import { removeComposeProject, TestEngine } from '../support/engine';
 import { tagAndPush } from '../support/images';
-import { startRegistry, TestRegistry } from '../support/registry';
+import type { TestRegistry } from '../support/registry';
 import { composeDeployDefaults } from '../support/task-defaults';
 
 const RUN = `cdtr${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`; // unique per run: the engine is shared
@@ -40,11 +40,8 @@ const builds: Record<string, { lockFile: string; digest: string }> = {};
 const app = path.join(work, 'docker-compose.yml');
 
 before(async () => {
-  engine = await startEngine();
-  docker = engine.docker;
-  await ensureBaseImage(docker);
-  registry = await startRegistry('none');
-  sideDigest = await tagAndPush(docker, BASE_IMAGE, `${registry.host}/third-party/busybox:1.0`);
+  ({ engine, docker, registry } = await startReleasePeers('none'));
+  sideDigest = await pushThirdPartyImage(docker, registry);
   fs.writeFileSync(
     app,
     [

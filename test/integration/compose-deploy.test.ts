@@ -17,14 +17,13 @@ import { readLock } from '../../tasks/lib/lock/file';
 import type { ImageLock } from '../../tasks/lib/lock/types';
 import { parseReference, repositoryName } from '../../tasks/lib/reference';
 import { runBundledTask } from '../support/agent';
-import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
+import { startEngineWithBaseImage } from '../support/base-image';
 import type { EndpointInfo } from '../../tasks/lib/context';
-import { buildAndLock, registryEndpoint } from '../support/compose-deploy';
+import { buildAndLock, pushThirdPartyImage, registryEndpoint } from '../support/compose-deploy';
 import { createTestContext, TestContext } from '../support/context';
 import { startDevOpsDouble, DevOpsDouble } from '../support/devops-double';
 import { expectedComposeDisplay } from '../support/stack';
-import { removeComposeProject, startEngine, TestEngine } from '../support/engine';
-import { tagAndPush } from '../support/images';
+import { removeComposeProject, TestEngine } from '../support/engine';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { SshHost, startSshHost } from '../support/ssh-host';
 import { startTlsEngine, TlsEngine } from '../support/tls-engine';
@@ -56,12 +55,11 @@ async function release(version: string, healthy: boolean): Promise<string> {
 }
 
 before(async () => {
-  engine = await startEngine();
+  engine = await startEngineWithBaseImage();
   docker = engine.docker;
-  await ensureBaseImage(docker);
   [registry, ssh, tlsEngine] = await Promise.all([startRegistry('htpasswd'), startSshHost(), startTlsEngine(engine.dockerHost.replace(/^unix:\/\//, ''))]);
   // The third-party image the worker uses, pushed under a tag that PushWithDigest resolves.
-  await tagAndPush(docker, BASE_IMAGE, `${registry.host}/third-party/busybox:1.0`, { username: registry.username, password: registry.password, serveraddress: registry.host });
+  await pushThirdPartyImage(docker, registry);
   locks.v1 = await release('v1', true);
   locks.v2 = await release('v2', true);
   locks.bad = await release('v3-broken', false);

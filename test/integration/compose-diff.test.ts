@@ -14,12 +14,10 @@ import { runningServices } from '../../tasks/lib/compose-deploy/running';
 import { projectContainers } from '../../tasks/lib/compose/containers';
 import { readLock, writeLock } from '../../tasks/lib/lock/file';
 import type { ImageLock } from '../../tasks/lib/lock/types';
-import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
-import { buildAndLock, localDeploy, registryEndpoint } from '../support/compose-deploy';
+import { buildAndLock, localDeploy, pushThirdPartyImage, registryEndpoint, startReleasePeers } from '../support/compose-deploy';
 import { createTestContext } from '../support/context';
-import { removeComposeProject, startEngine, TestEngine } from '../support/engine';
-import { tagAndPush } from '../support/images';
-import { startRegistry, TestRegistry } from '../support/registry';
+import { removeComposeProject, TestEngine } from '../support/engine';
+import type { TestRegistry } from '../support/registry';
 import { composeDeployDefaults } from '../support/task-defaults';
 
 const COMPOSE_FILE = path.join(__dirname, '..', 'fixtures', 'compose-deploy', 'three-services.yml');
@@ -42,11 +40,8 @@ async function release(version: string, commit: string): Promise<string> {
 }
 
 before(async () => {
-  engine = await startEngine();
-  docker = engine.docker;
-  await ensureBaseImage(docker);
-  registry = await startRegistry('htpasswd');
-  await tagAndPush(docker, BASE_IMAGE, `${registry.host}/third-party/busybox:1.0`, { username: registry.username, password: registry.password, serveraddress: registry.host });
+  ({ engine, docker, registry } = await startReleasePeers('htpasswd'));
+  await pushThirdPartyImage(docker, registry);
   locks.r1 = await release('r1', COMMIT_A);
   const r2 = readLock(await release('r2', COMMIT_B));
   const one = structuredClone(readLock(locks.r1)) as ImageLock;

@@ -16,12 +16,11 @@ import { readLock } from '../../tasks/lib/lock/file';
 import { DriftError } from '../../tasks/lib/release/drift';
 import { runStatus } from '../../runner/status';
 import { runBundledTask } from '../support/agent';
-import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
-import { buildAndLock, registryEndpoint } from '../support/compose-deploy';
+import { BASE_IMAGE } from '../support/base-image';
+import { buildAndLock, pushThirdPartyImage, registryEndpoint, startReleasePeers } from '../support/compose-deploy';
 import { createTestContext } from '../support/context';
-import { removeComposeProject, startEngine, TestEngine } from '../support/engine';
-import { tagAndPush } from '../support/images';
-import { startRegistry, TestRegistry } from '../support/registry';
+import { removeComposeProject, TestEngine } from '../support/engine';
+import type { TestRegistry } from '../support/registry';
 import { composeDeployDefaults } from '../support/task-defaults';
 
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'compose-deploy');
@@ -76,11 +75,8 @@ async function dockerRun(name: string, image: string, labels: Record<string, str
 }
 
 before(async () => {
-  engine = await startEngine();
-  docker = engine.docker;
-  await ensureBaseImage(docker);
-  registry = await startRegistry('htpasswd');
-  await tagAndPush(docker, BASE_IMAGE, `${registry.host}/third-party/busybox:1.0`, { username: registry.username, password: registry.password, serveraddress: registry.host });
+  ({ engine, docker, registry } = await startReleasePeers('htpasswd'));
+  await pushThirdPartyImage(docker, registry);
   lockFile = await buildAndLock(docker, registry, {
     composeFile: path.join(FIXTURE, 'docker-compose.yml'),
     version: 'v1',

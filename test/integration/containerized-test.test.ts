@@ -18,10 +18,10 @@ import { followContainer, startTestContainer } from '../../tasks/lib/containeriz
 import { EXPIRES_LABEL, RUN_LABEL, leftovers, runLabels, sweepByLabel, sweepExpiredRuns } from '../../tasks/lib/containerized-test/teardown';
 import { InputError } from '../../tasks/lib/errors';
 import { DIST_TASKS, runBundledTask } from '../support/agent';
-import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
+import { BASE_IMAGE, startEngineWithBaseImage } from '../support/base-image';
 import { createTestContext } from '../support/context';
 import { stackFromEnv } from '../support/stack';
-import { startEngine, TestEngine } from '../support/engine';
+import type { TestEngine } from '../support/engine';
 import { buildOptions } from '../support/images';
 
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'containerized');
@@ -38,9 +38,8 @@ let env: NodeJS.ProcessEnv;
 let runCounter = 0;
 
 before(async () => {
-  engine = await startEngine();
+  engine = await startEngineWithBaseImage();
   docker = engine.docker;
-  await ensureBaseImage(docker);
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-ct-'));
   env = { ...process.env, DOCKER_HOST: engine.dockerHost };
   recordPath = path.join(work, 'build-record.json');

@@ -17,7 +17,7 @@ import { runBundledTask } from '../support/agent';
 import { TestContext, createTestContext } from '../support/context';
 import { KubeApiServer, kubeconfigFor, startKubeApi } from '../support/kube-api';
 import { startKubeCluster } from '../support/kube-cluster';
-import { D, KUBE_FIXTURES, WEB, deployOptions, lockWithWeb, resolveKubeconfig, webManifestDir } from '../support/kube-deploy';
+import { D, KUBE_FIXTURES, WEB, deployOptions, lockWithWeb, resolveKubeconfig, serviceAccountEndpoint, webManifestDir } from '../support/kube-deploy';
 
 const TOKEN = 'kube-token-bake-0123456789';
 let api: KubeApiServer;
@@ -227,15 +227,7 @@ describe('the bundled KubernetesDeploy', () => {
           notifyUrl: hook,
           notifyFormat: 'Slack',
         },
-        endpoints: [
-          {
-            id: 'K8S-BAKE',
-            url: api.url,
-            scheme: 'Token',
-            parameters: { apitoken: Buffer.from(TOKEN).toString('base64'), serviceAccountCertificate: Buffer.from(api.caPem!).toString('base64'), isCreatedFromSecretYaml: 'true' },
-            data: { authorizationType: 'ServiceAccount' },
-          },
-        ],
+        endpoints: [serviceAccountEndpoint('K8S-BAKE', { url: api.url, caPem: api.caPem!, token: TOKEN })],
         cwd: work,
         variables: { 'System.Debug': 'true' },
         timeoutMs: 120_000,

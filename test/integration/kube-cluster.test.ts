@@ -13,22 +13,18 @@ import { KubernetesDeployOptions, kubernetesDeploy } from '../../tasks/lib/kube'
 import { runBundledTask } from '../support/agent';
 import { createTestContext } from '../support/context';
 import { DEPLOYER_NAMESPACE, KubeCluster, startKubeCluster } from '../support/kube-cluster';
-import { D, KUBE_FIXTURES as FIXTURES, WEB, deployOptions, resolveKubeconfig, webManifestDir } from '../support/kube-deploy';
+import { D, KUBE_FIXTURES as FIXTURES, WEB, deployOptions, resolveKubeconfig, serviceAccountEndpoint, testNamespace, webManifestDir } from '../support/kube-deploy';
 
 let cluster: KubeCluster;
 before(async () => {
   cluster = await startKubeCluster();
 });
 
-let counter = 0;
-/** A namespace of its own for each test (the cluster outlives a single run of this file). */
-const namespace = (name: string) => `${name}-${process.pid.toString(36)}-${++counter}`;
-
 type Credentials = { token: string } | { cert: string; key: string } | { exec: Record<string, unknown> };
 
 function options(overrides: Partial<KubernetesDeployOptions> & { credentials?: Credentials } = {}): KubernetesDeployOptions {
   const { credentials, ...rest } = overrides;
-  return deployOptions(resolveKubeconfig(cluster.kubeconfig(credentials ?? cluster.admin)), { namespace: namespace('ns'), ...rest });
+  return deployOptions(resolveKubeconfig(cluster.kubeconfig(credentials ?? cluster.admin)), { namespace: testNamespace('ns'), ...rest });
 }
 
 const get = (kind: string, ns: string, name?: string) => cluster.get([kind, ...(name ? [name] : []), '-n', ns]);
@@ -37,7 +33,7 @@ const generations = (ns: string) =>
 
 describe('KubernetesDeploy on a real control plane', () => {
   test('the example app: compose → converted → pinned → applied → rolled out → verified; kubectl agrees', async () => {
-    const ns = namespace('shop');
+    const ns = testNamespace('shop');
     const ctx = createTestContext();
     const compose = { source: 'compose' as const, composeFiles: [path.join(FIXTURES, 'compose', 'docker-compose.yml')], env: {}, namespace: ns, baseDir: path.join(FIXTURES, 'compose'), renderedManifests: path.join(ctx.tempDir, 'rendered.yaml') };
     const result = await kubernetesDeploy(options(compose), ctx);
@@ -89,14 +85,14 @@ describe('KubernetesDeploy on a real control plane', () => {
       }),
     });
     cluster.kubectl(['wait', '--for=condition=Established', '--timeout=30s', `crd/widgets.${group}`]);
-    const ns = namespace('crd');
+    const ns = testNamespace('crd');
     const widget = `---\napiVersion: ${group}/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 3}\n`;
     await kubernetesDeploy(options({ baseDir: webManifestDir({ extra: widget }), namespace: ns }), createTestContext());
     const w = cluster.get(['widgets.' + group, 'w', '-n', ns]);
     assert.equal(w.spec.size, 3);
     assert.ok(w.metadata.managedFields.some((m: any) => m.manager === 'container-outer-loop'));
 
-    const other = namespace('unknown');
+    const other = testNamespace('unknown');
     const gadget = `---\napiVersion: ${group}/v1\nkind: Gadget\nmetadata: {name: g}\n`;
     await assert.rejects(kubernetesDeploy(options({ baseDir: webManifestDir({ extra: gadget }), namespace: other }), createTestContext()), /does not know kind 'Gadget'/);
     const gone = cluster.kubectl(['get', 'deployment', 'web', '-n', other], { allowFailure: true });
@@ -119,7 +115,7 @@ describe('identities: RBAC and authentication against the real API server', () =
       assert.match(err.message, /in the namespace "col-elsewhere"/);
       return true;
     });
-    const fresh = namespace('not-allowed');
+    const fresh = testNamespace('not-allowed');
     await assert.rejects(kubernetesDeploy(options({ credentials: deployer, namespace: fresh, createNamespace: true }), createTestContext()), (err: Error) => {
       assert.match(err.message, /403 Forbidden/);
       assert.match(err.message, /cannot (create|get|patch) resource "namespaces"/);
@@ -134,15 +130,7 @@ describe('identities: RBAC and authentication against the real API server', () =
     fs.copyFileSync(path.join(FIXTURES, 'lock.json'), path.join(work, 'image-lock.json'));
     const run = await runBundledTask('kubernetes-deploy', {
       inputs: { connectionType: 'kubernetesServiceConnection', kubernetesServiceConnection: 'K8S-DEPLOYER', namespace: DEPLOYER_NAMESPACE, source: 'manifests', manifests: 'k8s/*.yaml', lockFile: path.join(work, 'image-lock.json'), rolloutTimeoutSeconds: '60' },
-      endpoints: [
-        {
-          id: 'K8S-DEPLOYER',
-          url: cluster.url,
-          scheme: 'Token',
-          parameters: { apitoken: Buffer.from(cluster.deployerToken).toString('base64'), serviceAccountCertificate: Buffer.from(cluster.caPem).toString('base64'), isCreatedFromSecretYaml: 'true' },
-          data: { authorizationType: 'ServiceAccount' },
-        },
-      ],
+      endpoints: [serviceAccountEndpoint('K8S-DEPLOYER', { url: cluster.url, caPem: cluster.caPem, token: cluster.deployerToken })],
       cwd: work,
       variables: { 'System.Debug': 'true' },
       timeoutMs: 120_000,

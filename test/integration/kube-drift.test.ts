@@ -13,20 +13,16 @@ import { DriftError } from '../../tasks/lib/release/drift';
 import { runStatus } from '../../runner/status';
 import { createTestContext } from '../support/context';
 import { KubeCluster, startKubeCluster } from '../support/kube-cluster';
-import { D, WEB, baseLock, deployOptions, resolveKubeconfig, webManifestDir, WebRelease } from '../support/kube-deploy';
+import { D, WEB, baseLock, deployOptions, resolveKubeconfig, testNamespace, webManifestDir, WebRelease } from '../support/kube-deploy';
 
 let cluster: KubeCluster;
 before(async () => {
   cluster = await startKubeCluster();
 });
 
-let counter = 0;
-/** A namespace of its own for each test (the cluster outlives a single run of this file). */
-const namespace = (name: string) => `${name}-${process.pid.toString(36)}-${++counter}`;
-
 /** Deploys the storefront into a fresh namespace; returns the options to verify it with. */
 async function deployed(name: string, release: WebRelease = {}, deploy: { rolloutTimeoutSeconds?: number; rollbackOnFailure?: boolean } = {}): Promise<KubernetesVerifyOptions> {
-  const options = deployOptions(resolveKubeconfig(cluster.kubeconfig(cluster.admin)), { namespace: namespace(name), baseDir: webManifestDir(release), ...deploy });
+  const options = deployOptions(resolveKubeconfig(cluster.kubeconfig(cluster.admin)), { namespace: testNamespace(name), baseDir: webManifestDir(release), ...deploy });
   const deploying = kubernetesDeploy(options, createTestContext());
   // A release meant to fail is left in place (rollbackOnFailure false) to be verified.
   if (deploy.rollbackOnFailure === false) await assert.rejects(deploying, DeploymentFailedError);

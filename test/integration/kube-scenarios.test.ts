@@ -16,7 +16,7 @@ import type { ResolvedKubeconfig } from '../../tasks/lib/kube/kubeconfig';
 import { createTestContext } from '../support/context';
 import { KubeApiServer, kubeconfigFor, startKubeApi } from '../support/kube-api';
 import { startKubeCluster } from '../support/kube-cluster';
-import { D, KUBE_FIXTURES as FIXTURES, WEB, baseLock, deployOptions, lockWithWeb, resolveKubeconfig, webManifestDir } from '../support/kube-deploy';
+import { D, KUBE_FIXTURES as FIXTURES, WEB, baseLock, deployOptions, lockWithWeb, resolveKubeconfig, testNamespace, webManifestDir } from '../support/kube-deploy';
 
 type Obj = Record<string, any>;
 
@@ -87,23 +87,20 @@ function clusterBackend(): Backend {
   };
 }
 
-let run = 0;
 for (const backend of [doubleBackend(), clusterBackend()]) {
   describe(`KubernetesDeploy scenarios on ${backend.name}`, () => {
     before(() => backend.start());
     after(() => backend.stop());
-    let counter = 0;
-    const namespace = (name: string) => `${name}-${process.pid.toString(36)}-${++run}-${++counter}`;
     const options = (overrides: Partial<KubernetesDeployOptions> & { token?: string } = {}): KubernetesDeployOptions => {
       const { token, ...rest } = overrides;
-      return deployOptions(backend.kubeconfig(token), { namespace: namespace('ns'), ...rest });
+      return deployOptions(backend.kubeconfig(token), { namespace: testNamespace('ns'), ...rest });
     };
     const webPods = (ns: string) => backend.list('Pod', ns).filter((p) => p.metadata.labels?.app === 'web');
     const image = (o: Obj | undefined) => o?.spec.template.spec.containers[0].image;
 
     test('a field another manager owns is a conflict that names it; forceConflicts takes it over', async () => {
       const dir = webManifestDir();
-      const ns = namespace('conflict');
+      const ns = testNamespace('conflict');
       await kubernetesDeploy(options({ baseDir: dir, namespace: ns }), createTestContext());
       backend.scaleAs('ops-team', ns, 'web', 5);
       await assert.rejects(kubernetesDeploy(options({ baseDir: dir, namespace: ns }), createTestContext()), (err: Error) => {
@@ -125,7 +122,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
 
     test('a re-apply with nothing changed bumps no generation', async () => {
       const dir = webManifestDir();
-      const ns = namespace('same');
+      const ns = testNamespace('same');
       await kubernetesDeploy(options({ baseDir: dir, namespace: ns }), createTestContext());
       const before = backend.get('Deployment', ns, 'web')!;
       await kubernetesDeploy(options({ baseDir: dir, namespace: ns }), createTestContext());
@@ -136,7 +133,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
 
     test('the promotion diff reads what the namespace runs: added, then unchanged (skipped with deployIfUnchanged false), then changed; diffOnly applies nothing', async () => {
       const dir = webManifestDir();
-      const ns = namespace('diff');
+      const ns = testNamespace('diff');
       const changed = (ctx: { outputs: Record<string, string> }) => JSON.parse(ctx.outputs.changedServices) as string[];
       const first = createTestContext();
       await kubernetesDeploy(options({ baseDir: dir, namespace: ns }), first);
@@ -156,7 +153,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
 
     test('every applied object carries the trace annotations on its own metadata, not on the pod template; they change only with the object', async () => {
       const dir = webManifestDir();
-      const ns = namespace('trace');
+      const ns = testNamespace('trace');
       const run = (buildId: string) => createTestContext({ 'System.CollectionUri': 'https://dev.azure.com/contoso/', 'System.TeamProject': 'Shop App', 'Build.BuildId': buildId });
       const trace = (buildId: string, lock = baseLock) => ({
         'container-outer-loop/run-url': `https://dev.azure.com/contoso/Shop%20App/_build/results?buildId=${buildId}`,
@@ -189,7 +186,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
     });
 
     test("a release whose pods never become Ready fails at the progress deadline, with the pods' reasons; the old pods keep serving", async () => {
-      const ns = namespace('stuck');
+      const ns = testNamespace('stuck');
       await kubernetesDeploy(options({ baseDir: webManifestDir({ progressDeadlineSeconds: 4 }), namespace: ns }), createTestContext());
       const broken = webManifestDir({ progressDeadlineSeconds: 4, podLabels: { 'col.test/behaviour': 'never-ready' } });
       await assert.rejects(kubernetesDeploy(options({ baseDir: broken, namespace: ns, lock: lockWithWeb(D('a')), rollbackOnFailure: false }), createTestContext()), (err: Error) => {
@@ -206,7 +203,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
     });
 
     test('a pull that never succeeds is named with the image', async () => {
-      const ns = namespace('pull-fails');
+      const ns = testNamespace('pull-fails');
       const broken = webManifestDir({ replicas: 1, progressDeadlineSeconds: 4, podLabels: { 'col.test/behaviour': 'image-pull-backoff' } });
       await assert.rejects(kubernetesDeploy(options({ baseDir: broken, namespace: ns, rollbackOnFailure: false }), createTestContext()), (err: Error) => {
         assert.match(err.message, new RegExp(`ImagePullBackOff — Back-off pulling image "${WEB.replace(/\./g, '\\.')}@sha256:1{64}"`));
@@ -225,7 +222,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
     });
 
     test('a crashing release is rolled back to the previous ReplicaSet revision; the task still fails; the next release deploys', async () => {
-      const ns = namespace('rollback');
+      const ns = testNamespace('rollback');
       await kubernetesDeploy(options({ namespace: ns }), createTestContext());
       const crashing = webManifestDir({ progressDeadlineSeconds: 4, podLabels: { 'col.test/behaviour': 'crash-loop' } });
       await assert.rejects(kubernetesDeploy(options({ baseDir: crashing, namespace: ns, lock: lockWithWeb(D('c')) }), createTestContext()), (err: Error) => {
@@ -252,7 +249,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
     });
 
     test('running pods whose imageID carries another digest fail verification and are rolled back', async () => {
-      const ns = namespace('verify');
+      const ns = testNamespace('verify');
       await kubernetesDeploy(options({ baseDir: webManifestDir({ replicas: 1 }), namespace: ns }), createTestContext());
       const swapped = webManifestDir({ replicas: 1, podAnnotations: { 'col.test/image-id': `${WEB}@${D('0')}` } });
       await assert.rejects(kubernetesDeploy(options({ baseDir: swapped, namespace: ns, lock: lockWithWeb(D('f')) }), createTestContext()), (err: Error) => {
@@ -266,7 +263,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
 
     test('canary: deploy runs -canary and -baseline beside stable; promote; reject; a failing canary is removed', async () => {
       const dir = webManifestDir({ replicas: 4 });
-      const ns = namespace('canary');
+      const ns = testNamespace('canary');
       await kubernetesDeploy(options({ baseDir: dir, namespace: ns }), createTestContext());
       const stableGeneration = backend.get('Deployment', ns, 'web')!.metadata.generation;
       const canary = (action: 'deploy' | 'promote' | 'reject', digest: string, baseDir = dir) =>
@@ -303,7 +300,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
     });
 
     test('createPullSecretFrom: a dockerconfigjson Secret through the API, added to every pod', async () => {
-      const ns = namespace('pull');
+      const ns = testNamespace('pull');
       const ctx = createTestContext();
       await kubernetesDeploy(
         options({
@@ -323,7 +320,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
     });
 
     test('a Job whose template changes is replaced (its template is immutable) and run to completion', async () => {
-      const ns = namespace('jobs');
+      const ns = testNamespace('jobs');
       const out = fs.mkdtempSync(path.join(os.tmpdir(), 'col-kjob-'));
       const compose = { source: 'compose' as const, composeFiles: [path.join(FIXTURES, 'compose', 'docker-compose.yml')], env: {}, namespace: ns, baseDir: path.join(FIXTURES, 'compose'), renderedManifests: path.join(out, 'rendered.yaml') };
       await kubernetesDeploy(options(compose), createTestContext());
@@ -346,7 +343,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
       const statefulSet = (labels: Record<string, string>) =>
         `apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  replicas: 2\n  serviceName: db\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: ${JSON.stringify({ app: 'db', ...labels })}}\n    spec:\n      containers: [{name: db, image: "${WEB}:1.0"}]\n`;
       fs.writeFileSync(path.join(dir, 'db.yaml'), statefulSet({}));
-      const ns = namespace('sts');
+      const ns = testNamespace('sts');
       await kubernetesDeploy(options({ baseDir: dir, namespace: ns }), createTestContext());
       fs.writeFileSync(path.join(dir, 'db.yaml'), statefulSet({ 'col.test/behaviour': 'crash-loop' }));
       await assert.rejects(kubernetesDeploy(options({ baseDir: dir, namespace: ns, lock: lockWithWeb(D('c')), rolloutTimeoutSeconds: 4 }), createTestContext()), (err: Error) => {
@@ -361,7 +358,7 @@ for (const backend of [doubleBackend(), clusterBackend()]) {
     });
 
     test('a kind the cluster does not know fails from discovery before anything is applied', async () => {
-      const ns = namespace('unknown');
+      const ns = testNamespace('unknown');
       const dir = webManifestDir({ replicas: 1, extra: '---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n' });
       await assert.rejects(kubernetesDeploy(options({ baseDir: dir, namespace: ns }), createTestContext()), /The cluster does not serve apiVersion 'example\.com\/v1' for kind 'Widget' \(manifest 'web\.yaml', document 3\)/);
       assert.equal(backend.get('Deployment', ns, 'web'), undefined, 'nothing was applied');

@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { AgentEndpoint, runBundledTask } from '../support/agent';
 import { KubeApiServer, startKubeApi } from '../support/kube-api';
 import { startKubeCluster } from '../support/kube-cluster';
+import { serviceAccountEndpoint } from '../support/kube-deploy';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'kube');
 const SA_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.sa-token-for-bundle-test.c2lnbmF0dXJl';
@@ -28,15 +29,7 @@ after(async () => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
-function connection(to = { url: api.url, caPem: api.caPem!, token: SA_TOKEN }): AgentEndpoint {
-  return {
-    id: 'K8S-SA-0001',
-    url: to.url,
-    scheme: 'Token',
-    parameters: { apitoken: Buffer.from(to.token).toString('base64'), serviceAccountCertificate: Buffer.from(to.caPem).toString('base64'), isCreatedFromSecretYaml: 'true' },
-    data: { authorizationType: 'ServiceAccount' },
-  };
-}
+const connection = (to = { url: api.url, caPem: api.caPem!, token: SA_TOKEN }): AgentEndpoint => serviceAccountEndpoint('K8S-SA-0001', to);
 
 const inputs = (extra: Record<string, string> = {}) => ({
   connectionType: 'kubernetesServiceConnection',

@@ -10,11 +10,11 @@ import type { EndpointInfo } from '../../tasks/lib/context';
 import { RegistryError } from '../../tasks/lib/errors';
 import { parseReference } from '../../tasks/lib/reference';
 import { RegistryClient } from '../../tasks/lib/registry/client';
-import { BASE_IMAGE, ensureBaseImage } from '../support/base-image';
+import { BASE_IMAGE, startEngineWithBaseImage } from '../support/base-image';
 import { createTestContext, type TestContext } from '../support/context';
 import { pushedDigest, type StreamEvent } from '../../tasks/lib/docker/stream';
 import { pushedManifestType } from '../support/stack';
-import { startEngine, type TestEngine } from '../support/engine';
+import type { TestEngine } from '../support/engine';
 import { startFaultProxy } from '../support/fault-proxy';
 import { startRegistry, type RegistryAuthMode, type TestRegistry } from '../support/registry';
 
@@ -26,8 +26,7 @@ let engine: TestEngine;
 const registries = {} as Record<RegistryAuthMode, TestRegistry>;
 
 before(async () => {
-  engine = await startEngine();
-  await ensureBaseImage(engine.docker);
+  engine = await startEngineWithBaseImage();
   const started = await Promise.all(MODES.map((m) => startRegistry(m)));
   MODES.forEach((m, i) => (registries[m] = started[i]));
 });

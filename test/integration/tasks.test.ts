@@ -7,8 +7,8 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { readLock } from '../../tasks/lib/lock/file';
 import { runBundledTask } from '../support/agent';
-import { ensureBaseImage } from '../support/base-image';
-import { startEngine, TestEngine } from '../support/engine';
+import { startEngineWithBaseImage } from '../support/base-image';
+import type { TestEngine } from '../support/engine';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { skopeoDigest } from '../support/skopeo';
 
@@ -17,8 +17,7 @@ let engine: TestEngine;
 let registry: TestRegistry;
 
 before(async () => {
-  engine = await startEngine();
-  await ensureBaseImage(engine.docker);
+  engine = await startEngineWithBaseImage();
   registry = await startRegistry('token');
 });
 

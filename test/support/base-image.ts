@@ -1,10 +1,12 @@
 // A tiny base image made locally (there is no Docker Hub here): Debian's static busybox with its
-// common applets, imported into the engine with `POST /images/create?fromSrc=-`.
+// common applets, imported into the engine with `POST /images/create?fromSrc=-`; and the test
+// engine that holds it, as most integration tests start.
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import type Dockerode from 'dockerode';
 import { followStream } from '../../tasks/lib/docker/stream';
+import { startEngine, TestEngine } from './engine';
 
 export const BASE_IMAGE = 'outer-loop/busybox:test';
 
@@ -43,6 +45,18 @@ export async function ensureBaseImage(docker: Dockerode, tag = BASE_IMAGE): Prom
   const id = await inspectId(docker, tag);
   if (!id) throw new Error(`Imported ${tag} but the engine does not know it: ${lines.join('\n').slice(0, 500)}`);
   return id;
+}
+
+/** The test engine (startEngine), with the base image in it. */
+export async function startEngineWithBaseImage(): Promise<TestEngine> {
+  const engine = await startEngine();
+  try {
+    await ensureBaseImage(engine.docker);
+    return engine;
+  } catch (err) {
+    await engine.stop();
+    throw err;
+  }
 }
 
 function readStaticBusybox(): Buffer {

@@ -1,6 +1,7 @@
-// What the ComposeDeploy integration tests share: the test registry as a service connection, a
-// release of a compose app built and locked as a pipeline does it (BuildAndTag, then
-// PushWithDigest), and the deploy settings every test starts from.
+// What the release integration tests share: the peers they start (the test engine with the base
+// image, a test registry, the third-party image in it), the test registry as a service connection,
+// a release of a compose app built and locked as a pipeline does it (BuildAndTag, then
+// PushWithDigest), and the deploy settings every ComposeDeploy test starts from.
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
 import { createCredentialSource } from '../../tasks/lib/auth';
@@ -9,11 +10,29 @@ import type { ComposeDeployOptions } from '../../tasks/lib/compose-deploy';
 import type { EndpointInfo } from '../../tasks/lib/context';
 import { pushWithDigest } from '../../tasks/lib/push';
 import { RegistryClient } from '../../tasks/lib/registry/client';
+import { BASE_IMAGE, startEngineWithBaseImage } from './base-image';
 import { createTestContext } from './context';
 import type { TestEngine } from './engine';
-import { buildOptions } from './images';
-import type { TestRegistry } from './registry';
+import { buildOptions, tagAndPush } from './images';
+import { RegistryAuthMode, startRegistry, TestRegistry } from './registry';
 import { pushWithDigestDefaults } from './task-defaults';
+
+/** The test engine, with the base image, and a test registry with `auth`. */
+export async function startReleasePeers(auth: RegistryAuthMode): Promise<{ engine: TestEngine; docker: Dockerode; registry: TestRegistry }> {
+  const engine = await startEngineWithBaseImage();
+  try {
+    return { engine, docker: engine.docker, registry: await startRegistry(auth) };
+  } catch (err) {
+    await engine.stop();
+    throw err;
+  }
+}
+
+/** Pushes the base image to `registry` as the test apps' third-party image, `third-party/busybox:1.0` (with the registry's password, if it has one); returns its digest. */
+export function pushThirdPartyImage(docker: Dockerode, registry: TestRegistry): Promise<string> {
+  const auth = registry.username ? { username: registry.username, password: registry.password, serveraddress: registry.host } : {};
+  return tagAndPush(docker, BASE_IMAGE, `${registry.host}/third-party/busybox:1.0`, auth);
+}
 
 /** The test registry as a Docker registry service connection (Basic auth). */
 export function registryEndpoint(registry: TestRegistry): EndpointInfo {

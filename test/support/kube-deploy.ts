@@ -1,6 +1,7 @@
 // What the KubernetesDeploy tests (and bench) share, whichever server they run against: the
-// storefront manifests, the fixture lock with another web digest, and the task's options with
-// the defaults a test wants.
+// storefront manifests, the fixture lock with another web digest, the task's options with the
+// defaults a test wants (for a deployment or for renderOnly), a namespace of its own per test, and
+// a ServiceAccount service connection as the agent hands it to the bundled task.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,12 +9,28 @@ import type { KubernetesDeployOptions } from '../../tasks/lib/kube';
 import { parseKubeconfig, type ResolvedKubeconfig } from '../../tasks/lib/kube/kubeconfig';
 import { readLock } from '../../tasks/lib/lock/file';
 import type { ImageLock } from '../../tasks/lib/lock/types';
+import type { AgentEndpoint } from './agent';
 import { kubernetesDeployDefaults } from './task-defaults';
 
 export const KUBE_FIXTURES = path.join(__dirname, '..', 'fixtures', 'kube');
 export const baseLock = readLock(path.join(KUBE_FIXTURES, 'lock.json'));
 export const WEB = 'registry.example.com/shop/web';
 export const D = (n: string) => `sha256:${n.repeat(64)}`;
+
+let namespaces = 0;
+/** A namespace of its own for each test (a cluster outlives a single run of a file). */
+export const testNamespace = (name: string): string => `${name}-${process.pid.toString(36)}-${++namespaces}`;
+
+/** A `kubernetes` service connection for a ServiceAccount (its token and the cluster's CA, base64, as from the secret's YAML), as the agent hands it to the bundled task. */
+export function serviceAccountEndpoint(id: string, to: { url: string; caPem: string; token: string }): AgentEndpoint {
+  return {
+    id,
+    url: to.url,
+    scheme: 'Token',
+    parameters: { apitoken: Buffer.from(to.token).toString('base64'), serviceAccountCertificate: Buffer.from(to.caPem).toString('base64'), isCreatedFromSecretYaml: 'true' },
+    data: { authorizationType: 'ServiceAccount' },
+  };
+}
 
 /** The fixture lock with the web image at another digest (a new release). */
 export function lockWithWeb(digest: string): ImageLock {
@@ -72,32 +89,56 @@ ${o.extra ?? ''}`,
 
 export const resolveKubeconfig = (text: string): ResolvedKubeconfig => parseKubeconfig(text, { source: "Input 'kubernetesServiceConnection'", setSecret: () => undefined });
 
-/** The task's options for a deployment of the manifests in `baseDir` (by default a fresh storefront). */
-export function deployOptions(config: ResolvedKubeconfig, overrides: Partial<KubernetesDeployOptions> & { namespace: string }): KubernetesDeployOptions {
-  const dir = overrides.baseDir ?? webManifestDir();
+type CommonOptions = 'lock' | 'lockInput' | 'allowUnpinned' | 'imagePullSecrets' | 'strategy' | 'action' | 'rollbackOnFailure' | 'fieldManager' | 'forceConflicts' | 'publishArtifact' | 'artifactName';
+
+/** What every test's options start from: the task.json defaults, the fixture lock, nothing unpinned, a rolling deploy that rolls back, our field manager, the manifests published. */
+function commonOptions(): Pick<KubernetesDeployOptions, CommonOptions> & ReturnType<typeof kubernetesDeployDefaults> {
   return {
     ...kubernetesDeployDefaults(),
-    kubeconfig: async () => config,
-    createNamespace: true,
-    source: 'manifests',
-    manifests: ['*.yaml'],
-    baseDir: dir,
     lock: baseLock,
     lockInput: 'lockFile',
     allowUnpinned: false,
     imagePullSecrets: [],
     strategy: 'rolling',
-    canaryPercentage: 25,
     action: 'deploy',
-    rolloutTimeoutSeconds: 60,
     rollbackOnFailure: true,
     fieldManager: 'container-outer-loop',
     forceConflicts: false,
-    renderedManifests: path.join(dir, 'out', 'rendered.yaml'),
     publishArtifact: true,
     artifactName: 'kubernetes-manifests',
+  };
+}
+
+/** The task's options for a deployment of the manifests in `baseDir` (by default a fresh storefront). */
+export function deployOptions(config: ResolvedKubeconfig, overrides: Partial<KubernetesDeployOptions> & { namespace: string }): KubernetesDeployOptions {
+  const dir = overrides.baseDir ?? webManifestDir();
+  return {
+    ...commonOptions(),
+    kubeconfig: async () => config,
+    createNamespace: true,
+    source: 'manifests',
+    manifests: ['*.yaml'],
+    baseDir: dir,
+    canaryPercentage: 25,
+    rolloutTimeoutSeconds: 60,
+    renderedManifests: path.join(dir, 'out', 'rendered.yaml'),
     logTailLines: 5,
     client: { retryDelayMs: 10, attempts: 2, timeoutMs: 5000 },
+    ...overrides,
+  };
+}
+
+/** The task's options for renderOnly (no connection) of the compose files `composeFiles` into the namespace shop-review. */
+export function renderOnlyOptions(overrides: Partial<KubernetesDeployOptions> & Pick<KubernetesDeployOptions, 'composeFiles' | 'baseDir'>): KubernetesDeployOptions {
+  return {
+    ...commonOptions(),
+    renderOnly: true,
+    namespace: 'shop-review',
+    createNamespace: false,
+    source: 'compose',
+    env: {},
+    canaryPercentage: 10,
+    rolloutTimeoutSeconds: 600,
     ...overrides,
   };
 }

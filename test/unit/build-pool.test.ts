@@ -11,7 +11,7 @@ import { PoolJob, runInDependencyOrder } from '../../tasks/lib/build/pool';
 import type { Logger } from '../../tasks/lib/context';
 import { CancelledError, DockerError, InputError } from '../../tasks/lib/errors';
 import { createTestContext } from '../support/context';
-import { buildOptions } from '../support/images';
+import { buildOptions, writeProject } from '../support/images';
 
 /** A Logger that records what reaches the pipeline log, groups included. */
 function recordingLog() {
@@ -218,23 +218,15 @@ describe('runInDependencyOrder', () => {
 describe('BuildAndTag plans the build order from the compose file', () => {
   const work = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'col-build-pool-')));
   after(() => fs.rmSync(work, { recursive: true, force: true }));
-  const dockerfiles: Record<string, string> = {
-    base: 'FROM outer-loop/busybox:test\n',
+  writeProject(work, '.', {
+    'base/Dockerfile': 'FROM outer-loop/busybox:test\n',
     // A stage of its own named like nothing built, and the sibling base read by FROM.
-    web: 'FROM localhost:5000/base:1 AS runtime\nCOPY --from=runtime /bin/sh /sh\n',
-    worker: 'FROM outer-loop/busybox:test\n',
+    'web/Dockerfile': 'FROM localhost:5000/base:1 AS runtime\nCOPY --from=runtime /bin/sh /sh\n',
+    'worker/Dockerfile': 'FROM outer-loop/busybox:test\n',
     // The base image is a variable without a default: unknown, so depends_on decides.
-    tool: 'ARG BASE\nFROM ${BASE}\n',
-    copier: 'FROM outer-loop/busybox:test\nCOPY --from=localhost:5000/worker:1 /bin/sh /sh\nRUN --mount=type=bind,from=localhost:5000/base,target=/b true\n',
-  };
-  for (const [dir, text] of Object.entries(dockerfiles)) {
-    fs.mkdirSync(path.join(work, dir));
-    fs.writeFileSync(path.join(work, dir, 'Dockerfile'), text);
-  }
-  const compose = path.join(work, 'docker-compose.yml');
-  fs.writeFileSync(
-    compose,
-    [
+    'tool/Dockerfile': 'ARG BASE\nFROM ${BASE}\n',
+    'copier/Dockerfile': 'FROM outer-loop/busybox:test\nCOPY --from=localhost:5000/worker:1 /bin/sh /sh\nRUN --mount=type=bind,from=localhost:5000/base,target=/b true\n',
+    'docker-compose.yml': [
       'services:',
       '  base: { build: base, image: localhost:5000/base:1 }',
       '  cache: { image: localhost:5000/cache:1, depends_on: [base] }',
@@ -244,7 +236,8 @@ describe('BuildAndTag plans the build order from the compose file', () => {
       '  copier: { build: copier, image: localhost:5000/copier:1 }',
       '',
     ].join('\n'),
-  );
+  });
+  const compose = path.join(work, 'docker-compose.yml');
   const plan = (over: Parameters<typeof buildOptions>[1]) => planBuilds(buildOptions(async () => assert.fail('the engine must not be contacted'), over), createTestContext());
   const orderOf = (over: Partial<Parameters<typeof buildOptions>[1]> = {}) => Object.fromEntries(plan({ composeFile: compose, buildRecordPath: path.join(work, 'r.json'), ...over }).map((p) => [p.name, p.after]));
 

@@ -4,7 +4,7 @@
 //
 // The differential fuzz pass compares tasks/lib/docker/ignore.ts with moby/patternmatcher (its
 // ignorefile reader and MatchesOrParentMatches, what the Docker CLI and BuildKit use), through a small
-// Go program of ours (test/tools/ignore-oracle) built by scripts/test-tools.mjs. One oracle process
+// Go program of ours (test/tools/oracles/ignore-oracle) built by scripts/test-tools.mjs. One oracle process
 // answers the whole generated corpus. Random from a seed the test prints: rerun a failure with
 // DOCKERIGNORE_SEED=<seed>.
 import { strict as assert } from 'node:assert';

@@ -13,7 +13,7 @@ import { engineFromEnvironment } from '../../tasks/lib/docker/engine';
 import { followStream } from '../../tasks/lib/docker/stream';
 import { transferWithRetries } from '../../tasks/lib/docker/transfer';
 import { RegistryError } from '../../tasks/lib/errors';
-import { pushWithDigest } from '../../tasks/lib/push';
+import { PushOptions, pushWithDigest } from '../../tasks/lib/push';
 import { RegistryClient } from '../../tasks/lib/registry/client';
 import { createTestContext } from '../support/context';
 import { buildOptions } from '../support/images';
@@ -62,175 +62,140 @@ function streamingEngine(behaviour: Behaviour): http.RequestListener {
   };
 }
 
-/** Runs `fn` with DOCKER_HOST pointing at `socket`, as the tasks' engines find it. */
-async function withDockerHost<T>(socket: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` against an engine on a fresh unix socket (`handler` as for listen) with DOCKER_HOST
+ * pointing at it, as the tasks' engines find it; then restores DOCKER_HOST and closes the engine.
+ */
+async function withEngine<T>(handler: http.RequestListener | undefined, fn: (socket: string) => Promise<T>): Promise<T> {
+  const engine = await listen(handler);
   const saved = process.env.DOCKER_HOST;
-  process.env.DOCKER_HOST = `unix://${socket}`;
+  process.env.DOCKER_HOST = `unix://${engine.socket}`;
   try {
-    return await fn();
+    return await fn(engine.socket);
   } finally {
     if (saved === undefined) delete process.env.DOCKER_HOST;
     else process.env.DOCKER_HOST = saved;
+    await engine.close();
   }
 }
 
-function contextDir(): { dockerfile: string; buildContext: string } {
+/** BuildAndTag of `localhost:5000/<name>:1` from `FROM scratch`, on the engine DOCKER_HOST names. */
+function buildScratch(name: string, stallSeconds: number): Promise<unknown> {
   const dir = fs.mkdtempSync(path.join(work, 'ctx-'));
   fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\n');
-  return { dockerfile: path.join(dir, 'Dockerfile'), buildContext: dir };
+  const options = buildOptions(engineFromEnvironment({ stallSeconds }), {
+    dockerfile: path.join(dir, 'Dockerfile'),
+    buildContext: dir,
+    imageName: `localhost:5000/${name}`,
+    tags: ['1'],
+    buildRecordPath: path.join(work, `record-${name}.json`),
+  });
+  return buildAndTag(options, createTestContext());
+}
+
+/** PushWithDigest's options for `localhost:5000/app:1` on `engine`, the lock written to `lockName` in the work folder. */
+function pushOptions(engine: PushOptions['engine'], lockName: string): PushOptions {
+  return {
+    engine,
+    client: new RegistryClient(),
+    credentials: async () => undefined,
+    images: ['localhost:5000/app:1'],
+    additionalTags: [],
+    lockFile: path.join(work, lockName),
+    publishArtifact: false,
+    artifactName: 'image-lock',
+    pipeline: {},
+    ...pushWithDigestDefaults(),
+  };
 }
 
 describe('an engine that accepts and never answers', () => {
   it('fails the first call after the call deadline, naming the engine and what to do', BOUND, async () => {
-    const engine = await listen();
-    try {
-      await withDockerHost(engine.socket, async () => {
-        const connect = engineFromEnvironment({ stallSeconds: 1, callTimeoutSeconds: 1 });
-        await assert.rejects(connect(), (err: Error) => {
-          assert.match(err.message, new RegExp(`the Docker engine at unix://${engine.socket.replace(/[.]/g, '\\.')} did not answer GET /_ping within 1 s`));
-          assert.match(err.message, /Check that the engine is running/);
-          return true;
-        });
+    await withEngine(undefined, async (socket) => {
+      const connect = engineFromEnvironment({ stallSeconds: 1, callTimeoutSeconds: 1 });
+      await assert.rejects(connect(), (err: Error) => {
+        assert.match(err.message, new RegExp(`the Docker engine at unix://${socket.replace(/[.]/g, '\\.')} did not answer GET /_ping within 1 s`));
+        assert.match(err.message, /Check that the engine is running/);
+        return true;
       });
-    } finally {
-      await engine.close();
-    }
+    });
   });
 });
 
 describe('an engine that answers the ping, then freezes', () => {
   it('a push says the engine did not answer, not that the image is missing', BOUND, async () => {
-    const engine = await listen((req, res) => {
+    await withEngine((req, res) => {
       if ((req.url ?? '').startsWith('/_ping')) res.end('OK');
+    }, async () => {
+      const options = pushOptions(engineFromEnvironment({ stallSeconds: 1, callTimeoutSeconds: 1 }), 'lock-frozen.json');
+      await assert.rejects(pushWithDigest(options, createTestContext()), /^DockerError: the Docker engine at unix:\/\/.* did not answer GET \/images\/localhost:5000\/app:1\/json within 1 s/);
+      options.client.close();
     });
-    try {
-      await withDockerHost(engine.socket, async () => {
-        const client = new RegistryClient();
-        const options = {
-          engine: engineFromEnvironment({ stallSeconds: 1, callTimeoutSeconds: 1 }),
-          client,
-          credentials: async () => undefined,
-          images: ['localhost:5000/app:1'],
-          additionalTags: [],
-          lockFile: path.join(work, 'lock-frozen.json'),
-          publishArtifact: false,
-          artifactName: 'image-lock',
-          pipeline: {},
-          ...pushWithDigestDefaults(),
-        };
-        await assert.rejects(pushWithDigest(options, createTestContext()), /^DockerError: the Docker engine at unix:\/\/.* did not answer GET \/images\/localhost:5000\/app:1\/json within 1 s/);
-        client.close();
-      });
-    } finally {
-      await engine.close();
-    }
   });
 });
 
 describe('a progress stream that stops', () => {
   it('a build with no progress for engineStallSeconds fails: the engine stopped answering', BOUND, async () => {
-    const engine = await listen(streamingEngine('stall'));
-    try {
-      await withDockerHost(engine.socket, async () => {
-        const options = buildOptions(engineFromEnvironment({ stallSeconds: 1 }), {
-          ...contextDir(),
-          imageName: 'localhost:5000/stalled',
-          tags: ['1'],
-          buildRecordPath: path.join(work, 'record-stalled.json'),
-        });
-        await assert.rejects(buildAndTag(options, createTestContext()), (err: Error) => {
-          assert.match(err.message, /Building .*stalled.* failed: the Docker engine at unix:\/\/.* stopped answering \(no progress for 1 s\)/);
-          assert.match(err.message, /engineStallSeconds/);
-          return true;
-        });
+    await withEngine(streamingEngine('stall'), async () => {
+      await assert.rejects(buildScratch('stalled', 1), (err: Error) => {
+        assert.match(err.message, /Building .*stalled.* failed: the Docker engine at unix:\/\/.* stopped answering \(no progress for 1 s\)/);
+        assert.match(err.message, /engineStallSeconds/);
+        return true;
       });
-    } finally {
-      await engine.close();
-    }
+    });
   });
 
   it('a push with no progress fails the same way', BOUND, async () => {
-    const engine = await listen(streamingEngine('stall'));
-    try {
-      await withDockerHost(engine.socket, async () => {
-        const docker = await engineFromEnvironment({ stallSeconds: 1 })();
-        const stream = await docker.getImage('localhost:5000/app:1').push({});
-        await assert.rejects(followStream(stream, 'Pushing localhost:5000/app:1'), /Pushing localhost:5000\/app:1 failed: the Docker engine at .* stopped answering \(no progress for 1 s\)/);
-      });
-    } finally {
-      await engine.close();
-    }
+    await withEngine(streamingEngine('stall'), async () => {
+      const docker = await engineFromEnvironment({ stallSeconds: 1 })();
+      const stream = await docker.getImage('localhost:5000/app:1').push({});
+      await assert.rejects(followStream(stream, 'Pushing localhost:5000/app:1'), /Pushing localhost:5000\/app:1 failed: the Docker engine at .* stopped answering \(no progress for 1 s\)/);
+    });
   });
 });
 
 describe('an engine that goes away mid-stream', () => {
   it('a build says the engine went away, not just "aborted"', BOUND, async () => {
-    const engine = await listen(streamingEngine('close'));
-    try {
-      await withDockerHost(engine.socket, async () => {
-        const options = buildOptions(engineFromEnvironment({ stallSeconds: 30 }), {
-          ...contextDir(),
-          imageName: 'localhost:5000/gone',
-          tags: ['1'],
-          buildRecordPath: path.join(work, 'record-gone.json'),
-        });
-        await assert.rejects(buildAndTag(options, createTestContext()), (err: Error) => {
-          assert.match(err.message, /Building .*gone.* failed: the Docker engine at unix:\/\/.* went away/);
-          assert.match(err.message, /crashed or restarted/);
-          return true;
-        });
+    await withEngine(streamingEngine('close'), async () => {
+      await assert.rejects(buildScratch('gone', 30), (err: Error) => {
+        assert.match(err.message, /Building .*gone.* failed: the Docker engine at unix:\/\/.* went away/);
+        assert.match(err.message, /crashed or restarted/);
+        return true;
       });
-    } finally {
-      await engine.close();
-    }
+    });
   });
 
   it('a pull says so too', BOUND, async () => {
-    const engine = await listen(streamingEngine('close'));
-    try {
-      await withDockerHost(engine.socket, async () => {
-        const docker = await engineFromEnvironment({ stallSeconds: 30 })();
-        const stream = (await docker.createImage({ fromImage: 'localhost:5000/app:1' })) as NodeJS.ReadableStream;
-        await assert.rejects(followStream(stream, 'Pulling localhost:5000/app:1'), /Pulling localhost:5000\/app:1 failed: the Docker engine at .* went away/);
-      });
-    } finally {
-      await engine.close();
-    }
+    await withEngine(streamingEngine('close'), async () => {
+      const docker = await engineFromEnvironment({ stallSeconds: 30 })();
+      const stream = (await docker.createImage({ fromImage: 'localhost:5000/app:1' })) as NodeJS.ReadableStream;
+      await assert.rejects(followStream(stream, 'Pulling localhost:5000/app:1'), /Pulling localhost:5000\/app:1 failed: the Docker engine at .* went away/);
+    });
   });
 });
 
 describe('what the limits leave alone', () => {
   it('a cancel during a stream stays a cancel, not "went away"', BOUND, async () => {
-    const engine = await listen(streamingEngine('stall'));
-    try {
-      await withDockerHost(engine.socket, async () => {
-        const docker = await engineFromEnvironment({ stallSeconds: 30 })();
-        const cancel = new AbortController();
-        const stream = await docker.getImage('localhost:5000/app:1').push({ abortSignal: cancel.signal } as object);
-        setTimeout(() => cancel.abort(new Error('The job was cancelled.')), 200);
-        await assert.rejects(followStream(stream, 'Pushing localhost:5000/app:1'), (err: Error) => {
-          assert.doesNotMatch(err.message, /went away|stopped answering/);
-          return true;
-        });
+    await withEngine(streamingEngine('stall'), async () => {
+      const docker = await engineFromEnvironment({ stallSeconds: 30 })();
+      const cancel = new AbortController();
+      const stream = await docker.getImage('localhost:5000/app:1').push({ abortSignal: cancel.signal } as object);
+      setTimeout(() => cancel.abort(new Error('The job was cancelled.')), 200);
+      await assert.rejects(followStream(stream, 'Pushing localhost:5000/app:1'), (err: Error) => {
+        assert.doesNotMatch(err.message, /went away|stopped answering/);
+        return true;
       });
-    } finally {
-      await engine.close();
-    }
+    });
   });
 
   it("a container's wait has no call limit: it lasts as long as the container runs", BOUND, async () => {
-    const engine = await listen((req, res) => {
+    await withEngine((req, res) => {
       if ((req.url ?? '').startsWith('/_ping')) return void res.end('OK');
       setTimeout(() => res.end(JSON.stringify({ StatusCode: 0 })), 2_500); // /containers/x/wait
+    }, async () => {
+      const docker = await engineFromEnvironment({ stallSeconds: 1, callTimeoutSeconds: 1 })();
+      assert.deepEqual(await docker.getContainer('x').wait(), { StatusCode: 0 });
     });
-    try {
-      await withDockerHost(engine.socket, async () => {
-        const docker = await engineFromEnvironment({ stallSeconds: 1, callTimeoutSeconds: 1 })();
-        assert.deepEqual(await docker.getContainer('x').wait(), { StatusCode: 0 });
-      });
-    } finally {
-      await engine.close();
-    }
   });
 });
 
@@ -286,83 +251,52 @@ describe('registryTimeoutSeconds through the engine', () => {
 
   it('a push the engine keeps retrying is stopped at the limit, naming the registry and the engine\'s last word', BOUND, async () => {
     const pushes = { count: 0 };
-    const engine = await listen(pushingEngine('retrying', pushes));
-    try {
-      await withDockerHost(engine.socket, async () => {
-        const ctx = createTestContext();
-        const options = {
-          engine: engineFromEnvironment({ stallSeconds: 30 }),
-          client: new RegistryClient(),
-          credentials: async () => undefined,
-          images: ['localhost:5000/app:1'],
-          additionalTags: [],
-          lockFile: path.join(work, 'lock.json'),
-          publishArtifact: false,
-          artifactName: 'image-lock',
-          pipeline: {},
-          registryTimeoutSeconds: 2,
-        };
-        await assert.rejects(pushWithDigest(options, ctx), (err: RegistryError) => {
-          assert.ok(err instanceof RegistryError);
-          assert.equal(err.registry, 'localhost:5000');
-          assert.match(err.message, /^Pushing localhost:5000\/app:1 failed: it did not get through to the registry localhost:5000 within 2 s \(registryTimeoutSeconds; 1 attempt; no attempt finished \(the engine's last word: 'layer: Retrying in \d seconds'\)\)\. Check that the registry is healthy/);
-          return true;
-        });
-        options.client.close();
+    await withEngine(pushingEngine('retrying', pushes), async () => {
+      const ctx = createTestContext();
+      const options = { ...pushOptions(engineFromEnvironment({ stallSeconds: 30 }), 'lock.json'), registryTimeoutSeconds: 2 };
+      await assert.rejects(pushWithDigest(options, ctx), (err: RegistryError) => {
+        assert.ok(err instanceof RegistryError);
+        assert.equal(err.registry, 'localhost:5000');
+        assert.match(err.message, /^Pushing localhost:5000\/app:1 failed: it did not get through to the registry localhost:5000 within 2 s \(registryTimeoutSeconds; 1 attempt; no attempt finished \(the engine's last word: 'layer: Retrying in \d seconds'\)\)\. Check that the registry is healthy/);
+        return true;
       });
-      assert.equal(pushes.count, 1);
-    } finally {
-      await engine.close();
-    }
+      options.client.close();
+    });
+    assert.equal(pushes.count, 1);
   });
 
   it('a registry answering 500 on every attempt: retried, then a message that counts the attempts', BOUND, async () => {
     const pushes = { count: 0 };
-    const engine = await listen(pushingEngine('500', pushes));
-    try {
-      await withDockerHost(engine.socket, async () => {
-        const docker = await engineFromEnvironment({ stallSeconds: 30 })();
-        await assert.rejects(
-          transfer(docker, { timeoutSeconds: 30, attempts: 3 }),
-          /^RegistryError: Pushing localhost:5000\/app:1 failed after 3 attempts: received unexpected HTTP status: 500 Internal Server Error\. Check that the registry localhost:5000 is reachable/,
-        );
-      });
-      assert.equal(pushes.count, 3);
-    } finally {
-      await engine.close();
-    }
+    await withEngine(pushingEngine('500', pushes), async () => {
+      const docker = await engineFromEnvironment({ stallSeconds: 30 })();
+      await assert.rejects(
+        transfer(docker, { timeoutSeconds: 30, attempts: 3 }),
+        /^RegistryError: Pushing localhost:5000\/app:1 failed after 3 attempts: received unexpected HTTP status: 500 Internal Server Error\. Check that the registry localhost:5000 is reachable/,
+      );
+    });
+    assert.equal(pushes.count, 3);
   });
 
   it('a registry answering 500 with too little time for the attempts: ends at the limit', BOUND, async () => {
     const pushes = { count: 0 };
-    const engine = await listen(pushingEngine('500', pushes));
-    try {
-      await withDockerHost(engine.socket, async () => {
-        const docker = await engineFromEnvironment({ stallSeconds: 30 })();
-        await assert.rejects(
-          transfer(docker, { timeoutSeconds: 1, attempts: 50, baseDelayMs: 200 }),
-          /did not get through to the registry localhost:5000 within 1 s \(registryTimeoutSeconds; \d attempts?; the last failure: received unexpected HTTP status: 500 Internal Server Error\)/,
-        );
-      });
-      assert.ok(pushes.count < 50);
-    } finally {
-      await engine.close();
-    }
+    await withEngine(pushingEngine('500', pushes), async () => {
+      const docker = await engineFromEnvironment({ stallSeconds: 30 })();
+      await assert.rejects(
+        transfer(docker, { timeoutSeconds: 1, attempts: 50, baseDelayMs: 200 }),
+        /did not get through to the registry localhost:5000 within 1 s \(registryTimeoutSeconds; \d attempts?; the last failure: received unexpected HTTP status: 500 Internal Server Error\)/,
+      );
+    });
+    assert.ok(pushes.count < 50);
   });
 
   it('a push that keeps uploading is not cut off by the limit', BOUND, async () => {
     const pushes = { count: 0 };
-    const engine = await listen(pushingEngine('progress', pushes));
-    try {
-      await withDockerHost(engine.socket, async () => {
-        const docker = await engineFromEnvironment({ stallSeconds: 30 })();
-        const started = Date.now();
-        await transfer(docker, { timeoutSeconds: 1 });
-        assert.ok(Date.now() - started > 2_000, 'the upload took longer than the limit');
-      });
-      assert.equal(pushes.count, 1);
-    } finally {
-      await engine.close();
-    }
+    await withEngine(pushingEngine('progress', pushes), async () => {
+      const docker = await engineFromEnvironment({ stallSeconds: 30 })();
+      const started = Date.now();
+      await transfer(docker, { timeoutSeconds: 1 });
+      assert.ok(Date.now() - started > 2_000, 'the upload took longer than the limit');
+    });
+    assert.equal(pushes.count, 1);
   });
 });

@@ -7,16 +7,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { KubernetesDeployOptions, kubernetesDeploy } from '../../tasks/lib/kube';
-import { readLock } from '../../tasks/lib/lock/file';
 import { createTestContext } from '../support/context';
-import { kubernetesDeployDefaults } from '../support/task-defaults';
+import { D, baseLock, renderOnlyOptions } from '../support/kube-deploy';
 
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'kube');
-const lock = readLock(path.join(FIXTURES, 'lock.json'));
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-kube-render-'));
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 
-const D = (c: string) => `sha256:${c.repeat(64)}`;
 const app = path.join(work, 'docker-compose.yml');
 fs.writeFileSync(
   app,
@@ -36,32 +32,7 @@ fs.writeFileSync(
   ].join('\n'),
 );
 
-function options(over: Partial<KubernetesDeployOptions> = {}): KubernetesDeployOptions {
-  return {
-    renderOnly: true,
-    namespace: 'shop-review',
-    createNamespace: false,
-    source: 'compose',
-    composeFiles: [app],
-    env: {},
-    baseDir: work,
-    lock,
-    lockInput: 'lockFile',
-    allowUnpinned: false,
-    imagePullSecrets: [],
-    strategy: 'rolling',
-    canaryPercentage: 10,
-    action: 'deploy',
-    rolloutTimeoutSeconds: 600,
-    rollbackOnFailure: true,
-    fieldManager: 'container-outer-loop',
-    forceConflicts: false,
-    publishArtifact: true,
-    artifactName: 'kubernetes-manifests',
-    ...kubernetesDeployDefaults(),
-    ...over,
-  };
-}
+const options = (over: Partial<KubernetesDeployOptions> = {}) => renderOnlyOptions({ composeFiles: [app], baseDir: work, ...over });
 
 test('renderOnly without a connection: pinned manifests written, published and set as outputs; nothing contacted', async () => {
   const ctx = createTestContext({ 'Build.ArtifactStagingDirectory': path.join(work, 'staging') });
@@ -105,7 +76,7 @@ test('without renderOnly a connection is required; an image the lock cannot pin 
   const ctx = createTestContext();
   await assert.rejects(kubernetesDeploy(options({ renderOnly: false }), ctx), /no cluster connection was given\. Choose one, or set renderOnly: true/);
   assert.equal(ctx.outputs.rolledBack, 'false');
-  const noDb = { ...lock, images: lock.images.filter((i) => i.name !== 'db') };
+  const noDb = { ...baseLock, images: baseLock.images.filter((i) => i.name !== 'db') };
   await assert.rejects(kubernetesDeploy(options({ lock: noDb }), createTestContext()), /not in the image lock \(input 'lockFile'\)[\s\S]*postgres:16/);
 });
 

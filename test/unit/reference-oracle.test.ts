@@ -1,7 +1,7 @@
 // Differential test: our image-reference grammar (tasks/lib/reference) against the real one,
 // github.com/distribution/reference's ParseNormalizedNamed, which the Docker CLI and engine,
 // Compose and containerd parse references with. The oracle is a small Go program of ours
-// (test/tools/reference-oracle), built by scripts/test-tools.mjs at the version
+// (test/tools/oracles/reference-oracle), built by scripts/test-tools.mjs at the version
 // test/tools/versions.json pins. The whole corpus goes through ONE oracle process.
 //
 // For every reference both must agree: refused by both, or accepted by both with the same
@@ -22,7 +22,7 @@ import { familiarName, formatReference, parseReference } from '../../tasks/lib/r
 import { HEX64, INVALID, VALID, generated, referenceLike, referenceText } from '../support/reference-cases';
 import { buildTestTools } from '../support/stack';
 
-/** What distribution/reference made of one input (test/tools/reference-oracle/main.go). */
+/** What distribution/reference made of one input (test/tools/oracles/reference-oracle/main.go). */
 type OracleResult =
   | { input: string; error: string }
   | { input: string; domain: string; path: string; tag?: string; digest?: string; familiar: string; familiarRoundTrips: boolean };

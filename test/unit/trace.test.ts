@@ -14,15 +14,15 @@ import { loadCompose } from '../../tasks/lib/compose/load';
 import { renderCompose, withServiceLabels } from '../../tasks/lib/compose/render';
 import { renderedServices, serviceTraceLabels } from '../../tasks/lib/compose-deploy/trace';
 import { keptReleases, StoredRelease } from '../../tasks/lib/compose-deploy/store';
-import { KubernetesDeployOptions, kubernetesDeploy } from '../../tasks/lib/kube';
+import { kubernetesDeploy } from '../../tasks/lib/kube';
 import type { KubeObject } from '../../tasks/lib/kube/objects';
 import { CONTENT_DIGEST_ANNOTATION, annotateForTrace, contentDigest } from '../../tasks/lib/kube/trace';
-import { readLock } from '../../tasks/lib/lock/file';
 import type { ImageLock } from '../../tasks/lib/lock/types';
 import { runUrl } from '../../tasks/lib/release/notify';
 import { COMPOSE_TRACE_LABELS, KUBE_TRACE_ANNOTATIONS, buildRunUrl, lockFileDigest, provenanceTable, releaseTrace, traceEntries } from '../../tasks/lib/release/trace';
 import { composeConfig } from '../support/compose-oracle';
 import { createTestContext } from '../support/context';
+import { baseLock, renderOnlyOptions } from '../support/kube-deploy';
 import { composeV2Binary } from '../support/stack';
 import { kubernetesDeployDefaults } from '../support/task-defaults';
 
@@ -212,36 +212,11 @@ describe('trace annotations of Kubernetes objects', () => {
   });
 
   test('renderOnly: the artifact carries no trace annotations (they are added at apply time); the summary links the run that built each image', async () => {
-    const fixtureLock = readLock(path.join(__dirname, '..', 'fixtures', 'kube', 'lock.json'));
     const app = path.join(work, 'kube-compose.yml');
     fs.writeFileSync(app, 'services:\n  web:\n    image: registry.example.com/shop/web:1.0\n    ports: ["80:8080"]\n  db:\n    image: postgres:16\n');
-    const lockWithRun: ImageLock = { ...fixtureLock, pipeline: { definition: 'shop-ci', runId: '700', project: 'Shop App', collectionUri: 'https://dev.azure.com/contoso/' } };
+    const lockWithRun: ImageLock = { ...baseLock, pipeline: { definition: 'shop-ci', runId: '700', project: 'Shop App', collectionUri: 'https://dev.azure.com/contoso/' } };
     const ctx = createTestContext(RUN_VARIABLES);
-    const options: KubernetesDeployOptions = {
-      renderOnly: true,
-      namespace: 'shop-review',
-      createNamespace: false,
-      source: 'compose',
-      composeFiles: [app],
-      env: {},
-      baseDir: work,
-      lock: lockWithRun,
-      lockInput: 'lockFile',
-      lockDigest: 'sha256:abc',
-      allowUnpinned: false,
-      imagePullSecrets: [],
-      strategy: 'rolling',
-      canaryPercentage: 10,
-      action: 'deploy',
-      rolloutTimeoutSeconds: 600,
-      rollbackOnFailure: true,
-      fieldManager: 'container-outer-loop',
-      forceConflicts: false,
-      publishArtifact: false,
-      artifactName: 'kubernetes-manifests',
-      renderedManifests: path.join(work, 'k8s-out', 'm.yaml'),
-      ...kubernetesDeployDefaults(),
-    };
+    const options = renderOnlyOptions({ composeFiles: [app], baseDir: work, lock: lockWithRun, lockDigest: 'sha256:abc', publishArtifact: false, renderedManifests: path.join(work, 'k8s-out', 'm.yaml') });
     const result = await kubernetesDeploy(options, ctx);
     assert.doesNotMatch(fs.readFileSync(result.renderedManifests, 'utf8'), /container-outer-loop\/(run-url|lock-digest|content-digest)/);
     const summary = ctx.summaries.join('\n');

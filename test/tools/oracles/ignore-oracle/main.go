@@ -15,12 +15,10 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 
+	"col-test-tools/oracles/jsonlines"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 )
@@ -80,25 +78,5 @@ func evaluate(r request) answer {
 }
 
 func main() {
-	in := bufio.NewScanner(os.Stdin)
-	in.Buffer(make([]byte, 1<<20), 1<<20)
-	out := bufio.NewWriter(os.Stdout)
-	defer out.Flush()
-	encoder := json.NewEncoder(out)
-	encoder.SetEscapeHTML(false)
-	for line := 1; in.Scan(); line++ {
-		var r request
-		if err := json.Unmarshal(in.Bytes(), &r); err != nil {
-			fmt.Fprintf(os.Stderr, "ignore-oracle: stdin line %d: %v\n", line, err)
-			os.Exit(2)
-		}
-		if err := encoder.Encode(evaluate(r)); err != nil {
-			fmt.Fprintf(os.Stderr, "ignore-oracle: %v\n", err)
-			os.Exit(1)
-		}
-	}
-	if err := in.Err(); err != nil {
-		fmt.Fprintf(os.Stderr, "ignore-oracle: reading stdin: %v\n", err)
-		os.Exit(1)
-	}
+	jsonlines.Serve("ignore-oracle", evaluate)
 }

@@ -10,15 +10,12 @@
 package main
 
 import (
-	"bufio"
 	// go-digest knows an algorithm only when its hash is linked in: Docker and containerd import
 	// both, so sha256, sha384 and sha512 digests validate here as they do there.
 	_ "crypto/sha256"
 	_ "crypto/sha512"
-	"encoding/json"
-	"fmt"
-	"os"
 
+	"col-test-tools/oracles/jsonlines"
 	"github.com/distribution/reference"
 )
 
@@ -58,25 +55,5 @@ func parse(input string) any {
 }
 
 func main() {
-	in := bufio.NewScanner(os.Stdin)
-	in.Buffer(make([]byte, 1<<20), 1<<20)
-	out := bufio.NewWriter(os.Stdout)
-	defer out.Flush()
-	encoder := json.NewEncoder(out)
-	encoder.SetEscapeHTML(false)
-	for line := 1; in.Scan(); line++ {
-		var input string
-		if err := json.Unmarshal(in.Bytes(), &input); err != nil {
-			fmt.Fprintf(os.Stderr, "reference-oracle: stdin line %d is not a JSON string: %v\n", line, err)
-			os.Exit(2)
-		}
-		if err := encoder.Encode(parse(input)); err != nil {
-			fmt.Fprintf(os.Stderr, "reference-oracle: %v\n", err)
-			os.Exit(1)
-		}
-	}
-	if err := in.Err(); err != nil {
-		fmt.Fprintf(os.Stderr, "reference-oracle: reading stdin: %v\n", err)
-		os.Exit(1)
-	}
+	jsonlines.Serve("reference-oracle", parse)
 }
