@@ -2,7 +2,7 @@
 // of the three shapes (steps only, jobs only, stages), with deployment jobs (`strategy: runOnce`).
 // What cannot run locally (templates, variable groups, other repositories) is refused by name.
 import { artifactNameProblem } from '../tasks/lib/artifact-name';
-import { parseYaml, readTextFile, toPlain } from '../tasks/lib/compose/yaml';
+import { parseYaml, readTextFile, toPlain } from '../tasks/lib/util/yaml';
 
 export class PipelineError extends Error {}
 

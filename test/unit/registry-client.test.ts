@@ -10,8 +10,8 @@ import { RegistryError } from '../../tasks/lib/errors';
 import { parseReference } from '../../tasks/lib/reference';
 import { parseChallenges, pickChallenge } from '../../tasks/lib/registry/challenge';
 import { MEDIA_TYPES, RegistryClient, errorDetails, isRetryableStatus, pickPlatform } from '../../tasks/lib/registry/client';
-import { DEFAULT_RETRY, backoffDelay } from '../../tasks/lib/retry';
-import { parseRetryAfter } from '../../tasks/lib/registry/retry';
+import { DEFAULT_RETRY, backoffDelay } from '../../tasks/lib/util/retry';
+import { parseRetryAfter } from '../../tasks/lib/util/http-retry';
 
 const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const FAST_RETRY = { attempts: 4, baseDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 2_000 };

@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EndpointInfo, secretForms } from '../context';
 import { FileError, InputError, RegistryError, errorMessage } from '../errors';
-import { RunResult, runProgram } from '../process';
+import { RunResult, runProgram } from '../util/process';
 import type { Credential, CredentialSource } from '../registry/client';
 import { AcrOptions, acrCredential, isAzureEndpoint } from './acr';
 

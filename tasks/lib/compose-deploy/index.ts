@@ -22,7 +22,7 @@ import { ComposeCli, composeEnvironment, composeUp, findCompose, normaliseProjec
 import type { Environment } from '../compose/interpolate';
 import { loadCompose } from '../compose/load';
 import { PinnedService, RenderResult, renderCompose, withServiceLabels } from '../compose/render';
-import { parseYaml, toPlain } from '../compose/yaml';
+import { parseYaml, toPlain } from '../util/yaml';
 import { CANCEL_GRACE_MS, TaskContext, cancelDeadline, sanitizeOutput } from '../context';
 import { checkArtifactName } from '../artifact-name';
 import { linkCliPlugins } from '../auth';
@@ -30,7 +30,7 @@ import { CancelledError, InputError, OuterLoopError, TimeoutError, errorMessage 
 import type { ImageLock } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
 import type { CredentialSource } from '../registry/client';
-import { bounded } from '../bounds';
+import { bounded } from '../util/bounds';
 import { bakeWindow, checkBakeInputs, composeWatcher } from '../release/bake';
 import { ReleaseDiff, promotionDiff, publishDiff, releaseDecision } from '../release/diff';
 import { NotifySettings, ReleaseNotes, withNotification } from '../release/notify';

@@ -5,7 +5,7 @@
 import type Dockerode from 'dockerode';
 import { LOG_TAIL_LINES, LineSink } from '../context';
 import { cancelledError } from '../errors';
-import { sleep } from '../retry';
+import { sleep } from '../util/retry';
 import { dependsOnMapping, isMapping } from './merge';
 
 export const PROJECT_LABEL = 'com.docker.compose.project';

@@ -22,7 +22,7 @@ import { Environment, castTypes, interpolateValue } from './interpolate';
 import { isMapping, mergeEntry, mergeLayer, uniqueEntries } from './merge';
 import { expandHome, modelWithAbsolutePaths, serviceWithAbsolutePaths } from './paths';
 import { checkFileKeys, checkServices } from './validate';
-import { ComposeTags, composeTags, dropResetValues, readComposeYaml, toPlain } from './yaml';
+import { ComposeTags, composeTags, dropResetValues, readComposeYaml, toPlain } from '../util/yaml';
 
 type Obj = Record<string, unknown>;
 

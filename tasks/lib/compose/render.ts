@@ -15,13 +15,13 @@ import { FileError, InputError } from '../errors';
 import { indexLock } from '../lock/pin';
 import type { ImageLock, LockedImage } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
-import { lazyRequire } from '../lazy';
+import { lazyRequire } from '../util/lazy';
 import { ServiceEnvFile, readServiceEnvFiles } from './dotenv';
 import { escapeDollars } from './interpolate';
 import type { ComposeApp } from './load';
 import { absoluteFrom, bindWithAbsolutePath, expandHome, resourcesWithAbsoluteFiles } from './paths';
 import { isMapping, listOrMapping } from './merge';
-import { parseYaml } from './yaml';
+import { parseYaml } from '../util/yaml';
 
 const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));
 

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import type * as tarStream from 'tar-stream';
-import { lazyRequire } from '../lazy';
+import { lazyRequire } from '../util/lazy';
 
 const tar = lazyRequire<typeof tarStream>(() => require('tar-stream'));
 import { InputError, cancelledError } from '../errors';

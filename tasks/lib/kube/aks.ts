@@ -13,8 +13,8 @@
 import type { EndpointInfo } from '../context';
 import { InputError, OuterLoopError } from '../errors';
 import { aadAccessToken, type AcrOptions } from '../auth/acr';
-import { HttpTransport } from '../registry/http';
-import { parseYaml, toPlain } from '../compose/yaml';
+import { HttpTransport } from '../util/http';
+import { parseYaml, toPlain } from '../util/yaml';
 import { ResolvedKubeconfig, parseKubeconfig, registerKubeconfigSecrets } from './kubeconfig';
 import { isObject } from './objects';
 

@@ -7,9 +7,9 @@
 // names the connection input and, for 403, the verb, resource and namespace that were refused.
 import type * as http from 'node:http';
 import { OuterLoopError } from '../errors';
-import { HttpRequest, HttpResponse, HttpTransport, NetworkError, isTransientNetworkError } from '../registry/http';
-import { DEFAULT_RETRY, backoffDelay, sleep } from '../retry';
-import { parseRetryAfter } from '../registry/retry';
+import { HttpRequest, HttpResponse, HttpTransport, NetworkError, isTransientNetworkError } from '../util/http';
+import { DEFAULT_RETRY, backoffDelay, sleep } from '../util/retry';
+import { parseRetryAfter } from '../util/http-retry';
 import { Credentials, KubeCredentials, ResolvedKubeconfig } from './kubeconfig';
 import { KubeObject, describe, splitApiVersion } from './objects';
 

@@ -10,10 +10,10 @@
 // client-go does. Every token and key goes through setSecret the moment it is read.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { toPlain, parseYaml } from '../compose/yaml';
+import { toPlain, parseYaml } from '../util/yaml';
 import type { EndpointInfo } from '../context';
 import { InputError, errorMessage } from '../errors';
-import { RunResult, runProgram } from '../process';
+import { RunResult, runProgram } from '../util/process';
 import { isObject } from './objects';
 
 export interface KubeCluster {

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { Document } from 'yaml';
 import type { Environment } from '../compose/interpolate';
 import { InputError } from '../errors';
-import { lazyRequire } from '../lazy';
+import { lazyRequire } from '../util/lazy';
 import { indexLock } from '../lock/pin';
 import type { ImageLock } from '../lock/types';
 import type { ApplyItem } from './apply';

@@ -16,7 +16,7 @@ import { writeLock } from '../lock/file';
 import type { ImageLock, LockedImage } from '../lock/types';
 import { parseReference, pinnedReference, repositoryName, validateTag } from '../reference';
 import { isIndexMediaType, REGISTRY_TIMEOUT_SECONDS, type CredentialSource, type RegistryClient } from '../registry/client';
-import { DEFAULT_RETRY } from '../retry';
+import { DEFAULT_RETRY } from '../util/retry';
 
 export interface PushOptions {
   /** The engine, connected once the inputs are checked. */

@@ -41,11 +41,11 @@ import { createHash } from 'node:crypto';
 import { RegistryError } from '../errors';
 import { ImageReference, familiarName, registryBaseUrl } from '../reference';
 import { Challenge, parseChallenges, pickChallenge } from './challenge';
-import { HttpRequest, HttpResponse, HttpTransport, NetworkError, header, isTransientNetworkError, jsonObject, safeUrl } from './http';
-import { DEFAULT_RETRY, RetryOptions } from '../retry';
-import { SendOptions, SendResult, isRetryableStatus, sendWithRetries } from './retry';
+import { HttpRequest, HttpResponse, HttpTransport, NetworkError, header, isTransientNetworkError, jsonObject, safeUrl } from '../util/http';
+import { DEFAULT_RETRY, RetryOptions } from '../util/retry';
+import { SendOptions, SendResult, isRetryableStatus, sendWithRetries } from '../util/http-retry';
 
-export { isRetryableStatus } from './retry';
+export { isRetryableStatus } from '../util/http-retry';
 
 /** A registry credential. For an ACR refresh token: username ACR_REFRESH_TOKEN_USERNAME, password = refresh token. */
 export interface Credential {

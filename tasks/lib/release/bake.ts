@@ -6,14 +6,14 @@
 // rolls back as after a failed gate. The window ends at its length, and at once on a cancel.
 import type Dockerode from 'dockerode';
 import { cancelledError, InputError, OuterLoopError } from '../errors';
-import { bounded } from '../bounds';
+import { bounded } from '../util/bounds';
 import { oneShotServices, projectContainers, readiness } from '../compose/containers';
 import { diagnostics, replicasOf } from '../compose-deploy/health';
 import type { KubeClient } from '../kube/client';
 import { KubeObject, describe } from '../kube/objects';
 import { diagnosePods, formatProblems, workloadPods } from '../kube/rollout';
-import { HttpTransport, NetworkError, safeUrl, withTransport } from '../registry/http';
-import { sleep } from '../retry';
+import { HttpTransport, NetworkError, safeUrl, withTransport } from '../util/http';
+import { sleep } from '../util/retry';
 import type { Logger } from '../context';
 
 export const MAX_BAKE_SECONDS = 3600;

@@ -4,7 +4,7 @@
 // Compose files may tag a value `!reset` or `!override` (composeTags finds them).
 import * as fs from 'node:fs';
 import type { Alias, Document, Node as YamlNode } from 'yaml';
-import { lazyRequire } from '../lazy';
+import { lazyRequire } from './lazy';
 
 // Loaded on first use, so tasks that fail on their inputs start fast.
 const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));

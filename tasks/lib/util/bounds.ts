@@ -1,6 +1,6 @@
 // Waits bounded by a deadline (ContainerizedTest's timeoutMinutes and startupTimeoutSeconds, the
 // time a cancelled task has left) and by the job's cancellation (ctx.signal, aborted on SIGINT/SIGTERM).
-import { cancelledError } from './errors';
+import { cancelledError } from '../errors';
 
 /**
  * Resolves as `work` does, unless `deadline` (epoch ms) passes first (rejects with

@@ -4,8 +4,8 @@
 // `onLine`, and the last lines kept for error messages.
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { LineSink } from './context';
-import { TimeoutError, cancelledError } from './errors';
+import { LineSink } from '../context';
+import { TimeoutError, cancelledError } from '../errors';
 
 export interface RunResult {
   code: number | null;
