@@ -17,12 +17,13 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Document } from 'yaml';
 import { FileError } from '../errors';
 import { ReadablePaths } from '../readable-paths';
+import { toPlain } from '../util/yaml';
 import { parseEnvFile } from './dotenv';
 import { Environment, castTypes, interpolateValue } from './interpolate';
 import { isMapping, mergeEntry, mergeLayer, uniqueEntries } from './merge';
 import { expandHome, modelWithAbsolutePaths, serviceWithAbsolutePaths } from './paths';
 import { checkFileKeys, checkServices } from './validate';
-import { ComposeTags, composeTags, dropResetValues, readComposeYaml, toPlain } from '../util/yaml';
+import { ComposeTags, composeTags, dropResetValues, readComposeYaml } from './yaml';
 
 type Obj = Record<string, unknown>;
 

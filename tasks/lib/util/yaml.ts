@@ -1,9 +1,10 @@
 // Reading users' YAML safely: a size limit, duplicate keys rejected, an alias limit (so an alias
 // bomb fails fast instead of eating memory), and errors that name the file and line. Merge keys
 // (`<<: *defaults`) work as in docker-compose and kubectl (YAML 1.1 merge, common in compose files).
-// Compose files may tag a value `!reset` or `!override` (composeTags finds them).
+// Compose files, pipeline files, kubeconfigs and manifests are all read through here; what only
+// compose files have (the `!reset` and `!override` tags) is in ../compose/yaml.ts.
 import * as fs from 'node:fs';
-import type { Alias, Document, Node as YamlNode } from 'yaml';
+import type { Alias, Document, SchemaOptions, Node as YamlNode } from 'yaml';
 import { lazyRequire } from './lazy';
 
 // Loaded on first use, so tasks that fail on their inputs start fast.
@@ -19,105 +20,6 @@ export function readYamlFile(file: string, what: string): Document.Parsed {
   return parseYaml(readTextFile(file, what), `${what} '${file}'`);
 }
 
-/**
- * A compose file: as readYamlFile, with Compose's `!reset` and `!override` tags known, and
- * `0644`-style numbers read as octal, as Compose (Go's yaml.v3) reads them (file modes).
- */
-export function readComposeYaml(file: string): Document.Parsed {
-  const what = `Compose file '${file}'`;
-  return checked(yaml().parseDocument(readTextFile(file, 'Compose file'), { ...PARSE_OPTIONS, customTags: (tags) => [OCTAL_INT, ...tags, ...composeTagDefinitions()] }), what);
-}
-
-/** Go's yaml.v3 reads a plain `0` followed by octal digits as an octal number. */
-const OCTAL_INT = {
-  identify: (value: unknown) => typeof value === 'number',
-  default: true,
-  tag: 'tag:yaml.org,2002:int',
-  test: /^0[0-7]+$/,
-  resolve: (text: string) => parseInt(text, 8),
-};
-
-/**
- * Removes the values tagged `!reset` (with their keys) from the document, before it becomes plain
- * data, as Compose does: a key a merge key (`<<`) also brings then keeps the merged value.
- */
-export function dropResetValues(doc: Document.Parsed): void {
-  const Y = yaml();
-  if (!scanOf(doc).tags.has('!reset')) return;
-  Y.visit(doc, {
-    Pair: (_key, pair) => (Y.isNode(pair.value) && pair.value.tag === '!reset' ? Y.visit.REMOVE : undefined),
-    Seq: (_key, seq) => {
-      seq.items = seq.items.filter((item) => !(Y.isNode(item) && item.tag === '!reset'));
-    },
-  });
-  scans.delete(doc);
-}
-
-export interface ComposeTags {
-  /** Paths (keys and list indexes) of values tagged `!reset`: left out, and removed from the earlier files. */
-  reset: string[][];
-  /** Paths of values tagged `!override`: kept, and replacing what the earlier files have. */
-  override: string[][];
-}
-
-/**
- * Where a compose document tags values `!reset` or `!override`. A value reached through an alias
- * counts at the alias's place, and a merge key (`<<`) adds no step to the path, as in Compose.
- */
-export function composeTags(doc: Document.Parsed): ComposeTags {
-  const Y = yaml();
-  const found: ComposeTags = { reset: [], override: [] };
-  const scan = scanOf(doc);
-  if (!scan.tags.has('!reset') && !scan.tags.has('!override')) return found;
-  const targets = scan.targets;
-  // Only subtrees holding a tag are walked (memoised), so aliases cost nothing where there is none.
-  const tagged = new Map<unknown, boolean>();
-  const holdsTag = (node: unknown): boolean => {
-    if (Y.isAlias(node)) {
-      const target = targets.get(node);
-      return target !== undefined && tagged.get(target) !== undefined ? (tagged.get(target) as boolean) : target !== undefined && holdsTag(target);
-    }
-    const known = tagged.get(node);
-    if (known !== undefined) return known;
-    tagged.set(node, false); // a recursive alias counts as untagged
-    let result = Y.isNode(node) && (node.tag === '!reset' || node.tag === '!override');
-    if (Y.isMap(node)) result = node.items.some((pair) => holdsTag(pair.value)) || result;
-    else if (Y.isSeq(node)) result = node.items.some((item) => holdsTag(item)) || result;
-    tagged.set(node, result);
-    return result;
-  };
-  let visits = 0;
-  const walk = (node: unknown, path: string[]): void => {
-    if (!holdsTag(node)) return;
-    if (++visits > MAX_EXPANDED_NODES) throw new FileError(`Compose file: its !reset/!override tags are reached through more than ${MAX_EXPANDED_NODES} aliases; expand the aliases by hand.`);
-    if (Y.isAlias(node)) return walk(targets.get(node), path);
-    const tag = Y.isNode(node) ? node.tag : undefined;
-    if (tag === '!reset') return void found.reset.push(path);
-    if (tag === '!override') found.override.push(path);
-    if (Y.isMap(node)) {
-      for (const pair of node.items) {
-        const raw = Y.isScalar(pair.key) ? pair.key.value : pair.key;
-        const key = typeof raw === 'symbol' ? '<<' : String(raw); // yaml gives a merge key as a symbol
-        if (key !== '<<') walk(pair.value, [...path, key]);
-        else if (Y.isSeq(pair.value)) for (const item of pair.value.items) walk(item, path);
-        else walk(pair.value, path);
-      }
-    } else if (Y.isSeq(node)) node.items.forEach((item, i) => walk(item, [...path, String(i)]));
-  };
-  walk(doc.contents, []);
-  return found;
-}
-
-/** The tags as yaml custom tags, so that they parse as the plain value they carry (a scalar as text, as Compose reads it). */
-function composeTagDefinitions() {
-  const Y = yaml();
-  return ['!reset', '!override'].flatMap((tag) => [
-    { tag, resolve: (text: string) => text },
-    { tag, collection: 'map' as const, nodeClass: Y.YAMLMap, resolve: (map: unknown) => map },
-    { tag, collection: 'seq' as const, nodeClass: Y.YAMLSeq, resolve: (seq: unknown) => seq },
-  ]) as import('yaml').Tags;
-}
-
 export function readTextFile(file: string, what: string, maxBytes = MAX_YAML_BYTES): string {
   let size: number;
   try {
@@ -129,8 +31,9 @@ export function readTextFile(file: string, what: string, maxBytes = MAX_YAML_BYT
   return fs.readFileSync(file, 'utf8');
 }
 
-export function parseYaml(text: string, what: string): Document.Parsed {
-  const doc = yaml().parseDocument(text, PARSE_OPTIONS);
+/** `customTags`: tags the document may use beyond YAML's own (a compose file's `!reset`). */
+export function parseYaml(text: string, what: string, customTags?: SchemaOptions['customTags']): Document.Parsed {
+  const doc = yaml().parseDocument(text, customTags ? { ...PARSE_OPTIONS, customTags } : PARSE_OPTIONS);
   return checked(doc, what);
 }
 
@@ -175,8 +78,8 @@ interface AliasTargets {
   get(alias: Alias): YamlNode | undefined;
 }
 
-/** What composeTags, dropResetValues and toPlain need to know of a document, found in one walk. */
-interface DocumentScan {
+/** What toPlain, and compose's composeTags and dropResetValues, need to know of a document, found in one walk. */
+export interface DocumentScan {
   /** The tags written on its nodes (`!reset`, `!!str`…). */
   tags: Set<string>;
   targets: AliasTargets;
@@ -189,7 +92,8 @@ interface DocumentScan {
 // dropResetValues, which forgets the scan.
 const scans = new WeakMap<Document.Parsed, DocumentScan>();
 
-function scanOf(doc: Document.Parsed): DocumentScan {
+/** The document's scan, made on the first ask. */
+export function scanOf(doc: Document.Parsed): DocumentScan {
   const known = scans.get(doc);
   if (known) return known;
   const Y = yaml();
@@ -220,6 +124,11 @@ function scanOf(doc: Document.Parsed): DocumentScan {
   const scan: DocumentScan = { tags, expandedSize, targets: { get: (alias) => resolved.get(alias) ?? current.get(alias.source) } };
   scans.set(doc, scan);
   return scan;
+}
+
+/** For a caller that edited the document: its next scan is made afresh. */
+export function forgetScan(doc: Document.Parsed): void {
+  scans.delete(doc);
 }
 
 function checked(doc: Document.Parsed, what: string): Document.Parsed {
