@@ -6,7 +6,8 @@ import type Dockerode from 'dockerode';
 import { LOG_TAIL_LINES, LineSink } from '../context';
 import { cancelledError } from '../errors';
 import { sleep } from '../util/retry';
-import { dependsOnMapping, isMapping } from './merge';
+import { isObject } from '../util/object';
+import { dependsOnMapping } from './merge';
 
 export const PROJECT_LABEL = 'com.docker.compose.project';
 export const SERVICE_LABEL = 'com.docker.compose.service';
@@ -63,7 +64,7 @@ export async function projectContainers(docker: Dockerode, project: string): Pro
 export function oneShotServices(services: Record<string, unknown>): Set<string> {
   const oneShot = new Set<string>();
   for (const s of Object.values(services)) {
-    if (!isMapping(s)) continue;
+    if (!isObject(s)) continue;
     for (const [dep, spec] of Object.entries(dependsOnMapping(s.depends_on))) if (spec.condition === 'service_completed_successfully') oneShot.add(dep);
   }
   return oneShot;

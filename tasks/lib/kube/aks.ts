@@ -16,7 +16,7 @@ import { aadAccessToken, type AcrOptions } from '../auth/acr';
 import { HttpTransport } from '../util/http';
 import { parseYaml, toPlain } from '../util/yaml';
 import { ResolvedKubeconfig, parseKubeconfig, registerKubeconfigSecrets } from './kubeconfig';
-import { isObject } from './objects';
+import { isObject } from '../util/object';
 
 export const AKS_SERVER_APP_ID = '6dae42f8-4368-4678-94ff-3960e28e3630';
 export const AKS_API_VERSION = '2024-02-01';

@@ -24,7 +24,8 @@ import type { ComposeProject } from './compose-project';
 import { PortSpec, containerPorts, parsePorts, serviceAndIngress } from './service';
 import { replicaCount, workloadKind, workloadObjects } from './workload';
 import { Claim, VolumeEntry, convertFiles, convertVolumes, namedVolumeUsers, unusedVolumeWarnings } from './volumes';
-import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAME_LABEL, PART_OF_LABEL, isObject } from './objects';
+import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAME_LABEL, PART_OF_LABEL } from './objects';
+import { isObject } from '../util/object';
 
 export interface ConvertOptions {
   /** The image of a service that has only `build:` (from the lock, by service name). */

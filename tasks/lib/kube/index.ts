@@ -20,7 +20,8 @@ import { NotifySettings, ReleaseNotes, ServiceImages, withNotification } from '.
 import { Applied, ApplyItem, applyAll, applyObject, pullSecretObject, resolveResources } from './apply';
 import { ClientOptions, KubeApiError, KubeClient } from './client';
 import type { ResolvedKubeconfig } from './kubeconfig';
-import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_KINDS, describe, getPath, isObject, podSpecOf } from './objects';
+import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_KINDS, describe, getPath, podSpecOf } from './objects';
+import { isObject } from '../util/object';
 import { RenderOptions, Rendered, render } from './render';
 import { KUBE_TRACE_ANNOTATIONS, provenanceTable, releaseTrace, traceEntries } from '../release/trace';
 import { annotateForTrace } from './trace';

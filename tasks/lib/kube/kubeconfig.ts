@@ -14,7 +14,7 @@ import { toPlain, parseYaml } from '../util/yaml';
 import type { EndpointInfo } from '../context';
 import { InputError, errorMessage } from '../errors';
 import { RunResult, runProgram } from '../util/process';
-import { isObject } from './objects';
+import { isObject } from '../util/object';
 
 export interface KubeCluster {
   server: string;

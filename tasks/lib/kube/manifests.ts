@@ -7,7 +7,8 @@ import { parseYamlDocuments, readTextFile, toPlain } from '../util/yaml';
 import { FileError, InputError } from '../errors';
 import { lazyRequire } from '../util/lazy';
 import { globFiles, hasGlob } from './glob';
-import { KubeObject, asKubeObject, isObject, splitApiVersion } from './objects';
+import { KubeObject, asKubeObject, splitApiVersion } from './objects';
+import { isObject } from '../util/object';
 
 const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));
 

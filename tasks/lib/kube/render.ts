@@ -12,7 +12,8 @@ import type { ApplyItem } from './apply';
 import { loadComposeProject } from './compose-project';
 import { convertCompose } from './convert';
 import { ManifestFile, checkDuplicates, documentNodes, readManifests, renderManifestFiles, renderObjects } from './manifests';
-import { KubeObject, isObject, podSpecOf, podSpecPath } from './objects';
+import { KubeObject, podSpecOf, podSpecPath } from './objects';
+import { isObject } from '../util/object';
 import { PinReport, Pinner, pinManifestFiles, pinObjects } from './pin';
 
 const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));

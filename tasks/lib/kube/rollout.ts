@@ -3,7 +3,8 @@
 // reasons of each failing pod (ImagePullBackOff, CrashLoopBackOff, Unschedulable, …) and the last
 // lines of its logs; on success, the check that running pods' imageIDs carry the lock's digests.
 import { KubeClient, WatchEvent, selectorString } from './client';
-import { KubeObject, describe, getPath, isObject, podSpecOf } from './objects';
+import { KubeObject, describe, getPath, podSpecOf } from './objects';
+import { isObject } from '../util/object';
 
 export interface RolloutState {
   done: boolean;

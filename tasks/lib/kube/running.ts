@@ -5,7 +5,8 @@
 import { parseReference } from '../reference';
 import type { ReleaseImage, RunningImage } from '../release/diff';
 import { KubeApiError, type KubeClient } from './client';
-import { KubeObject, VARIANT_LABEL, isObject, podSpecOf } from './objects';
+import { KubeObject, VARIANT_LABEL, podSpecOf } from './objects';
+import { isObject } from '../util/object';
 
 /** The workload kinds whose pod templates the diff compares, with their API versions. */
 export const WORKLOAD_KINDS: [apiVersion: string, kind: string][] = [

@@ -8,7 +8,8 @@
 // (kubectl create, kubectl run, another tool); a pod that no workload owns was started by hand.
 import { digestOfImageId } from '../kube/rollout';
 import type { KubeClient } from '../kube/client';
-import { KubeObject, getPath, isObject, podSpecOf } from '../kube/objects';
+import { KubeObject, getPath, podSpecOf } from '../kube/objects';
+import { isObject } from '../util/object';
 import { parseReference, repositoryName } from '../reference';
 import type { ExpectedImage, RunningContainer } from './drift';
 
