@@ -4,7 +4,7 @@
 // start-up wait are both `waitUntilReady`; each words its own error.
 import type Dockerode from 'dockerode';
 import { LOG_TAIL_LINES, LineSink } from '../context';
-import { cancelledError } from '../errors';
+import { abortError } from '../util/abort';
 import { sleep } from '../util/retry';
 import { isObject } from '../util/object';
 import { dependsOnMapping } from './merge';
@@ -130,7 +130,7 @@ export async function waitUntilReady(
   const baseline = options.countEarlierRestarts ? undefined : new Map<string, number>();
   let reported = '';
   for (;;) {
-    if (options.signal?.aborted) throw cancelledError(options.signal);
+    if (options.signal?.aborted) throw abortError(options.signal);
     const states = await projectContainers(docker, project);
     for (const s of states) if (baseline && !baseline.has(s.id)) baseline.set(s.id, s.restartCount);
     const result = readiness(states, { ...options, restartBaseline: baseline });
@@ -145,7 +145,7 @@ export async function waitUntilReady(
     try {
       await sleep(Math.min(pollMs, Math.max(0, options.deadline - Date.now())), options.signal);
     } catch {
-      throw cancelledError(options.signal!);
+      throw abortError(options.signal!);
     }
   }
 }

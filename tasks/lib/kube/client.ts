@@ -7,6 +7,7 @@
 // names the connection input and, for 403, the verb, resource and namespace that were refused.
 import type * as http from 'node:http';
 import { OuterLoopError } from '../errors';
+import { abortError } from '../util/abort';
 import { HttpRequest, HttpResponse, HttpTransport, NetworkError, isTransientNetworkError } from '../util/http';
 import { DEFAULT_RETRY, backoffDelay, sleep } from '../util/retry';
 import { parseRetryAfter } from '../util/http-retry';
@@ -177,7 +178,7 @@ export class KubeClient {
   /** What a failed round trip is thrown as: the task's cancellation, or a message that says what to check. */
   private failure(err: unknown, method: string, path: string): Error {
     if (err instanceof NetworkError && err.code === 'EBODYTOOLARGE') return new KubeApiError(`The API server's answer to ${method} ${path} is larger than ${MAX_BODY} bytes.`);
-    if (!(err instanceof NetworkError) && this.options.signal?.aborted) return abortReason(this.options.signal);
+    if (!(err instanceof NetworkError) && this.options.signal?.aborted) return abortError(this.options.signal);
     return this.networkError(err instanceof Error ? err : new Error(String(err)), method, path);
   }
 
@@ -321,7 +322,7 @@ export class KubeClient {
     const url = this.url(path, { ...query, watch: 1, allowWatchBookmarks: 'true', timeoutSeconds: Math.max(1, Math.ceil(timeoutMs / 1000)) });
     const signal = this.options.signal;
     return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(abortReason(signal));
+      if (signal?.aborted) return reject(abortError(signal));
       let settled = false;
       // Ends the request before the headers, and the stream after them.
       const stop = new AbortController();
@@ -336,7 +337,7 @@ export class KubeClient {
       };
       // Before the transport's own timer (same length): the end of the watch is 'timeout', not an error.
       const timer = setTimeout(() => finish(undefined, 'timeout'), timeoutMs);
-      const onAbort = () => finish(abortReason(signal!));
+      const onAbort = () => finish(abortError(signal!));
       signal?.addEventListener('abort', onAbort, { once: true });
       this.transportFor(credentials)
         .stream({ method: 'GET', url: url.toString(), headers: this.headers(credentials), timeoutMs, signal: stop.signal })
@@ -394,10 +395,6 @@ function parseBody(text: string): unknown {
   } catch {
     return text;
   }
-}
-
-function abortReason(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new OuterLoopError('The task was cancelled.');
 }
 
 function capitalize(s: string): string {

@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import { createCredentialSource, dockerServerAddress, endpointRegistry } from '../auth';
 import { CANCEL_GRACE_MS, EndpointInfo, TaskContext, cancelDeadline } from '../context';
 import { checkArtifactName } from '../artifact-name';
-import { InputError, OuterLoopError, cancelledError, errorMessage } from '../errors';
+import { InputError, OuterLoopError, errorMessage } from '../errors';
+import { abortError } from '../util/abort';
 import type { CredentialSource } from '../registry/client';
 import { bakeWindow, checkBakeInputs, kubeWatcher } from '../release/bake';
 import { ReleaseDiff, promotionDiff, publishDiff, releaseDecision } from '../release/diff';
@@ -380,7 +381,7 @@ async function waitAndVerify(client: KubeClient, objects: KubeObject[], deadline
   const results = await ctx.group(`Wait for ${objects.length} rollout(s) (at most ${Math.round((deadline - Date.now()) / 1000)} s)`, () =>
     Promise.all(objects.map((o) => waitForRollout(client, o, deadline, ctx).catch((err): WaitResult => ({ object: o, ok: false, message: `${describe(o)}: ${errorMessage(err)}` })))),
   );
-  if (ctx.signal.aborted) throw cancelledError(ctx.signal);
+  if (ctx.signal.aborted) throw abortError(ctx.signal);
   const failed = results.filter((r) => !r.ok);
   if (failed.length) {
     const parts: string[] = [];
