@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseYaml, readTextFile, toPlain } from '../tasks/lib/compose/yaml';
+import { parseYaml, readTextFile, toPlain } from '../tasks/lib/util/yaml';
 import type { Connection } from './agent-env';
 import { PipelineRun } from './execute';
 import type { RunRecord } from './run-record';

@@ -2,7 +2,8 @@
 // of the three shapes (steps only, jobs only, stages), with deployment jobs (`strategy: runOnce`).
 // What cannot run locally (templates, variable groups, other repositories) is refused by name.
 import { artifactNameProblem } from '../tasks/lib/artifact-name';
-import { parseYaml, readTextFile, toPlain } from '../tasks/lib/compose/yaml';
+import { isObject } from '../tasks/lib/util/object';
+import { parseYaml, readTextFile, toPlain } from '../tasks/lib/util/yaml';
 
 export class PipelineError extends Error {}
 
@@ -54,7 +55,7 @@ type Map = Record<string, unknown>;
 export function loadPipeline(file: string): Pipeline {
   const what = `Pipeline '${file}'`;
   const data = toPlain(parseYaml(readTextFile(file, 'Pipeline file'), what), what);
-  if (!isMap(data)) throw new PipelineError(`${what} must be a YAML mapping with stages:, jobs: or steps:.`);
+  if (!isObject(data)) throw new PipelineError(`${what} must be a YAML mapping with stages:, jobs: or steps:.`);
   return parsePipeline(data, what);
 }
 
@@ -111,7 +112,7 @@ function parseJob(value: unknown, index: number, what: string): Job {
   let environment: string | undefined;
   if (deployment) {
     const env = j.environment;
-    environment = isMap(env) ? String(env.name ?? '') : String(env ?? '');
+    environment = isObject(env) ? String(env.name ?? '') : String(env ?? '');
     if (!environment) throw new PipelineError(`${where} is a deployment job without an environment.`);
     const strategy = map(j.strategy, `${where} strategy`);
     if (!strategy.runOnce) throw new PipelineError(`${where}: only 'strategy: runOnce' runs locally (rolling and canary need an environment's VMs or cluster).`);
@@ -169,7 +170,7 @@ function parseStep(value: unknown, index: number, what: string): Step {
 
 function parseVariables(value: unknown, what: string): Record<string, string> {
   if (value === undefined || value === null) return {};
-  if (isMap(value)) return stringMap(value, what);
+  if (isObject(value)) return stringMap(value, what);
   const out: Record<string, string> = {};
   for (const [i, item] of list(value, what).entries()) {
     const v = map(item, `${what}[${i}]`);
@@ -213,17 +214,13 @@ function stringMap(value: unknown, what: string): Record<string, string> {
 }
 
 function map(value: unknown, what: string): Map {
-  if (!isMap(value)) throw new PipelineError(`${what} must be a mapping.`);
+  if (!isObject(value)) throw new PipelineError(`${what} must be a mapping.`);
   return value;
 }
 
 function list(value: unknown, what: string): unknown[] {
   if (!Array.isArray(value)) throw new PipelineError(`${what} must be a list.`);
   return value;
-}
-
-function isMap(value: unknown): value is Map {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function firstLine(text: string): string {

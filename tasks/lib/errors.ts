@@ -44,12 +44,6 @@ export class TimeoutError extends OuterLoopError {}
 /** The agent cancelled the job while the task was waiting. */
 export class CancelledError extends OuterLoopError {}
 
-/** The CancelledError for an aborted signal: the abort reason's message (runTask says which signal). */
-export function cancelledError(signal: AbortSignal): CancelledError {
-  const reason = signal.reason instanceof Error ? signal.reason.message : 'The job was cancelled.';
-  return new CancelledError(reason);
-}
-
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

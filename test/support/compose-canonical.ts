@@ -8,7 +8,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseEnvFile, readServiceEnvFiles } from '../../tasks/lib/compose/dotenv';
-import { isMapping, listOrMapping, stringMapping } from '../../tasks/lib/compose/merge';
+import { isObject } from '../../tasks/lib/util/object';
+import { listOrMapping, stringMapping } from '../../tasks/lib/compose/merge';
 import { shortPorts } from '../../tasks/lib/compose/ports';
 import { absoluteFrom, isRelativeHostPath } from '../../tasks/lib/compose/paths';
 import { durationNanoseconds, sizeInBytes } from '../../tasks/lib/compose/units';
@@ -59,7 +60,7 @@ const commandLine: FieldCanon = (v) => (typeof v === 'string' ? shellWords(v) : 
 
 /** `host:ip` and `host=ip` (a bracketed IPv6 unbracketed), and the mapping form, as Compose prints them: `host=ip`, sorted. */
 const extraHosts: FieldCanon = (v) => {
-  const entries = isMapping(v) ? Object.entries(v).flatMap(([h, ip]) => asList(ip).map((i) => `${h}=${text(i)}`)) : asList(v).map(text);
+  const entries = isObject(v) ? Object.entries(v).flatMap(([h, ip]) => asList(ip).map((i) => `${h}=${text(i)}`)) : asList(v).map(text);
   return entries
     .map((e) => {
       const eq = e.indexOf('=');
@@ -71,7 +72,7 @@ const extraHosts: FieldCanon = (v) => {
 
 const ports: FieldCanon = (v) =>
   asList(v).flatMap((p) => {
-    if (isMapping(p)) {
+    if (isObject(p)) {
       const out: Obj = { mode: 'ingress', ...p, target: Number(p.target), protocol: p.protocol ?? 'tcp' };
       if (p.published !== undefined) out.published = text(p.published);
       return [out];
@@ -82,12 +83,12 @@ const ports: FieldCanon = (v) =>
 const volumes: FieldCanon = (v, ctx) =>
   asList(v).map((entry) => {
     const abs = absoluteFrom(ctx.projectDir);
-    if (isMapping(entry)) {
+    if (isObject(entry)) {
       const out: Obj = { ...entry, target: path.posix.normalize(text(entry.target)).replace(/(.)\/$/, '$1') };
       if (out.type === 'bind' && typeof out.source === 'string') out.source = abs(out.source);
       // create_host_path: true is the default, which Compose leaves out
-      if (isMapping(out.bind) && out.bind.create_host_path === true) out.bind = Object.fromEntries(Object.entries(out.bind).filter(([k]) => k !== 'create_host_path'));
-      if (isMapping(out.tmpfs) && out.tmpfs.size !== undefined) out.tmpfs = { ...out.tmpfs, size: bytesText(out.tmpfs.size) };
+      if (isObject(out.bind) && out.bind.create_host_path === true) out.bind = Object.fromEntries(Object.entries(out.bind).filter(([k]) => k !== 'create_host_path'));
+      if (isObject(out.tmpfs) && out.tmpfs.size !== undefined) out.tmpfs = { ...out.tmpfs, size: bytesText(out.tmpfs.size) };
       return out;
     }
     const parts = text(entry).split(':');
@@ -105,13 +106,13 @@ const volumes: FieldCanon = (v, ctx) =>
 
 // A file mode is printed in octal, as text.
 const withOctalMode = (s: Obj): Obj => (typeof s.mode === 'number' ? { ...s, mode: `0${s.mode.toString(8)}` } : s);
-const secrets: FieldCanon = (v) => asList(v).map((s) => (isMapping(s) ? withOctalMode(s) : { source: text(s), target: `/run/secrets/${text(s)}` }));
-const configs: FieldCanon = (v) => asList(v).map((s) => (isMapping(s) ? withOctalMode(s) : { source: text(s) }));
+const secrets: FieldCanon = (v) => asList(v).map((s) => (isObject(s) ? withOctalMode(s) : { source: text(s), target: `/run/secrets/${text(s)}` }));
+const configs: FieldCanon = (v) => asList(v).map((s) => (isObject(s) ? withOctalMode(s) : { source: text(s) }));
 
 const dependsOn: FieldCanon = (v) => {
   const out: Obj = {};
   if (Array.isArray(v)) for (const n of v) out[text(n)] = { condition: 'service_started', required: true };
-  else if (isMapping(v)) for (const [k, d] of Object.entries(v)) out[k] = { condition: 'service_started', required: true, ...(isMapping(d) ? d : {}) };
+  else if (isObject(v)) for (const [k, d] of Object.entries(v)) out[k] = { condition: 'service_started', required: true, ...(isObject(d) ? d : {}) };
   return out;
 };
 
@@ -129,7 +130,7 @@ const build: FieldCanon = (v, ctx) => {
   if (spec.args !== undefined) spec.args = stringMapping(spec.args, 'canonical', ctx.env);
   if (spec.additional_contexts !== undefined) spec.additional_contexts = Object.fromEntries(Object.entries(keyValueMapping(spec.additional_contexts)).map(([k, p]) => [k, local(p)]));
   if (spec.extra_hosts !== undefined) spec.extra_hosts = extraHosts(spec.extra_hosts, ctx, {});
-  if (spec.secrets !== undefined) spec.secrets = asList(spec.secrets).map((x) => (isMapping(x) ? x : { source: text(x) }));
+  if (spec.secrets !== undefined) spec.secrets = asList(spec.secrets).map((x) => (isObject(x) ? x : { source: text(x) }));
   return spec;
 };
 
@@ -165,11 +166,11 @@ function withCanonical(o: Obj, keys: string[], canon: (v: unknown) => unknown, d
 const deploy: FieldCanon = (v) => {
   const d: Obj = { ...(v as Obj) };
   if (d.labels !== undefined) d.labels = keyValueMapping(d.labels);
-  if (isMapping(d.labels) && Object.keys(d.labels).length === 0) delete d.labels; // an empty mapping is left out (omitempty)
-  if (isMapping(d.resources)) {
+  if (isObject(d.labels) && Object.keys(d.labels).length === 0) delete d.labels; // an empty mapping is left out (omitempty)
+  if (isObject(d.resources)) {
     const resources: Obj = { ...d.resources };
     for (const kind of ['limits', 'reservations']) {
-      if (!isMapping(resources[kind])) continue;
+      if (!isObject(resources[kind])) continue;
       const r: Obj = { ...(resources[kind] as Obj) };
       if (r.cpus !== undefined) r.cpus = Number(r.cpus); // a number of CPUs, whichever way it was written
       if (r.memory !== undefined) r.memory = bytesText(r.memory);
@@ -179,8 +180,8 @@ const deploy: FieldCanon = (v) => {
     d.resources = resources;
   }
   // restart_policy's durations are printed even when zero; those of update_config and rollback_config are not.
-  if (isMapping(d.restart_policy)) d.restart_policy = withCanonical(d.restart_policy, ['delay', 'window'], goDuration);
-  for (const k of ['update_config', 'rollback_config']) if (isMapping(d[k])) d[k] = withCanonical(d[k] as Obj, ['delay', 'monitor'], goDuration, true);
+  if (isObject(d.restart_policy)) d.restart_policy = withCanonical(d.restart_policy, ['delay', 'window'], goDuration);
+  for (const k of ['update_config', 'rollback_config']) if (isObject(d[k])) d[k] = withCanonical(d[k] as Obj, ['delay', 'monitor'], goDuration, true);
   d.resources ??= {}; // Compose prints these two even when empty
   d.placement ??= {};
   return d;
@@ -193,12 +194,12 @@ const healthcheck: FieldCanon = (v) => {
 };
 
 /** A GPU or device request; `count: all` is -1. */
-const deviceRequest = (r: unknown): unknown => (isMapping(r) && r.count === 'all' ? { ...r, count: -1 } : r);
+const deviceRequest = (r: unknown): unknown => (isObject(r) && r.count === 'all' ? { ...r, count: -1 } : r);
 
 /** `/dev/a[:/dev/b[:rwm]]` as {source, target, permissions}. */
 const devices: FieldCanon = (v) =>
   asList(v).map((d) => {
-    if (isMapping(d)) return d;
+    if (isObject(d)) return d;
     const [source, target = source, permissions = 'rwm'] = text(d).split(':');
     return { source, target, permissions };
   });
@@ -237,7 +238,7 @@ export const SERVICE_FIELDS: Record<string, FieldCanon> = {
   deploy,
   healthcheck,
   // Empty options are left out (omitempty).
-  logging: (v) => (isMapping(v) && isMapping(v.options) && Object.keys(v.options).length === 0 ? Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'options')) : v),
+  logging: (v) => (isObject(v) && isObject(v.options) && Object.keys(v.options).length === 0 ? Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'options')) : v),
   devices,
   blkio_config: blkio,
   gpus: (v) => (v === 'all' ? [{ count: -1 }] : asList(v).map(deviceRequest)),
@@ -246,7 +247,7 @@ export const SERVICE_FIELDS: Record<string, FieldCanon> = {
   stop_grace_period: goDuration,
   pull_policy: (v) => (v === 'if_not_present' ? 'missing' : v), // the older name of the same policy
   // A single limit of 0 is printed as {} (Compose leaves out its zero value).
-  ulimits: (v) => (isMapping(v) ? Object.fromEntries(Object.entries(v).map(([k, l]) => [k, l === 0 ? {} : l])) : v),
+  ulimits: (v) => (isObject(v) ? Object.fromEntries(Object.entries(v).map(([k, l]) => [k, l === 0 ? {} : l])) : v),
 };
 
 interface Normalisation {
@@ -254,7 +255,7 @@ interface Normalisation {
   apply(model: Obj, ctx: CanonicalContext): void;
 }
 
-const isEmpty = (v: unknown) => v === false || v === 0 || v === '' || (Array.isArray(v) && v.length === 0) || (isMapping(v) && Object.keys(v).length === 0);
+const isEmpty = (v: unknown) => v === false || v === 0 || v === '' || (Array.isArray(v) && v.length === 0) || (isObject(v) && Object.keys(v).length === 0);
 
 const services = (model: Obj) => Object.entries(model.services as Record<string, Obj>);
 
@@ -266,7 +267,7 @@ export const NORMALISATIONS: Normalisation[] = [
     apply(model, ctx) {
       for (const [, s] of services(model)) {
         const files = asList(s.env_file)
-          .map((f): Obj => (isMapping(f) ? f : { path: f }))
+          .map((f): Obj => (isObject(f) ? f : { path: f }))
           .map((spec): Obj & { file: string } => ({ ...spec, file: absoluteFrom(ctx.projectDir)(text(spec.path)) }))
           .filter((spec) => fs.existsSync(spec.file) || spec.required !== false);
         const env: Obj = readServiceEnvFiles(files, s.environment, ctx.env, 'canonical', new ReadablePaths(ctx.projectDir, ['/']));
@@ -353,12 +354,12 @@ export const NORMALISATIONS: Normalisation[] = [
     apply(model) {
       const used: Record<string, Set<string>> = { networks: new Set(), volumes: new Set(), secrets: new Set(), configs: new Set() };
       for (const [, s] of services(model)) {
-        for (const n of Object.keys(isMapping(s.networks) ? s.networks : {})) used.networks.add(n);
-        for (const v of asList(s.volumes)) if (isMapping(v) && v.type === 'volume' && typeof v.source === 'string') used.volumes.add(v.source);
+        for (const n of Object.keys(isObject(s.networks) ? s.networks : {})) used.networks.add(n);
+        for (const v of asList(s.volumes)) if (isObject(v) && v.type === 'volume' && typeof v.source === 'string') used.volumes.add(v.source);
         for (const x of asList(s.secrets)) used.secrets.add(text((x as Obj).source));
         for (const x of asList(s.configs)) used.configs.add(text((x as Obj).source));
         const build = s.build as Obj | undefined;
-        for (const x of asList(build?.secrets)) used.secrets.add(isMapping(x) ? text(x.source) : text(x));
+        for (const x of asList(build?.secrets)) used.secrets.add(isObject(x) ? text(x.source) : text(x));
       }
       if (used.networks.has('default')) model.networks = { default: {}, ...((model.networks ?? {}) as Obj) };
       for (const [section, names] of Object.entries(used)) {
@@ -375,7 +376,7 @@ export const NORMALISATIONS: Normalisation[] = [
     apply(model, ctx) {
       for (const section of ['networks', 'volumes', 'secrets', 'configs']) {
         for (const [key, raw] of Object.entries((model[section] ?? {}) as Obj)) {
-          const r: Obj = { ...(isMapping(raw) ? raw : {}) };
+          const r: Obj = { ...(isObject(raw) ? raw : {}) };
           r.name ??= r.external === true ? key : `${ctx.projectName}_${key}`;
           if (section === 'networks') r.ipam ??= {};
           if (r.labels !== undefined) r.labels = keyValueMapping(r.labels);

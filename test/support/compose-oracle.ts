@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { loadCompose } from '../../tasks/lib/compose/load';
+import { isObject } from '../../tasks/lib/util/object';
 import { toComposeCanonical } from './compose-canonical';
 
 export interface ComposeProject {
@@ -77,8 +78,7 @@ export async function pool<T, R>(items: T[], limit: number, work: (item: T, i: n
 /** Where two JSON values differ, one line per field: `services.web.shm_size: ours "128m", Compose "134217728"`. */
 export function differences(ours: unknown, theirs: unknown, at = ''): string[] {
   if (isDeepStrictEqual(ours, theirs)) return [];
-  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-  if (isObj(ours) && isObj(theirs)) {
+  if (isObject(ours) && isObject(theirs)) {
     return [...new Set([...Object.keys(ours), ...Object.keys(theirs)])].flatMap((k) => differences(ours[k], theirs[k], at ? `${at}.${k}` : k));
   }
   if (Array.isArray(ours) && Array.isArray(theirs) && ours.length === theirs.length) return ours.flatMap((o, i) => differences(o, theirs[i], `${at}[${i}]`));

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { interpolate } from '../../tasks/lib/compose/interpolate';
 import { composeBuild } from '../../tasks/lib/compose/build';
 import { loadCompose } from '../../tasks/lib/compose/load';
-import { parseYaml, toPlain } from '../../tasks/lib/compose/yaml';
+import { parseYaml, toPlain } from '../../tasks/lib/util/yaml';
 
 const env = { SET: 'value', EMPTY: '' };
 

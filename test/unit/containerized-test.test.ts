@@ -12,7 +12,7 @@ import { newRunId, projectNameFor } from '../../tasks/lib/containerized-test';
 import { composeArgs, findCompose } from '../../tasks/lib/compose/cli';
 import { Demultiplexer } from '../../tasks/lib/compose/containers';
 import { LineSink } from '../../tasks/lib/context';
-import { bounded } from '../../tasks/lib/bounds';
+import { bounded } from '../../tasks/lib/util/bounds';
 import { chooseImage, parseCommand } from '../../tasks/lib/containerized-test/container';
 import { resultFiles, summarizeResults } from '../../tasks/lib/containerized-test/results';
 import { ADDED_RUNNER, overrideDocument, planStack } from '../../tasks/lib/containerized-test/stack';

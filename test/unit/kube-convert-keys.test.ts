@@ -19,6 +19,7 @@ import { loadComposeProject } from '../../tasks/lib/kube/compose-project';
 import { Conversion, convertCompose } from '../../tasks/lib/kube/convert';
 import { renderObjects } from '../../tasks/lib/kube/manifests';
 import type { KubeObject } from '../../tasks/lib/kube/objects';
+import { isObject } from '../../tasks/lib/util/object';
 import { composeV2Binary } from '../support/stack';
 import { validateWithSchemas } from '../support/kube-schemas';
 
@@ -531,12 +532,12 @@ test('short volume entries read as Compose v2 reads them', async () => {
         assert.equal(compose.source, absolute, spec);
         compose.source = volume.source;
       }
-      if (isObjectValue(compose.bind)) {
+      if (isObject(compose.bind)) {
         const { create_host_path: _created, ...bind } = compose.bind;
         if (Object.keys(bind).length) compose.bind = bind;
         else delete compose.bind;
       }
-      if (isObjectValue(compose.volume) && Object.keys(compose.volume).length === 0) delete compose.volume;
+      if (isObject(compose.volume) && Object.keys(compose.volume).length === 0) delete compose.volume;
       assert.deepEqual(volume, compose, spec);
       assert.deepEqual(ignoredModes, spec.endsWith(':cached') ? ['cached'] : [], spec);
     });
@@ -544,10 +545,6 @@ test('short volume entries read as Compose v2 reads them', async () => {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
-
-function isObjectValue(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 test('the produced manifests render as YAML without aliases', () => {
   const text = renderObjects(convertCompose(loadComposeProject([path.join(writeProject(), 'compose.yml')], { env: {} })).objects);

@@ -12,8 +12,8 @@ import { parseChallenges, pickChallenge } from '../../tasks/lib/registry/challen
 import { RegistryClient, isRetryableStatus } from '../../tasks/lib/registry/client';
 import { errorDetails } from '../../tasks/lib/registry/errors';
 import { MEDIA_TYPES, pickPlatform } from '../../tasks/lib/registry/manifest';
-import { DEFAULT_RETRY, backoffDelay } from '../../tasks/lib/retry';
-import { parseRetryAfter } from '../../tasks/lib/registry/retry';
+import { DEFAULT_RETRY, backoffDelay } from '../../tasks/lib/util/retry';
+import { parseRetryAfter } from '../../tasks/lib/util/http-retry';
 
 const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const FAST_RETRY = { attempts: 4, baseDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 2_000 };

@@ -16,7 +16,7 @@
 import type { EndpointInfo } from '../context';
 import { InputError, RegistryError } from '../errors';
 import { registryBaseUrl } from '../reference';
-import { withTransport } from '../registry/http';
+import { withTransport } from '../util/http';
 import { AzureAdOptions, Send, aadAccessToken, aadReason, azureSender, tenantOf, tokenField } from './azure-ad';
 import type { Credential } from './credential';
 

@@ -18,9 +18,9 @@
 import { createHash, createPrivateKey, randomUUID, sign, X509Certificate } from 'node:crypto';
 import type { EndpointInfo } from '../context';
 import { InputError, RegistryError } from '../errors';
-import { HttpRequest, HttpResponse, HttpTransport, isTransientNetworkError, jsonObject, withTransport } from '../registry/http';
-import { DEFAULT_RETRY, RetryOptions } from '../retry';
-import { sendWithRetries } from '../registry/retry';
+import { HttpRequest, HttpResponse, HttpTransport, isTransientNetworkError, jsonObject, withTransport } from '../util/http';
+import { DEFAULT_RETRY, RetryOptions } from '../util/retry';
+import { sendWithRetries } from '../util/http-retry';
 
 export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
 export const DEFAULT_ARM_SCOPE = 'https://management.azure.com/.default';

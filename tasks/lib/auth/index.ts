@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EndpointInfo, secretForms } from '../context';
 import { FileError, InputError, RegistryError, errorMessage } from '../errors';
-import { RunResult, runProgram } from '../process';
+import { RunResult, runProgram } from '../util/process';
 import { DOCKER_HUB_DOMAIN, isDockerHub } from '../reference';
 import type { Credential, CredentialSource } from './credential';
 import { AcrOptions, acrCredential } from './acr';

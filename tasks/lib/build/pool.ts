@@ -5,7 +5,8 @@
 // one, waits for the aborted ones to end, and is thrown naming the job and what was stopped (a job
 // alone throws its own error as it is).
 import type { Logger } from '../context';
-import { cancelledError, OuterLoopError } from '../errors';
+import { OuterLoopError } from '../errors';
+import { abortError } from '../util/abort';
 
 export interface PoolJob<T> {
   name: string;
@@ -124,7 +125,7 @@ export async function runInDependencyOrder<T>(jobs: PoolJob<T>[], options: PoolO
     options.signal.removeEventListener('abort', onCancel);
   }
 
-  if (options.signal.aborted) throw cancelledError(options.signal);
+  if (options.signal.aborted) throw abortError(options.signal);
   if (failure) throw jobs.length > 1 ? namedFailure(failure.job, failure.error, stopped, pending.map((j) => j.name)) : failure.error;
   if (pending.length) throw new Error(`jobs ${quoted(pending.map((j) => j.name))} wait for each other; the caller must refuse dependency cycles`);
   return jobs.map((j) => results.get(j.name) as T);

@@ -6,7 +6,7 @@
 // failure carries the container's health log and log tail.
 import type Dockerode from 'dockerode';
 import { ContainerState, containerLogTail, describeWaiting, oneShotServices, waitUntilReady } from '../compose/containers';
-import { isMapping } from '../compose/merge';
+import { isObject } from '../util/object';
 import { sanitizeOutput } from '../context';
 import { OuterLoopError } from '../errors';
 
@@ -21,7 +21,7 @@ export class GateError extends OuterLoopError {}
 export function replicasOf(services: Record<string, Record<string, unknown>>): Map<string, number> {
   return new Map(
     Object.entries(services).map(([service, raw]) => {
-      const deploy = isMapping(raw.deploy) ? raw.deploy : {};
+      const deploy = isObject(raw.deploy) ? raw.deploy : {};
       const replicas = raw.scale !== undefined ? Number(raw.scale) : deploy.replicas !== undefined ? Number(deploy.replicas) : 1;
       return [service, Number.isFinite(replicas) ? replicas : 1];
     }),

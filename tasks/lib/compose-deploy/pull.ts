@@ -7,7 +7,8 @@ import { registryAuthHeader, type CredentialSource } from '../auth';
 import type { TaskContext } from '../context';
 import { isRegistryAuthFailure } from '../docker/stream';
 import { transferWithRetries } from '../docker/transfer';
-import { DockerError, RegistryError, cancelledError } from '../errors';
+import { DockerError, RegistryError } from '../errors';
+import { abortError } from '../util/abort';
 import { parseReference } from '../reference';
 
 const PULL_ATTEMPTS = 3;
@@ -26,7 +27,7 @@ export async function pullImages(
 ): Promise<PullResult> {
   const result: PullResult = { pulled: [], present: [] };
   for (const ref of [...new Set(refs)]) {
-    if (ctx.signal.aborted) throw cancelledError(ctx.signal);
+    if (ctx.signal.aborted) throw abortError(ctx.signal);
     if (await hasImage(docker, ref)) {
       result.present.push(ref);
       ctx.debug(`${ref} is already on the target.`);
@@ -49,7 +50,7 @@ export async function pullImages(
         start: async (signal) => (await docker.createImage(authconfig as unknown as Dockerode.AuthConfig, { fromImage: ref, abortSignal: signal } as object)) as NodeJS.ReadableStream,
       });
     } catch (err) {
-      if (ctx.signal.aborted) throw cancelledError(ctx.signal);
+      if (ctx.signal.aborted) throw abortError(ctx.signal);
       if (err instanceof RegistryError) throw err; // retries ran out: the message says it all
       const text = ((err as Error).message ?? String(err)).replace(/^Pulling [^ ]+ failed: /, '');
       const hint = isRegistryAuthFailure(text)

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type Dockerode from 'dockerode';
 import { loadCompose } from '../compose/load';
 import { PinnedService, RenderResult, renderCompose, withServiceLabels } from '../compose/render';
-import { parseYaml, toPlain } from '../compose/yaml';
+import { parseYaml, toPlain } from '../util/yaml';
 import type { TaskContext } from '../context';
 import { InputError } from '../errors';
 import type { ImageLock } from '../lock/types';

@@ -4,7 +4,7 @@
 // fails, and its error says what runs now and how to roll back by hand where the task could not.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { bounded } from '../bounds';
+import { bounded } from '../util/bounds';
 import { CANCEL_GRACE_MS, cancelRollbackTime, sanitizeOutput } from '../context';
 import { CancelledError, TimeoutError, errorMessage } from '../errors';
 import { DeployError } from './options';

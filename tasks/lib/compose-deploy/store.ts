@@ -11,7 +11,7 @@
 import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { DockerError } from '../errors';
-import { lazyRequire } from '../lazy';
+import { lazyRequire } from '../util/lazy';
 import type { ImageLock } from '../lock/types';
 import { listProjectContainers } from '../compose/containers';
 

@@ -23,7 +23,7 @@ import type { Client as SshClient, ConnectConfig } from 'ssh2';
 import type { EndpointInfo, Logger } from '../context';
 import { dockerode, guardEngine } from '../docker/engine';
 import { DockerError, InputError, OuterLoopError } from '../errors';
-import { lazyRequire } from '../lazy';
+import { lazyRequire } from '../util/lazy';
 
 const ssh2 = lazyRequire<typeof import('ssh2')>(() => require('ssh2'));
 

@@ -6,7 +6,7 @@
 // labels of a container thus name the deploy that created it.
 import { isDeepStrictEqual } from 'node:util';
 import { listOrMapping } from '../compose/merge';
-import { parseYaml, toPlain } from '../compose/yaml';
+import { parseYaml, toPlain } from '../util/yaml';
 import { COMPOSE_TRACE_LABELS } from '../release/trace';
 
 const TRACE_KEYS = new Set(Object.values(COMPOSE_TRACE_LABELS));

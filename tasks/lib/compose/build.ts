@@ -6,7 +6,8 @@
 import * as path from 'node:path';
 import { FileError } from '../errors';
 import type { Environment } from './interpolate';
-import { isMapping, stringMapping } from './merge';
+import { isObject } from '../util/object';
+import { stringMapping } from './merge';
 import { expandHome } from './paths';
 import { sizeInBytes } from './units';
 import type { SecretSource } from '../build/mounts';
@@ -46,7 +47,7 @@ export interface ComposeBuild {
 
 export type BuildKeyRule = 'honoured' | { why: string; instead: string; accepts?: (value: unknown) => boolean };
 
-const none = (value: unknown) => value === false || value === null || (Array.isArray(value) && value.length === 0) || (isMapping(value) && Object.keys(value).length === 0);
+const none = (value: unknown) => value === false || value === null || (Array.isArray(value) && value.length === 0) || (isObject(value) && Object.keys(value).length === 0);
 
 /** What BuildAndTag does with each `build` key of the compose-spec (test/unit/build-keys.test.ts walks them all). */
 export const BUILD_KEYS: Record<string, BuildKeyRule> = {
@@ -80,7 +81,7 @@ export const BUILD_KEYS: Record<string, BuildKeyRule> = {
 /** The build of a service; a key that cannot be honoured is refused, naming the service and the key. */
 export function composeBuild(value: unknown, where: string, projectDir: string, env: Environment, servicePlatform?: unknown, topLevelSecrets?: unknown): ComposeBuild {
   const spec = (typeof value === 'string' ? { context: value } : value) as Obj;
-  if (!isMapping(spec)) throw new FileError(`${where}: 'build' must be a path or a mapping.`);
+  if (!isObject(spec)) throw new FileError(`${where}: 'build' must be a path or a mapping.`);
   for (const [key, v] of Object.entries(spec)) {
     const rule = BUILD_KEYS[key];
     if (key.startsWith('x-') || rule === 'honoured') continue;
@@ -117,16 +118,16 @@ export function composeBuild(value: unknown, where: string, projectDir: string, 
 function buildSecrets(value: unknown, topLevel: unknown, where: string, projectDir: string): SecretSource[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw new FileError(`${where}: 'build.secrets' must be a list of secret names or {source, target}.`);
-  const declared = isMapping(topLevel) ? topLevel : {};
+  const declared = isObject(topLevel) ? topLevel : {};
   return value.map((entry) => {
-    const source = String(isMapping(entry) ? entry.source : entry);
-    const id = String(isMapping(entry) && entry.target !== undefined ? entry.target : source);
-    const owner = isMapping(entry) ? ['uid', 'gid', 'mode'].filter((k) => entry[k] !== undefined) : [];
+    const source = String(isObject(entry) ? entry.source : entry);
+    const id = String(isObject(entry) && entry.target !== undefined ? entry.target : source);
+    const owner = isObject(entry) ? ['uid', 'gid', 'mode'].filter((k) => entry[k] !== undefined) : [];
     if (owner.length) {
       throw new FileError(`${where}: 'build.secrets' entry '${source}' sets ${owner.join(', ')}, which a build cannot take from compose (Compose ignores them for builds). Set them where the secret is mounted: RUN --mount=type=secret,id=${id},uid=…,gid=…,mode=… in the Dockerfile.`);
     }
     const def = declared[source];
-    if (!isMapping(def)) throw new FileError(`${where}: 'build.secrets' names '${source}', which the top-level 'secrets:' does not declare. Declare it with file: or environment:.`);
+    if (!isObject(def)) throw new FileError(`${where}: 'build.secrets' names '${source}', which the top-level 'secrets:' does not declare. Declare it with file: or environment:.`);
     if (typeof def.environment === 'string') return { id, env: def.environment };
     if (typeof def.file === 'string') return { id, file: path.resolve(projectDir, expandHome(def.file)) };
     throw new FileError(`${where}: secret '${source}' has neither file: nor environment:, so there is no value to give the build${def.external ? ' (an external secret lives in a swarm, not on the agent)' : ''}. Give it file: or environment:.`);
@@ -136,7 +137,7 @@ function buildSecrets(value: unknown, topLevel: unknown, where: string, projectD
 /** `build.ssh`: a list of `default` / `ID=PATH`, or a mapping of ID to PATH. */
 function sshEntries(value: unknown, where: string, projectDir: string): string[] {
   if (value === undefined || value === null) return [];
-  const items = isMapping(value) ? Object.entries(value).map(([id, p]) => (p === null || p === '' ? id : `${id}=${String(p)}`)) : Array.isArray(value) ? value.map(String) : undefined;
+  const items = isObject(value) ? Object.entries(value).map(([id, p]) => (p === null || p === '' ? id : `${id}=${String(p)}`)) : Array.isArray(value) ? value.map(String) : undefined;
   if (!items) throw new FileError(`${where}: 'build.ssh' must be a list (default, or ID=PATH) or a mapping of ID to PATH.`);
   return items.map((item) => {
     const eq = item.indexOf('=');
@@ -159,7 +160,7 @@ function buildPlatforms(platforms: string[], servicePlatform: unknown, where: st
 /** `extra_hosts` as [host, address] pairs: `host:ip` or `host=ip` items, or a mapping of host to one or more addresses (`[v6]` brackets taken off). */
 export function extraHostEntries(value: unknown, what: string): [string, string][] {
   if (value === undefined || value === null) return [];
-  const entries: [string, string][] = isMapping(value)
+  const entries: [string, string][] = isObject(value)
     ? Object.entries(value).flatMap(([host, ips]) => (Array.isArray(ips) ? ips : [ips]).map((ip): [string, string] => [host, String(ip)]))
     : (Array.isArray(value) ? value : [value]).map((item): [string, string] => {
         const text = String(item);
@@ -173,9 +174,9 @@ export function extraHostEntries(value: unknown, what: string): [string, string]
 /** `ulimits`: a name to a number (soft and hard), or to `{soft, hard}`. */
 function ulimitList(value: unknown, what: string): ComposeBuild['ulimits'] {
   if (value === undefined || value === null) return [];
-  if (!isMapping(value)) throw new FileError(`${what} must be a mapping of limit names to a number or {soft, hard}.`);
+  if (!isObject(value)) throw new FileError(`${what} must be a mapping of limit names to a number or {soft, hard}.`);
   return Object.entries(value).map(([name, limit]) => {
-    const [soft, hard] = isMapping(limit) ? [limit.soft, limit.hard] : [limit, limit];
+    const [soft, hard] = isObject(limit) ? [limit.soft, limit.hard] : [limit, limit];
     if (!Number.isInteger(Number(soft)) || !Number.isInteger(Number(hard))) throw new FileError(`${what}.${name} must be a whole number, or {soft, hard} with whole numbers.`);
     return { Name: name, Soft: Number(soft), Hard: Number(hard) };
   });

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CancelledError, InputError, OuterLoopError } from '../errors';
-import { RunResult, runProgram } from '../process';
+import { RunResult, runProgram } from '../util/process';
 
 export interface ComposeCli {
   /** The program to run. */

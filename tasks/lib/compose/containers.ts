@@ -4,9 +4,10 @@
 // start-up wait are both `waitUntilReady`; each words its own error.
 import type Dockerode from 'dockerode';
 import { LOG_TAIL_LINES, LineSink } from '../context';
-import { cancelledError } from '../errors';
-import { sleep } from '../retry';
-import { dependsOnMapping, isMapping } from './merge';
+import { abortError } from '../util/abort';
+import { sleep } from '../util/retry';
+import { isObject } from '../util/object';
+import { dependsOnMapping } from './merge';
 
 export const PROJECT_LABEL = 'com.docker.compose.project';
 export const SERVICE_LABEL = 'com.docker.compose.service';
@@ -63,7 +64,7 @@ export async function projectContainers(docker: Dockerode, project: string): Pro
 export function oneShotServices(services: Record<string, unknown>): Set<string> {
   const oneShot = new Set<string>();
   for (const s of Object.values(services)) {
-    if (!isMapping(s)) continue;
+    if (!isObject(s)) continue;
     for (const [dep, spec] of Object.entries(dependsOnMapping(s.depends_on))) if (spec.condition === 'service_completed_successfully') oneShot.add(dep);
   }
   return oneShot;
@@ -129,7 +130,7 @@ export async function waitUntilReady(
   const baseline = options.countEarlierRestarts ? undefined : new Map<string, number>();
   let reported = '';
   for (;;) {
-    if (options.signal?.aborted) throw cancelledError(options.signal);
+    if (options.signal?.aborted) throw abortError(options.signal);
     const states = await projectContainers(docker, project);
     for (const s of states) if (baseline && !baseline.has(s.id)) baseline.set(s.id, s.restartCount);
     const result = readiness(states, { ...options, restartBaseline: baseline });
@@ -144,7 +145,7 @@ export async function waitUntilReady(
     try {
       await sleep(Math.min(pollMs, Math.max(0, options.deadline - Date.now())), options.signal);
     } catch {
-      throw cancelledError(options.signal!);
+      throw abortError(options.signal!);
     }
   }
 }

@@ -17,12 +17,14 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Document } from 'yaml';
 import { FileError } from '../errors';
 import { ReadablePaths } from '../readable-paths';
+import { toPlain } from '../util/yaml';
 import { parseEnvFile } from './dotenv';
 import { Environment, castTypes, interpolateValue } from './interpolate';
-import { isMapping, mergeEntry, mergeLayer, uniqueEntries } from './merge';
+import { isObject } from '../util/object';
+import { mergeEntry, mergeLayer, uniqueEntries } from './merge';
 import { expandHome, modelWithAbsolutePaths, serviceWithAbsolutePaths } from './paths';
 import { checkFileKeys, checkServices } from './validate';
-import { ComposeTags, composeTags, dropResetValues, readComposeYaml, toPlain } from './yaml';
+import { ComposeTags, composeTags, dropResetValues, readComposeYaml } from './yaml';
 
 type Obj = Record<string, unknown>;
 
@@ -145,9 +147,9 @@ class ProjectLoader {
       const layer = this.readComposeFile(file, workingDir, env);
       document ??= layer.doc;
       if (layer.data.include !== undefined) this.applyInclude(layer, file, workingDir, env, [...includeChain, file]);
-      if (isMapping(layer.data.services)) this.applyExtends(layer.data.services, file, workingDir, env, [layer.tags]);
+      if (isObject(layer.data.services)) this.applyExtends(layer.data.services, file, workingDir, env, [layer.tags]);
       for (const name of layer.emptyServices) {
-        if (!isMapping(model.services) || !(name in model.services)) throw new FileError(`${what}: service '${name}' is empty. Give it its keys, or write '${name}: {}' if it takes them from another file.`);
+        if (!isObject(model.services) || !(name in model.services)) throw new FileError(`${what}: service '${name}' is empty. Give it its keys, or write '${name}: {}' if it takes them from another file.`);
       }
       removeTagged(model, layer.tags);
       model = uniqueEntries(mergeLayer(model, layer.data, what), what);
@@ -164,7 +166,7 @@ class ProjectLoader {
     if (!Array.isArray(entries)) throw new FileError(`${what}: 'include' must be a list of files, or of {path, project_directory, env_file}.`);
     for (const [i, entry] of entries.entries()) {
       const where = `${what}: include[${i}]`;
-      const spec: Obj = typeof entry === 'string' ? { path: entry } : isMapping(entry) ? entry : {};
+      const spec: Obj = typeof entry === 'string' ? { path: entry } : isObject(entry) ? entry : {};
       const paths = textList(spec.path, `${where} path`).map((p) => path.resolve(workingDir, p));
       if (paths.length === 0) throw new FileError(`${where} names no file. Give 'path: other/compose.yml' (or the path alone).`);
       for (const p of paths) this.readable.check(p, `${where} path`);
@@ -195,7 +197,7 @@ class ProjectLoader {
     const id = `${file}#${name}`;
     if (chain.includes(id)) throw new FileError(`Compose service '${name}' extends itself through ${[...chain, id].map((c) => `'${c.split('#').pop()}'`).join(' → ')}. Break the cycle.`);
     const ext = typeof service.extends === 'string' ? { service: service.extends } : service.extends;
-    if (!isMapping(ext) || typeof ext.service !== 'string' || !ext.service) {
+    if (!isObject(ext) || typeof ext.service !== 'string' || !ext.service) {
       throw new FileError(`Compose file '${file}': service '${name}': 'extends' must name a service ('extends: base' or 'extends: {file: other.yml, service: base}').`);
     }
     let base: Obj;
@@ -204,11 +206,11 @@ class ProjectLoader {
       this.readable.check(baseFile, `Compose file '${file}': service '${name}' extends.file`);
       if (!fs.existsSync(baseFile)) throw new FileError(`Compose service '${name}' extends a service in '${baseFile}', which does not exist (relative paths start at ${workingDir}).`);
       const other = this.extendsFile(baseFile, env);
-      if (!isMapping(other.services[ext.service])) throw new FileError(`Compose file '${file}': service '${ext.service}' (named by 'extends' of service '${name}') does not exist in '${baseFile}'.`);
+      if (!isObject(other.services[ext.service])) throw new FileError(`Compose file '${file}': service '${ext.service}' (named by 'extends' of service '${name}') does not exist in '${baseFile}'.`);
       const baseDir = path.dirname(baseFile);
       base = serviceWithAbsolutePaths(this.resolve(other.services, ext.service, baseFile, baseDir, env, [...tags, other.tags], [...chain, id]), baseDir);
     } else {
-      if (!isMapping(services[ext.service])) {
+      if (!isObject(services[ext.service])) {
         throw new FileError(`Compose file '${file}': service '${ext.service}' (named by 'extends') does not exist in this file. Define it here, or name the file that defines it: 'extends: {file: base.yml, service: ${ext.service}}'.`);
       }
       base = this.resolve(services, ext.service, file, workingDir, env, tags, [...chain, id]);
@@ -228,14 +230,14 @@ class ProjectLoader {
     const check = (p: unknown, key: string) => {
       if (typeof p === 'string') this.readable.check(path.resolve(workingDir, expandHome(p)), `Compose file '${file}': ${key}`);
     };
-    for (const [name, service] of Object.entries(isMapping(layer.data.services) ? layer.data.services : {})) {
+    for (const [name, service] of Object.entries(isObject(layer.data.services) ? layer.data.services : {})) {
       for (const key of ['env_file', 'label_file']) {
         const value = (service as Obj)[key];
-        for (const entry of Array.isArray(value) ? value : [value]) check(isMapping(entry) ? entry.path : entry, `service '${name}' ${key}`);
+        for (const entry of Array.isArray(value) ? value : [value]) check(isObject(entry) ? entry.path : entry, `service '${name}' ${key}`);
       }
     }
     for (const section of ['secrets', 'configs']) {
-      for (const [name, entry] of Object.entries(isMapping(layer.data[section]) ? (layer.data[section] as Obj) : {})) if (isMapping(entry)) check(entry.file, `${section}.${name}.file`);
+      for (const [name, entry] of Object.entries(isObject(layer.data[section]) ? (layer.data[section] as Obj) : {})) if (isObject(entry)) check(entry.file, `${section}.${name}.file`);
     }
     return layer;
   }
@@ -245,7 +247,7 @@ class ProjectLoader {
     let found = this.extendsFiles.get(file);
     if (!found) {
       const { data, tags } = this.readComposeFile(file, path.dirname(file), env);
-      found = { services: isMapping(data.services) ? data.services : {}, tags };
+      found = { services: isObject(data.services) ? data.services : {}, tags };
       this.extendsFiles.set(file, found);
     }
     return { services: { ...found.services }, tags: found.tags };
@@ -260,8 +262,8 @@ function readComposeFile(file: string, env: Environment): ComposeFile {
   dropResetValues(doc);
   const data = toPlain(doc, what);
   if (data === null || data === undefined) return { doc, data: {}, tags, emptyServices: [] };
-  if (!isMapping(data)) throw new FileError(`${what} must be a mapping with a 'services:' key.`);
-  if (data.services !== undefined && data.services !== null && !isMapping(data.services)) {
+  if (!isObject(data)) throw new FileError(`${what} must be a mapping with a 'services:' key.`);
+  if (data.services !== undefined && data.services !== null && !isObject(data.services)) {
     throw new FileError(`${what}: 'services' must be a mapping of service names to services.`);
   }
   checkFileKeys(data, doc, file);
@@ -273,7 +275,7 @@ function readComposeFile(file: string, env: Environment): ComposeFile {
     if (service === null || service === undefined) {
       (interpolated.services as Obj)[name] = {};
       emptyServices.push(name);
-    } else if (!isMapping(service)) throw new FileError(`${what}: service '${name}' must be a mapping.`);
+    } else if (!isObject(service)) throw new FileError(`${what}: service '${name}' must be a mapping.`);
   }
   return { doc, data: interpolated, tags, emptyServices };
 }
@@ -287,7 +289,7 @@ const COMPOSE_NAME = /^[a-zA-Z0-9._-]+$/;
 function checkNames(data: Obj, what: string): void {
   for (const section of NAMED_SECTIONS) {
     const entries = data[section];
-    if (!isMapping(entries)) continue;
+    if (!isObject(entries)) continue;
     const bad = Object.keys(entries).find((name) => !COMPOSE_NAME.test(name));
     if (bad !== undefined) {
       throw new FileError(`${what}: ${section}: the name ${JSON.stringify(bad)} is not one Compose accepts (letters, digits, '.', '_' and '-': ^[a-zA-Z0-9._-]+$). Rename it.`);
@@ -299,8 +301,8 @@ function checkNames(data: Obj, what: string): void {
 function removeTagged(model: Obj, tags: ComposeTags): void {
   for (const p of [...tags.reset, ...tags.override]) {
     let node: unknown = model;
-    for (const key of p.slice(0, -1)) node = isMapping(node) ? node[key] : Array.isArray(node) ? node[Number(key)] : undefined;
-    if (isMapping(node)) delete node[p[p.length - 1]];
+    for (const key of p.slice(0, -1)) node = isObject(node) ? node[key] : Array.isArray(node) ? node[Number(key)] : undefined;
+    if (isObject(node)) delete node[p[p.length - 1]];
   }
 }
 
@@ -310,15 +312,15 @@ const IMPORTED_SECTIONS = ['services', 'volumes', 'networks', 'secrets', 'config
 function importResources(imported: Obj, layer: ComposeFile, what: string): void {
   for (const section of IMPORTED_SECTIONS) {
     const from = imported[section];
-    if (!isMapping(from)) continue;
-    const to: Obj = isMapping(layer.data[section]) ? (layer.data[section] as Obj) : {};
+    if (!isObject(from)) continue;
+    const to: Obj = isObject(layer.data[section]) ? (layer.data[section] as Obj) : {};
     for (const [name, resource] of Object.entries(from)) {
       const own = to[name];
       if (own === undefined) to[name] = resource;
       else if (!isDeepStrictEqual(own, resource)) {
         const base = { [section]: { [name]: structuredClone(resource) } };
         removeTagged(base, layer.tags);
-        to[name] = mergeEntry(section, name, (base[section][name] ?? {}) as Obj, isMapping(own) ? own : {}, what);
+        to[name] = mergeEntry(section, name, (base[section][name] ?? {}) as Obj, isObject(own) ? own : {}, what);
       }
     }
     layer.data[section] = to;
@@ -339,11 +341,11 @@ function textList(value: unknown, where: string): string[] {
  * is not active), or that uses a volume, network, secret or config the file does not declare.
  */
 function checkReferences(services: Record<string, Obj>, model: Obj, files: string, inactive: string[]): void {
-  const declared = (section: string) => new Set(Object.keys(isMapping(model[section]) ? (model[section] as Obj) : {}));
+  const declared = (section: string) => new Set(Object.keys(isObject(model[section]) ? (model[section] as Obj) : {}));
   const [volumes, networks, secrets, configs] = ['volumes', 'networks', 'secrets', 'configs'].map(declared);
   for (const [name, s] of Object.entries(services)) {
     const refs: [string, string][] = [];
-    for (const dep of Array.isArray(s.depends_on) ? s.depends_on.map(String) : Object.keys(isMapping(s.depends_on) ? s.depends_on : {})) refs.push([dep, 'depends_on']);
+    for (const dep of Array.isArray(s.depends_on) ? s.depends_on.map(String) : Object.keys(isObject(s.depends_on) ? s.depends_on : {})) refs.push([dep, 'depends_on']);
     for (const link of Array.isArray(s.links) ? s.links : []) refs.push([String(link).split(':')[0], 'links']);
     for (const from of Array.isArray(s.volumes_from) ? s.volumes_from : []) if (!String(from).startsWith('container:')) refs.push([String(from).split(':')[0], 'volumes_from']);
     for (const key of ['network_mode', 'ipc', 'pid', 'uts', 'cgroup']) if (typeof s[key] === 'string' && s[key].startsWith('service:')) refs.push([s[key].slice('service:'.length), key]);
@@ -357,7 +359,7 @@ function checkReferences(services: Record<string, Obj>, model: Obj, files: strin
       if (missing !== undefined) throw new FileError(`${files}: service '${name}': ${kind} '${missing}' is not declared in the top-level '${kind}s:'. Declare it there (Compose refuses an undeclared one).`);
     };
     undeclared('volume', volumes, (Array.isArray(s.volumes) ? s.volumes : []).map(namedVolume).filter((v): v is string => v !== undefined));
-    undeclared('network', networks, (Array.isArray(s.networks) ? s.networks.map(String) : Object.keys(isMapping(s.networks) ? s.networks : {})).filter((n) => n !== 'default'));
+    undeclared('network', networks, (Array.isArray(s.networks) ? s.networks.map(String) : Object.keys(isObject(s.networks) ? s.networks : {})).filter((n) => n !== 'default'));
     undeclared('secret', secrets, (Array.isArray(s.secrets) ? s.secrets : []).map(sourceOf));
     undeclared('config', configs, (Array.isArray(s.configs) ? s.configs : []).map(sourceOf));
   }
@@ -365,7 +367,7 @@ function checkReferences(services: Record<string, Obj>, model: Obj, files: strin
 
 /** The named volume a service's volume entry mounts, if any (not a bind mount, tmpfs or anonymous volume). */
 function namedVolume(entry: unknown): string | undefined {
-  if (isMapping(entry)) return (entry.type ?? 'volume') === 'volume' && typeof entry.source === 'string' && entry.source ? entry.source : undefined;
+  if (isObject(entry)) return (entry.type ?? 'volume') === 'volume' && typeof entry.source === 'string' && entry.source ? entry.source : undefined;
   const text = String(entry);
   const parts = text.split(':');
   if (parts.length < 2 || /^[A-Za-z]$/.test(parts[0])) return undefined;
@@ -374,7 +376,7 @@ function namedVolume(entry: unknown): string | undefined {
 }
 
 function sourceOf(entry: unknown): string {
-  return isMapping(entry) ? String(entry.source) : String(entry);
+  return isObject(entry) ? String(entry.source) : String(entry);
 }
 
 function toService(name: string, raw: Record<string, unknown>): ComposeService {

@@ -15,19 +15,16 @@
 // compose-spec says hold unique items but that nothing keys (DISTINCT) must not repeat a value.
 import { isDeepStrictEqual } from 'node:util';
 import { FileError } from '../errors';
+import { isObject } from '../util/object';
 import { shortPorts } from './ports';
 
 type Obj = Record<string, unknown>;
 type Path = readonly string[];
 
-export function isMapping(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** `[A=1, B]` or `{A: 1, B: null}` as a mapping (a bare `B` maps to null: taken from the environment). */
 export function listOrMapping(value: unknown, where: string, separator = '='): Obj {
   if (value === undefined || value === null) return {};
-  if (isMapping(value)) return { ...value };
+  if (isObject(value)) return { ...value };
   if (Array.isArray(value)) {
     const out: Obj = {};
     for (const item of value) {
@@ -65,7 +62,7 @@ export function stringMapping(value: unknown, where: string, env: Record<string,
 export function dependsOnMapping(value: unknown): Record<string, Obj> {
   const out: Record<string, Obj> = {};
   if (Array.isArray(value)) for (const n of value) out[String(n)] = { condition: 'service_started' };
-  else if (isMapping(value)) for (const [k, v] of Object.entries(value)) out[k] = isMapping(v) ? v : { condition: 'service_started' };
+  else if (isObject(value)) for (const [k, v] of Object.entries(value)) out[k] = isObject(v) ? v : { condition: 'service_started' };
   return out;
 }
 
@@ -85,7 +82,7 @@ const extraHosts: Merger = (base, over) => {
 const dependsOn: Merger = (base, over, path, where) => mergeMappings(dependsOnMapping(base), dependsOnMapping(over), path, where);
 const serviceNetworks: Merger = (base, over, path, where) => mergeMappings(networksMapping(base), networksMapping(over), path, where);
 const logging: Merger = (base, over, path, where) => {
-  if (!isMapping(base) || !isMapping(over)) return over ?? base;
+  if (!isObject(base) || !isObject(over)) return over ?? base;
   const sameDriver = base.driver === undefined || over.driver === undefined || base.driver === over.driver;
   return sameDriver ? mergeMappings(base, over, path, where) : over;
 };
@@ -93,12 +90,12 @@ const build: Merger = (base, over, path, where) => {
   const asMap = (b: unknown) => (typeof b === 'string' ? { context: b } : b);
   return mergeValues(asMap(base), asMap(over), path, where, true);
 };
-const ulimit: Merger = (base, over, path, where) => (isMapping(base) && isMapping(over) ? mergeMappings(base, over, path, where) : (over ?? base));
+const ulimit: Merger = (base, over, path, where) => (isObject(base) && isObject(over) ? mergeMappings(base, over, path, where) : (over ?? base));
 const ipamConfig: Merger = (base, over, path, where) => {
   if (!Array.isArray(base) || !Array.isArray(over)) return over ?? base;
-  const out = base.map((c) => (isMapping(c) ? { ...c } : c));
+  const out = base.map((c) => (isObject(c) ? { ...c } : c));
   for (const entry of over) {
-    const at = out.findIndex((c) => isMapping(c) && isMapping(entry) && c.subnet === entry.subnet);
+    const at = out.findIndex((c) => isObject(c) && isObject(entry) && c.subnet === entry.subnet);
     if (at >= 0) out[at] = mergeMappings(out[at] as Obj, entry as Obj, path, where);
     else out.push(entry);
   }
@@ -148,8 +145,8 @@ function mergeValues(base: unknown, over: unknown, path: Path, where: string, sk
     if (rule) return rule(base, over, path, where);
   }
   if (over === null || over === undefined) return base;
-  if (isMapping(base)) {
-    if (!isMapping(over)) throw cannotMerge(path, where, 'a mapping', over);
+  if (isObject(base)) {
+    if (!isObject(over)) throw cannotMerge(path, where, 'a mapping', over);
     return mergeMappings(base, over, path, where);
   }
   if (Array.isArray(base)) {
@@ -171,7 +168,7 @@ function mergeMappings(base: Obj, over: Obj, path: Path, where: string): Obj {
 }
 
 function cannotMerge(path: Path, where: string, earlier: string, later: unknown): FileError {
-  const kind = Array.isArray(later) ? 'a list' : isMapping(later) ? 'a mapping' : 'a single value';
+  const kind = Array.isArray(later) ? 'a list' : isObject(later) ? 'a mapping' : 'a single value';
   return new FileError(`${where}: '${dotted(path)}' is ${kind} here but ${earlier} in the files before; Compose cannot merge the two. Write it as ${earlier}, or tag it !override to replace it.`);
 }
 
@@ -182,18 +179,18 @@ type Indexer = (item: unknown, path: Path, where: string) => string | string[];
 
 const byKey: Indexer = (item) => String(item).split('=')[0];
 const byValue: Indexer = (item) => String(item);
-const byEnvFile: Indexer = (item) => (isMapping(item) ? String(item.path) : String(item));
+const byEnvFile: Indexer = (item) => (isObject(item) ? String(item.path) : String(item));
 const byMountTarget: Indexer = (item, path, where) => {
-  if (isMapping(item) && typeof item.target !== 'string') throw new FileError(`${where}: an entry of '${dotted(path)}' has no 'target'. Give the container path it is mounted at.`);
+  if (isObject(item) && typeof item.target !== 'string') throw new FileError(`${where}: an entry of '${dotted(path)}' has no 'target'. Give the container path it is mounted at.`);
   return mountTarget(item);
 };
 const byDeviceTarget: Indexer = (item) => {
-  if (isMapping(item)) return String(item.target ?? '');
+  if (isObject(item)) return String(item.target ?? '');
   const parts = String(item).split(':');
   return parts.length === 1 ? parts[0] : parts[1];
 };
 const byFileTarget = (folder: string): Indexer => (item) => {
-  if (isMapping(item)) return typeof item.target === 'string' ? item.target : `${folder}/${String(item.source)}`;
+  if (isObject(item)) return typeof item.target === 'string' ? item.target : `${folder}/${String(item.source)}`;
   return `${folder}/${String(item)}`;
 };
 const byPort: Indexer = (item) => portKeys(item);
@@ -228,7 +225,7 @@ export function uniqueEntries(model: Obj, where: string): Obj {
 }
 
 function walkUnique(value: unknown, path: Path, where: string): unknown {
-  if (isMapping(value)) {
+  if (isObject(value)) {
     const out: Obj = {};
     for (const [k, v] of Object.entries(value)) out[k] = walkUnique(v, [...path, k], where);
     return out;
@@ -274,7 +271,7 @@ function uniqueBy(items: unknown[], keysOf: (item: unknown) => string | string[]
 
 /** The container path of a short (`host:container[:mode]`) or long (`{target: …}`) volume or device. */
 export function mountTarget(item: unknown): string {
-  if (isMapping(item)) return String(item.target ?? '');
+  if (isObject(item)) return String(item.target ?? '');
   const text = String(item);
   const windowsDrive = /^[A-Za-z]:[\\/]/.test(text) ? text.slice(0, 2) : '';
   const rest = text.slice(windowsDrive.length);
@@ -293,7 +290,7 @@ function splitPortRange(text: string): string[] {
  * equals the text of a short port (both are kept, as Compose keeps them).
  */
 export function portKeys(item: unknown): string[] {
-  if (isMapping(item)) {
+  if (isObject(item)) {
     const published = item.published === undefined || item.published === null ? '<none>' : typeof item.published === 'number' ? `int:${item.published}` : String(item.published);
     return [`${String(item.host_ip ?? '') || '0.0.0.0'}|${published}|${String(item.target)}|${String(item.protocol ?? 'tcp')}`];
   }
@@ -310,14 +307,14 @@ export function portKey(item: unknown): string {
 
 function networksMapping(value: unknown): Obj {
   if (Array.isArray(value)) return Object.fromEntries(value.map((n) => [String(n), null]));
-  return isMapping(value) ? value : {};
+  return isObject(value) ? value : {};
 }
 
 /** A list, a single value, or a mapping (as KEY=VALUE, sorted, a list value giving one entry per item) as a list. */
 function asSequence(value: unknown): unknown[] {
   if (value === undefined || value === null) return [];
   if (Array.isArray(value)) return [...value];
-  if (isMapping(value)) {
+  if (isObject(value)) {
     const out: string[] = [];
     for (const [k, v] of Object.entries(value)) {
       if (v === null || v === undefined) out.push(k);

@@ -3,7 +3,7 @@
 // rendered file: build contexts and additional contexts (not remote ones), env files, label files,
 // bind-mount sources, develop.watch paths, and the `file:` of top-level secrets and configs.
 import * as path from 'node:path';
-import { isMapping } from './merge';
+import { isObject } from '../util/object';
 
 type Obj = Record<string, unknown>;
 
@@ -29,7 +29,7 @@ function isRemoteContext(p: string): boolean {
 
 /** A volume entry with its relative host path resolved (short `src:dst[:mode]` or long `{type: bind, source}`). */
 export function bindWithAbsolutePath(volume: unknown, abs: (p: string) => string): unknown {
-  if (isMapping(volume)) {
+  if (isObject(volume)) {
     if ((volume.type === 'bind' || volume.type === undefined) && typeof volume.source === 'string' && isRelativeHostPath(volume.source)) return { ...volume, source: abs(volume.source) };
     return volume;
   }
@@ -46,10 +46,10 @@ export function serviceWithAbsolutePaths(service: Obj, dir: string): Obj {
   const abs = absoluteFrom(dir);
   const context = (p: unknown) => (typeof p === 'string' && !isRemoteContext(p) ? abs(p) : p);
   if (typeof out.build === 'string') out.build = context(out.build);
-  else if (isMapping(out.build)) {
+  else if (isObject(out.build)) {
     const b = { ...out.build };
     if (b.context !== undefined) b.context = context(b.context);
-    if (isMapping(b.additional_contexts)) b.additional_contexts = Object.fromEntries(Object.entries(b.additional_contexts).map(([k, v]) => [k, context(v)]));
+    if (isObject(b.additional_contexts)) b.additional_contexts = Object.fromEntries(Object.entries(b.additional_contexts).map(([k, v]) => [k, context(v)]));
     else if (Array.isArray(b.additional_contexts)) {
       b.additional_contexts = b.additional_contexts.map((e) => {
         const [k, ...v] = String(e).split('=');
@@ -61,11 +61,11 @@ export function serviceWithAbsolutePaths(service: Obj, dir: string): Obj {
   for (const key of ['env_file', 'label_file']) {
     const value = out[key];
     if (value === undefined) continue;
-    out[key] = (Array.isArray(value) ? value : [value]).map((f) => (typeof f === 'string' ? abs(f) : isMapping(f) && typeof f.path === 'string' ? { ...f, path: abs(f.path) } : f));
+    out[key] = (Array.isArray(value) ? value : [value]).map((f) => (typeof f === 'string' ? abs(f) : isObject(f) && typeof f.path === 'string' ? { ...f, path: abs(f.path) } : f));
   }
   if (Array.isArray(out.volumes)) out.volumes = out.volumes.map((v) => bindWithAbsolutePath(v, abs));
-  if (isMapping(out.develop) && Array.isArray(out.develop.watch)) {
-    out.develop = { ...out.develop, watch: out.develop.watch.map((w) => (isMapping(w) && typeof w.path === 'string' ? { ...w, path: abs(w.path) } : w)) };
+  if (isObject(out.develop) && Array.isArray(out.develop.watch)) {
+    out.develop = { ...out.develop, watch: out.develop.watch.map((w) => (isObject(w) && typeof w.path === 'string' ? { ...w, path: abs(w.path) } : w)) };
   }
   return out;
 }
@@ -76,8 +76,8 @@ export function resourcesWithAbsoluteFiles(model: Obj, dir: string): Obj {
   const abs = absoluteFrom(dir);
   for (const key of ['secrets', 'configs']) {
     const entries = out[key];
-    if (!isMapping(entries)) continue;
-    out[key] = Object.fromEntries(Object.entries(entries).map(([name, e]) => [name, isMapping(e) && typeof e.file === 'string' ? { ...e, file: abs(e.file) } : e]));
+    if (!isObject(entries)) continue;
+    out[key] = Object.fromEntries(Object.entries(entries).map(([name, e]) => [name, isObject(e) && typeof e.file === 'string' ? { ...e, file: abs(e.file) } : e]));
   }
   return out;
 }
@@ -85,6 +85,6 @@ export function resourcesWithAbsoluteFiles(model: Obj, dir: string): Obj {
 /** A whole model (services and top-level resources) with its relative host paths made absolute from `dir`. */
 export function modelWithAbsolutePaths(model: Obj, dir: string): Obj {
   const out = resourcesWithAbsoluteFiles(model, dir);
-  if (isMapping(out.services)) out.services = Object.fromEntries(Object.entries(out.services).map(([n, s]) => [n, isMapping(s) ? serviceWithAbsolutePaths(s, dir) : s]));
+  if (isObject(out.services)) out.services = Object.fromEntries(Object.entries(out.services).map(([n, s]) => [n, isObject(s) ? serviceWithAbsolutePaths(s, dir) : s]));
   return out;
 }

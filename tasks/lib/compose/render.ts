@@ -15,13 +15,14 @@ import { FileError, InputError } from '../errors';
 import { indexLock } from '../lock/pin';
 import type { ImageLock, LockedImage } from '../lock/types';
 import { parseReference, repositoryName } from '../reference';
-import { lazyRequire } from '../lazy';
+import { lazyRequire } from '../util/lazy';
 import { ServiceEnvFile, readServiceEnvFiles } from './dotenv';
 import { escapeDollars } from './interpolate';
 import type { ComposeApp } from './load';
 import { absoluteFrom, bindWithAbsolutePath, expandHome, resourcesWithAbsoluteFiles } from './paths';
-import { isMapping, listOrMapping } from './merge';
-import { parseYaml } from './yaml';
+import { isObject } from '../util/object';
+import { listOrMapping } from './merge';
+import { parseYaml } from '../util/yaml';
 
 const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));
 
@@ -154,7 +155,7 @@ function inlineEnvironment(name: string, service: Record<string, unknown>, app: 
   if (service.env_file === undefined && !hasBareEntries(service.environment)) return;
   const files: ServiceEnvFile[] = [];
   for (const entry of service.env_file === undefined ? [] : Array.isArray(service.env_file) ? service.env_file : [service.env_file]) {
-    const spec: Record<string, unknown> = isMapping(entry) ? entry : { path: entry };
+    const spec: Record<string, unknown> = isObject(entry) ? entry : { path: entry };
     const file = path.resolve(app.projectDir, expandHome(String(spec.path)));
     if (fs.existsSync(file)) files.push({ file, format: spec.format });
     else if (spec.required !== false) {
@@ -175,7 +176,7 @@ function inlineEnvironment(name: string, service: Record<string, unknown>, app: 
 
 function hasBareEntries(environment: unknown): boolean {
   if (Array.isArray(environment)) return environment.some((e) => !String(e).includes('='));
-  if (isMapping(environment)) return Object.values(environment).some((v) => v === null || v === undefined);
+  if (isObject(environment)) return Object.values(environment).some((v) => v === null || v === undefined);
   return false;
 }
 
@@ -250,7 +251,7 @@ function apply(doc: Document.Parsed, node: YamlNode | null | undefined, value: u
   // `!override` has done its work in the merge; the rendered file stands alone.
   if (Y.isNode(node) && (node.tag === '!override' || node.tag === '!reset')) node.tag = undefined;
   const fresh = () => freshNode(doc, value);
-  if (isMapping(value)) {
+  if (isObject(value)) {
     if (!Y.isMap(node)) return fresh();
     const map = node as YAMLMap;
     const byKey = new Map<string, Pair>();
@@ -299,7 +300,7 @@ function freshNode(doc: Document.Parsed, value: unknown): YamlNode {
     seq.items = value.map((v) => freshNode(doc, v));
     return seq;
   }
-  if (isMapping(value)) {
+  if (isObject(value)) {
     const map = new Y.YAMLMap(doc.schema);
     for (const [k, v] of Object.entries(value)) if (v !== undefined) map.items.push(new Y.Pair(new Y.Scalar(k), freshNode(doc, v)));
     return map;
@@ -318,7 +319,7 @@ function holds(node: unknown, value: unknown): boolean {
   if (node === null || node === undefined) return value === null;
   if (Y.isScalar(node)) return typeof node.value !== 'object' || node.value === null ? Object.is(node.value, value) : false;
   if (Y.isSeq(node)) return Array.isArray(value) && node.items.length === value.length && node.items.every((item, i) => holds(item, value[i]));
-  if (!Y.isMap(node) || !isMapping(value) || Object.getPrototypeOf(value) !== Object.prototype || node.items.length !== Object.keys(value).length) return false;
+  if (!Y.isMap(node) || !isObject(value) || Object.getPrototypeOf(value) !== Object.prototype || node.items.length !== Object.keys(value).length) return false;
   return node.items.every((pair) => {
     const raw = Y.isScalar(pair.key) ? pair.key.value : undefined;
     const key = raw === null ? '' : ['string', 'number', 'boolean'].includes(typeof raw) ? String(raw) : undefined; // as toJS makes keys text

@@ -12,7 +12,8 @@
 import * as fs from 'node:fs';
 import type { Document } from 'yaml';
 import { FileError } from '../errors';
-import { isMapping, mountTarget } from './merge';
+import { isObject } from '../util/object';
+import { mountTarget } from './merge';
 import { shortPorts } from './ports';
 import { durationNanoseconds, sizeInBytes } from './units';
 
@@ -38,16 +39,16 @@ export function checkFileKeys(data: Obj, doc: Document.Parsed, file: string): vo
   for (const key of Object.keys(data)) {
     if (!TOP_KEYS.includes(key) && !key.startsWith('x-')) fail([key], `'${key}' is not a top-level key of a compose file${suggestion(key, TOP_KEYS)}. Use one of ${TOP_KEYS.join(', ')}, or an x-* extension.`);
   }
-  for (const [name, service] of Object.entries(isMapping(data.services) ? data.services : {})) {
-    if (!isMapping(service)) continue;
+  for (const [name, service] of Object.entries(isObject(data.services) ? data.services : {})) {
+    if (!isObject(service)) continue;
     for (const [key, value] of Object.entries(service)) {
       if (!SERVICE_KEYS.includes(key) && !key.startsWith('x-')) fail(['services', name, key], `service '${name}': '${key}' is not a service key Compose knows${suggestion(key, SERVICE_KEYS)}.`);
-      const resources = key === 'deploy' && isMapping(value) && isMapping(value.resources) ? value.resources : {};
+      const resources = key === 'deploy' && isObject(value) && isObject(value.resources) ? value.resources : {};
       for (const kind of ['limits', 'reservations']) {
-        const memory = isMapping(resources[kind]) ? (resources[kind] as Obj).memory : undefined;
+        const memory = isObject(resources[kind]) ? (resources[kind] as Obj).memory : undefined;
         if (memory !== undefined && memory !== null && typeof memory !== 'string') fail(['services', name, 'deploy'], `services.${name}.deploy.resources.${kind}.memory must be text such as "512m" or "1g" (Compose refuses a number here).`);
       }
-      if ((key === 'environment' || key === 'labels' || key === 'annotations') && isMapping(value)) {
+      if ((key === 'environment' || key === 'labels' || key === 'annotations') && isObject(value)) {
         for (const [k, v] of Object.entries(value)) {
           if (typeof v === 'object' && v !== null) fail(['services', name, key, k], `services.${name}.${key}.${k} must be text, a number, a boolean or null, not ${Array.isArray(v) ? 'a list' : 'a mapping'}.`);
         }
@@ -64,7 +65,7 @@ export function checkServices(services: Record<string, Obj>, model: Obj, files: 
     };
     if (s.image === undefined && s.build === undefined && s.provider === undefined) fail("it has neither an image nor a build context. Give it 'image:' or 'build:'.");
     if (s.network_mode !== undefined && s.networks !== undefined) fail("it has both 'network_mode' and 'networks', which Compose refuses together. Keep one.");
-    const health = isMapping(s.healthcheck) ? s.healthcheck : {};
+    const health = isObject(s.healthcheck) ? s.healthcheck : {};
     if (Array.isArray(health.test) && health.test.length > 0 && !['CMD', 'CMD-SHELL', 'NONE'].includes(String(health.test[0]))) {
       fail(`healthcheck.test must start with CMD, CMD-SHELL or NONE, not '${String(health.test[0])}'. Write [CMD, ${String(health.test[0])}, …], or a string for the shell.`);
     }
@@ -75,8 +76,8 @@ export function checkServices(services: Record<string, Obj>, model: Obj, files: 
   }
   checkCycles(services, files);
   for (const section of ['secrets', 'configs']) {
-    for (const [name, r] of Object.entries(isMapping(model[section]) ? (model[section] as Obj) : {})) {
-      const spec = isMapping(r) ? r : {};
+    for (const [name, r] of Object.entries(isObject(model[section]) ? (model[section] as Obj) : {})) {
+      const spec = isObject(r) ? r : {};
       const sources = section === 'secrets' ? ['file', 'environment'] : ['file', 'environment', 'content'];
       if (spec.external !== true && !sources.some((k) => spec[k] !== undefined)) {
         throw new FileError(`${files}: ${section.slice(0, -1)} '${name}' has none of ${sources.map((k) => `'${k}'`).join(', ')}. Say where its value comes from (or mark it external: true).`);
@@ -87,7 +88,7 @@ export function checkServices(services: Record<string, Obj>, model: Obj, files: 
 
 /** The services a service starts after: depends_on, and what links, volumes_from and `service:` namespaces imply. */
 export function serviceDependencies(s: Obj): string[] {
-  const deps = Array.isArray(s.depends_on) ? s.depends_on.map(String) : Object.keys(isMapping(s.depends_on) ? s.depends_on : {});
+  const deps = Array.isArray(s.depends_on) ? s.depends_on.map(String) : Object.keys(isObject(s.depends_on) ? s.depends_on : {});
   for (const link of Array.isArray(s.links) ? s.links : []) deps.push(String(link).split(':')[0]);
   for (const from of Array.isArray(s.volumes_from) ? s.volumes_from : []) if (!String(from).startsWith('container:')) deps.push(String(from).split(':')[0]);
   for (const key of ['network_mode', 'ipc', 'pid', 'uts', 'cgroup']) if (typeof s[key] === 'string' && (s[key] as string).startsWith('service:')) deps.push((s[key] as string).slice('service:'.length));
@@ -113,7 +114,7 @@ const SIZE_KEYS = ['mem_limit', 'mem_reservation', 'memswap_limit', 'mem_swappin
 const DURATION_KEYS = ['stop_grace_period', 'healthcheck.interval', 'healthcheck.timeout', 'healthcheck.start_period', 'healthcheck.start_interval'];
 
 function checkUnits(s: Obj, fail: (m: string) => never): void {
-  const at = (dotted: string) => dotted.split('.').reduce<unknown>((node, k) => (isMapping(node) ? node[k] : undefined), s);
+  const at = (dotted: string) => dotted.split('.').reduce<unknown>((node, k) => (isObject(node) ? node[k] : undefined), s);
   for (const key of [...SIZE_KEYS, 'build.shm_size', 'deploy.resources.limits.memory', 'deploy.resources.reservations.memory']) {
     const v = at(key);
     if (v !== undefined && v !== null && sizeInBytes(v) === undefined) fail(`${key} '${String(v)}' is not a size. Write bytes, or a number with a unit: 512m, 1.5g, 64kb.`);
@@ -126,10 +127,10 @@ function checkUnits(s: Obj, fail: (m: string) => never): void {
 
 /** The service-level limits and deploy.resources must agree where both are given, and scale with deploy.replicas. */
 function checkResources(s: Obj, fail: (m: string) => never): void {
-  const deploy = isMapping(s.deploy) ? s.deploy : undefined;
-  const resources = deploy && isMapping(deploy.resources) ? deploy.resources : {};
-  const limits = isMapping(resources.limits) ? resources.limits : undefined;
-  const reservations = isMapping(resources.reservations) ? resources.reservations : undefined;
+  const deploy = isObject(s.deploy) ? s.deploy : undefined;
+  const resources = deploy && isObject(deploy.resources) ? deploy.resources : {};
+  const limits = isObject(resources.limits) ? resources.limits : undefined;
+  const reservations = isObject(resources.reservations) ? resources.reservations : undefined;
   const pairs: [string, unknown, Obj | undefined, string, (v: unknown) => number | undefined][] = [
     ['cpus', s.cpus, limits, 'cpus', (v) => (v === undefined ? 0 : Math.fround(Number(v)))],
     ['mem_limit', s.mem_limit, limits, 'memory', (v) => (v === undefined ? 0 : sizeInBytes(v))],
@@ -155,7 +156,7 @@ function checkMounts(s: Obj, fail: (m: string) => never): void {
   const tmpfs = typeof s.tmpfs === 'string' ? [s.tmpfs] : Array.isArray(s.tmpfs) ? s.tmpfs : [];
   tmpfs.forEach((t, i) => seen.set(String(t).split(':')[0], `tmpfs[${i}]`));
   (Array.isArray(s.volumes) ? s.volumes : []).forEach((v, i) => {
-    const target = isMapping(v) ? String(v.target) : mountTarget(v);
+    const target = isObject(v) ? String(v.target) : mountTarget(v);
     const earlier = seen.get(target);
     if (earlier) fail(`'${target}' is mounted twice (${earlier} and volumes[${i}]). Mount it once.`);
     seen.set(target, `volumes[${i}]`);
@@ -165,7 +166,7 @@ function checkMounts(s: Obj, fail: (m: string) => never): void {
 const PORT = /^\d{1,5}(-\d{1,5})?$/;
 
 function checkPort(port: unknown, fail: (m: string) => never): void {
-  if (isMapping(port)) {
+  if (isObject(port)) {
     if (port.target === undefined) fail(`a port in long syntax has no 'target'. Give the container port: {target: 80, published: "8080"}.`);
     return;
   }

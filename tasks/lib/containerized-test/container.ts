@@ -9,7 +9,7 @@ import { Demultiplexer } from '../compose/containers';
 import { LineSink, Logger } from '../context';
 import { DockerError, InputError, TimeoutError } from '../errors';
 import { parseReference, repositoryName } from '../reference';
-import { bounded } from '../bounds';
+import { bounded } from '../util/bounds';
 
 /** `command` as the user wrote it: a JSON array (exec form) or text for `/bin/sh -c` (shell form). */
 export function parseCommand(text: string | undefined, input: string): string[] | undefined {

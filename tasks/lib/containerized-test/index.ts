@@ -13,7 +13,7 @@ import { isActive } from '../compose/load';
 import { CANCEL_GRACE_MS, LOG_TAIL_LINES, TaskContext } from '../context';
 import type { EngineConnector } from '../docker/engine';
 import { CancelledError, InputError, OuterLoopError, TimeoutError, errorMessage } from '../errors';
-import { bounded } from '../bounds';
+import { bounded } from '../util/bounds';
 import { chooseImage, followContainer, localImageId, parseCommand, startTestContainer } from './container';
 import { copyResultsOut, publishBatches, resultFiles, summarizeResults } from './results';
 import { ADDED_RUNNER, StackError, StackPlan, StackPlanInput, overrideDocument, planStack, printStackLogs, stackProblem, waitForStack, writeOverride } from './stack';

@@ -8,7 +8,7 @@ import type Dockerode from 'dockerode';
 import type * as tarStream from 'tar-stream';
 import type { TaskContext } from '../context';
 import { DockerError } from '../errors';
-import { lazyRequire } from '../lazy';
+import { lazyRequire } from '../util/lazy';
 import { countTests, MalformedXmlError, ResultsFormat, TestCounts } from './xml-count';
 
 const tar = lazyRequire<typeof tarStream>(() => require('tar-stream'));

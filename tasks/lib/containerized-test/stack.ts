@@ -15,7 +15,7 @@ import type { ComposeProject } from '../compose/cli';
 import { ContainerState, SERVICE_LABEL, containerLogTail, describeWaiting, listProjectContainers, oneShotServices, projectContainers, readiness, waitUntilReady } from '../compose/containers';
 import { escapeDollars } from '../compose/interpolate';
 import { ComposeApp, ComposeService, loadCompose } from '../compose/load';
-import { isMapping } from '../compose/merge';
+import { isObject } from '../util/object';
 import type { Logger } from '../context';
 import { InputError, OuterLoopError, TimeoutError } from '../errors';
 import { parseReference, repositoryName } from '../reference';
@@ -92,7 +92,7 @@ export function planStack(input: StackPlanInput): StackPlan {
     else if (nets && typeof nets === 'object') Object.keys(nets).forEach((n) => used.add(n));
     else used.add('default');
   }
-  const section = (key: string) => (isMapping(app.model[key]) ? app.model[key] : {});
+  const section = (key: string) => (isObject(app.model[key]) ? app.model[key] : {});
   const topNetworks = section('networks');
   const topVolumes = section('volumes');
   const networks = [...new Set(['default', ...Object.keys(topNetworks)])].filter((n) => !isExternal(topNetworks[n]));

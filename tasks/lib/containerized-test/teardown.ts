@@ -6,7 +6,7 @@
 import type Dockerode from 'dockerode';
 import type { Logger } from '../context';
 import { errorMessage } from '../errors';
-import { sleep } from '../retry';
+import { sleep } from '../util/retry';
 
 export const RUN_LABEL = 'com.container-outer-loop.run';
 export const EXPIRES_LABEL = 'com.container-outer-loop.expires';

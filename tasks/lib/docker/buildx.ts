@@ -17,7 +17,7 @@ import type Dockerode from 'dockerode';
 import { withPrivateDockerConfig, type Credential, type CredentialSource } from '../auth';
 import type { Logger } from '../context';
 import { DockerError, InputError, errorMessage } from '../errors';
-import { runProgram } from '../process';
+import { runProgram } from '../util/process';
 import { parseReference } from '../reference';
 import { containerdStore, type ImageBuildSpec } from './build';
 import type { BuildSecret, SshForward } from './session';

@@ -5,10 +5,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import type * as tarStream from 'tar-stream';
-import { lazyRequire } from '../lazy';
+import { lazyRequire } from '../util/lazy';
 
 const tar = lazyRequire<typeof tarStream>(() => require('tar-stream'));
-import { InputError, cancelledError } from '../errors';
+import { InputError } from '../errors';
+import { abortError } from '../util/abort';
 import type { ReadablePaths } from '../readable-paths';
 import { IgnoreMatcher, parseDockerignore } from './ignore';
 
@@ -47,7 +48,7 @@ export async function packBuildContext(contextDir: string, dockerfilePath: strin
   const ignoreFile = [`${dockerfileAbs}.dockerignore`, path.join(root, '.dockerignore')].find((f) => fs.existsSync(f));
   const matcher = new IgnoreMatcher(ignoreFile ? parseDockerignore(readable.readText(ignoreFile, `The build context's ignore file`)) : [], ignoreFile);
   const stopIfCancelled = () => {
-    if (signal?.aborted) throw cancelledError(signal);
+    if (signal?.aborted) throw abortError(signal);
   };
 
   // The CLI never leaves out the Dockerfile or .dockerignore, whatever the patterns say.

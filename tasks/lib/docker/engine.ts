@@ -15,7 +15,7 @@
 import { type Readable, Stream, Transform } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { DockerError } from '../errors';
-import { lazyRequire } from '../lazy';
+import { lazyRequire } from '../util/lazy';
 import { watchProgress } from './stream';
 
 /**

@@ -14,6 +14,7 @@ import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { DockerError } from '../errors';
+import { abortError } from '../util/abort';
 import { ENGINE_CALL_TIMEOUT_SECONDS } from './engine';
 import { decode, field, text } from './protobuf';
 
@@ -205,7 +206,7 @@ export async function openBuildSession(docker: Dockerode, provides: { secrets: B
       res.on('end', () => reject(new DockerError(`The Docker engine refused a BuildKit session (HTTP ${res.statusCode}: ${body.trim() || res.statusMessage}). Build secrets and SSH need an engine with BuildKit (Docker 18.09 or newer on Linux).`)));
     });
     req.on('error', (err) => {
-      if (provides.signal?.aborted) return reject(provides.signal.reason);
+      if (provides.signal?.aborted) return reject(abortError(provides.signal));
       const timedOut = deadline.aborted ? `it did not answer within ${ENGINE_CALL_TIMEOUT_SECONDS} s` : err.message;
       reject(new DockerError(`Opening a BuildKit session with the Docker engine failed: ${timedOut}. Check that the engine is running and not overloaded ('docker info' on its host), then run the job again.`, { cause: err }));
     });

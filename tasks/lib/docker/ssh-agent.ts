@@ -5,7 +5,7 @@
 import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 import { InputError } from '../errors';
-import { lazyRequire } from '../lazy';
+import { lazyRequire } from '../util/lazy';
 import type { SshForward } from './session';
 
 type ParsedKey = { type: string; comment?: string; getPublicSSH(): Buffer; sign(data: Buffer, algo?: string): Buffer | Error; isPrivateKey(): boolean };

@@ -5,7 +5,7 @@
 // each byte a layer gets past the most it reached before moves the time limit on.
 import type { Logger } from '../context';
 import { RegistryError } from '../errors';
-import { DEFAULT_RETRY, DeadlinePassed, RetriesExhausted, retry } from '../retry';
+import { DEFAULT_RETRY, DeadlinePassed, RetriesExhausted, retry } from '../util/retry';
 import { StreamEvent, StreamHandlers, followStream, isRegistryAuthFailure, isTransientRegistryFailure } from './stream';
 
 export interface TransferOptions {

@@ -13,10 +13,10 @@
 import type { EndpointInfo } from '../context';
 import { InputError, OuterLoopError } from '../errors';
 import { aadAccessToken, type AzureAdOptions } from '../auth/azure-ad';
-import { HttpTransport } from '../registry/http';
-import { parseYaml, toPlain } from '../compose/yaml';
+import { HttpTransport } from '../util/http';
+import { parseYaml, toPlain } from '../util/yaml';
 import { ResolvedKubeconfig, parseKubeconfig, registerKubeconfigSecrets } from './kubeconfig';
-import { isObject } from './objects';
+import { isObject } from '../util/object';
 
 export const AKS_SERVER_APP_ID = '6dae42f8-4368-4678-94ff-3960e28e3630';
 export const AKS_API_VERSION = '2024-02-01';

@@ -10,9 +10,10 @@
 import type * as http from 'node:http';
 import { buffer } from 'node:stream/consumers';
 import { OuterLoopError } from '../errors';
-import { HttpRequest, HttpResponse, HttpTransport, NetworkError } from '../registry/http';
-import { DEFAULT_RETRY, DeadlinePassed, RetriesExhausted, retry } from '../retry';
-import { RetryableAnswer, isRetryableStatus, isTransientHttpFailure } from '../registry/retry';
+import { abortError } from '../util/abort';
+import { HttpRequest, HttpResponse, HttpTransport, NetworkError } from '../util/http';
+import { DEFAULT_RETRY, DeadlinePassed, RetriesExhausted, retry } from '../util/retry';
+import { RetryableAnswer, isRetryableStatus, isTransientHttpFailure } from '../util/http-retry';
 import { Credentials, KubeCredentials } from './credentials';
 import type { ResolvedKubeconfig } from './kubeconfig';
 import { WatchEnd, readWatchStream } from './watch-stream';
@@ -207,7 +208,7 @@ export class KubeClient {
   /** What a failed round trip is thrown as: the task's cancellation, or a message that says what to check. */
   private failure(err: unknown, method: string, path: string): Error {
     if (err instanceof NetworkError && err.code === 'EBODYTOOLARGE') return new KubeApiError(`The API server's answer to ${method} ${path} is larger than ${MAX_BODY} bytes.`);
-    if (!(err instanceof NetworkError) && this.options.signal?.aborted) return abortReason(this.options.signal);
+    if (!(err instanceof NetworkError) && this.options.signal?.aborted) return abortError(this.options.signal);
     return this.networkError(err instanceof Error ? err : new Error(String(err)), method, path);
   }
 
@@ -365,7 +366,6 @@ export class KubeClient {
     if (!opened.stream) throw this.errorFor(opened.status, parseBody(opened.body.toString('utf8')), 'GET', path, `watch ${path}`);
     return readWatchStream(opened.stream, onEvent, end - Date.now(), {
       signal: this.options.signal,
-      cancelled: abortReason,
       failed: (status) => new KubeApiError(`Watch of ${path} failed: ${status.message ?? 'error'}`, { status: status.code, reason: status.reason }),
     });
   }
@@ -378,10 +378,6 @@ function parseBody(text: string): unknown {
   } catch {
     return text;
   }
-}
-
-function abortReason(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new OuterLoopError('The task was cancelled.');
 }
 
 function capitalize(s: string): string {

@@ -4,7 +4,7 @@
 // this table and warns about each key that is not converted, so none is dropped silently; a key
 // the table does not know (not a compose-spec key) is warned about too. `x-` keys are extensions,
 // allowed anywhere. test/unit/kube-convert-keys.test.ts checks the table against the spec's schema.
-import { isObject } from './objects';
+import { isObject } from '../util/object';
 
 type Obj = Record<string, unknown>;
 

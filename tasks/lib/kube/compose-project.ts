@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { Environment } from '../compose/interpolate';
 import { ComposeService, LoadOptions, loadCompose } from '../compose/load';
 import type { ReadablePaths } from '../readable-paths';
-import { isObject } from './objects';
+import { isObject } from '../util/object';
 
 export interface ComposeProject {
   /** Compose project name: the `name:` key, else the project folder's name (lower case). */

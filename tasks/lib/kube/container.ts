@@ -10,7 +10,7 @@ import { cpuQuantity, durationSeconds, memoryQuantity } from '../compose/units';
 import { words } from '../compose/words';
 import { InputError } from '../errors';
 import { CONFIG_KEY, ENV_NAME, Obj, PodBuild } from './convert-context';
-import { isObject } from './objects';
+import { isObject } from '../util/object';
 import { containerPorts, parsePorts } from './service';
 
 /** `entrypoint` as the container's command, `command` as its args. */

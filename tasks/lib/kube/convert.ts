@@ -17,7 +17,8 @@ import { checkServiceKeys, komposeLabelNotConverted, labelNotConverted } from '.
 import type { ComposeProject } from './compose-project';
 import { setCommand, setEnvFiles, setEnvironment, setPorts, setProbes, setPullPolicy, setResources, setSecurityContext, setTerminal, setWorkingDir } from './container';
 import { Collected, Obj, PodBuild, PodStep, ServiceContext, ServiceInput, k8sName, validAnnotations } from './convert-context';
-import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAME_LABEL, PART_OF_LABEL, isObject } from './objects';
+import { isObject } from '../util/object';
+import { KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAME_LABEL, PART_OF_LABEL } from './objects';
 import { setFsGroup, setGracePeriod, setHostAliases, setHostname, setPullSecret, setServiceAccount, setVolumes } from './pod';
 import { serviceAndIngress } from './service';
 import { namedVolumeUsers, unusedVolumeWarnings, VolumeEntry } from './volumes';

@@ -5,9 +5,9 @@
 // until its expirationTimestamp and runs it again on a 401.
 import * as path from 'node:path';
 import { InputError, errorMessage } from '../errors';
-import { RunResult, runProgram } from '../process';
+import { RunResult, runProgram } from '../util/process';
 import type { ResolvedKubeconfig } from './kubeconfig';
-import { isObject } from './objects';
+import { isObject } from '../util/object';
 
 const EXEC_API_VERSIONS = ['client.authentication.k8s.io/v1', 'client.authentication.k8s.io/v1beta1'];
 

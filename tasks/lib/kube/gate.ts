@@ -2,7 +2,8 @@
 // rules, rollout.ts), its running pods on the pinned digests, then the bake window. A failure is
 // returned as the message the task fails with, after the pods' diagnosis.
 import type { TaskContext } from '../context';
-import { cancelledError, errorMessage } from '../errors';
+import { errorMessage } from '../errors';
+import { abortError } from '../util/abort';
 import { bakeWindow, kubeWatcher } from '../release/bake';
 import { ApplyItem, applyAll } from './apply';
 import type { DeployRun, KubernetesDeployOptions, KubernetesDeployResult } from './deploy-options';
@@ -36,7 +37,7 @@ async function waitAndVerify(client: KubeClient, objects: KubeObject[], deadline
   const results = await ctx.group(`Wait for ${objects.length} rollout(s) (at most ${Math.round((deadline - Date.now()) / 1000)} s)`, () =>
     Promise.all(objects.map((o) => waitForRollout(client, o, deadline, ctx).catch((err): WaitResult => ({ object: o, ok: false, message: `${describe(o)}: ${errorMessage(err)}` })))),
   );
-  if (ctx.signal.aborted) throw cancelledError(ctx.signal);
+  if (ctx.signal.aborted) throw abortError(ctx.signal);
   const failed = results.filter((r) => !r.ok);
   if (failed.length) {
     const parts: string[] = [];

@@ -8,10 +8,10 @@
 // credentials.ts's; a service connection becomes a kubeconfig in ../pipeline/cluster-connection.ts.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { toPlain, parseYaml } from '../compose/yaml';
+import { toPlain, parseYaml } from '../util/yaml';
 import { InputError } from '../errors';
 import { type ExecConfig, parseExecConfig } from './exec-plugin';
-import { isObject } from './objects';
+import { isObject } from '../util/object';
 
 export interface KubeCluster {
   server: string;

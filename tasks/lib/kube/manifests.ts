@@ -3,11 +3,12 @@
 // formatting survive into the rendered output.
 import * as path from 'node:path';
 import type { Document } from 'yaml';
-import { parseYamlDocuments, readTextFile, toPlain } from '../compose/yaml';
+import { parseYamlDocuments, readTextFile, toPlain } from '../util/yaml';
 import { FileError, InputError } from '../errors';
-import { lazyRequire } from '../lazy';
+import { lazyRequire } from '../util/lazy';
 import { globFiles, hasGlob } from './glob';
-import { KubeObject, asKubeObject, isObject, splitApiVersion } from './objects';
+import { KubeObject, asKubeObject, splitApiVersion } from './objects';
+import { isObject } from '../util/object';
 
 const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));
 

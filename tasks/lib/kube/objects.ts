@@ -1,6 +1,7 @@
 // Kubernetes objects as plain data, and the facts about kinds the task relies on: where pod specs
 // sit (for pinning and rollout), which kinds are workloads, and the order in which to apply them.
 import { FileError } from '../errors';
+import { isObject } from '../util/object';
 
 export interface ObjectMeta {
   name?: string;
@@ -115,10 +116,6 @@ export function sortForApply<T extends { object: KubeObject }>(items: T[]): T[] 
 export function describe(obj: { kind: string; metadata?: ObjectMeta }): string {
   const ns = obj.metadata?.namespace ? `${obj.metadata.namespace}/` : '';
   return `${obj.kind} ${ns}${obj.metadata?.name ?? '(no name)'}`;
-}
-
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The value at `path` in plain data, or undefined. */

@@ -9,9 +9,10 @@ import { InputError, InvalidReferenceError } from '../errors';
 import type { LockIndex } from '../lock/pin';
 import type { LockedImage } from '../lock/types';
 import { parseReference } from '../reference';
-import { lazyRequire } from '../lazy';
+import { lazyRequire } from '../util/lazy';
 import { type ManifestFile, documentNodes } from './manifests';
-import { CONTAINER_LISTS, KubeObject, describe, isObject, podSpecOf, podSpecPath } from './objects';
+import { CONTAINER_LISTS, KubeObject, describe, podSpecOf, podSpecPath } from './objects';
+import { isObject } from '../util/object';
 
 const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));
 

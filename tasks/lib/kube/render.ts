@@ -5,14 +5,15 @@ import * as path from 'node:path';
 import type { Document } from 'yaml';
 import type { Environment } from '../compose/interpolate';
 import { InputError } from '../errors';
-import { lazyRequire } from '../lazy';
+import { lazyRequire } from '../util/lazy';
 import { indexLock } from '../lock/pin';
 import type { ImageLock } from '../lock/types';
 import type { ApplyItem } from './apply';
 import { loadComposeProject } from './compose-project';
 import { convertCompose } from './convert';
 import { ManifestFile, checkDuplicates, documentNodes, readManifests, renderManifestFiles, renderObjects } from './manifests';
-import { KubeObject, isObject, podSpecOf, podSpecPath } from './objects';
+import { KubeObject, podSpecOf, podSpecPath } from './objects';
+import { isObject } from '../util/object';
 import { PinReport, Pinner, pinManifestFiles, pinObjects } from './pin';
 
 const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));

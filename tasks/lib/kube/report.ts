@@ -5,7 +5,8 @@ import type { ServiceImages } from '../release/notify';
 import { provenanceTable } from '../release/trace';
 import type { ApplyItem } from './apply';
 import type { KubernetesDeployOptions, KubernetesDeployResult } from './deploy-options';
-import { getPath, isObject, podSpecOf } from './objects';
+import { isObject } from '../util/object';
+import { getPath, podSpecOf } from './objects';
 import type { Rendered } from './render';
 import type { BeforeState } from './rollback';
 

@@ -13,7 +13,8 @@
 // the traffic in proportion to their replicas.
 import { OuterLoopError } from '../errors';
 import { KubeClient, selectorString } from './client';
-import { KubeObject, VARIANT_LABEL, describe, getPath, isObject } from './objects';
+import { KubeObject, VARIANT_LABEL, describe, getPath } from './objects';
+import { isObject } from '../util/object';
 
 export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
 

@@ -12,7 +12,8 @@ import { InputError } from '../errors';
 import { NotConverted, VOLUME_KEYS, komposeLabelNotConverted, labelNotConverted, notConvertedMessage } from './compose-keys';
 import type { ComposeProject } from './compose-project';
 import { CONFIG_KEY, Claim, Obj, ServiceContext, WorkloadKind, k8sName, validAnnotations } from './convert-context';
-import { KubeObject, isObject } from './objects';
+import { isObject } from '../util/object';
+import { KubeObject } from './objects';
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
 const DEFAULT_VOLUME_SIZE = '100Mi';

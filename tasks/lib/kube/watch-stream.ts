@@ -2,6 +2,7 @@
 // seen enough, the server ends the stream, the watch's time is up, or the task is cancelled.
 // Opening the watch (and retrying that) is the client's (client.ts).
 import type * as http from 'node:http';
+import { abortError } from '../util/abort';
 import type { KubeStatus, WatchEvent } from './client';
 
 /** How a watch ended: `onEvent` said stop, the server closed it, 410 Gone (the version is too old), or its time was up. */
@@ -9,8 +10,6 @@ export type WatchEnd = 'stopped' | 'closed' | 'gone' | 'timeout';
 
 export interface WatchStreamOptions {
   signal?: AbortSignal;
-  /** The error a cancellation rejects with. */
-  cancelled: (signal: AbortSignal) => Error;
   /** The error an ERROR event other than 410 rejects with. */
   failed: (status: KubeStatus) => Error;
 }
@@ -31,7 +30,7 @@ export function readWatchStream(res: http.IncomingMessage, onEvent: (event: Watc
     };
     // Before the server's own timeoutSeconds: the end of the watch is 'timeout', not an error.
     const timer = setTimeout(() => finish(undefined, 'timeout'), Math.max(0, timeoutMs));
-    const onAbort = () => finish(options.cancelled(signal!));
+    const onAbort = () => finish(abortError(signal!));
     signal?.addEventListener('abort', onAbort, { once: true });
     let buffer = '';
     res.setEncoding('utf8');

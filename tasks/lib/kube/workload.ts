@@ -4,7 +4,8 @@
 // HorizontalPodAutoscaler from the `kompose.hpa.*` labels.
 import { InputError } from '../errors';
 import { Obj, ServiceContext, WorkloadKind } from './convert-context';
-import { KubeObject, isObject } from './objects';
+import { KubeObject } from './objects';
+import { isObject } from '../util/object';
 
 /** The workload of a compose service (the pod template made), and its HorizontalPodAutoscaler when the `kompose.hpa.*` labels ask for one. */
 export function workloadObjects(

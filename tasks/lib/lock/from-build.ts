@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import type { IncomingMessage } from 'node:http';
-import { lazyRequire } from '../lazy';
+import { lazyRequire } from '../util/lazy';
 import { FileError, InputError, OuterLoopError, errorMessage } from '../errors';
 
 type BuildApiModule = typeof import('azure-devops-node-api/BuildApi');

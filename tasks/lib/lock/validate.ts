@@ -3,6 +3,7 @@
 // bundled tasks without a schema engine and names the offending field in words a user can act on.
 import { FileError } from '../errors';
 import { isDigest } from '../reference';
+import { isObject } from '../util/object';
 import type { ImageLock, LockedImage, LockSource } from './types';
 
 export const LOCK_SCHEMA_VERSION = 1;
@@ -94,8 +95,4 @@ function stringList(value: unknown, field: string, pattern: RegExp, expected: st
     if (seen.has(item as string)) fail(`${field}[${i}]`, `repeats '${item as string}'`);
     seen.add(item as string);
   });
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

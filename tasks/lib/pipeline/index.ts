@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tl from 'azure-pipelines-task-lib/task';
 import { EndpointInfo, TaskContext, secretForms, sanitizeOutput } from '../context';
-import { InputError, OuterLoopError, errorMessage } from '../errors';
+import { CancelledError, InputError, OuterLoopError, errorMessage } from '../errors';
 import { TaskDefinition, inputDefault } from './task-json';
 
 export type { EndpointInfo };
@@ -221,7 +221,7 @@ export function runTask(task: TaskDefinition, body: (inputs: TaskInputs, ctx: Ta
   const onSignal = (signal: NodeJS.Signals) => {
     if (!controller.signal.aborted) {
       console.log(`${taskName}: received ${signal}; cleaning up.`);
-      controller.abort(new OuterLoopError(`${taskName} was cancelled (${signal}).`));
+      controller.abort(new CancelledError(`${taskName} was cancelled (${signal}).`));
     }
   };
   process.on('SIGINT', onSignal);

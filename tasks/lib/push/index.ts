@@ -17,7 +17,7 @@ import type { ImageLock, LockedImage } from '../lock/types';
 import { parseReference, pinnedReference, repositoryName, validateTag } from '../reference';
 import type { RegistryClient } from '../registry/client';
 import { isIndexMediaType } from '../registry/manifest';
-import { DEFAULT_RETRY } from '../retry';
+import { DEFAULT_RETRY } from '../util/retry';
 
 export interface PushOptions {
   /** The engine, connected once the inputs are checked. */

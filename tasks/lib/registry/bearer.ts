@@ -2,7 +2,7 @@
 // request for a set of scopes, and the token in the answer.
 import type { Credential } from '../auth';
 import { RegistryError } from '../errors';
-import { HttpRequest, HttpResponse, jsonObject } from './http';
+import { HttpRequest, HttpResponse, jsonObject } from '../util/http';
 import { CachedToken, cachedToken } from './token-cache';
 
 const CLIENT_ID = 'container-outer-loop';

@@ -44,12 +44,12 @@
 import type { CredentialSource } from '../auth';
 import { RegistryError } from '../errors';
 import { DOCKER_HUB_DOMAIN, ImageReference, familiarName } from '../reference';
-import type { RetryOptions } from '../retry';
-import { HttpResponse, HttpTransport, header, jsonObject } from './http';
+import type { RetryOptions } from '../util/retry';
+import { HttpResponse, HttpTransport, header, jsonObject } from '../util/http';
 import { MANIFEST_ACCEPT, MEDIA_TYPES, ManifestBody, computeDigest, contentType, isIndexMediaType, isSchema1MediaType, listedImages, pickPlatform, platformString } from './manifest';
 import { RegistrySession } from './session';
 
-export { isRetryableStatus } from './retry';
+export { isRetryableStatus } from '../util/http-retry';
 
 export interface ResolvedDigest {
   /** The manifest digest: the index digest for a multi-arch image unless a platform was asked for. */

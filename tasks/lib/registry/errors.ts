@@ -3,8 +3,8 @@
 import { RegistryError } from '../errors';
 import { ImageReference, familiarName } from '../reference';
 import { parseChallenges, pickChallenge } from './challenge';
-import { HttpResponse, NetworkError, header, isTransientNetworkError } from './http';
-import { SendResult, isRetryableStatus } from './retry';
+import { HttpResponse, NetworkError, header, isTransientNetworkError } from '../util/http';
+import { SendResult, isRetryableStatus } from '../util/http-retry';
 
 /** What a registry said about a failure. */
 export interface ErrorDetails {

@@ -1,7 +1,7 @@
 // What the registry client knows of manifests themselves: the media types it asks for, the digest
 // of a body, and the platforms an image index lists.
 import { createHash } from 'node:crypto';
-import { HttpResponse, header } from './http';
+import { HttpResponse, header } from '../util/http';
 
 export const MEDIA_TYPES = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',

@@ -10,13 +10,13 @@
 import type { Credential, CredentialSource } from '../auth';
 import { RegistryError } from '../errors';
 import { ImageReference, familiarName, registryBaseUrl } from '../reference';
-import { DEFAULT_RETRY, RetryOptions } from '../retry';
+import { DEFAULT_RETRY, RetryOptions } from '../util/retry';
 import { tokenFromAnswer, tokenRequest } from './bearer';
 import { Challenge, challengeAuth, parseChallenges, pickChallenge } from './challenge';
 import { ErrorDetails, answerDetails, deniedError, errorDetails, notFoundError, statusError, tokenRefusedError, unauthorizedError, unreachableError } from './errors';
-import { HttpRequest, HttpResponse, HttpTransport, header, safeUrl } from './http';
+import { HttpRequest, HttpResponse, HttpTransport, header, safeUrl } from '../util/http';
 import { MANIFEST_ACCEPT } from './manifest';
-import { SendOptions, SendResult, sendWithRetries } from './retry';
+import { SendOptions, SendResult, sendWithRetries } from '../util/http-retry';
 import { CachedToken, TokenCache } from './token-cache';
 
 const MAX_REDIRECTS = 5;

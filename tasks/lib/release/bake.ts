@@ -5,15 +5,16 @@
 // window, and the deploy fails with what failed and how many seconds into the window; the task then
 // rolls back as after a failed gate. The window ends at its length, and at once on a cancel.
 import type Dockerode from 'dockerode';
-import { cancelledError, InputError, OuterLoopError } from '../errors';
-import { bounded } from '../bounds';
+import { InputError, OuterLoopError } from '../errors';
+import { abortError } from '../util/abort';
+import { bounded } from '../util/bounds';
 import { oneShotServices, projectContainers, readiness } from '../compose/containers';
 import { diagnostics, replicasOf } from '../compose-deploy/health';
 import type { KubeClient } from '../kube/client';
 import { KubeObject, describe } from '../kube/objects';
 import { diagnosePods, formatProblems, workloadPods } from '../kube/rollout';
-import { HttpTransport, NetworkError, safeUrl, withTransport } from '../registry/http';
-import { sleep } from '../retry';
+import { HttpTransport, NetworkError, safeUrl, withTransport } from '../util/http';
+import { sleep } from '../util/retry';
 import type { Logger } from '../context';
 
 export const MAX_BAKE_SECONDS = 3600;
@@ -94,7 +95,7 @@ export async function bakeWindow(watcher: BakeWatcher, options: BakeOptions): Pr
           try {
             await sleep(wait, signal);
           } catch {
-            if (options.signal.aborted) throw cancelledError(options.signal);
+            if (options.signal.aborted) throw abortError(options.signal);
             return undefined; // the other look failed
           }
         }
@@ -129,7 +130,7 @@ async function smokeTest(transport: HttpTransport, url: string, signal: AbortSig
     const text = res.body.toString('utf8').trim().split('\n')[0].slice(0, 200);
     return `the smoke test GET ${safeUrl(url)} answered ${res.status}${text ? ` (${text})` : ''}, not 2xx`;
   } catch (err) {
-    if (signal.aborted) throw cancelledError(signal);
+    if (signal.aborted) throw abortError(signal);
     const why = err instanceof NetworkError ? `${err.code}: ${err.message}` : (err as Error).message;
     return `the smoke test GET ${safeUrl(url)} got no answer (${why})`;
   }

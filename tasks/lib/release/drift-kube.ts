@@ -8,7 +8,8 @@
 // (kubectl create, kubectl run, another tool); a pod that no workload owns was started by hand.
 import { digestOfImageId } from '../kube/rollout';
 import type { KubeClient } from '../kube/client';
-import { KubeObject, getPath, isObject, templateContainers } from '../kube/objects';
+import { isObject } from '../util/object';
+import { KubeObject, getPath, templateContainers } from '../kube/objects';
 import { parseReference, repositoryName } from '../reference';
 import type { ExpectedImage, RunningContainer } from './drift';
 

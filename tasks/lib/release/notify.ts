@@ -7,9 +7,9 @@
 import { PipelineInfo, TaskContext, cancelDeadline, pipelineInfo } from '../context';
 import { InputError, errorMessage } from '../errors';
 import { parseReference, repositoryName } from '../reference';
-import { HttpTransport, NetworkError, withTransport } from '../registry/http';
-import { sendWithRetries } from '../registry/retry';
-import { DEFAULT_RETRY, RetryOptions } from '../retry';
+import { HttpTransport, NetworkError, withTransport } from '../util/http';
+import { sendWithRetries } from '../util/http-retry';
+import { DEFAULT_RETRY, RetryOptions } from '../util/retry';
 
 export const NOTIFY_FORMATS = ['json', 'teams', 'slack'] as const;
 export type NotifyFormat = (typeof NOTIFY_FORMATS)[number];

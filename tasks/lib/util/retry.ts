@@ -2,6 +2,8 @@
 // all go through `retry`. Capped exponential backoff with jitter, a server's Retry-After honoured,
 // and a total deadline over every attempt and every wait between them: an attempt still running
 // when the deadline passes is aborted, and no wait is started that would end after it.
+import { TimeoutError } from '../errors';
+import { abortError } from './abort';
 
 export interface RetryOptions {
   /** Total attempts including the first (default 5). */
@@ -43,12 +45,12 @@ export function backoffDelay(
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      reject(abortError(signal));
       return;
     }
     const onAbort = () => {
       clearTimeout(timer);
-      reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+      reject(abortError(signal!));
     };
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
@@ -59,10 +61,9 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** The reason of an attempt aborted because the deadline passed. */
-export class DeadlinePassed extends Error {
+export class DeadlinePassed extends TimeoutError {
   constructor() {
     super('the time limit passed');
-    this.name = 'DeadlinePassed';
   }
 }
 
@@ -82,7 +83,7 @@ export interface RetryPolicy {
   retry?: Required<RetryOptions>;
   /** Date.now() ms after which no attempt runs. */
   deadline?: number;
-  /** Cancellation: aborts the attempt or the wait, and its reason is thrown as it is. */
+  /** Cancellation: aborts the attempt or the wait, which throws abortError(signal). */
   signal?: AbortSignal;
   random?: () => number;
   /** Told before each wait: the failure, the attempt that failed, and the delay. */
@@ -114,7 +115,7 @@ export class RetriesExhausted extends Error {
 
 /**
  * Runs `fn` until it succeeds, a failure is not transient (thrown as it is), the caller's signal
- * aborts (its reason thrown), or transient failures last: then RetriesExhausted.
+ * aborts (abortError of it thrown), or transient failures last: then RetriesExhausted.
  */
 export async function retry<T>(fn: (attempt: Attempt) => Promise<T>, policy: RetryPolicy): Promise<T> {
   const options = policy.retry ?? DEFAULT_RETRY;
@@ -140,7 +141,7 @@ export async function retry<T>(fn: (attempt: Attempt) => Promise<T>, policy: Ret
       try {
         return await fn({ number, signal, postpone });
       } catch (err) {
-        if (policy.signal?.aborted) throw policy.signal.reason instanceof Error ? policy.signal.reason : err;
+        if (policy.signal?.aborted) throw abortError(policy.signal);
         // An attempt the deadline aborted failed of that, whatever error the abort surfaced as.
         failures.push(expiry.signal.aborted ? expiry.signal.reason : err);
         if (expiry.signal.aborted) throw new RetriesExhausted(failures, true);

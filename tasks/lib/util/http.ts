@@ -4,6 +4,7 @@
 // certificate, an SNI name) apply to the https agent; `stream` answers at the headers, for watches.
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { abortError } from './abort';
 
 export interface HttpRequest {
   method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -104,7 +105,7 @@ export class HttpTransport {
 
     return new Promise<T>((resolve, reject) => {
       if (req.signal?.aborted) {
-        reject(req.signal.reason instanceof Error ? req.signal.reason : new Error('aborted'));
+        reject(abortError(req.signal));
         return;
       }
       let settled = false;
@@ -123,7 +124,7 @@ export class HttpTransport {
       }, timeoutMs);
       const onAbort = () => {
         request.destroy();
-        finish(req.signal?.reason instanceof Error ? req.signal.reason : new Error('aborted'));
+        finish(abortError(req.signal!));
       };
       req.signal?.addEventListener('abort', onAbort, { once: true });
       request.on('error', (err) => finish(toNetworkError(err)));

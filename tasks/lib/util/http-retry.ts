@@ -1,7 +1,7 @@
 // Which HTTP answers are worth another attempt, Retry-After as delta-seconds or HTTP-date, and the
-// send loop the registry client and the Azure AD / ACR token calls share (on ../retry.ts). The
-// Kubernetes client (../kube/client.ts) decides with the same rule.
-import { DeadlinePassed, RetriesExhausted, RetryOptions, retry } from '../retry';
+// send loop the registry client, the Azure AD / ACR token calls and the notifications share (on
+// retry.ts). The Kubernetes client (../kube/client.ts) decides with the same rule.
+import { DeadlinePassed, RetriesExhausted, RetryOptions, retry } from './retry';
 import { HttpRequest, HttpResponse, HttpTransport, NetworkError, header, isTransientNetworkError, safeUrl } from './http';
 
 /** 408, 429 and 5xx except 501 (not implemented) and 505 (HTTP version): worth another attempt. */

@@ -1,17 +1,17 @@
 // Waits bounded by a deadline (ContainerizedTest's timeoutMinutes and startupTimeoutSeconds, the
 // time a cancelled task has left) and by the job's cancellation (ctx.signal, aborted on SIGINT/SIGTERM).
-import { cancelledError } from './errors';
+import { abortError } from './abort';
 
 /**
  * Resolves as `work` does, unless `deadline` (epoch ms) passes first (rejects with
- * `onTimeout()`), or `signal` aborts (rejects with CancelledError). `work` is not stopped: the caller
+ * `onTimeout()`), or `signal` aborts (rejects with abortError(signal)). `work` is not stopped: the caller
  * stops what it started (kill the process, the container) and tears down.
  */
 export function bounded<T>(work: Promise<T>, options: { deadline?: number; signal?: AbortSignal; onTimeout: () => Error }): Promise<T> {
   const { deadline, signal, onTimeout } = options;
   if (signal?.aborted) {
     work.catch(() => undefined);
-    return Promise.reject(cancelledError(signal));
+    return Promise.reject(abortError(signal));
   }
   return new Promise<T>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
@@ -21,7 +21,7 @@ export function bounded<T>(work: Promise<T>, options: { deadline?: number; signa
     };
     const onAbort = () => {
       cleanup();
-      reject(cancelledError(signal!));
+      reject(abortError(signal!));
     };
     if (deadline !== undefined) {
       timer = setTimeout(() => {

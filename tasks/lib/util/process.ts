@@ -4,8 +4,9 @@
 // `onLine`, and the last lines kept for error messages.
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { LineSink } from './context';
-import { TimeoutError, cancelledError } from './errors';
+import { LineSink } from '../context';
+import { TimeoutError } from '../errors';
+import { abortError } from './abort';
 
 export interface RunResult {
   code: number | null;
@@ -23,7 +24,7 @@ const MAX_CAPTURE = 1024 * 1024;
 
 /**
  * Runs a program to its end without a shell, bounded by `deadline` (epoch ms; rejects with
- * TimeoutError) and `signal` (rejects with CancelledError), the process killed in both cases.
+ * TimeoutError) and `signal` (rejects with abortError(signal)), the process killed in both cases.
  * Rejects when it cannot start (`code` ENOENT: not installed); never for a non-zero exit.
  */
 export function runProgram(
@@ -41,7 +42,7 @@ export function runProgram(
   },
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    if (options.signal?.aborted) return reject(cancelledError(options.signal));
+    if (options.signal?.aborted) return reject(abortError(options.signal));
     let settled = false;
     let stdout = '';
     let stderr = '';
@@ -56,7 +57,7 @@ export function runProgram(
       killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
       killTimer.unref();
     };
-    const onAbort = () => stop(cancelledError(options.signal!));
+    const onAbort = () => stop(abortError(options.signal!));
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const deadlineTimer =
       options.deadline !== undefined
