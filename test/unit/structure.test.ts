@@ -1,5 +1,5 @@
 // The shape of the code base, as the issue on one home per mechanism asks it to stay: no import
-// cycle among the product's modules (tasks/ and runner/).
+// cycle among the product's modules (tasks/ and runner/), and no library file over 450 lines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -72,6 +72,13 @@ test('the import graph of tasks/ and runner/ has no cycle', () => {
     cycles(graph).map((cycle) => cycle.map((file) => path.relative(root, file)).sort()),
     [],
   );
+});
+
+test('no file under tasks/lib is over 450 lines: a file that grows past it splits at a seam', () => {
+  const long = sources(path.join(root, 'tasks', 'lib'))
+    .map((file) => ({ file: path.relative(root, file), lines: fs.readFileSync(file, 'utf8').split('\n').length - 1 }))
+    .filter((f) => f.lines > 450);
+  assert.deepEqual(long, []);
 });
 
 test('the cycle finder finds a cycle', () => {
