@@ -4,6 +4,7 @@
 // fails, and its error says what runs now and how to roll back by hand where the task could not.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { upTimeoutMessage } from '../compose/cli';
 import { bounded } from '../util/bounds';
 import { CANCEL_GRACE_MS, cancelRollbackTime, sanitizeOutput } from '../context';
 import { CancelledError, TimeoutError, errorMessage } from '../errors';
@@ -98,15 +99,16 @@ async function rollBackOnCancel(run: ReleaseRun, previous: StoredRelease | undef
     ctx.warn(`${head} Rolling back to ${label} within the ${CANCEL_GRACE_MS / 1000} s a cancelled task has, without the health gate.`);
     await ctx.group(`Roll back to ${label} (cancelled)`, () => {
       const { restoring, file } = rollbackOf(run, previous);
-      // At the end of the time the CLI is stopped; the task reports without waiting for it to exit.
+      // At the end of the time the CLI is stopped; the task reports without waiting for it to exit
+      // (whichever of the two ends first, the message is the same).
       return bounded(upRelease(restoring, file, { timeoutMs }), {
         deadline: Date.now() + timeoutMs,
-        onTimeout: () => new TimeoutError(`${run.cli.display} up did not finish within ${(timeoutMs / 1000).toFixed(1)} s`),
+        onTimeout: () => new TimeoutError(upTimeoutMessage(run.cli, timeoutMs)),
       });
     });
   } catch (err) {
     return new CancelledError(
-      `${head}\nThe rollback to ${label} did not finish (${sanitizeOutput(errorMessage(err))}): '${project}' may run parts of both releases, not health-gated (${check}). Roll back by hand on the host: ${manualRestoreCommands(project)}`,
+      `${head}\nThe rollback to ${label} did not finish (${sanitizeOutput(errorMessage(err)).replace(/\.$/, '')}): '${project}' may run parts of both releases, not health-gated (${check}). Roll back by hand on the host: ${manualRestoreCommands(project)}`,
     );
   }
   ctx.output('rolledBack', 'true');

@@ -176,6 +176,11 @@ export function composeEnvironment(target: Record<string, string>, dockerConfigD
   return env;
 }
 
+/** What a `compose up` that ran out of time is told as. */
+export function upTimeoutMessage(cli: ComposeCli, timeoutMs: number): string {
+  return `${cli.display} up did not finish within ${Math.round(timeoutMs / 1000)} s.`;
+}
+
 /** `up -d` of a rendered file for a project (`--pull never` on v2); throws ComposeError with the output's tail on failure. */
 export async function composeUp(
   cli: ComposeCli,
@@ -184,11 +189,10 @@ export async function composeUp(
   const args = ['up', '-d', '--no-build'];
   if (cli.major >= 2) args.push('--pull', 'never');
   if (options.removeOrphans) args.push('--remove-orphans');
-  const seconds = Math.round(options.timeoutMs / 1000);
   await compose({ cli, name: options.project, files: [options.file], projectDir: options.projectDir, env: options.env, flags: ['--ansi', 'never'] }, args, {
     onLine: options.onLine,
     signal: options.signal,
     deadline: Date.now() + options.timeoutMs,
-    timeoutMessage: () => `${cli.display} up did not finish within ${seconds} s.`,
+    timeoutMessage: () => upTimeoutMessage(cli, options.timeoutMs),
   });
 }

@@ -81,6 +81,11 @@ export interface ReadinessRules {
   exclude?: Set<string>;
   /** Restarts before these counts (container id → restarts) do not count; without it every restart counts. */
   restartBaseline?: Map<string, number>;
+  /**
+   * Containers seen running on an earlier look. When given, a running container without a
+   * healthcheck is ready only once it is in it: one that exits right after it starts is caught.
+   */
+  seenRunning?: Set<string>;
 }
 
 export interface Readiness {
@@ -110,6 +115,7 @@ export function readiness(states: ContainerState[], rules: ReadinessRules): Read
         fail(`keeps restarting (${restarts} restart(s)${s.status === 'restarting' ? `, exit code ${s.exitCode ?? '?'}` : ''})`);
       } else if (s.health === 'unhealthy') fail('is unhealthy: its healthcheck failed');
       else if (s.status !== 'running' || s.health === 'starting') result.waiting.push({ service, state: s, what: `${service} (${s.status}${s.health ? `, health: ${s.health}` : ''})` });
+      else if (!s.health && rules.seenRunning && !rules.seenRunning.has(s.id)) result.waiting.push({ service, state: s, what: `${service} (just started)` });
     }
   }
   return result;
@@ -118,7 +124,9 @@ export function readiness(states: ContainerState[], rules: ReadinessRules): Read
 /**
  * Polls the project's containers until every one is ready, one fails (returned at once, in
  * `failed`), or `deadline` passes (returned with `waiting` not empty). Restarts of containers that
- * were there before the wait count only from its start when `countEarlierRestarts` is false.
+ * were there before the wait count only from its start when `countEarlierRestarts` is false. A
+ * container without a healthcheck counts once two looks (250 ms apart at least) found it running, so
+ * that one that exits right after it starts fails the gate instead of passing it.
  * Rejects with CancelledError when the job is cancelled.
  */
 export async function waitUntilReady(
@@ -128,12 +136,14 @@ export async function waitUntilReady(
 ): Promise<Readiness> {
   const started = Date.now();
   const baseline = options.countEarlierRestarts ? undefined : new Map<string, number>();
+  const seenRunning = new Set<string>();
   let reported = '';
   for (;;) {
     if (options.signal?.aborted) throw abortError(options.signal);
     const states = await projectContainers(docker, project);
     for (const s of states) if (baseline && !baseline.has(s.id)) baseline.set(s.id, s.restartCount);
-    const result = readiness(states, { ...options, restartBaseline: baseline });
+    const result = readiness(states, { ...options, restartBaseline: baseline, seenRunning });
+    for (const s of states) if (s.status === 'running') seenRunning.add(s.id);
     if (result.failed.length > 0 || result.waiting.length === 0 || Date.now() >= options.deadline) return result;
     const report = describeWaiting(result);
     if (report !== reported) {
