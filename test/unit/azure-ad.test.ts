@@ -3,6 +3,8 @@
 // exchange on top of it is in acr.test.ts, AKS in test/integration/kube-aks.test.ts.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -90,5 +92,25 @@ describe('aadAccessToken', () => {
   it('a connection that is no Azure identity is an input error naming it', async () => {
     const endpoint = connection(double, 'UsernamePassword', { username: 'u', password: 'p' });
     await assert.rejects(aadAccessToken(endpoint, { authorityHost: double.url, setSecret: () => {} }), (err: Error) => err instanceof InputError && /'azure-conn' \(input 'azureSubscription'\) is not an Azure Resource Manager connection/.test(err.message));
+  });
+});
+
+describe('a token endpoint that never answers', () => {
+  it('fails once the call\'s time is up, naming the host, instead of waiting for each attempt\'s own timeout', async () => {
+    const silent = http.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const endpoint: EndpointInfo = { id: 'azure-conn', input: 'azureSubscription', url: 'https://management.azure.com/', scheme: 'ServicePrincipal', auth: { tenantid: 't1', serviceprincipalid: 'c1', serviceprincipalkey: 's1' }, data: {} };
+      const started = Date.now();
+      await assert.rejects(
+        aadAccessToken(endpoint, { authorityHost: `http://${host}`, setSecret: () => {}, callTimeoutMs: 1_000 }),
+        new RegExp(`${host.replace(/\./g, '\\.')} did not answer within 1 s \\(1 attempt\\); check that the agent reaches it`),
+      );
+      assert.ok(Date.now() - started < 5_000, 'ended by the call\'s time, not the 30 s of one attempt');
+    } finally {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 });

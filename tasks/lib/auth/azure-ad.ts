@@ -43,7 +43,12 @@ export interface AzureAdOptions {
   random?: () => number;
   log?: { debug(message: string): void };
   signal?: AbortSignal;
+  /** The time one call may take in all, every attempt and wait included (default AZURE_CALL_TIMEOUT_MS). */
+  callTimeoutMs?: number;
 }
+
+/** What one token call (Azure AD, ACR's exchange, ARM) may take in all, retries included. */
+export const AZURE_CALL_TIMEOUT_MS = 120_000;
 
 /** One request to Azure, retried when it throttles or the network fails (see azureSender). */
 export type Send = (req: HttpRequest, what: string) => Promise<HttpResponse>;
@@ -241,12 +246,13 @@ function b64url(text: string): string {
 }
 
 /** Sends with retries on 408/429/5xx and transient network errors (Azure AD and ACR throttle too). */
-export function azureSender(transport: HttpTransport, options: { retry?: RetryOptions; random?: () => number; log?: { debug(m: string): void }; signal?: AbortSignal }): Send {
+export function azureSender(transport: HttpTransport, options: Pick<AzureAdOptions, 'retry' | 'random' | 'log' | 'signal' | 'callTimeoutMs'>): Send {
   const sending = { retry: { ...DEFAULT_RETRY, ...options.retry }, random: options.random, signal: options.signal, log: options.log };
+  const timeoutMs = options.callTimeoutMs ?? AZURE_CALL_TIMEOUT_MS;
   return async (req, what) => {
     const host = new URL(req.url).host;
-    const { res } = await sendWithRetries(transport, req, what, sending, (err, attempts) =>
-      new RegistryError(`${what}: could not reach ${host} (${err.code}) after ${attempts} attempt${attempts === 1 ? '' : 's'}.`, {
+    const { res } = await sendWithRetries(transport, req, what, { ...sending, deadline: Date.now() + timeoutMs }, (err, attempts, timedOut) =>
+      new RegistryError(timedOut ? `${what}: ${host} did not answer within ${Math.round(timeoutMs / 1000)} s (${attempts} attempt${attempts === 1 ? '' : 's'}); check that the agent reaches it.` : `${what}: could not reach ${host} (${err.code}) after ${attempts} attempt${attempts === 1 ? '' : 's'}.`, {
         code: err.code,
         retryable: isTransientNetworkError(err),
         registry: host,

@@ -12,7 +12,7 @@
 // Everything Azure-side is injectable so tests run against a double on 127.0.0.1.
 import type { EndpointInfo } from '../context';
 import { InputError, OuterLoopError } from '../errors';
-import { aadAccessToken, type AzureAdOptions } from '../auth/azure-ad';
+import { aadAccessToken, azureSender, type AzureAdOptions } from '../auth/azure-ad';
 import { HttpTransport } from '../util/http';
 import { parseYaml, toPlain } from '../util/yaml';
 import { ResolvedKubeconfig, parseKubeconfig, registerKubeconfigSecrets } from './kubeconfig';
@@ -42,7 +42,9 @@ export async function aksKubeconfig(options: AksOptions): Promise<ResolvedKubeco
     const armToken = await aadAccessToken(endpoint, { ...common, scope: `${new URL(arm).origin}/.default` });
     const action = options.admin ? 'listClusterAdminCredential' : 'listClusterUserCredential';
     const url = `${arm}/subscriptions/${encodeURIComponent(subscription)}/resourceGroups/${encodeURIComponent(options.resourceGroup)}/providers/Microsoft.ContainerService/managedClusters/${encodeURIComponent(options.cluster)}/${action}?api-version=${AKS_API_VERSION}`;
-    const res = await transport.request({ method: 'POST', url, headers: { Authorization: `Bearer ${armToken}`, Accept: 'application/json', 'Content-Type': 'application/json' }, body: '', signal: options.signal });
+    // ARM throttles too: the one retry rule and a total time, as every Azure call has.
+    const send = azureSender(transport, options);
+    const res = await send({ method: 'POST', url, headers: { Authorization: `Bearer ${armToken}`, Accept: 'application/json', 'Content-Type': 'application/json' }, body: '' }, `Azure ${action}`);
     let json: { kubeconfigs?: { name?: string; value?: string }[]; error?: { code?: string; message?: string } } = {};
     try {
       json = JSON.parse(res.body.toString('utf8'));
