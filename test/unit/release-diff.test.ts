@@ -2,6 +2,7 @@
 // runs (Engine API, API server) and the labels (registry config blobs) is tested on real peers in
 // test/integration/compose-diff.test.ts and kube-diff.test.ts.
 import { strict as assert } from 'node:assert';
+import * as net from 'node:net';
 import { describe, test } from 'node:test';
 import {
   Provenance,
@@ -12,6 +13,7 @@ import {
   diffLines,
   diffTable,
   imageRefs,
+  promotionDiff,
   releaseDecision,
   repositoryPage,
   withCommits,
@@ -176,4 +178,28 @@ describe('releaseDecision', () => {
     assert.equal(releaseDecision(changed, { diffOnly: false, deployIfUnchanged: false }).deploy, true);
     assert.equal(releaseDecision(unchanged, { diffOnly: false, deployIfUnchanged: true }).deploy, true);
   });
+});
+
+test('a registry the agent cannot reach costs one image\'s attempts, not every image\'s, and one warning more', async () => {
+  // Every connection is cut at once: a network failure, as an unknown host or a firewall gives.
+  let connections = 0;
+  const server = net.createServer((socket) => {
+    connections++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  try {
+    const release = ['a', 'b', 'c', 'd'].map((service, i) => ({ service, image: `${host}/shop/${service}@${D(String(i + 1))}`, digest: D(String(i + 1)) }));
+    const warnings: string[] = [];
+    const ctx = { warn: (m: string) => warnings.push(m), debug: () => undefined, setSecret: () => undefined, signal: new AbortController().signal };
+    const diff = await promotionDiff([], release, undefined, ctx);
+    assert.deepEqual(diff.services.map((s) => [s.service, s.state, s.revisionNext]), [['a', 'added', undefined], ['b', 'added', undefined], ['c', 'added', undefined], ['d', 'added', undefined]]);
+    assert.equal(connections, 2, 'the first image tried twice (its attempts), the other three not at all');
+    assert.equal(warnings.length, 2);
+    assert.match(warnings[0], /^Promotion diff: the labels of 127\.0\.0\.1:\d+\/shop\/a@sha256:1{64} could not be read/);
+    assert.equal(warnings[1], `Promotion diff: ${host} could not be reached, so the commits of its 3 other image(s) are shown as unknown too.`);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 });

@@ -8,9 +8,10 @@
 // page when `org.opencontainers.image.source` is a GitHub or Azure Repos repository.
 import type { CredentialSource } from '../auth';
 import { TaskContext, sanitizeOutput } from '../context';
-import { errorMessage } from '../errors';
+import { RegistryError, errorMessage } from '../errors';
 import { parseReference, repositoryName } from '../reference';
 import { RegistryClient } from '../registry/client';
+import { NetworkError } from '../util/http';
 
 export const REVISION_LABEL = 'org.opencontainers.image.revision';
 export const SOURCE_LABEL = 'org.opencontainers.image.source';
@@ -103,15 +104,29 @@ export async function promotionDiff(running: RunningImage[], release: ReleaseIma
   const services = compareRelease(running, release);
   const provenance = new Map<string, Provenance>();
   const registry = new RegistryClient({ credentials, log: ctx, setSecret: (s) => ctx.setSecret(s), signal: ctx.signal, retry: { attempts: 2 } });
+  /** Reads one image's labels; false when its registry could not be reached at all. */
+  const readLabels = async (ref: string): Promise<boolean> => {
+    try {
+      const labels = await registry.imageLabels(parseReference(ref));
+      provenance.set(ref, { revision: labels[REVISION_LABEL] || undefined, source: labels[SOURCE_LABEL] || undefined });
+    } catch (err) {
+      ctx.warn(`Promotion diff: the labels of ${ref} could not be read from its registry (${errorMessage(err)}); its commit is shown as unknown.`);
+      return !(err instanceof RegistryError && err.cause instanceof NetworkError);
+    }
+    return true;
+  };
+  const byRegistry = new Map<string, string[]>();
+  for (const ref of imageRefs(services)) {
+    const domain = parseReference(ref).domain;
+    byRegistry.set(domain, [...(byRegistry.get(domain) ?? []), ref]);
+  }
   try {
     await Promise.all(
-      imageRefs(services).map(async (ref) => {
-        try {
-          const labels = await registry.imageLabels(parseReference(ref));
-          provenance.set(ref, { revision: labels[REVISION_LABEL] || undefined, source: labels[SOURCE_LABEL] || undefined });
-        } catch (err) {
-          ctx.warn(`Promotion diff: the labels of ${ref} could not be read from its registry (${errorMessage(err)}); its commit is shown as unknown.`);
-        }
+      [...byRegistry].map(async ([domain, [first, ...rest]]) => {
+        // One image first: a registry the agent cannot reach (KubernetesDeploy's agent need not reach
+        // it at all) costs one failure, not one per image.
+        if (await readLabels(first)) await Promise.all(rest.map(readLabels));
+        else if (rest.length) ctx.warn(`Promotion diff: ${domain} could not be reached, so the commits of its ${rest.length} other image(s) are shown as unknown too.`);
       }),
     );
   } finally {
