@@ -58,5 +58,11 @@ phase push
 # Deploy qa, then staging, each until healthy
 up_healthy "$PROJECT-qa" -f docker-compose.yml -f docker-compose.qa.yml -f "$pinned"
 phase qa
+# Staging as the example pipeline does it: what runs there now (its promotion diff's question),
+# the deploy until healthy, then 5 s of watching (its bake window): every container still up.
+staging_states() { docker ps -a --filter "label=com.docker.compose.project=$PROJECT-staging" --format "$1"; }
+staging_states '{{.Image}}' >/dev/null
 up_healthy "$PROJECT-staging" -f docker-compose.yml -f docker-compose.staging.yml -f "$pinned"
+sleep 5
+if staging_states '{{.Status}}' | grep -qv '(healthy)\|^Up [^(]*$'; then echo "staging did not stay up for 5 s" >&2; exit 1; fi
 phase staging
