@@ -15,7 +15,7 @@ import { BuildRecord, BuiltImage, writeBuildRecord } from './record';
 import { BuildMounts, mergeMounts, parseSecretsInput, readSecrets, readSsh, uniqueIds } from './mounts';
 import { runInDependencyOrder } from './pool';
 import { dockerfileImages } from './dockerfile-images';
-import { sourceDateEpoch } from './source-date';
+import { sourceDate, sourceDateEpoch } from './source-date';
 import { expandTagTemplates } from './tag-templates';
 import { keyAgent } from '../docker/ssh-agent';
 import { createCredentialSource, type CredentialSource } from '../auth';
@@ -125,7 +125,7 @@ export async function buildAndTag(options: BuildAndTagOptions, ctx: TaskContext)
   const epoch = plans[0].spec.sourceDateEpoch;
   if (epoch !== undefined) {
     ctx.info(
-      `Reproducible: timestamps from ${new Date(epoch * 1000).toISOString()} (SOURCE_DATE_EPOCH=${epoch}); ${builder.rewritesTimestamps ? 'layer file timestamps rewritten to it, so a rebuild of this commit gives the same digest' : `this engine cannot rewrite layer file timestamps (it needs BuildKit 0.13 with the containerd image store; Engine API ${builder.apiVersion} here), so digests still differ between builds`}.`,
+      `Reproducible: timestamps from ${sourceDate(epoch)} (SOURCE_DATE_EPOCH=${epoch}); ${builder.rewritesTimestamps ? 'layer file timestamps rewritten to it, so a rebuild of this commit gives the same digest' : `this engine cannot rewrite layer file timestamps (it needs BuildKit 0.13 with the containerd image store; Engine API ${builder.apiVersion} here), so digests still differ between builds`}.`,
     );
   }
 
@@ -303,8 +303,9 @@ function siblingsRead(plan: PlannedBuild, plans: PlannedBuild[], readable: Reada
   }
   const { images, unresolved } = dockerfileImages(text, plan.spec.buildArgs);
   if (unresolved) return dependsOn();
-  const read = new Set(images.map(comparable));
-  return plans.filter((other) => other !== plan && plannedReferences(other).some((ref) => read.has(comparable(ref)))).map((other) => other.name);
+  // Digest references and names that do not parse compare as nothing (never as one another).
+  const read = new Set(images.map(comparable).filter((ref) => ref !== undefined));
+  return plans.filter((other) => other !== plan && plannedReferences(other).some((ref) => read.has(comparable(ref) ?? ''))).map((other) => other.name);
 }
 
 /** The references a planned image is tagged with on the engine. */
@@ -344,7 +345,7 @@ function parseRepository(text: string, what: string, allowTag = false): ImageRef
 /** OCI annotations (image-spec annotations.md) and where the image came from in the pipeline. */
 export function pipelineLabels(p: PipelineInfo, title: string, version: string | undefined, sourceDateEpoch?: number): Record<string, string> {
   const labels: Record<string, string | undefined> = {
-    'org.opencontainers.image.created': (sourceDateEpoch === undefined ? new Date() : new Date(sourceDateEpoch * 1000)).toISOString(),
+    'org.opencontainers.image.created': sourceDate(sourceDateEpoch),
     'org.opencontainers.image.revision': p.commit,
     'org.opencontainers.image.source': p.repositoryUri,
     'org.opencontainers.image.version': version,

@@ -1,9 +1,9 @@
 // SOURCE_DATE_EPOCH for reproducible images: the commit time of Build.SourceVersion, so rebuilding a
 // commit gives the same timestamps (and, where the engine's BuildKit rewrites layer timestamps, the
 // same digest). An explicit SOURCE_DATE_EPOCH variable wins, as with buildx.
-import { execFileSync } from 'node:child_process';
 import type { Logger } from '../context';
 import { InputError } from '../errors';
+import { gitOutput } from './git';
 
 export interface SourceDateOptions {
   commit?: string;
@@ -26,11 +26,11 @@ export function sourceDateEpoch(options: SourceDateOptions, log: Logger): number
 }
 
 function gitCommitTime(sourcesDirectory: string | undefined, commit: string | undefined): number | undefined {
-  if (!sourcesDirectory) return undefined;
-  try {
-    const out = execFileSync('git', ['show', '-s', '--format=%ct', commit ?? 'HEAD', '--'], { cwd: sourcesDirectory, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    return /^\d+$/.test(out) ? Number(out) : undefined;
-  } catch {
-    return undefined;
-  }
+  const out = gitOutput(sourcesDirectory, ['show', '-s', '--format=%ct', commit ?? 'HEAD', '--']);
+  return out && /^\d+$/.test(out) ? Number(out) : undefined;
+}
+
+/** The image's creation time: SOURCE_DATE_EPOCH when there is one, else now (ISO 8601). */
+export function sourceDate(epoch: number | undefined): string {
+  return (epoch === undefined ? new Date() : new Date(epoch * 1000)).toISOString();
 }

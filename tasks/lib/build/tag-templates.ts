@@ -1,10 +1,10 @@
 // Tags from the pipeline, as DockerComposeV1's includeSourceTags and docker/metadata-action give
 // them: the `tags` input may use {{branch}}, {{sha7}}, {{buildNumber}}, and {{semver}}, {{major}},
 // {{minor}} from a version tag on the commit (refs/tags/v1.2.3, or `git describe --exact-match --tags`).
-import { execFileSync } from 'node:child_process';
 import type { Logger } from '../context';
 import { InputError } from '../errors';
 import { validateTag } from '../reference';
+import { gitOutput } from './git';
 
 export interface TagSources {
   /** Build.SourceBranch: refs/heads/…, refs/tags/…, refs/pull/N/merge. */
@@ -84,10 +84,5 @@ function valueOf(name: string, line: string, sources: TagSources, version: { sem
 
 /** The tag `git describe --exact-match --tags` finds on the commit in the sources folder, if git and the repository are there. */
 export function gitTagOfCommit(sources: TagSources): string | undefined {
-  if (!sources.sourcesDirectory) return undefined;
-  try {
-    return execFileSync('git', ['describe', '--exact-match', '--tags', sources.commit ?? 'HEAD'], { cwd: sources.sourcesDirectory, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || undefined;
-  } catch {
-    return undefined; // no tag on the commit, no repository, or no git
-  }
+  return gitOutput(sources.sourcesDirectory, ['describe', '--exact-match', '--tags', sources.commit ?? 'HEAD']); // none: no tag on the commit, no repository, or no git
 }

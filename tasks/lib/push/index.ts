@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type Dockerode from 'dockerode';
 import { registryAuthHeader, type CredentialSource } from '../auth';
 import { readBuildRecord, BuiltImage } from '../build/record';
+import { sourceDate } from '../build/source-date';
 import { loadCompose } from '../compose/load';
 import type { PipelineInfo, TaskContext } from '../context';
 import type { EngineConnector } from '../docker/engine';
@@ -69,7 +70,7 @@ export async function pushWithDigest(options: PushOptions, ctx: TaskContext): Pr
   const lock = writeLock(options.lockFile, {
     schemaVersion: 1,
     // A reproducible build's lock is too: its time is the commit's (the images' SOURCE_DATE_EPOCH).
-    createdAt: (record?.sourceDateEpoch === undefined ? new Date() : new Date(record.sourceDateEpoch * 1000)).toISOString(),
+    createdAt: sourceDate(record?.sourceDateEpoch),
     buildNumber,
     buildId,
     commit,
