@@ -9,11 +9,11 @@ import { after, before, describe, it } from 'node:test';
 import { RegistryError } from '../../tasks/lib/errors';
 import { parseReference } from '../../tasks/lib/reference';
 import { parseChallenges, pickChallenge } from '../../tasks/lib/registry/challenge';
-import { RegistryClient, isRetryableStatus } from '../../tasks/lib/registry/client';
+import { RegistryClient } from '../../tasks/lib/registry/client';
 import { errorDetails } from '../../tasks/lib/registry/errors';
 import { MEDIA_TYPES, pickPlatform } from '../../tasks/lib/registry/manifest';
 import { DEFAULT_RETRY, backoffDelay } from '../../tasks/lib/util/retry';
-import { parseRetryAfter } from '../../tasks/lib/util/http-retry';
+import { isRetryableStatus, parseRetryAfter } from '../../tasks/lib/util/http-retry';
 
 const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const FAST_RETRY = { attempts: 4, baseDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 2_000 };

@@ -48,7 +48,7 @@ export interface AzureAdOptions {
 }
 
 /** What one token call (Azure AD, ACR's exchange, ARM) may take in all, retries included. */
-export const AZURE_CALL_TIMEOUT_MS = 120_000;
+const AZURE_CALL_TIMEOUT_MS = 120_000;
 
 /** One request to Azure, retried when it throttles or the network fails (see azureSender). */
 export type Send = (req: HttpRequest, what: string) => Promise<HttpResponse>;

@@ -39,9 +39,8 @@ import { describeRelease, loadReleases, ReleaseMeta, saveRelease } from './store
 import { connectTarget, Target } from './target';
 import { summaryTable, VerifiedContainer } from './verify';
 
-export { DeployError, MAX_WAIT_SECONDS } from './options';
+export { DeployError } from './options';
 export type { ComposeDeployOptions, ComposeDeployResult } from './options';
-export type { DockerHostType, TargetOptions } from './target';
 export { normaliseProjectName };
 
 export function composeDeploy(options: ComposeDeployOptions, ctx: TaskContext): Promise<ComposeDeployResult> {

@@ -9,7 +9,7 @@ import { MAX_EXPANDED_NODES, forgetScan, parseYaml, readTextFile, scanOf } from 
 const yaml = lazyRequire<typeof import('yaml')>(() => require('yaml'));
 
 /**
- * A compose file, read as readYamlFile reads YAML, with Compose's `!reset` and `!override` tags known, and
+ * A compose file, read as util/yaml.ts reads YAML (readTextFile, parseYaml), with Compose's `!reset` and `!override` tags known, and
  * `0644`-style numbers read as octal, as Compose (Go's yaml.v3) reads them (file modes).
  */
 export function readComposeYaml(file: string): Document.Parsed {

@@ -64,10 +64,11 @@ export async function transferWithRetries(options: TransferOptions): Promise<voi
   } catch (err) {
     if (!(err instanceof RetriesExhausted)) throw err;
     const tries = `${err.attempts} attempt${err.attempts === 1 ? '' : 's'}`;
-    const last = err.last instanceof DeadlinePassed ? `no attempt finished${lastLine ? ` (the engine's last word: '${lastLine}')` : ''}` : `the last failure: ${(err.last as Error).message.replace(`${options.what} failed: `, '')}`;
+    const lastFailure = err.last instanceof DeadlinePassed ? undefined : (err.last as Error).message.replace(`${options.what} failed: `, '');
+    const last = lastFailure === undefined ? `no attempt finished${lastLine ? ` (the engine's last word: '${lastLine}')` : ''}` : `the last failure: ${lastFailure}`;
     const message = err.timedOut
       ? `${options.what} failed: it did not get through to the registry ${options.registry} within ${options.timeoutSeconds} s (registryTimeoutSeconds; ${tries}; ${last}). Check that the registry is healthy and reachable from the engine, then run the job again; raise registryTimeoutSeconds only if it is just slow.`
-      : `${options.what} failed after ${tries}: ${(err.last as Error).message.replace(`${options.what} failed: `, '')}. Check that the registry ${options.registry} is reachable from the engine and healthy, then run the job again.`;
+      : `${options.what} failed after ${tries}: ${lastFailure}. Check that the registry ${options.registry} is reachable from the engine and healthy, then run the job again.`;
     throw new RegistryError(message, { registry: options.registry, retryable: true, cause: err.last });
   }
 }

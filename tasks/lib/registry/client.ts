@@ -49,8 +49,6 @@ import { HttpResponse, HttpTransport, header, jsonObject } from '../util/http';
 import { MANIFEST_ACCEPT, MEDIA_TYPES, ManifestBody, computeDigest, contentType, isIndexMediaType, isSchema1MediaType, listedImages, pickPlatform, platformString } from './manifest';
 import { RegistrySession } from './session';
 
-export { isRetryableStatus } from '../util/http-retry';
-
 export interface ResolvedDigest {
   /** The manifest digest: the index digest for a multi-arch image unless a platform was asked for. */
   digest: string;
@@ -94,7 +92,7 @@ export interface RegistryClientOptions {
  * The time limit of a client whose caller has no registryTimeoutSeconds input (KubernetesDeploy's
  * promotion diff, the local runner): a resolve normally takes well under a second.
  */
-export const REGISTRY_TIMEOUT_SECONDS = 120;
+const REGISTRY_TIMEOUT_SECONDS = 120;
 
 export class RegistryClient {
   readonly stats = { requests: 0, tokenRequests: 0, retries: 0 };

@@ -16,10 +16,6 @@ export const MAX_YAML_BYTES = 4 * 1024 * 1024;
 export const MAX_EXPANDED_NODES = 1_000_000;
 const PARSE_OPTIONS = { uniqueKeys: true, prettyErrors: true, strict: true, merge: true } as const;
 
-export function readYamlFile(file: string, what: string): Document.Parsed {
-  return parseYaml(readTextFile(file, what), `${what} '${file}'`);
-}
-
 export function readTextFile(file: string, what: string, maxBytes = MAX_YAML_BYTES): string {
   let size: number;
   try {
@@ -61,7 +57,7 @@ export function toPlain(doc: Document.Parsed, what: string): unknown {
 }
 
 /** Values (scalars, collections, pairs) the document has once aliases are expanded, counted up to `limit` + 1. */
-export function expandedSize(doc: Document.Parsed, limit: number): number {
+function expandedSize(doc: Document.Parsed, limit: number): number {
   return Math.min(scanOf(doc).expandedSize, limit + 1);
 }
 
@@ -70,10 +66,6 @@ export function expandedSize(doc: Document.Parsed, limit: number): number {
  * one pass (yaml's Alias.resolve searches the whole document for every alias, which is quadratic
  * in a big compose file with an alias per service).
  */
-export function aliasTargets(doc: Document.Parsed): AliasTargets {
-  return scanOf(doc).targets;
-}
-
 interface AliasTargets {
   get(alias: Alias): YamlNode | undefined;
 }
