@@ -9,6 +9,7 @@ import type { ReleaseDiff } from '../release/diff';
 import type { ReleaseNotes } from '../release/notify';
 import type { ReleaseOptions } from '../release/options';
 import type { ApplyItem } from './apply';
+import { DNS_LABEL } from './convert-context';
 import type { ApiResource, ClientOptions, KubeClient } from './client';
 import type { ResolvedKubeconfig } from './kubeconfig';
 import type { RenderOptions, Rendered } from './render';
@@ -96,7 +97,7 @@ export function validateOptions(options: KubernetesDeployOptions): void {
   if ((options.action === 'promote' || options.action === 'reject') && options.strategy !== 'canary') {
     throw new InputError(`Input 'action': '${options.action}' needs strategy 'canary'.`);
   }
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(options.namespace) || options.namespace.length > 63) {
+  if (!DNS_LABEL.test(options.namespace) || options.namespace.length > 63) {
     throw new InputError(`Input 'namespace': '${options.namespace}' is not a valid namespace name (lower-case letters, digits and '-').`);
   }
   if (!options.fieldManager || options.fieldManager.length > 128) throw new InputError(`Input 'fieldManager' must be 1 to 128 characters.`);

@@ -28,7 +28,7 @@ export async function kubernetesVerify(options: KubernetesVerifyOptions, ctx: Ta
   for (const s of rendered.secretValues) ctx.setSecret(s);
   const expected = expectedFromObjects(rendered.items.map((i) => i.object));
   const config = await options.kubeconfig!();
-  const client = new KubeClient(config, { setSecret: (s) => ctx.setSecret(s), log: ctx, signal: ctx.signal, ...options.client });
+  const client = new KubeClient(config, { setSecret: (s) => ctx.setSecret(s), log: ctx, ...options.client, signal: ctx.signal });
   try {
     const where = `Namespace '${options.namespace}' on ${client.describeTarget()}`;
     ctx.info(`Verifying ${where} against the image lock; nothing is applied (mode: verify).`);

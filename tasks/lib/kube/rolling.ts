@@ -20,8 +20,8 @@ export async function rollingDeploy(run: DeployRun, trace: Record<string, string
   const workloads = rendered.items.filter((i) => ROLLOUT_KINDS.has(i.object.kind));
 
   // Remember what ran before, then apply everything and wait for every workload.
-  const before = new Map<ApplyItem, BeforeState>();
-  for (const w of workloads) before.set(w, await captureBefore(client, w.object));
+  const states = await Promise.all(workloads.map((w) => captureBefore(client, w.object)));
+  const before = new Map<ApplyItem, BeforeState>(workloads.map((w, i) => [w, states[i]]));
   await annotateItems(client, rendered.items, trace, ctx, before);
   run.notes.services(imageChanges(workloads, before));
   const outcome = await applyAndGate(

@@ -2,10 +2,10 @@
 // pod templates of its Deployments, StatefulSets, DaemonSets, CronJobs and Jobs (Jobs a CronJob
 // made, and canary/baseline variants, left out: they follow their owner). Used by the promotion
 // diff before a deploy; `workloadImages` names containers the same way for the release.
-import { parseReference } from '../reference';
 import type { ReleaseImage, RunningImage } from '../release/diff';
 import { KubeApiError, type KubeClient } from './client';
 import { KubeObject, VARIANT_LABEL, templateContainers } from './objects';
+import { digestOfImageId } from './rollout';
 
 /** The workload kinds whose pod templates the diff compares, with their API versions. */
 export const WORKLOAD_KINDS: [apiVersion: string, kind: string][] = [
@@ -30,7 +30,7 @@ export function workloadImages(obj: KubeObject): { service: string; image: strin
 
 /** The release's images from the rendered (pinned) objects. */
 export function releaseWorkloads(objects: KubeObject[]): ReleaseImage[] {
-  return objects.flatMap(workloadImages).map((w) => ({ ...w, digest: digestOf(w.image) }));
+  return objects.flatMap(workloadImages).map((w) => ({ ...w, digest: digestOfImageId(w.image) }));
 }
 
 /**
@@ -57,18 +57,10 @@ export async function runningWorkloads(client: KubeClient, namespace: string, op
       if (owners.some((o) => o.kind === 'CronJob')) continue;
       // Items of a list carry no kind of their own.
       for (const w of workloadImages({ ...obj, apiVersion, kind })) {
-        const digest = digestOf(w.image);
+        const digest = digestOfImageId(w.image);
         out.push({ ...w, digests: digest ? [digest] : [] });
       }
     }
   }
   return out.sort((a, b) => a.service.localeCompare(b.service));
-}
-
-function digestOf(image: string): string | undefined {
-  try {
-    return parseReference(image).digest;
-  } catch {
-    return undefined;
-  }
 }

@@ -54,10 +54,9 @@ export function annotateForTrace(obj: KubeObject, live: KubeObject | undefined, 
 /** The trace annotations of every object to apply (trace.ts), from its live copy: as `read` holds it, else fetched. */
 export async function annotateItems(client: KubeClient, items: ApplyItem[], trace: Record<string, string>, ctx: TaskContext, read: Map<ApplyItem, BeforeState>): Promise<void> {
   if (!Object.keys(trace).length) return;
-  for (const item of items) {
-    const { object } = item;
-    annotateForTrace(object, read.has(item) ? read.get(item)!.live : await liveObject(client, object, ctx), trace);
-  }
+  // The live copies not read yet, all at once (one after another, 420 objects cost seconds).
+  const live = await Promise.all(items.map((item) => (read.has(item) ? read.get(item)!.live : liveObject(client, item.object, ctx))));
+  items.forEach((item, i) => annotateForTrace(item.object, live[i], trace));
 }
 
 /** The object as the cluster has it; undefined when it does not, or the account may not read it (it then gets this run's trace). */
