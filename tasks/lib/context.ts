@@ -169,3 +169,9 @@ export function pipelineInfo(ctx: Pick<TaskContext, 'variable'>): PipelineInfo {
     collectionUri: ctx.variable('System.CollectionUri'),
   };
 }
+
+/** The run's results page: <collection>/<project>/_build/results?buildId=<id>; undefined outside a pipeline. */
+export function runUrl(info: PipelineInfo): string | undefined {
+  if (!info.collectionUri || !info.project || !info.buildId) return undefined;
+  return `${info.collectionUri.replace(/\/+$/, '')}/${encodeURIComponent(info.project)}/_build/results?buildId=${encodeURIComponent(info.buildId)}`;
+}

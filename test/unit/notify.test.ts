@@ -6,7 +6,8 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { InputError } from '../../tasks/lib/errors';
-import { DeployNotice, notificationBody, notifySettings, runUrl, sendNotification, withNotification } from '../../tasks/lib/release/notify';
+import { runUrl } from '../../tasks/lib/context';
+import { DeployNotice, notificationBody, notifySettings, sendNotification, withNotification } from '../../tasks/lib/release/notify';
 import { createTestContext } from '../support/context';
 
 const D1 = `sha256:${'1'.repeat(64)}`;

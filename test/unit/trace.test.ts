@@ -18,7 +18,7 @@ import { kubernetesDeploy } from '../../tasks/lib/kube';
 import type { KubeObject } from '../../tasks/lib/kube/objects';
 import { CONTENT_DIGEST_ANNOTATION, annotateForTrace, contentDigest } from '../../tasks/lib/kube/trace';
 import type { ImageLock } from '../../tasks/lib/lock/types';
-import { runUrl } from '../../tasks/lib/release/notify';
+import { runUrl } from '../../tasks/lib/context';
 import { COMPOSE_TRACE_LABELS, KUBE_TRACE_ANNOTATIONS, buildRunUrl, lockFileDigest, provenanceTable, releaseTrace, traceEntries } from '../../tasks/lib/release/trace';
 import { composeConfig } from '../support/compose-oracle';
 import { createTestContext } from '../support/context';

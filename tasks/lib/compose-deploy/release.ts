@@ -74,7 +74,7 @@ export function keptRelease(kept: StoredRelease): Release {
 }
 
 /** The pinned services of a kept release, from the images its meta records. */
-export function pinsFromMeta(meta: ReleaseMeta): PinnedService[] {
+function pinsFromMeta(meta: ReleaseMeta): PinnedService[] {
   return Object.entries(meta.images).map(([service, image]) => {
     try {
       const ref = parseReference(image);

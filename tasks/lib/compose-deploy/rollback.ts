@@ -10,7 +10,7 @@ import { CANCEL_GRACE_MS, cancelRollbackTime, sanitizeOutput } from '../context'
 import { CancelledError, TimeoutError, errorMessage } from '../errors';
 import { DeployError } from './options';
 import { pullImages } from './pull';
-import { keptRelease, pinsFromMeta } from './release';
+import { keptRelease } from './release';
 import { rollbackFileName } from './rendered-file';
 import { ReleaseRun, deployRelease, upRelease } from './run';
 import { StoredRelease, manualRestoreCommands } from './store';
@@ -39,8 +39,9 @@ export async function handleFailure(
   try {
     const rows = await ctx.group(`Roll back ${about.environment} to ${label}`, async () => {
       const { restoring, file } = rollbackOf(run, previous);
-      await pullImages(run.docker, Object.values(previous.meta.images), run.options.credentials, run.options, ctx);
-      return deployRelease(restoring, file, pinsFromMeta(previous.meta), keptRelease(previous).model);
+      const kept = keptRelease(previous);
+      await pullImages(run.docker, kept.services.map((s) => s.image), run.options.credentials, run.options, ctx);
+      return deployRelease(restoring, file, kept.services, kept.model);
     });
     ctx.output('rolledBack', 'true');
     ctx.output('deployedDigests', JSON.stringify(previous.meta.images));

@@ -4,7 +4,7 @@
 // a plain JSON consumer, a Teams Workflows webhook (an Adaptive Card) or a Slack incoming webhook
 // (`{text, blocks}`). Sent with the registry client's bounded retries (sendWithRetries); a webhook
 // that fails is a warning, never a failed deploy.
-import { PipelineInfo, TaskContext, cancelDeadline, pipelineInfo } from '../context';
+import { TaskContext, cancelDeadline, pipelineInfo, runUrl } from '../context';
 import { InputError, errorMessage } from '../errors';
 import { parseReference, repositoryName } from '../reference';
 import { HttpTransport, NetworkError, withTransport } from '../util/http';
@@ -55,12 +55,6 @@ export function notifySettings(url: string | undefined, format: NotifyFormat, se
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new InputError(`Input 'notifyUrl' must be an https:// (or http://) URL, not ${parsed.protocol}.`);
   return { url, format };
-}
-
-/** The run's results page: <collection>/<project>/_build/results?buildId=<id>; undefined outside a pipeline. */
-export function runUrl(info: PipelineInfo): string | undefined {
-  if (!info.collectionUri || !info.project || !info.buildId) return undefined;
-  return `${info.collectionUri.replace(/\/+$/, '')}/${encodeURIComponent(info.project)}/_build/results?buildId=${encodeURIComponent(info.buildId)}`;
 }
 
 /** The digest of a pinned reference, and its repository; the reference as it is when it has no digest. */

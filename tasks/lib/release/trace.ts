@@ -6,9 +6,8 @@
 // prefixed annotation keys as Kubernetes requires (`container-outer-loop/`, as the variant label).
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { PipelineInfo, TaskContext, pipelineInfo } from '../context';
+import { PipelineInfo, TaskContext, pipelineInfo, runUrl } from '../context';
 import type { ImageLock } from '../lock/types';
-import { runUrl } from './notify';
 
 export interface ReleaseTrace {
   /** The results page of the run that deploys. */
