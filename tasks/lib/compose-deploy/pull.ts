@@ -3,6 +3,7 @@
 // no password is ever written on the target host (no `docker login` there, no config.json). An
 // image the engine already has under that digest is not pulled again.
 import type Dockerode from 'dockerode';
+import { unlessMissing } from '../docker/engine';
 import { registryAuthHeader, type CredentialSource } from '../auth';
 import type { TaskContext } from '../context';
 import { isRegistryAuthFailure } from '../docker/stream';
@@ -68,10 +69,8 @@ export async function pullImages(
 
 export async function hasImage(docker: Dockerode, ref: string): Promise<boolean> {
   try {
-    await docker.getImage(ref).inspect();
-    return true;
+    return (await unlessMissing(docker.getImage(ref).inspect())) !== undefined;
   } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return false;
     throw new DockerError(`Inspecting ${ref} on the target failed: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -10,6 +10,7 @@
 // and SSH. `compose down -v` of the project does not remove it (it is not a volume of the compose file).
 import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
+import { unlessMissing } from '../docker/engine';
 import { DockerError } from '../errors';
 import { lazyRequire } from '../util/lazy';
 import type { ImageLock } from '../lock/types';
@@ -119,10 +120,7 @@ export function manualRestoreCommands(project: string): string {
 
 /** Keeps `release` as the project's newest good release, with the newest of `history` (keptReleases); returns what is kept. */
 export async function saveRelease(docker: Dockerode, project: string, history: StoredRelease[], release: StoredRelease, keep: number): Promise<StoredRelease[]> {
-  try {
-    await docker.getVolume(storeVolumeName(project)).inspect();
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+  if (!(await unlessMissing(docker.getVolume(storeVolumeName(project)).inspect()))) {
     await docker.createVolume({ Name: storeVolumeName(project), Labels: { [STORE_LABEL]: project } });
   }
   let kept = keptReleases(history, release, keep);

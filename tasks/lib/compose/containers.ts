@@ -3,6 +3,7 @@
 // whether they are ready, why not, and their logs. ComposeDeploy's health gate and ContainerizedTest's
 // start-up wait are both `waitUntilReady`; each words its own error.
 import type Dockerode from 'dockerode';
+import { unlessMissing } from '../docker/engine';
 import { LOG_TAIL_LINES, LineSink } from '../context';
 import { abortError } from '../util/abort';
 import { sleep } from '../util/retry';
@@ -38,13 +39,8 @@ export async function listProjectContainers(docker: Dockerode, project: string):
 export async function projectContainers(docker: Dockerode, project: string): Promise<ContainerState[]> {
   const states: ContainerState[] = [];
   for (const c of await listProjectContainers(docker, project)) {
-    let info: Dockerode.ContainerInspectInfo;
-    try {
-      info = await docker.getContainer(c.Id).inspect();
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) continue; // removed meanwhile
-      throw err;
-    }
+    const info = await unlessMissing(docker.getContainer(c.Id).inspect());
+    if (!info) continue; // removed meanwhile
     states.push({
       service: c.Labels?.[SERVICE_LABEL] ?? '?',
       id: c.Id,

@@ -8,7 +8,7 @@ import { readBuildRecord, BuiltImage } from '../build/record';
 import { sourceDate } from '../build/source-date';
 import { loadCompose } from '../compose/load';
 import type { PipelineInfo, TaskContext } from '../context';
-import type { EngineConnector } from '../docker/engine';
+import { unlessMissing, type EngineConnector } from '../docker/engine';
 import { isRegistryAuthFailure, pushedDigest } from '../docker/stream';
 import { transferWithRetries } from '../docker/transfer';
 import { checkArtifactName } from '../artifact-name';
@@ -96,26 +96,16 @@ async function localImages(docker: Dockerode, refs: string[]): Promise<BuiltImag
   for (const text of refs) {
     const ref = parseReference(text, "Input 'images'");
     if (ref.digest || !ref.tag) throw new InputError(`Input 'images': '${text}' must be a local image as repository:tag (no digest), e.g. myregistry.azurecr.io/app:1.0.`);
-    const inspect = await inspectLocal(docker, text);
+    const inspect = await unlessMissing(docker.getImage(text).inspect());
     if (!inspect) throw new InputError(`Input 'images': the image '${text}' is not on this Docker engine. Build it first (BuildAndTag@1) or fix the name.`);
     out.push({ name: ref.path.split('/').pop() as string, imageId: inspect.Id, repository: repositoryName(ref), tags: [ref.tag] });
   }
   return out;
 }
 
-/** A local image, or undefined when the engine does not have it (any other failure, such as a time limit, is thrown). */
-async function inspectLocal(docker: Dockerode, name: string): Promise<Dockerode.ImageInspectInfo | undefined> {
-  try {
-    return await docker.getImage(name).inspect();
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-    throw err;
-  }
-}
-
 async function pushImage(docker: Dockerode, image: BuiltImage, tags: string[], options: PushOptions, ctx: TaskContext): Promise<LockedImage> {
   const repo = parseReference(image.repository, 'The build record');
-  const inspect = await inspectLocal(docker, image.imageId);
+  const inspect = await unlessMissing(docker.getImage(image.imageId).inspect());
   if (!inspect) throw new InputError(`The image ${image.name} (${image.imageId}) from the build record is not on this Docker engine. Run BuildAndTag@1 in the same job (on the same agent) before pushing.`);
   // dockerode sends `key` as X-Registry-Auth as it is; registryAuthHeader has registered every form of it.
   const authconfig = { key: registryAuthHeader(await options.credentials(repo.domain), repo.domain, (s) => ctx.setSecret(s)) };

@@ -10,6 +10,7 @@
 // a one-off container, or one Compose created from other files was started by hand.
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
+import { unlessMissing } from '../docker/engine';
 import { PROJECT_LABEL, SERVICE_LABEL } from '../compose/containers';
 import { renderedFileNames } from '../compose-deploy/rendered-file';
 import { parseReference, repositoryName } from '../reference';
@@ -84,13 +85,8 @@ export async function readComposeProjectForDrift(docker: Dockerode, project: str
   const images = new Map<string, string[]>();
   const out: RunningContainer[] = [];
   for (const id of [...ids, ...strangers]) {
-    let info: Dockerode.ContainerInspectInfo;
-    try {
-      info = await docker.getContainer(id).inspect();
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) continue; // removed meanwhile
-      throw err;
-    }
+    const info = await unlessMissing(docker.getContainer(id).inspect());
+    if (!info) continue; // removed meanwhile
     const labels = info.Config.Labels ?? {};
     const mine = ids.has(id);
     const { state, down } = stateOf(info);
