@@ -19,7 +19,6 @@ import { localDeploy, pushThirdPartyImage, startReleasePeers } from '../support/
 import { createTestContext, TestContext } from '../support/context';
 import { removeComposeProject, TestEngine } from '../support/engine';
 import type { TestRegistry } from '../support/registry';
-import { composeDeployDefaults } from '../support/task-defaults';
 
 const RUN = `cdb${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`; // unique per run: the engine is shared
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-cd-bake-'));
@@ -86,7 +85,6 @@ function options(environmentName: string, buildNumber: string, over: Partial<Com
     variables: { REGISTRY: registry.host },
     ...localDeploy(engine),
     credentials: createCredentialSource({ setSecret: () => undefined, useDockerConfig: false }),
-    ...composeDeployDefaults(),
     ...over,
   };
 }

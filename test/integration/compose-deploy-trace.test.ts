@@ -22,7 +22,6 @@ import { createTestContext } from '../support/context';
 import { removeComposeProject, TestEngine } from '../support/engine';
 import { tagAndPush } from '../support/images';
 import type { TestRegistry } from '../support/registry';
-import { composeDeployDefaults } from '../support/task-defaults';
 
 const RUN = `cdtr${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`; // unique per run: the engine is shared
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'col-cd-trace-'));
@@ -105,7 +104,6 @@ function options(build: string, over: Partial<ComposeDeployOptions> = {}): Compo
     variables: { REGISTRY: registry.host, TAG: build },
     ...localDeploy(engine),
     credentials: createCredentialSource({ setSecret: () => undefined, useDockerConfig: false }),
-    ...composeDeployDefaults(),
     ...over,
   };
 }

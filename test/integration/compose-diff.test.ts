@@ -18,7 +18,6 @@ import { buildAndLock, localDeploy, pushThirdPartyImage, registryEndpoint, start
 import { createTestContext } from '../support/context';
 import { removeComposeProject, TestEngine } from '../support/engine';
 import type { TestRegistry } from '../support/registry';
-import { composeDeployDefaults } from '../support/task-defaults';
 
 const COMPOSE_FILE = path.join(__dirname, '..', 'fixtures', 'compose-deploy', 'three-services.yml');
 const RUN = `cdd${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -69,7 +68,6 @@ function options(lockFile: string, over: Partial<ComposeDeployOptions> = {}): Co
     ...localDeploy(engine),
     credentials: createCredentialSource({ endpoint: registryEndpoint(registry), setSecret: () => undefined, dockerConfigDir: path.join(work, 'no-config') }),
     waitTimeoutSeconds: 60,
-    ...composeDeployDefaults(),
     ...over,
   };
 }

@@ -47,7 +47,6 @@ const app = () => ({
   variables: { REGISTRY: registry.host },
   profiles: [],
   target: { type: 'local' as const, dockerHost: engine.dockerHost },
-  allowUnpinned: false,
   env: { PATH: process.env.PATH },
   ...composeDeployDefaults(),
 });

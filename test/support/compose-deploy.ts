@@ -15,7 +15,7 @@ import { createTestContext } from './context';
 import type { TestEngine } from './engine';
 import { buildOptions, tagAndPush } from './images';
 import { RegistryAuthMode, startRegistry, TestRegistry } from './registry';
-import { pushWithDigestDefaults } from './task-defaults';
+import { composeDeployDefaults, pushWithDigestDefaults } from './task-defaults';
 
 /** The test engine, with the base image, and a test registry with `auth`. */
 export async function startReleasePeers(auth: RegistryAuthMode): Promise<{ engine: TestEngine; docker: Dockerode; registry: TestRegistry }> {
@@ -72,15 +72,13 @@ export async function buildAndLock(
   }
 }
 
-/** The settings a test deploy starts from: the local test engine, no profiles, the gate and rollback on, nothing published. */
-export function localDeploy(engine: TestEngine): Pick<ComposeDeployOptions, 'profiles' | 'target' | 'waitTimeoutSeconds' | 'rollbackOnFailure' | 'allowUnpinned' | 'removeOrphans' | 'publishRenderedFile' | 'env'> {
+/** The settings a test deploy starts from: the task.json defaults (the gate and rollback on), the local test engine, no profiles, nothing published. */
+export function localDeploy(engine: TestEngine): Pick<ComposeDeployOptions, 'profiles' | 'target' | 'waitTimeoutSeconds' | 'publishRenderedFile' | 'env'> & ReturnType<typeof composeDeployDefaults> {
   return {
+    ...composeDeployDefaults(),
     profiles: [],
     target: { type: 'local', dockerHost: engine.dockerHost },
     waitTimeoutSeconds: 30,
-    rollbackOnFailure: true,
-    allowUnpinned: false,
-    removeOrphans: true,
     publishRenderedFile: false,
     env: { PATH: process.env.PATH },
   };

@@ -89,24 +89,9 @@ ${o.extra ?? ''}`,
 
 export const resolveKubeconfig = (text: string): ResolvedKubeconfig => parseKubeconfig(text, { source: "Input 'kubernetesServiceConnection'", setSecret: () => undefined });
 
-type CommonOptions = 'lock' | 'lockInput' | 'allowUnpinned' | 'imagePullSecrets' | 'strategy' | 'action' | 'rollbackOnFailure' | 'fieldManager' | 'forceConflicts' | 'publishArtifact' | 'artifactName';
-
-/** What every test's options start from: the task.json defaults, the fixture lock, nothing unpinned, a rolling deploy that rolls back, our field manager, the manifests published. */
-function commonOptions(): Pick<KubernetesDeployOptions, CommonOptions> & ReturnType<typeof kubernetesDeployDefaults> {
-  return {
-    ...kubernetesDeployDefaults(),
-    lock: baseLock,
-    lockInput: 'lockFile',
-    allowUnpinned: false,
-    imagePullSecrets: [],
-    strategy: 'rolling',
-    action: 'deploy',
-    rollbackOnFailure: true,
-    fieldManager: 'container-outer-loop',
-    forceConflicts: false,
-    publishArtifact: true,
-    artifactName: 'kubernetes-manifests',
-  };
+/** What every test's options start from: the task.json defaults (a rolling deploy that rolls back, nothing unpinned, our field manager, the manifests published) and the fixture lock. */
+function commonOptions(): Pick<KubernetesDeployOptions, 'lock' | 'lockInput' | 'imagePullSecrets'> & ReturnType<typeof kubernetesDeployDefaults> {
+  return { ...kubernetesDeployDefaults(), lock: baseLock, lockInput: 'lockFile', imagePullSecrets: [] };
 }
 
 /** The task's options for a deployment of the manifests in `baseDir` (by default a fresh storefront). */
@@ -134,11 +119,8 @@ export function renderOnlyOptions(overrides: Partial<KubernetesDeployOptions> & 
     ...commonOptions(),
     renderOnly: true,
     namespace: 'shop-review',
-    createNamespace: false,
     source: 'compose',
     env: {},
-    canaryPercentage: 10,
-    rolloutTimeoutSeconds: 600,
     ...overrides,
   };
 }

@@ -13,6 +13,7 @@ function defaultOf(task: TaskDefinition, name: string): string {
 }
 const int = (task: TaskDefinition, name: string) => Number(defaultOf(task, name));
 const bool = (task: TaskDefinition, name: string) => defaultOf(task, name) === 'true';
+const choice = <T extends string>(task: TaskDefinition, name: string) => defaultOf(task, name) as T;
 
 export function composeDeployDefaults() {
   const t = composeDeployTask;
@@ -23,12 +24,31 @@ export function composeDeployDefaults() {
     bakeSeconds: int(t, 'bakeSeconds'),
     diffOnly: bool(t, 'diffOnly'),
     deployIfUnchanged: bool(t, 'deployIfUnchanged'),
+    rollbackOnFailure: bool(t, 'rollbackOnFailure'),
+    allowUnpinned: bool(t, 'allowUnpinned'),
+    removeOrphans: bool(t, 'removeOrphans'),
   };
 }
 
 export function kubernetesDeployDefaults() {
   const t = kubernetesDeployTask;
-  return { logTailLines: int(t, 'logTailLines'), bakeSeconds: int(t, 'bakeSeconds'), diffOnly: bool(t, 'diffOnly'), deployIfUnchanged: bool(t, 'deployIfUnchanged') };
+  return {
+    logTailLines: int(t, 'logTailLines'),
+    bakeSeconds: int(t, 'bakeSeconds'),
+    diffOnly: bool(t, 'diffOnly'),
+    deployIfUnchanged: bool(t, 'deployIfUnchanged'),
+    allowUnpinned: bool(t, 'allowUnpinned'),
+    createNamespace: bool(t, 'createNamespace'),
+    strategy: choice<'rolling' | 'canary'>(t, 'strategy'),
+    canaryPercentage: int(t, 'canaryPercentage'),
+    action: choice<'deploy' | 'promote' | 'reject'>(t, 'action'),
+    rolloutTimeoutSeconds: int(t, 'rolloutTimeoutSeconds'),
+    rollbackOnFailure: bool(t, 'rollbackOnFailure'),
+    fieldManager: defaultOf(t, 'fieldManager'),
+    forceConflicts: bool(t, 'forceConflicts'),
+    publishArtifact: bool(t, 'publishManifests'),
+    artifactName: defaultOf(t, 'manifestsArtifactName'),
+  };
 }
 
 export function pushWithDigestDefaults() {
