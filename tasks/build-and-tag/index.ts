@@ -3,13 +3,14 @@ import { defaultBuildRecordPath } from '../lib/build/record';
 import { pipelineInfo } from '../lib/context';
 import { engineFromEnvironment } from '../lib/docker/engine';
 import { runTask } from '../lib/pipeline';
+import { readEngineStallSeconds } from '../lib/pipeline/limit-inputs';
 import { sshEndpointKey } from '../lib/pipeline/connections';
 import task from './task.json';
 
 runTask(task, async (inputs, ctx) => {
   await buildAndTag(
     {
-      engine: engineFromEnvironment({ stallSeconds: inputs.int('engineStallSeconds', { min: 1, max: 86_400 }) }),
+      engine: engineFromEnvironment({ stallSeconds: readEngineStallSeconds(inputs) }),
       dockerfile: inputs.path('dockerfile', { required: true }) as string,
       buildContext: inputs.path('buildContext', { required: true }) as string,
       composeFile: inputs.path('composeFile', { mustExist: true }),

@@ -2,6 +2,7 @@ import { composeDeploy } from '../lib/compose-deploy';
 import { composeVerify } from '../lib/compose-deploy/drift';
 import { MAX_KEEP_RELEASES } from '../lib/compose-deploy/store';
 import { runTask } from '../lib/pipeline';
+import { readEngineStallSeconds, readRegistryTimeoutSeconds } from '../lib/pipeline/limit-inputs';
 import { registryCredentials } from '../lib/pipeline/connections';
 import { readLockInput } from '../lib/pipeline/lock-input';
 import { readNotifyInputs } from '../lib/pipeline/notify-input';
@@ -34,7 +35,7 @@ runTask(task, async (inputs, ctx) => {
       sshHostKey: inputs.string('sshHostKey'),
       remoteDockerSocket: inputs.string('remoteDockerSocket'),
     },
-    engineStallSeconds: inputs.int('engineStallSeconds', { min: 1, max: 86_400 }),
+    engineStallSeconds: readEngineStallSeconds(inputs),
     allowUnpinned: inputs.bool('allowUnpinned'),
   };
   if (mode === 'verify') {
@@ -46,7 +47,7 @@ runTask(task, async (inputs, ctx) => {
       ...app,
       credentials: registryCredentials(inputs, ctx),
       waitTimeoutSeconds: inputs.int('waitTimeoutSeconds', { min: 1, max: 3600 }),
-      registryTimeoutSeconds: inputs.int('registryTimeoutSeconds', { min: 1, max: 3600 }),
+      registryTimeoutSeconds: readRegistryTimeoutSeconds(inputs),
       rollbackOnFailure: inputs.bool('rollbackOnFailure'),
       bakeSeconds: inputs.int('bakeSeconds', { min: 0, max: MAX_BAKE_SECONDS }),
       smokeTestUrl: inputs.string('smokeTestUrl'),

@@ -3,6 +3,7 @@ import { defaultBuildRecordPath } from '../lib/build/record';
 import { containerizedTest, RESULTS_FORMATS } from '../lib/containerized-test';
 import { engineFromEnvironment } from '../lib/docker/engine';
 import { runTask } from '../lib/pipeline';
+import { readEngineStallSeconds } from '../lib/pipeline/limit-inputs';
 import task from './task.json';
 
 runTask(task, async (inputs, ctx) => {
@@ -10,7 +11,7 @@ runTask(task, async (inputs, ctx) => {
   const buildRecordPath = namedRecord ?? defaultBuildRecordPath(ctx.tempDir);
   await containerizedTest(
     {
-      engine: engineFromEnvironment({ stallSeconds: inputs.int('engineStallSeconds', { min: 1, max: 86_400 }) }),
+      engine: engineFromEnvironment({ stallSeconds: readEngineStallSeconds(inputs) }),
       mode: inputs.choice('mode', ['container', 'compose'] as const),
       image: inputs.string('image'),
       service: inputs.string('service'),

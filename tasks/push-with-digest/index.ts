@@ -4,6 +4,7 @@ import { defaultBuildRecordPath } from '../lib/build/record';
 import { pipelineInfo } from '../lib/context';
 import { engineFromEnvironment } from '../lib/docker/engine';
 import { runTask } from '../lib/pipeline';
+import { readEngineStallSeconds, readRegistryTimeoutSeconds } from '../lib/pipeline/limit-inputs';
 import { registryCredentials } from '../lib/pipeline/connections';
 import { pushWithDigest } from '../lib/push';
 import { RegistryClient } from '../lib/registry/client';
@@ -13,12 +14,12 @@ runTask(task, async (inputs, ctx) => {
   const credentials = registryCredentials(inputs, ctx);
   const namedRecord = inputs.path('buildRecord');
   const recordPath = namedRecord ?? defaultBuildRecordPath(ctx.tempDir);
-  const registryTimeoutSeconds = inputs.int('registryTimeoutSeconds', { min: 1, max: 3600 });
+  const registryTimeoutSeconds = readRegistryTimeoutSeconds(inputs);
   const client = new RegistryClient({ credentials, log: ctx, setSecret: (s) => ctx.setSecret(s), signal: ctx.signal, timeoutSeconds: registryTimeoutSeconds });
   try {
     await pushWithDigest(
       {
-        engine: engineFromEnvironment({ stallSeconds: inputs.int('engineStallSeconds', { min: 1, max: 86_400 }) }),
+        engine: engineFromEnvironment({ stallSeconds: readEngineStallSeconds(inputs) }),
         client,
         credentials,
         buildRecordPath: namedRecord || fs.existsSync(recordPath) ? recordPath : undefined,
