@@ -3,7 +3,7 @@
 // no password is ever written on the target host (no `docker login` there, no config.json). An
 // image the engine already has under that digest is not pulled again.
 import type Dockerode from 'dockerode';
-import { unlessMissing } from '../docker/engine';
+import { unlessMissing } from '../docker/missing';
 import { registryAuthHeader, type CredentialSource } from '../auth';
 import type { TaskContext } from '../context';
 import { isRegistryAuthFailure } from '../docker/stream';

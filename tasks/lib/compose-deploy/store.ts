@@ -10,7 +10,7 @@
 // and SSH. `compose down -v` of the project does not remove it (it is not a volume of the compose file).
 import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
-import { unlessMissing } from '../docker/engine';
+import { unlessMissing } from '../docker/missing';
 import { DockerError } from '../errors';
 import { lazyRequire } from '../util/lazy';
 import type { ImageLock } from '../lock/types';

@@ -3,7 +3,7 @@
 // whether they are ready, why not, and their logs. ComposeDeploy's health gate and ContainerizedTest's
 // start-up wait are both `waitUntilReady`; each words its own error.
 import type Dockerode from 'dockerode';
-import { unlessMissing } from '../docker/engine';
+import { unlessMissing } from '../docker/missing';
 import { LOG_TAIL_LINES, LineSink } from '../context';
 import { abortError } from '../util/abort';
 import { sleep } from '../util/retry';

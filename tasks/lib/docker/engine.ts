@@ -159,13 +159,3 @@ export function engineFromEnvironment(limits: EngineLimits): EngineConnector {
       return docker;
     })());
 }
-
-/** An Engine API inspect, or undefined when the engine has no such object (404); any other failure is thrown. */
-export async function unlessMissing<T>(inspect: Promise<T>): Promise<T | undefined> {
-  try {
-    return await inspect;
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-    throw err;
-  }
-}

@@ -10,7 +10,7 @@
 // a one-off container, or one Compose created from other files was started by hand.
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
-import { unlessMissing } from '../docker/engine';
+import { unlessMissing } from '../docker/missing';
 import { PROJECT_LABEL, SERVICE_LABEL } from '../compose/containers';
 import { renderedFileNames } from '../compose-deploy/rendered-file';
 import { parseReference, repositoryName } from '../reference';
